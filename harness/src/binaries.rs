@@ -1,0 +1,545 @@
+//! Which lightningd (and bitcoind) a role or version label means.
+//!
+//! A node asks for a *role* (`candidate`, `base`, any name) or a *version
+//! label* (`v25.05`, `1cc64dd67`). Every discovery source sits in one
+//! ordered list ([`Discovery::sources_for`]); the first hit wins. A label is
+//! confirmed by running `lightningd --version`, never trusted from a
+//! directory name. lightningd always runs inside its install tree, since
+//! it finds its subdaemons relative to its own binary.
+
+use crate::paths;
+use crate::version::ClnVersion;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where a binary was found; shown by `cln-harness binaries` and in reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    CommandLine,
+    Env(String),
+    ConfigFile(PathBuf),
+    Cache,
+    Clnvm,
+    ReleaseTarball,
+    Path,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::CommandLine => write!(f, "--lightningd"),
+            Source::Env(var) => write!(f, "${var}"),
+            Source::ConfigFile(p) => write!(f, "{}", p.display()),
+            Source::Cache => write!(f, "harness cache"),
+            Source::Clnvm => write!(f, "clnvm cache"),
+            Source::ReleaseTarball => write!(f, "release tarball tree"),
+            Source::Path => write!(f, "PATH"),
+        }
+    }
+}
+
+/// A lightningd that answered `--version`.
+#[derive(Debug, Clone)]
+pub struct Lightningd {
+    /// The role or label that was asked for.
+    pub request: String,
+    pub source: Source,
+    pub path: PathBuf,
+    pub version: ClnVersion,
+}
+
+impl Lightningd {
+    pub fn bin_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
+    }
+    /// `lightning-cli` from the same install tree (for copy-paste commands).
+    pub fn lightning_cli(&self) -> PathBuf {
+        self.bin_dir().join("lightning-cli")
+    }
+    pub fn sha256(&self) -> std::io::Result<String> {
+        sha256_file(&self.path)
+    }
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no lightningd for `{request}`: {}", tried.join("; "))]
+pub struct ResolveError {
+    pub request: String,
+    /// One line per source consulted, saying why it did not answer.
+    pub tried: Vec<String>,
+}
+
+/// `~/.config/cln-harness/config.toml`:
+/// ```toml
+/// [roles]          # role -> label or path
+/// base = "v25.02.1"
+/// [labels]         # label -> path of a lightningd inside its install tree
+/// "v25.02.1" = "/opt/cln-25.02.1/bin/lightningd"
+/// [search]
+/// release_dirs = ["/opt/cln-releases"]   # unpacked official tarballs
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    #[serde(default)]
+    pub release_dirs: Vec<PathBuf>,
+}
+
+/// Everything resolution may consult, gathered once. Tests build it by hand
+/// over fake trees; [`Discovery::from_environment`] reads the real machine.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    pub command_line: Vec<(String, PathBuf)>,
+    pub env: BTreeMap<String, String>,
+    pub config: Option<(PathBuf, UserConfig)>,
+    pub cache_root: PathBuf,
+    pub clnvm_root: PathBuf,
+    pub release_dirs: Vec<PathBuf>,
+    pub path_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("reading {path}: {message}")]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Env var for a role: `CLN_HARNESS_LIGHTNINGD_<ROLE>` (uppercased, `-`/`.` → `_`).
+pub fn env_var_for(role: &str) -> String {
+    let up: String = role
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("CLN_HARNESS_LIGHTNINGD_{up}")
+}
+
+impl Discovery {
+    pub fn from_environment(command_line: Vec<(String, PathBuf)>) -> Result<Discovery, ConfigError> {
+        let env = std::env::vars().filter(|(k, _)| k.starts_with("CLN_HARNESS_LIGHTNINGD_")).collect();
+        let cfg_path = paths::user_config_file();
+        let config = match std::fs::read_to_string(&cfg_path) {
+            Ok(text) => Some((
+                cfg_path.clone(),
+                toml::from_str::<UserConfig>(&text)
+                    .map_err(|e| ConfigError { path: cfg_path.clone(), message: e.to_string() })?,
+            )),
+            Err(_) => None,
+        };
+        let mut release_dirs = vec![paths::cache_root().join("releases")];
+        if let Some((_, c)) = &config {
+            release_dirs.extend(c.search.release_dirs.iter().cloned());
+        }
+        Ok(Discovery {
+            command_line,
+            env,
+            config,
+            cache_root: paths::cache_root().join("lightningd"),
+            clnvm_root: paths::clnvm_root(),
+            release_dirs,
+            path_dirs: paths::path_dirs(),
+        })
+    }
+
+    /// Resolve a role or label to a working lightningd, trying each source
+    /// in order and recording why each one that did not answer failed.
+    pub fn resolve(&self, request: &str) -> Result<Lightningd, ResolveError> {
+        let mut tried = Vec::new();
+        for (source, candidate) in self.sources_for(request, &mut tried) {
+            match candidate {
+                Candidate::Path(path, label) => match probe(&path) {
+                    Ok(version) => {
+                        if let Some(label) = &label {
+                            if !label_matches(label, &version) {
+                                tried.push(format!(
+                                    "{source}: {} is {version}, not {label}",
+                                    path.display()
+                                ));
+                                continue;
+                            }
+                        }
+                        return Ok(Lightningd { request: request.into(), source, path, version });
+                    }
+                    Err(e) => tried.push(format!("{source}: {}: {e}", path.display())),
+                },
+                Candidate::Label(label) => match self.resolve(&label) {
+                    Ok(mut found) => {
+                        found.request = request.into();
+                        found.source = source;
+                        return Ok(found);
+                    }
+                    Err(e) => tried.push(format!("{source}: label {label}: {}", e.tried.join(", "))),
+                },
+            }
+        }
+        Err(ResolveError { request: request.into(), tried })
+    }
+
+    /// The one ordered list of sources. See README "Pointing the harness at lightningd".
+    fn sources_for(&self, request: &str, tried: &mut Vec<String>) -> Vec<(Source, Candidate)> {
+        let mut out = Vec::new();
+        // 1. --lightningd ROLE=PATH
+        for (name, path) in &self.command_line {
+            if name == request {
+                out.push((Source::CommandLine, Candidate::Path(path.clone(), None)));
+            }
+        }
+        // 2. $CLN_HARNESS_LIGHTNINGD_<ROLE>: a path, or a label
+        let var = env_var_for(request);
+        if let Some(v) = self.env.get(&var) {
+            out.push((Source::Env(var.clone()), Candidate::path_or_label(v)));
+        }
+        // 3. user config: roles map to a label or path; labels map to paths
+        if let Some((cfg_path, cfg)) = &self.config {
+            let src = Source::ConfigFile(cfg_path.clone());
+            if let Some(v) = cfg.roles.get(request) {
+                out.push((src.clone(), Candidate::path_or_label(v)));
+            }
+            if let Some(p) = cfg.labels.get(request) {
+                out.push((src, Candidate::Path(p.clone(), Some(request.into()))));
+            }
+        }
+        // 4. the harness's own installs, by label
+        let cached = self.cache_root.join(request).join("bin/lightningd");
+        if cached.exists() {
+            out.push((Source::Cache, Candidate::Path(cached, Some(request.into()))));
+        }
+        // 5. trees users already have: clnvm and unpacked release tarballs
+        for p in clnvm_trees(&self.clnvm_root, request) {
+            out.push((Source::Clnvm, Candidate::Path(p, Some(request.into()))));
+        }
+        for p in release_trees(&self.release_dirs, request) {
+            out.push((Source::ReleaseTarball, Candidate::Path(p, Some(request.into()))));
+        }
+        // `candidate` with nothing configured: the newest harness install.
+        if request == "candidate" {
+            match newest_install(&self.cache_root) {
+                Some(p) => out.push((Source::Cache, Candidate::Path(p, None))),
+                None => tried.push(format!("harness cache: nothing under {}", self.cache_root.display())),
+            }
+            // 6. PATH, for candidate only
+            for dir in &self.path_dirs {
+                let p = dir.join("lightningd");
+                if p.is_file() {
+                    out.push((Source::Path, Candidate::Path(p, None)));
+                    break;
+                }
+            }
+        }
+        if out.is_empty() {
+            tried.push(format!(
+                "not given by --lightningd {request}=PATH, ${var}, {}, nor installed as {}",
+                self.config.as_ref().map_or("a config file".to_string(), |(p, _)| p.display().to_string()),
+                self.cache_root.join(request).join("bin/lightningd").display()
+            ));
+        }
+        out
+    }
+
+    /// Every role and label this machine can answer: for `cln-harness binaries`.
+    pub fn known_requests(&self) -> Vec<String> {
+        let mut names: Vec<String> = vec!["candidate".into(), "base".into()];
+        names.extend(self.command_line.iter().map(|(n, _)| n.clone()));
+        if let Some((_, c)) = &self.config {
+            names.extend(c.roles.keys().cloned());
+            names.extend(c.labels.keys().cloned());
+        }
+        names.extend(list_dirs(&self.cache_root).into_iter().filter_map(|p| {
+            p.join("bin/lightningd").exists().then(|| p.file_name()?.to_str().map(String::from)).flatten()
+        }));
+        let mut seen = std::collections::BTreeSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Candidate {
+    /// A lightningd path; with `Some(label)`, `--version` must confirm it.
+    Path(PathBuf, Option<String>),
+    /// Another name to resolve (a role pointing at a label).
+    Label(String),
+}
+
+impl Candidate {
+    fn path_or_label(v: &str) -> Candidate {
+        if v.contains('/') {
+            Candidate::Path(PathBuf::from(v), None)
+        } else {
+            Candidate::Label(v.to_string())
+        }
+    }
+}
+
+fn list_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// clnvm: `<root>/<sha256-of-tarball>/<tag>/usr/local/bin/lightningd`, where
+/// `<tag>` may carry a Greenlight suffix (`v25.05gl1`).
+fn clnvm_trees(root: &Path, label: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for hash_dir in list_dirs(root) {
+        for tag_dir in list_dirs(&hash_dir) {
+            let tag = tag_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if tag.starts_with(label) {
+                let p = tag_dir.join("usr/local/bin/lightningd");
+                if p.is_file() {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Unpacked official tarballs: `<dir>/<anything>/usr/bin/lightningd` (or the
+/// dir itself is the tarball root). The label is checked by `--version`,
+/// so every tree is a candidate.
+fn release_trees(dirs: &[PathBuf], _label: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in dirs {
+        let direct = dir.join("usr/bin/lightningd");
+        if direct.is_file() {
+            out.push(direct);
+        }
+        for sub in list_dirs(dir) {
+            let p = sub.join("usr/bin/lightningd");
+            if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn newest_install(cache_root: &Path) -> Option<PathBuf> {
+    list_dirs(cache_root)
+        .into_iter()
+        .map(|d| d.join("bin/lightningd"))
+        .filter(|p| p.is_file())
+        .filter_map(|p| Some((probe(&p).ok()?, p)))
+        .filter(|(v, _)| v.is_release())
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, p)| p)
+}
+
+/// Does `lightningd --version` confirm this label? `v25.05` matches
+/// `v25.05` and `v25.05gl1` but not `v25.05.1`; a commit label
+/// `1cc64dd67` matches `v25.02-321-g1cc64dd67`.
+pub fn label_matches(label: &str, version: &ClnVersion) -> bool {
+    let v = version.raw.as_str();
+    let strip = |s: &str| s.strip_prefix('v').unwrap_or(s).to_string();
+    let (l, vs) = (strip(label), strip(v));
+    if l == vs || vs.ends_with(&format!("-g{l}")) || vs.contains(&format!("-g{l}-")) {
+        return true;
+    }
+    vs.strip_prefix(&l)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| !c.is_ascii_digit() && c != '.' && c != '-')
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot run: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("`--version` exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("`--version` printed {0:?}, not a CLN version")]
+    Unparsable(String),
+}
+
+/// Runs `<lightningd> --version`.
+pub fn probe(path: &Path) -> Result<ClnVersion, ProbeError> {
+    let out = Command::new(path).arg("--version").output().map_err(ProbeError::Spawn)?;
+    if !out.status.success() {
+        return Err(ProbeError::Exit(out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    ClnVersion::parse(&text).ok_or(ProbeError::Unparsable(text))
+}
+
+/// bitcoind and bitcoin-cli, side by side.
+#[derive(Debug, Clone)]
+pub struct BitcoinBins {
+    pub bitcoind: PathBuf,
+    pub bitcoin_cli: PathBuf,
+    pub source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no bitcoind found: {}. Build one with ci/build-bitcoind.sh", tried.join("; "))]
+pub struct BitcoindMissing {
+    pub tried: Vec<String>,
+}
+
+/// bitcoind lookup order: explicit path, `$BITCOIND_EXE`, the harness cache
+/// (`<cache>/bitcoin/<version>/bin`), PATH.
+pub fn resolve_bitcoind(explicit: Option<&Path>) -> Result<BitcoinBins, BitcoindMissing> {
+    let mut candidates: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(p) = explicit {
+        candidates.push(("--bitcoind".into(), p.to_path_buf()));
+    }
+    if let Some(p) = std::env::var_os("BITCOIND_EXE") {
+        candidates.push(("$BITCOIND_EXE".into(), PathBuf::from(p)));
+    }
+    let cache = paths::cache_root().join("bitcoin");
+    for d in list_dirs(&cache).into_iter().rev() {
+        candidates.push(("harness cache".into(), d.join("bin/bitcoind")));
+    }
+    for d in paths::path_dirs() {
+        candidates.push(("PATH".into(), d.join("bitcoind")));
+    }
+    let mut tried = Vec::new();
+    for (source, bitcoind) in candidates {
+        let cli = bitcoind.with_file_name("bitcoin-cli");
+        if bitcoind.is_file() && cli.is_file() {
+            return Ok(BitcoinBins { bitcoind, bitcoin_cli: cli, source });
+        }
+        tried.push(format!("{source}: {} (with bitcoin-cli beside it)", bitcoind.display()));
+    }
+    if tried.is_empty() {
+        tried.push(format!("nothing under {}", cache.display()));
+    }
+    Err(BitcoindMissing { tried })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fake install tree whose lightningd prints `version`.
+    fn fake_lightningd(path: &Path, version: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("#!/bin/sh\necho {version}\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn discovery(root: &Path) -> Discovery {
+        Discovery {
+            cache_root: root.join("cache"),
+            clnvm_root: root.join("clnvm"),
+            release_dirs: vec![root.join("releases")],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn labels_are_confirmed_by_version_output() {
+        let v = |s| ClnVersion::parse(s).unwrap();
+        assert!(label_matches("v25.05", &v("v25.05")));
+        assert!(label_matches("v25.05", &v("v25.05gl1")));
+        assert!(!label_matches("v25.05", &v("v25.05.1")));
+        assert!(label_matches("1cc64dd67", &v("v25.02-321-g1cc64dd67")));
+        assert!(!label_matches("v25.02", &v("v25.02-321-g1cc64dd67")));
+    }
+
+    #[test]
+    fn cache_install_by_label() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
+        let found = discovery(d.path()).resolve("v25.05").unwrap();
+        assert_eq!(found.source, Source::Cache);
+        assert_eq!(found.version.raw, "v25.05");
+    }
+
+    #[test]
+    fn a_directory_name_is_never_trusted() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v24.11");
+        let err = discovery(d.path()).resolve("v25.05").unwrap_err();
+        assert!(err.to_string().contains("is v24.11, not v25.05"), "{err}");
+    }
+
+    #[test]
+    fn clnvm_layout_with_greenlight_suffix() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("clnvm/ab12cd/v24.11gl1/usr/local/bin/lightningd"), "v24.11gl1");
+        let found = discovery(d.path()).resolve("v24.11").unwrap();
+        assert_eq!(found.source, Source::Clnvm);
+    }
+
+    #[test]
+    fn unpacked_release_tarball_layout() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("releases/clightning-v25.02.1/usr/bin/lightningd"), "v25.02.1");
+        fake_lightningd(&d.path().join("releases/clightning-v25.05/usr/bin/lightningd"), "v25.05");
+        let found = discovery(d.path()).resolve("v25.02.1").unwrap();
+        assert_eq!(found.source, Source::ReleaseTarball);
+        assert_eq!(found.version.raw, "v25.02.1");
+    }
+
+    #[test]
+    fn order_is_command_line_then_env_then_config_then_cache() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |s: &str| d.path().join(s);
+        fake_lightningd(&p("cli/bin/lightningd"), "v26.06.6");
+        fake_lightningd(&p("env/bin/lightningd"), "v25.05");
+        fake_lightningd(&p("cfg/bin/lightningd"), "v25.02.1");
+        fake_lightningd(&p("cache/v24.11/bin/lightningd"), "v24.11");
+        let mut disc = discovery(d.path());
+        let mut cfg = UserConfig::default();
+        cfg.roles.insert("base".into(), p("cfg/bin/lightningd").display().to_string());
+        disc.config = Some((p("config.toml"), cfg));
+        assert_eq!(disc.resolve("base").unwrap().version.raw, "v25.02.1");
+        disc.env.insert(env_var_for("base"), p("env/bin/lightningd").display().to_string());
+        assert_eq!(disc.resolve("base").unwrap().version.raw, "v25.05");
+        disc.command_line.push(("base".into(), p("cli/bin/lightningd")));
+        let found = disc.resolve("base").unwrap();
+        assert_eq!((found.version.raw.as_str(), found.source), ("v26.06.6", Source::CommandLine));
+    }
+
+    #[test]
+    fn a_role_may_name_a_label() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v25.02.1/bin/lightningd"), "v25.02.1");
+        let mut disc = discovery(d.path());
+        disc.env.insert("CLN_HARNESS_LIGHTNINGD_BASE".into(), "v25.02.1".into());
+        let found = disc.resolve("base").unwrap();
+        assert_eq!(found.version.raw, "v25.02.1");
+        assert_eq!(found.request, "base");
+    }
+
+    #[test]
+    fn candidate_defaults_to_the_newest_release_install_and_base_to_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
+        fake_lightningd(&d.path().join("cache/v26.06.6/bin/lightningd"), "v26.06.6");
+        fake_lightningd(&d.path().join("cache/1cc64dd67/bin/lightningd"), "v25.02-321-g1cc64dd67");
+        let disc = discovery(d.path());
+        assert_eq!(disc.resolve("candidate").unwrap().version.raw, "v26.06.6");
+        let err = disc.resolve("base").unwrap_err();
+        assert!(err.to_string().contains("CLN_HARNESS_LIGHTNINGD_BASE"), "{err}");
+    }
+
+    #[test]
+    fn env_var_names() {
+        assert_eq!(env_var_for("candidate"), "CLN_HARNESS_LIGHTNINGD_CANDIDATE");
+        assert_eq!(env_var_for("v25.05"), "CLN_HARNESS_LIGHTNINGD_V25_05");
+    }
+}

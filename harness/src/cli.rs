@@ -1,0 +1,190 @@
+//! Argument parsing and exit codes. No logic a test can't reach elsewhere.
+
+use crate::binaries::{self, Discovery};
+use crate::network::{ChannelSpec, Network, RunDir};
+use crate::options::NodeConfig;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+#[command(name = "cln-harness", version, about = "Crash reproduction and regression harness for Core Lightning")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BinaryArgs {
+    /// ROLE=PATH (or LABEL=PATH): the lightningd for a role. Repeatable.
+    #[arg(long = "lightningd", value_name = "ROLE=PATH", value_parser = parse_role_path)]
+    pub lightningd: Vec<(String, PathBuf)>,
+    /// bitcoind to use (bitcoin-cli must sit beside it).
+    #[arg(long, value_name = "PATH")]
+    pub bitcoind: Option<PathBuf>,
+}
+
+fn parse_role_path(s: &str) -> Result<(String, PathBuf), String> {
+    let (role, path) = s.split_once('=').ok_or("expected ROLE=PATH")?;
+    if role.is_empty() || path.is_empty() {
+        return Err("expected ROLE=PATH".into());
+    }
+    Ok((role.to_string(), PathBuf::from(path)))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring up bitcoind and N channeled nodes, print how to reach them, wait for Ctrl-C.
+    Up {
+        #[arg(long, default_value_t = 2)]
+        nodes: usize,
+        /// Role (or label) every node runs.
+        #[arg(long, default_value = "candidate")]
+        role: String,
+        #[command(flatten)]
+        bins: BinaryArgs,
+        /// Keep the run dir after exit.
+        #[arg(long)]
+        keep: bool,
+        /// Exit once the channels are normal instead of waiting for Ctrl-C (benchmarks).
+        #[arg(long, hide = true)]
+        no_wait: bool,
+    },
+    /// Show every lightningd (and bitcoind) the harness can find.
+    Binaries {
+        #[command(flatten)]
+        bins: BinaryArgs,
+    },
+}
+
+pub const NODE_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+
+/// Exit codes, as a `git bisect run` predicate.
+pub mod exit {
+    pub const PASS: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const ENVIRONMENT: i32 = 125;
+}
+
+pub fn main_with_args(cli: Cli) -> i32 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match cli.command {
+        Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
+        Command::Binaries { bins } => list_binaries(&bins),
+    }
+}
+
+fn discovery(bins: &BinaryArgs) -> Result<Discovery, i32> {
+    Discovery::from_environment(bins.lightningd.clone()).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })
+}
+
+fn list_binaries(bins: &BinaryArgs) -> i32 {
+    let Ok(disc) = discovery(bins) else { return exit::USAGE };
+    let mut found_any = false;
+    for name in disc.known_requests() {
+        match disc.resolve(&name) {
+            Ok(b) => {
+                found_any = true;
+                let sha = b.sha256().unwrap_or_else(|e| format!("unreadable: {e}"));
+                println!("{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}", b.version.raw, b.path.display(), b.source, "");
+            }
+            Err(e) => println!("{name:<12} -  {}", e.tried.join("; ")),
+        }
+    }
+    match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
+        Ok(b) => println!("{:<12} {}  (from {})", "bitcoind", b.bitcoind.display(), b.source),
+        Err(e) => println!("{:<12} -  {e}", "bitcoind"),
+    }
+    if found_any { exit::PASS } else { exit::ENVIRONMENT }
+}
+
+async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bool) -> i32 {
+    let t0 = Instant::now();
+    let progress = |msg: &str| eprintln!("[{:>6.2}s] {msg}", t0.elapsed().as_secs_f64());
+    if !(1..=NODE_NAMES.len()).contains(&count) {
+        eprintln!("error: --nodes must be between 1 and {}", NODE_NAMES.len());
+        return exit::USAGE;
+    }
+    let Ok(disc) = discovery(bins) else { return exit::USAGE };
+    let lightningd = match disc.resolve(role) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let mut run_dir = match RunDir::new(keep) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: creating a run dir: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    progress(&format!("starting bitcoind ({})", bitcoin.bitcoind.display()));
+    let names = &NODE_NAMES[..count];
+    let specs = names.iter().map(|n| (NodeConfig::named(n), lightningd.clone())).collect();
+    let mut net = match Network::create(run_dir.path(), &bitcoin, specs) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    progress(&format!("starting {} on {} ({})", names.join(", "), lightningd.version, lightningd.path.display()));
+    let channels: Vec<ChannelSpec> = names.windows(2).map(|w| ChannelSpec::new(w[0], w[1])).collect();
+    let result = async {
+        net.start_all().await?;
+        net.open_channels(&channels, &progress).await
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        run_dir.keep();
+        eprintln!("run dir kept: {}", run_dir.path().display());
+        net.shutdown().await;
+        return exit::FAILED;
+    }
+    progress("ready");
+    for n in &net.nodes {
+        println!("{}", n.name);
+        println!("  id:            {}", n.id.as_deref().unwrap_or("?"));
+        println!("  lightning-dir: {}", n.dir.display());
+        println!("  rpc socket:    {}", n.socket_path().display());
+        println!("  address:       {}", n.address());
+        println!("  cli:           {}", n.cli_command());
+    }
+    println!("bitcoind");
+    println!("  datadir:       {}", net.bitcoind.datadir.display());
+    println!("  cli:           {}", net.bitcoind.cli_command());
+    if !no_wait {
+        progress("up; press Ctrl-C to shut down");
+        wait_for_shutdown_signal().await;
+    }
+    progress("shutting down");
+    net.shutdown().await;
+    progress("done");
+    if run_dir.is_kept() {
+        println!("run dir kept: {}", run_dir.path().display());
+    }
+    exit::PASS
+}
+
+async fn wait_for_shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,302 @@
+//! bitcoind plus named lightningd nodes, their funding and channels, and
+//! waiting on real state (never fixed sleeps).
+
+use crate::binaries::{BitcoinBins, Lightningd};
+use crate::bitcoind::{Bitcoind, BitcoindError};
+use crate::node::{ChainBackend, Node, StartError};
+use crate::options::NodeConfig;
+use crate::rpc::CallError;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A channel to open: `from` funds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChannelSpec {
+    pub from: String,
+    pub to: String,
+    pub amount_sat: u64,
+    pub announce: bool,
+    pub push_msat: u64,
+}
+
+impl ChannelSpec {
+    pub fn new(from: &str, to: &str) -> ChannelSpec {
+        ChannelSpec { from: from.into(), to: to.into(), amount_sat: 1_000_000, announce: true, push_msat: 0 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error(transparent)]
+    Bitcoind(#[from] BitcoindError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Rpc(#[from] CallError),
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: String, after: Duration },
+    #[error("no node named `{0}`")]
+    UnknownNode(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where a run lives. Temporary unless `--keep`: then the path is printed
+/// and left behind.
+pub struct RunDir {
+    path: PathBuf,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl RunDir {
+    pub fn new(keep: bool) -> std::io::Result<RunDir> {
+        let temp = tempfile::Builder::new().prefix("cln-harness-").tempdir()?;
+        let path = temp.path().to_path_buf();
+        if keep {
+            let _ = temp.keep();
+            return Ok(RunDir { path, temp: None });
+        }
+        Ok(RunDir { path, temp: Some(temp) })
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Keep the dir after all (e.g. the run did not pass).
+    pub fn keep(&mut self) {
+        if let Some(t) = self.temp.take() {
+            let _ = t.keep();
+        }
+    }
+    pub fn is_kept(&self) -> bool {
+        self.temp.is_none()
+    }
+}
+
+pub type Progress<'a> = &'a dyn Fn(&str);
+
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(50);
+
+pub struct Network {
+    pub bitcoind: Bitcoind,
+    pub nodes: Vec<Node>,
+}
+
+impl Network {
+    /// Start bitcoind and (without starting them) create the nodes.
+    pub fn create(
+        run_dir: &Path,
+        bitcoin: &BitcoinBins,
+        nodes: Vec<(NodeConfig, Lightningd)>,
+    ) -> Result<Network, NetworkError> {
+        let bitcoind = Bitcoind::start(bitcoin, &run_dir.join("bitcoind"))?;
+        let chain = ChainBackend {
+            bitcoin_cli: bitcoin.bitcoin_cli.clone(),
+            rpc_port: bitcoind.rpc_port,
+            rpc_user: bitcoind.rpc_user.clone(),
+            rpc_password: bitcoind.rpc_password.clone(),
+        };
+        let nodes = nodes
+            .into_iter()
+            .map(|(cfg, bin)| {
+                let dir = run_dir.join(&cfg.name);
+                Node::new(cfg, dir, bin, chain.clone())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Network { bitcoind, nodes })
+    }
+
+    pub fn node(&self, name: &str) -> Result<&Node, NetworkError> {
+        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| NetworkError::UnknownNode(name.into()))
+    }
+    pub fn node_mut(&mut self, name: &str) -> Result<&mut Node, NetworkError> {
+        self.nodes.iter_mut().find(|n| n.name == name).ok_or_else(|| NetworkError::UnknownNode(name.into()))
+    }
+
+    pub async fn start_all(&mut self) -> Result<(), NetworkError> {
+        for n in &mut self.nodes {
+            n.start().await?;
+        }
+        Ok(())
+    }
+
+    /// Mine `blocks` filler blocks and wait until every running node has seen them.
+    pub async fn mine(&mut self, blocks: u64) -> Result<(), NetworkError> {
+        self.bitcoind.mine(blocks)?;
+        self.wait_synced().await
+    }
+
+    pub async fn wait_synced(&mut self) -> Result<(), NetworkError> {
+        let tip = self.bitcoind.block_count()?;
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].is_running() {
+                continue;
+            }
+            let node = &self.nodes[i];
+            wait_until(&format!("{} to reach block {tip}", node.name), WAIT_TIMEOUT, || async {
+                let info = node.call("getinfo", json!({}), CALL_TIMEOUT).await?;
+                Ok(info["blockheight"].as_u64().unwrap_or(0) >= tip)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Mine a coinbase to each named node, mature it, and wait until each
+    /// sees a confirmed output. One batch for all, so one bitcoind poll.
+    pub async fn fund(&mut self, names: &[String]) -> Result<(), NetworkError> {
+        for name in names {
+            let node = self.node(name)?;
+            let addr = node.call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT).await?;
+            let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
+            self.bitcoind.mine_to_address(1, &addr)?;
+        }
+        self.bitcoind.mine(100)?;
+        for name in names {
+            let node = self.node(name)?;
+            wait_until(&format!("{name} to see its funds confirmed"), WAIT_TIMEOUT, || async {
+                let funds = node.call("listfunds", json!({}), CALL_TIMEOUT).await?;
+                Ok(funds["outputs"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|o| o["status"] == "confirmed")))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn connect(&self, from: &str, to: &str) -> Result<Value, NetworkError> {
+        let peer = self.node(to)?;
+        let id = peer.id.clone().unwrap_or_default();
+        let target = format!("{id}@{}", peer.address());
+        Ok(self.node(from)?.call("connect", json!({"id": target}), CALL_TIMEOUT).await?)
+    }
+
+    /// `fundchannel` from `spec.from` to `spec.to` (connecting first).
+    pub async fn open_channel(&self, spec: &ChannelSpec) -> Result<Value, NetworkError> {
+        self.connect(&spec.from, &spec.to).await?;
+        let peer_id = self.node(&spec.to)?.id.clone().unwrap_or_default();
+        let mut params = json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
+        if spec.push_msat > 0 {
+            params["push_msat"] = json!(spec.push_msat);
+        }
+        Ok(self.node(&spec.from)?.call("fundchannel", params, CALL_TIMEOUT).await?)
+    }
+
+    /// Wait until `node` reports `state` for its channel with `peer`
+    /// (the one with `channel_id` if given).
+    pub async fn wait_channel_state(
+        &self,
+        node: &str,
+        peer: &str,
+        state: &str,
+        channel_id: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, NetworkError> {
+        let n = self.node(node)?;
+        let peer_id = self.node(peer)?.id.clone().unwrap_or_default();
+        wait_for(&format!("{node}'s channel with {peer} to be {state}"), timeout, || async {
+            let r = n.call("listpeerchannels", json!({"id": peer_id}), CALL_TIMEOUT).await?;
+            Ok(r["channels"].as_array().and_then(|cs| {
+                cs.iter()
+                    .find(|c| c["state"] == state && channel_id.is_none_or(|id| c["channel_id"] == id))
+                    .cloned()
+            }))
+        })
+        .await
+    }
+
+    /// The default set-up, and what scenarios build on: fund every funder,
+    /// open every channel, confirm, wait for CHANNELD_NORMAL on both sides of
+    /// each channel, then (with more than two nodes) for gossip to spread.
+    pub async fn open_channels(&mut self, channels: &[ChannelSpec], progress: Progress<'_>) -> Result<(), NetworkError> {
+        let mut funders: Vec<String> = channels.iter().map(|c| c.from.clone()).collect();
+        funders.dedup();
+        funders.sort();
+        funders.dedup();
+        progress(&format!("funding {}", funders.join(", ")));
+        self.fund(&funders).await?;
+        let mut opened = Vec::new();
+        for c in channels {
+            progress(&format!("opening {} → {} ({} sat)", c.from, c.to, c.amount_sat));
+            let r = self.open_channel(c).await?;
+            opened.push(r["channel_id"].as_str().map(String::from));
+            // A second channel from the same funder needs the change output
+            // confirmed first.
+            if channels.iter().filter(|o| o.from == c.from).count() > 1 {
+                self.mine(1).await?;
+            }
+        }
+        progress("confirming channels (6 blocks)");
+        self.mine(6).await?;
+        for (c, id) in channels.iter().zip(&opened) {
+            progress(&format!("waiting for {} ↔ {} to be CHANNELD_NORMAL", c.from, c.to));
+            self.wait_channel_state(&c.from, &c.to, "CHANNELD_NORMAL", id.as_deref(), WAIT_TIMEOUT).await?;
+            self.wait_channel_state(&c.to, &c.from, "CHANNELD_NORMAL", id.as_deref(), WAIT_TIMEOUT).await?;
+        }
+        let announced = channels.iter().filter(|c| c.announce).count();
+        if self.nodes.len() > 2 && announced > 0 {
+            progress("waiting for gossip to reach every node");
+            self.wait_gossip(announced).await?;
+        }
+        Ok(())
+    }
+
+    /// Every running node sees both directions of `announced` channels.
+    pub async fn wait_gossip(&self, announced: usize) -> Result<(), NetworkError> {
+        for n in &self.nodes {
+            wait_until(&format!("{} to see {announced} announced channels", n.name), WAIT_TIMEOUT, || async {
+                let r = n.call("listchannels", json!({}), CALL_TIMEOUT).await?;
+                Ok(r["channels"].as_array().map_or(0, |c| c.len()) >= 2 * announced)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Stop every node gracefully, then bitcoind. Never fails half-way:
+    /// every node is attempted.
+    pub async fn shutdown(&mut self) {
+        for n in &mut self.nodes {
+            n.stop().await;
+        }
+    }
+}
+
+/// Poll `check` until it says true; RPC errors while polling count as
+/// "not yet" until the deadline, then the last one is reported.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), NetworkError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, NetworkError>>,
+{
+    wait_for(what, timeout, || {
+        let f = check();
+        async move { f.await.map(|ok| ok.then_some(())) }
+    })
+    .await
+}
+
+/// Poll `check` until it yields a value.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, NetworkError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, NetworkError>>,
+{
+    let started = Instant::now();
+    loop {
+        let last = check().await;
+        if let Ok(Some(v)) = last {
+            return Ok(v);
+        }
+        if started.elapsed() >= timeout {
+            return match last {
+                Err(e) => Err(e),
+                _ => Err(NetworkError::Timeout { what: what.into(), after: timeout }),
+            };
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

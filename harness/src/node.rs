@@ -1,0 +1,322 @@
+//! One lightningd: its dir, its port, the binary it currently runs, and
+//! its lifecycle (start, stop, kill, restart, upgrade onto another binary
+//! over the same lightning-dir). Options are recomputed on every start.
+
+use crate::binaries::Lightningd;
+use crate::options::{lightningd_args, NodeConfig, OptionsError, StartContext};
+use crate::ports::{self, PortLease};
+use crate::process::{self, Exit, Supervised};
+use crate::rpc::{self, CallError, RawReply, SocketPath};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How to reach the harness's bitcoind (copied into every start).
+#[derive(Debug, Clone)]
+pub struct ChainBackend {
+    pub bitcoin_cli: PathBuf,
+    pub rpc_port: u16,
+    pub rpc_user: String,
+    pub rpc_password: String,
+}
+
+/// One start of one binary, kept for reports and bundles.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StartRecord {
+    pub binary: PathBuf,
+    pub version: String,
+    pub command_line: Vec<String>,
+    pub exit: Option<Exit>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("node {node} on {version}: {kind}")]
+pub struct StartError {
+    pub node: String,
+    pub version: String,
+    #[source]
+    pub kind: StartErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartErrorKind {
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("preparing the node dir: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Spawn(#[from] process::SpawnError),
+    #[error("lightningd does not know option `{option}` (stderr: {stderr})")]
+    UnknownOption { option: String, stderr: String },
+    #[error("lightningd exited during startup with {exit}; stderr: {stderr}")]
+    Exited { exit: Exit, stderr: String },
+    #[error("`getinfo` did not answer within {0:?}")]
+    NotReady(Duration),
+    #[error("node is already running")]
+    AlreadyRunning,
+}
+
+pub struct Node {
+    pub name: String,
+    pub config: NodeConfig,
+    /// The lightning-dir; lives as long as the run.
+    pub dir: PathBuf,
+    pub binary: Lightningd,
+    pub id: Option<String>,
+    pub starts: Vec<StartRecord>,
+    socket: SocketPath,
+    port: PortLease,
+    process: Option<Supervised>,
+    chain: ChainBackend,
+}
+
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+impl Node {
+    pub fn new(
+        config: NodeConfig,
+        dir: PathBuf,
+        binary: Lightningd,
+        chain: ChainBackend,
+    ) -> Result<Node, StartError> {
+        let err = |kind: StartErrorKind| StartError {
+            node: config.name.clone(),
+            version: binary.version.raw.clone(),
+            kind,
+        };
+        std::fs::create_dir_all(dir.join("regtest")).map_err(|e| err(e.into()))?;
+        let port = ports::lease().map_err(|e| err(std::io::Error::other(e.to_string()).into()))?;
+        let socket = SocketPath::new(dir.join("regtest/lightning-rpc")).map_err(|e| err(e.into()))?;
+        Ok(Node {
+            name: config.name.clone(),
+            config,
+            dir,
+            binary,
+            id: None,
+            starts: Vec::new(),
+            socket,
+            port,
+            process: None,
+            chain,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.port
+    }
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port.port)
+    }
+    pub fn socket_path(&self) -> &Path {
+        &self.socket.real
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+    pub fn stderr_file(&self) -> PathBuf {
+        self.dir.join("stderr.log")
+    }
+    pub fn stdout_file(&self) -> PathBuf {
+        self.dir.join("stdout.log")
+    }
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("regtest/lightningd.sqlite3")
+    }
+    /// A copy-paste `lightning-cli` command for this node.
+    pub fn cli_command(&self) -> String {
+        format!(
+            "{} --lightning-dir={} --network=regtest",
+            self.binary.lightning_cli().display(),
+            self.dir.display()
+        )
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(|p| p.is_running())
+    }
+
+    /// How the current (or last) process ended, if it has.
+    pub fn exit(&mut self) -> Option<Exit> {
+        let exit = self.process.as_mut()?.poll_exit();
+        if let (Some(e), Some(last)) = (exit, self.starts.last_mut()) {
+            last.exit.get_or_insert(e);
+        }
+        exit
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
+    /// Start on the current binary: options from *this* binary's version,
+    /// `hsm_secret` written only if absent, ready when `getinfo` answers.
+    pub async fn start(&mut self) -> Result<(), StartError> {
+        let version = self.binary.version.raw.clone();
+        let name = self.name.clone();
+        let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
+        if self.is_running() {
+            return Err(err(StartErrorKind::AlreadyRunning));
+        }
+        // Anything left of an earlier process (connectd holds the port).
+        if let Some(mut old) = self.process.take() {
+            old.stop_ladder(Duration::from_millis(100));
+        }
+        ports::wait_port_free(self.port.port, Duration::from_secs(10));
+        let ctx = StartContext {
+            lightning_dir: self.dir.clone(),
+            log_file: self.log_file(),
+            port: self.port.port,
+            bitcoin_datadir: self.dir.join("bitcoin"),
+            bitcoin_cli: self.chain.bitcoin_cli.clone(),
+            bitcoind_rpc_port: self.chain.rpc_port,
+            bitcoind_rpc_user: self.chain.rpc_user.clone(),
+            bitcoind_rpc_password: self.chain.rpc_password.clone(),
+            database_exists: self.database().exists(),
+        };
+        let args = lightningd_args(&self.binary.version, &self.config, &ctx).map_err(|e| err(e.into()))?;
+        std::fs::create_dir_all(&ctx.bitcoin_datadir).map_err(|e| err(e.into()))?;
+        crate::hsm::write_if_absent(&self.dir, &self.name, &self.binary.version).map_err(|e| err(e.into()))?;
+        // Mark each start in the captured streams, so a reader of stderr
+        // can tell which binary wrote what.
+        let marker = format!("=== cln-harness: start #{} of {} on {} ===\n", self.starts.len() + 1, self.name, version);
+        for f in [self.stderr_file(), self.stdout_file()] {
+            use std::io::Write;
+            let _ = std::fs::OpenOptions::new().create(true).append(true).open(&f).and_then(|mut h| h.write_all(marker.as_bytes()));
+        }
+        let stderr_offset = std::fs::metadata(self.stderr_file()).map(|m| m.len()).unwrap_or(0);
+        let proc = process::spawn(&self.binary.path, &args, &self.dir, &self.stdout_file(), &self.stderr_file())
+            .map_err(|e| err(e.into()))?;
+        self.starts.push(StartRecord {
+            binary: self.binary.path.clone(),
+            version: version.clone(),
+            command_line: proc.command_line.clone(),
+            exit: None,
+        });
+        self.process = Some(proc);
+
+        let started = Instant::now();
+        loop {
+            if let Some(exit) = self.exit() {
+                let stderr = read_from(&self.stderr_file(), stderr_offset);
+                let kind = match unknown_option(&stderr) {
+                    Some(option) => StartErrorKind::UnknownOption { option, stderr: tail(&stderr, 600) },
+                    None => StartErrorKind::Exited { exit, stderr: tail(&stderr, 1500) },
+                };
+                return Err(err(kind));
+            }
+            if let Ok(info) = self.call("getinfo", json!({}), Duration::from_secs(2)).await {
+                self.id = info["id"].as_str().map(String::from);
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(err(StartErrorKind::NotReady(READY_TIMEOUT)));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Graceful stop: the `stop` RPC, then the signal ladder if needed.
+    /// Returns how the process ended.
+    pub async fn stop(&mut self) -> Option<Exit> {
+        if self.is_running() {
+            let _ = self.call("stop", json!({}), STOP_GRACE).await;
+        }
+        let proc = self.process.as_mut()?;
+        let exit = match proc.wait_exit(STOP_GRACE) {
+            Some(e) => {
+                proc.wait_group_empty(STOP_GRACE);
+                e
+            }
+            None => proc.stop_ladder(STOP_GRACE),
+        };
+        if let Some(last) = self.starts.last_mut() {
+            last.exit.get_or_insert(exit);
+        }
+        ports::wait_port_free(self.port.port, Duration::from_secs(10));
+        Some(exit)
+    }
+
+    /// SIGKILL the whole process group (crash simulation); waits until the
+    /// group is empty so the node can be started again on the same dir.
+    pub fn kill(&mut self) -> Option<Exit> {
+        let proc = self.process.as_mut()?;
+        let exit = if proc.is_running() { proc.kill() } else { proc.poll_exit()? };
+        proc.wait_group_empty(STOP_GRACE);
+        if let Some(last) = self.starts.last_mut() {
+            last.exit.get_or_insert(exit);
+        }
+        Some(exit)
+    }
+
+    /// Stop, swap the binary, start over the same lightning-dir.
+    pub async fn upgrade(&mut self, binary: Lightningd) -> Result<(), StartError> {
+        self.stop().await;
+        self.binary = binary;
+        self.start().await
+    }
+
+    pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
+        rpc::call(&self.name, self.socket.connect_path(), method, &params, timeout).await
+    }
+
+    pub async fn raw(&self, request: &[u8], timeout: Duration) -> Result<RawReply, CallError> {
+        rpc::raw(&self.name, self.socket.connect_path(), request, timeout).await
+    }
+
+    /// Crash logs lightningd wrote (`regtest/crash.log.<timestamp>`).
+    pub fn crash_logs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.join("regtest"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("crash.log")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+fn read_from(path: &Path, offset: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or(&[])).into_owned()
+}
+
+fn tail(s: &str, max: usize) -> String {
+    let s = s.trim();
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+/// lightningd's words for an option it doesn't know, e.g.
+/// `lightningd: --frobnicate=1: unrecognized option`.
+pub fn unknown_option(stderr: &str) -> Option<String> {
+    let re = regex::Regex::new(r"(--?[A-Za-z0-9][A-Za-z0-9_-]*)(=\S*)?: unrecognized option").ok()?;
+    re.captures(stderr).map(|c| c[1].trim_start_matches('-').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_options_are_named() {
+        let stderr = "lightningd: --frobnicate=1: unrecognized option\n";
+        assert_eq!(unknown_option(stderr).as_deref(), Some("frobnicate"));
+        assert_eq!(unknown_option("lightningd: --xpay-handle-pay: unrecognized option"), Some("xpay-handle-pay".into()));
+        assert_eq!(unknown_option("all fine"), None);
+    }
+
+    #[test]
+    fn tails_respect_char_boundaries() {
+        assert_eq!(tail("ééééé", 3), "…é");
+    }
+}

@@ -1,0 +1,161 @@
+//! CLN version strings as `lightningd --version` prints them, and the
+//! feature gates the harness derives from them. Pure: no IO.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// A parsed `lightningd --version` line, e.g. `v25.02.1`,
+/// `v25.02-321-g1cc64dd67` (a master build 321 commits after v25.02) or
+/// `v26.06.6`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClnVersion {
+    /// The exact text lightningd printed (trimmed).
+    pub raw: String,
+    pub year: u32,
+    pub month: u32,
+    pub patch: u32,
+    /// `rcN` suffix on the tag, if any.
+    pub rc: Option<u32>,
+    /// Commits after the tag (`-321-g<hash>`): a non-release build.
+    pub commits_after: Option<u32>,
+}
+
+impl ClnVersion {
+    /// Parses `v25.02`, `v25.02.1`, `v25.05rc1`, `v25.02-321-g1cc64dd67`,
+    /// `v25.02.1-modded`, with or without the leading `v`.
+    pub fn parse(text: &str) -> Option<ClnVersion> {
+        let raw = text.trim().to_string();
+        let s = raw.strip_prefix('v').unwrap_or(&raw);
+        let (tag, rest) = match s.find('-') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let (tag, rc) = match tag.find("rc") {
+            Some(i) => (&tag[..i], tag[i + 2..].parse().ok()),
+            None => (tag, None),
+        };
+        let mut parts = tag.split('.');
+        let year = parts.next()?.parse().ok()?;
+        let month = parts.next()?.parse().ok()?;
+        let patch = match parts.next() {
+            Some(p) => p.parse().ok()?,
+            None => 0,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        let commits_after = rest.and_then(|r| r.split('-').next()?.parse().ok());
+        Some(ClnVersion { raw, year, month, patch, rc, commits_after })
+    }
+
+    /// lightningd itself calls a version "released" when it has no `-`
+    /// (common/version.c); only non-released builds refuse to migrate a
+    /// database without `--database-upgrade=true`.
+    pub fn is_release(&self) -> bool {
+        !self.raw.contains('-')
+    }
+
+    /// True when this build contains everything of release `yy.mm`
+    /// (a master build after v25.02 counts as at least v25.02).
+    pub fn at_least(&self, year: u32, month: u32) -> bool {
+        (self.year, self.month) >= (year, month)
+    }
+
+    fn sort_key(&self) -> (u32, u32, u32, u32, u32) {
+        // rc builds sort before their release; commits after a tag sort after it.
+        let rc_key = self.rc.map_or(u32::MAX, |r| r);
+        (self.year, self.month, self.patch, rc_key, self.commits_after.unwrap_or(0))
+    }
+}
+
+impl PartialOrd for ClnVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ClnVersion {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.sort_key().cmp(&other.sort_key()).then_with(|| self.raw.cmp(&other.raw))
+    }
+}
+
+impl fmt::Display for ClnVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// Feature gates the harness needs, in one place, each with the version
+/// that introduced it (see REFERENCE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `--developer` flag (before v23.11 dev options needed a dev build).
+    pub developer_flag: bool,
+    /// `log-level=trace`.
+    pub log_trace: bool,
+    /// `autoconnect-seeker-peers`, `xpay-handle-pay`, the cln-xpay plugin.
+    pub xpay: bool,
+    /// `xpay-handle-pay` defaults to true.
+    pub xpay_handles_pay_by_default: bool,
+    /// `keysend` and legacy `pay` need `allow-deprecated-apis`.
+    pub keysend_and_pay_deprecated: bool,
+    /// Legacy `pay` (xpay off) is gone entirely.
+    pub legacy_pay_removed: bool,
+    /// `hsm_secret` holds a BIP39 mnemonic rather than 32 raw bytes.
+    pub mnemonic_hsm_secret: bool,
+    /// `database-upgrade` option exists.
+    pub database_upgrade_option: bool,
+}
+
+impl Features {
+    pub fn of(v: &ClnVersion) -> Features {
+        Features {
+            developer_flag: v.at_least(23, 11),
+            log_trace: v.at_least(24, 5),
+            xpay: v.at_least(24, 11),
+            xpay_handles_pay_by_default: v.at_least(26, 6),
+            keysend_and_pay_deprecated: v.at_least(26, 6),
+            legacy_pay_removed: v.at_least(27, 3),
+            mnemonic_hsm_secret: v.at_least(25, 12),
+            database_upgrade_option: v.at_least(22, 11),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_versions_that_matter() {
+        let old = ClnVersion::parse("v25.02.1\n").unwrap();
+        assert_eq!((old.year, old.month, old.patch), (25, 2, 1));
+        assert!(old.is_release());
+
+        let broken = ClnVersion::parse("v25.02-321-g1cc64dd67").unwrap();
+        assert_eq!(broken.commits_after, Some(321));
+        assert!(!broken.is_release(), "a master build must need --database-upgrade");
+
+        let fixed = ClnVersion::parse("v25.05").unwrap();
+        let latest = ClnVersion::parse("v26.06.6").unwrap();
+        assert!(old < broken && broken < fixed && fixed < latest);
+        assert!(ClnVersion::parse("v25.05rc1").unwrap() < fixed);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in ["", "lightningd", "v25", "vX.Y", "v25.02.1.4"] {
+            assert!(ClnVersion::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gates_follow_the_reference_table() {
+        let f = |s| Features::of(&ClnVersion::parse(s).unwrap());
+        assert!(!f("v24.08").xpay && f("v24.11").xpay);
+        assert!(f("v25.02-321-g1cc64dd67").xpay);
+        assert!(!f("v26.04").xpay_handles_pay_by_default && f("v26.06.6").xpay_handles_pay_by_default);
+        assert!(!f("v25.05").mnemonic_hsm_secret && f("v25.12").mnemonic_hsm_secret);
+        assert!(f("v26.06.6").keysend_and_pay_deprecated && !f("v26.06.6").legacy_pay_removed);
+    }
+}
