@@ -50,6 +50,30 @@ pub enum Command {
         #[arg(long, hide = true)]
         no_wait: bool,
     },
+    /// Run scenario files; exit 0 pass, 1 crash/hang/fail, 2 bad scenario, 125 environment.
+    Run {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        bins: BinaryArgs,
+        /// Write the machine report here (a JSON array when several files run).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Keep run dirs and write an artifact bundle even when passing.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List scenarios with their description and the roles they need.
+    List {
+        #[arg(default_value = "scenarios")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Check a lightningd.sqlite3 offline (read-only): exit 0 clean, 1 findings, 2 unreadable.
+    CheckDb {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -72,6 +96,9 @@ pub fn main_with_args(cli: Cli) -> i32 {
     match cli.command {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
+        Command::Run { files, bins, json, keep } => rt.block_on(run(&files, &bins, json.as_deref(), keep)),
+        Command::List { dirs } => list(&dirs),
+        Command::CheckDb { path, json } => crate::evidence_stub::checkdb::check_db_command(&path, json),
     }
 }
 
@@ -187,4 +214,96 @@ async fn wait_for_shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Scenario files under `dirs` (recursively), sorted.
+pub fn scenario_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
+        if p.is_file() {
+            if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p.to_path_buf());
+            }
+            return;
+        }
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        walk(d, &mut out);
+    }
+    out.sort();
+    out
+}
+
+fn list(dirs: &[PathBuf]) -> i32 {
+    let mut code = exit::PASS;
+    for f in scenario_files(dirs) {
+        match crate::scenario::load(&f) {
+            Ok(s) => println!("{:<44} [{}] {}", f.display(), s.roles().join(", "), s.description),
+            Err(e) => {
+                println!("{:<44} INVALID: {e}", f.display());
+                code = exit::USAGE;
+            }
+        }
+    }
+    code
+}
+
+async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool) -> i32 {
+    use crate::runner::{run_file, RunOptions, RunResult};
+    // Bad scenarios are reported before anything starts.
+    for f in files {
+        if let Err(e) = crate::scenario::load(f) {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    }
+    let Ok(discovery) = discovery(bins) else { return exit::USAGE };
+    let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ENVIRONMENT;
+        }
+    };
+    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep };
+    let opts = RunOptions { keep, verbose: true };
+    let mut reports = Vec::new();
+    let mut worst = exit::PASS;
+    for f in files {
+        match run_file(f, &cfg, &opts).await {
+            RunResult::BadScenario(e) => {
+                eprintln!("error: {e}");
+                worst = worst.max(exit::USAGE);
+            }
+            RunResult::Ran(r) => {
+                println!("{}", crate::report::summary(&r));
+                worst = combine_exit(worst, r.exit_code);
+                reports.push(*r);
+            }
+        }
+    }
+    if let Some(path) = json {
+        let value = if reports.len() == 1 { serde_json::to_value(&reports[0]) } else { serde_json::to_value(&reports) };
+        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&value.unwrap_or_default()).unwrap_or_default()) {
+            eprintln!("error: writing {}: {e}", path.display());
+        }
+    }
+    worst
+}
+
+/// Several files: any product failure (1) beats an environment error (125),
+/// which beats a pass.
+fn combine_exit(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        exit::PASS => 0,
+        exit::ENVIRONMENT => 1,
+        exit::USAGE => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }

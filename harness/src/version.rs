@@ -24,28 +24,24 @@ impl ClnVersion {
     /// Parses `v25.02`, `v25.02.1`, `v25.05rc1`, `v25.02-321-g1cc64dd67`,
     /// `v25.02.1-modded`, with or without the leading `v`.
     pub fn parse(text: &str) -> Option<ClnVersion> {
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let re = RE.get_or_init(|| {
+            regex::Regex::new(
+                r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:rc(\d+))?(?:[a-z][a-z0-9]*)?(?:-(\d+)-g[0-9a-f]+)?(?:-[A-Za-z0-9.-]+)?$",
+            )
+            .expect("static regex")
+        });
         let raw = text.trim().to_string();
-        let s = raw.strip_prefix('v').unwrap_or(&raw);
-        let (tag, rest) = match s.find('-') {
-            Some(i) => (&s[..i], Some(&s[i + 1..])),
-            None => (s, None),
-        };
-        let (tag, rc) = match tag.find("rc") {
-            Some(i) => (&tag[..i], tag[i + 2..].parse().ok()),
-            None => (tag, None),
-        };
-        let mut parts = tag.split('.');
-        let year = parts.next()?.parse().ok()?;
-        let month = parts.next()?.parse().ok()?;
-        let patch = match parts.next() {
-            Some(p) => p.parse().ok()?,
-            None => 0,
-        };
-        if parts.next().is_some() {
-            return None;
-        }
-        let commits_after = rest.and_then(|r| r.split('-').next()?.parse().ok());
-        Some(ClnVersion { raw, year, month, patch, rc, commits_after })
+        let c = re.captures(&raw)?;
+        let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        Some(ClnVersion {
+            year: num(1)?,
+            month: num(2)?,
+            patch: num(3).unwrap_or(0),
+            rc: num(4),
+            commits_after: num(5),
+            raw: raw.clone(),
+        })
     }
 
     /// lightningd itself calls a version "released" when it has no `-`
@@ -138,7 +134,9 @@ mod tests {
 
         let fixed = ClnVersion::parse("v25.05").unwrap();
         let latest = ClnVersion::parse("v26.06.6").unwrap();
-        assert!(old < broken && broken < fixed && fixed < latest);
+        assert!(ClnVersion::parse("v25.02").unwrap() < broken);
+        assert!(old < fixed && broken < fixed && fixed < latest);
+        assert_eq!(ClnVersion::parse("v24.11gl1").unwrap().month, 11);
         assert!(ClnVersion::parse("v25.05rc1").unwrap() < fixed);
     }
 

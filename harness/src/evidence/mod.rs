@@ -1,0 +1,2 @@
+//! Everything read after the fact: logs, signatures, timeline, database
+//! snapshots, check-db. Never touches a running node's database.

@@ -1,0 +1,140 @@
+//! Evidence gathering after every node has exited: logs, signatures,
+//! check-db, and the artifact bundle. IO lives here; the rules live in
+//! `evidence`.
+
+use crate::executor::RunState;
+use crate::report::Report;
+use crate::scenario::Scenario;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+pub struct Evidence {
+    pub signatures: Vec<Value>,
+    pub first_signature: Option<String>,
+    /// (node, line) BROKEN lines no `broken_log` regex allows.
+    pub unexpected_broken: Vec<(String, String)>,
+    /// Per node: check-db report of its database.
+    pub check_db: Vec<(String, Value)>,
+}
+
+/// Texts a node left: log file, stderr, crash logs.
+pub fn node_texts(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in ["log", "stderr.log"] {
+        if let Ok(t) = std::fs::read(dir.join(f)) {
+            out.push((f.to_string(), String::from_utf8_lossy(&t).into_owned()));
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(dir.join("regtest")) {
+        let mut crash: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("crash.log")))
+            .collect();
+        crash.sort();
+        for p in crash {
+            if let Ok(t) = std::fs::read(&p) {
+                out.push((p.file_name().unwrap().to_string_lossy().into_owned(), String::from_utf8_lossy(&t).into_owned()));
+            }
+        }
+    }
+    out
+}
+
+pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
+    let mut ev = Evidence { signatures: vec![], first_signature: None, unexpected_broken: vec![], check_db: vec![] };
+    let Some(net) = state.network.as_mut() else { return ev };
+    let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
+    let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
+    let redactor = crate::evidence_stub::redact::Redactor::with_names(&names);
+    let mut all = Vec::new();
+    for n in &mut net.nodes {
+        let mut sigs = Vec::new();
+        for (_, text) in node_texts(&n.dir) {
+            sigs.extend(crate::evidence_stub::signatures::extract(&n.name, &text, &redactor));
+        }
+        for s in &n.starts {
+            if let Some(exit) = s.exit {
+                if !exit.is_clean() {
+                    sigs.push(crate::evidence_stub::signatures::exit_signature(&n.name, &exit.to_string()));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        sigs.retain(|s| seen.insert(s.clone()));
+        for s in crate::evidence_stub::signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
+            ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
+        }
+        all.extend(sigs);
+        if !n.is_running() && n.database().exists() {
+            let report = match crate::evidence_stub::checkdb::check_db(&n.database()) {
+                Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
+                Err(e) => json!({"error": e.to_string()}),
+            };
+            ev.check_db.push((n.name.clone(), report));
+        }
+    }
+    ev.first_signature = crate::evidence_stub::signatures::first_crash(&all).map(|s| s.text.clone());
+    ev.signatures = all.iter().map(|s| serde_json::to_value(s).unwrap_or(Value::Null)).collect();
+    ev
+}
+
+/// The artifact bundle: everything a person needs without the run dir's
+/// layout in their head. Returns its path.
+pub fn write_bundle(file: &Path, scenario: &Scenario, state: &mut RunState, report: &Report, ev: &Evidence) -> std::io::Result<PathBuf> {
+    let dir = state.run_dir.path().join("bundle");
+    std::fs::create_dir_all(&dir)?;
+    let _ = std::fs::copy(file, dir.join("scenario.toml"));
+    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report).unwrap_or_default())?;
+    let mut commands = String::new();
+    let mut timeline_inputs: Vec<(String, String)> = Vec::new();
+    if let Some(net) = state.network.as_mut() {
+        let btc_log = net.bitcoind.debug_log();
+        if let Ok(t) = std::fs::read(&btc_log) {
+            timeline_inputs.push(("bitcoind".into(), String::from_utf8_lossy(&t).into_owned()));
+        }
+        for n in &net.nodes {
+            let nd = dir.join(&n.name);
+            std::fs::create_dir_all(&nd)?;
+            for (name, text) in node_texts(&n.dir) {
+                std::fs::write(nd.join(&name), &text)?;
+                if name == "log" {
+                    timeline_inputs.push((n.name.clone(), text));
+                }
+            }
+            let _ = std::fs::copy(n.dir.join("stdout.log"), nd.join("stdout.log"));
+            if n.database().exists() {
+                let _ = std::fs::copy(n.database(), nd.join("lightningd.sqlite3"));
+            }
+            for s in &n.starts {
+                commands.push_str(&format!("# {} on {}\n{}\n", n.name, s.version, shell_words(&s.command_line)));
+            }
+        }
+    }
+    std::fs::write(dir.join("commands.txt"), commands)?;
+    let check_db: serde_json::Map<String, Value> = ev.check_db.iter().cloned().collect();
+    std::fs::write(dir.join("check-db.json"), serde_json::to_vec_pretty(&check_db).unwrap_or_default())?;
+    let timeline = crate::evidence_stub::timeline::merge(&timeline_inputs);
+    std::fs::write(dir.join("timeline.txt"), crate::evidence_stub::timeline::render(&timeline))?;
+    let mut bins = String::new();
+    for b in &report.binaries {
+        bins.push_str(&format!("{} {} {} sha256={}\n", b.role, b.version, b.path.display(), b.sha256.as_deref().unwrap_or("?")));
+    }
+    std::fs::write(dir.join("binaries.txt"), bins)?;
+    let mut rerun = String::from("cln-harness run");
+    for b in &report.binaries {
+        rerun.push_str(&format!(" --lightningd {}={}", b.role, b.path.display()));
+    }
+    rerun.push_str(&format!(" {}\n", std::fs::canonicalize(file).unwrap_or(file.to_path_buf()).display()));
+    std::fs::write(dir.join("rerun.sh"), format!("#!/bin/sh\n{rerun}"))?;
+    std::fs::write(dir.join("report.md"), crate::report::markdown(scenario, report))?;
+    Ok(dir)
+}
+
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| if w.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:@".contains(c)) { w.clone() } else { format!("'{}'", w.replace('\'', "'\\''")) })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

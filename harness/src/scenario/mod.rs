@@ -1,0 +1,46 @@
+//! The scenario language: model, parsing, validation and templating are
+//! pure (no IO; any byte string gives `Ok` or a located error). Only
+//! [`load`] touches the filesystem.
+
+pub mod model;
+pub mod parse;
+pub mod validate;
+pub mod values;
+
+pub use model::*;
+pub use parse::ScenarioError;
+
+use std::path::Path;
+
+/// Parse and validate scenario text.
+pub fn from_str(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let s = parse::parse(file, text)?;
+    validate::validate(file, &s)?;
+    Ok(s)
+}
+
+/// Parse and validate bytes (which need not be UTF-8).
+pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => from_str(file, text),
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let col = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+            Err(ScenarioError { file: file.into(), line, column: col, key: None, message: "not valid UTF-8".into() })
+        }
+    }
+}
+
+/// Read and parse a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: 0,
+        column: 0,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    from_bytes(&file, &bytes)
+}

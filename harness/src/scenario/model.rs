@@ -1,0 +1,190 @@
+//! The scenario language's data model: what a parsed, validated scenario
+//! says. Values that may hold `${...}` references stay as JSON templates
+//! (resolved at run time by `values`).
+
+use crate::options::XpayMode;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub nodes: Vec<NodeDecl>,
+    pub channels: Vec<ChannelDecl>,
+    /// `auto`: the harness starts every node and opens `channels` before
+    /// the first step. `manual`: only starts the nodes; the steps fund and
+    /// open channels themselves.
+    pub setup: Setup,
+    /// Default per-step timeout; a step that exceeds it is a `hang`.
+    pub step_timeout: Duration,
+    /// Regexes for BROKEN lines this scenario expects (pyln's `broken_log`).
+    pub broken_log: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// The binary roles this scenario needs, in first-use order.
+    pub fn roles(&self) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        let mut add = |r: &str| {
+            if !roles.iter().any(|x| x == r) {
+                roles.push(r.to_string());
+            }
+        };
+        for n in &self.nodes {
+            add(&n.role);
+        }
+        fn walk(steps: &[Step], add: &mut dyn FnMut(&str)) {
+            for s in steps {
+                match &s.action {
+                    Action::Upgrade { role, .. } => add(role),
+                    Action::Repeat { steps, .. } => walk(steps, add),
+                    _ => {}
+                }
+            }
+        }
+        walk(&self.steps, &mut add);
+        roles
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeDecl> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeDecl {
+    pub name: String,
+    /// The binary role it starts on (`candidate` by default).
+    pub role: String,
+    pub developer: bool,
+    pub xpay: XpayMode,
+    pub reconnect: bool,
+    pub options: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelDecl {
+    pub location: Location,
+    pub from: String,
+    pub to: String,
+    pub amount_sat: u64,
+    pub announce: bool,
+    pub push_msat: u64,
+}
+
+/// Where a step sits in the file, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// `do` value, or the `name` the author gave.
+    pub label: String,
+    pub location: Location,
+    pub action: Action,
+    /// Save the step's result under this name for later `${name...}`.
+    pub save: Option<String>,
+    pub expect: Expect,
+    pub timeout: Option<Duration>,
+    /// A failed expectation is recorded but the run goes on (e.g. a
+    /// `check_db` right after an upgrade, before the payment that crashes).
+    pub soft: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Fund { node: String },
+    Connect { node: String, peer: String },
+    OpenChannel { node: String, peer: String, amount_sat: u64, announce: bool, push_msat: u64 },
+    Mine { blocks: u64 },
+    WaitChannel { node: String, peer: String, state: String },
+    Invoice { node: String, amount_msat: Value, label: Option<Value>, description: Option<Value> },
+    Pay { node: String, bolt11: Value, xpay: Option<XpayMode> },
+    Keysend { node: String, to: Value, amount_msat: Value },
+    Restart { node: String },
+    Upgrade { node: String, role: String },
+    Kill { node: String },
+    Start { node: String },
+    Stop { node: String },
+    WaitLog { node: String, pattern: String },
+    AssertLog { node: String, pattern: String, present: bool },
+    AssertAlive { node: String, alive: bool },
+    Rpc { node: String, method: String, params: Value },
+    Raw { node: String, request: RawRequest },
+    WaitRpc { node: String, method: String, params: Value, until: FieldCheck },
+    CheckDb { node: String },
+    Sleep { seconds: f64 },
+    Repeat { times: u64, var: String, steps: Vec<Step> },
+}
+
+impl Action {
+    /// The node a step acts on, if any.
+    pub fn node(&self) -> Option<&str> {
+        use Action::*;
+        match self {
+            Fund { node } | Connect { node, .. } | OpenChannel { node, .. } | WaitChannel { node, .. }
+            | Invoice { node, .. } | Pay { node, .. } | Keysend { node, .. } | Restart { node }
+            | Upgrade { node, .. } | Kill { node } | Start { node } | Stop { node } | WaitLog { node, .. }
+            | AssertLog { node, .. } | AssertAlive { node, .. } | Rpc { node, .. } | Raw { node, .. }
+            | WaitRpc { node, .. } | CheckDb { node } => Some(node),
+            Mine { .. } | Sleep { .. } | Repeat { .. } => None,
+        }
+    }
+    /// Steps after which a node stopping is expected, not a crash.
+    pub fn stops_node(&self) -> bool {
+        matches!(self, Action::Kill { .. } | Action::Stop { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawRequest {
+    /// A JSON object (templated), serialised as-is.
+    Json(Value),
+    /// Exact text, for requests malformed on purpose.
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Expect {
+    pub result: ExpectResult,
+    pub fields: Vec<FieldCheck>,
+    pub alive: Vec<String>,
+    pub dead: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ExpectResult {
+    /// The step must succeed (the default).
+    #[default]
+    Ok,
+    /// The step must fail; optionally with this code and a message regex.
+    Error { code: Option<i64>, message: Option<String> },
+    /// Either is fine.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldCheck {
+    /// `a.b[0].c` (or `a.b.0.c`) into the step's result.
+    pub path: String,
+    pub check: Check,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Equals(Value),
+    Matches(String),
+    Count(u64),
+    Exists(bool),
+}

@@ -1,0 +1,197 @@
+//! Static checks on a parsed scenario, pure: every node a step names
+//! exists, every `${...}` refers to something bound by then, every regex
+//! compiles, and xpay modes agree.
+
+use super::model::*;
+use super::parse::ScenarioError;
+use super::values;
+use crate::options::XpayMode;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+struct Checker<'a> {
+    file: &'a str,
+    scenario: &'a Scenario,
+    nodes: BTreeSet<String>,
+}
+
+type R = Result<(), ScenarioError>;
+
+impl Checker<'_> {
+    fn err(&self, loc: Location, key: Option<&str>, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.into(),
+            line: loc.line.max(1),
+            column: loc.column.max(1),
+            key: key.map(String::from),
+            message: msg.into(),
+        }
+    }
+
+    fn node(&self, loc: Location, key: &str, name: &str, ctx: &str) -> R {
+        if self.nodes.contains(name) {
+            return Ok(());
+        }
+        Err(self.err(loc, Some(key), format!("{ctx}: no node named `{name}` (nodes: {})", self.names())))
+    }
+
+    fn names(&self) -> String {
+        self.nodes.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    fn regex(&self, loc: Location, key: &str, pattern: &str, ctx: &str) -> R {
+        regex::Regex::new(pattern).map(|_| ()).map_err(|e| self.err(loc, Some(key), format!("{ctx}: bad regex: {e}")))
+    }
+
+    fn templates(&self, loc: Location, v: &Value, bound: &BTreeSet<String>, ctx: &str) -> R {
+        match v {
+            Value::String(s) => {
+                let refs = values::references(s).map_err(|e| self.err(loc, None, format!("{ctx}: {e}")))?;
+                for r in refs {
+                    let root = values::root_of(&r);
+                    if !bound.contains(root) {
+                        return Err(self.err(
+                            loc,
+                            None,
+                            format!(
+                                "{ctx}: `${{{r}}}` refers to `{root}`, which is not a node, a loop variable, or a result saved by an earlier step (bound here: {})",
+                                bound.iter().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Value::Array(a) => a.iter().try_for_each(|x| self.templates(loc, x, bound, ctx)),
+            Value::Object(o) => o.values().try_for_each(|x| self.templates(loc, x, bound, ctx)),
+            _ => Ok(()),
+        }
+    }
+
+    fn steps(&self, steps: &[Step], bound: &mut BTreeSet<String>, prefix: &str) -> R {
+        for (i, step) in steps.iter().enumerate() {
+            let ctx = format!("step {prefix}{} (`{}`)", i + 1, step.label);
+            let loc = step.location;
+            if let Some(n) = step.action.node() {
+                self.node(loc, "node", n, &ctx)?;
+            }
+            for n in step.expect.alive.iter().chain(&step.expect.dead) {
+                self.node(loc, "expect", n, &ctx)?;
+            }
+            for fc in &step.expect.fields {
+                if let Check::Equals(v) = &fc.check {
+                    self.templates(loc, v, bound, &ctx)?;
+                }
+            }
+            use Action::*;
+            match &step.action {
+                Connect { peer, .. } | OpenChannel { peer, .. } | WaitChannel { peer, .. } => {
+                    self.node(loc, "peer", peer, &ctx)?
+                }
+                Invoice { amount_msat, label, description, .. } => {
+                    self.templates(loc, amount_msat, bound, &ctx)?;
+                    for v in [label, description].into_iter().flatten() {
+                        self.templates(loc, v, bound, &ctx)?;
+                    }
+                    if let Value::Number(n) = amount_msat {
+                        if n.as_u64().is_none() {
+                            return Err(self.err(loc, Some("amount_msat"), format!("{ctx}: expected a positive integer")));
+                        }
+                    }
+                }
+                Pay { node, bolt11, xpay } => {
+                    self.templates(loc, bolt11, bound, &ctx)?;
+                    let declared = self.scenario.node(node).map(|n| n.xpay).unwrap_or_default();
+                    if let Some(want) = xpay {
+                        if *want != declared {
+                            return Err(self.err(
+                                loc,
+                                Some("xpay"),
+                                format!(
+                                    "{ctx}: pay with xpay `{}` but node `{node}` is declared with xpay `{}`; set `xpay = \"{}\"` under [nodes.{node}]",
+                                    mode(*want),
+                                    mode(declared),
+                                    mode(*want)
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Keysend { to, amount_msat, .. } => {
+                    self.templates(loc, to, bound, &ctx)?;
+                    self.templates(loc, amount_msat, bound, &ctx)?;
+                    if let Value::String(s) = to {
+                        let is_id = s.len() == 66 && s.chars().all(|c| c.is_ascii_hexdigit());
+                        if !s.contains("${") && !is_id {
+                            self.node(loc, "to", s, &ctx)?;
+                        }
+                    }
+                }
+                Upgrade { role, .. } if role.is_empty() => {
+                    return Err(self.err(loc, Some("role"), format!("{ctx}: a role name is required")))
+                }
+                WaitLog { pattern, .. } | AssertLog { pattern, .. } => self.regex(loc, "pattern", pattern, &ctx)?,
+                Rpc { params, method, .. } => {
+                    if method.is_empty() {
+                        return Err(self.err(loc, Some("method"), format!("{ctx}: method must not be empty")));
+                    }
+                    self.templates(loc, params, bound, &ctx)?
+                }
+                WaitRpc { params, until, .. } => {
+                    self.templates(loc, params, bound, &ctx)?;
+                    if let Check::Equals(v) = &until.check {
+                        self.templates(loc, v, bound, &ctx)?;
+                    }
+                }
+                Raw { request: RawRequest::Json(v), .. } => self.templates(loc, v, bound, &ctx)?,
+                Repeat { var, steps, .. } => {
+                    let mut inner = bound.clone();
+                    inner.insert(var.clone());
+                    self.steps(steps, &mut inner, &format!("{prefix}{}.", i + 1))?;
+                    // Results saved inside the loop stay visible after it.
+                    bound.extend(inner.into_iter().filter(|n| n != var));
+                }
+                _ => {}
+            }
+            if let Some(name) = &step.save {
+                if self.nodes.contains(name) {
+                    return Err(self.err(loc, Some("save"), format!("{ctx}: `{name}` is a node name; save under another name")));
+                }
+                bound.insert(name.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mode(m: XpayMode) -> &'static str {
+    match m {
+        XpayMode::Default => "default",
+        XpayMode::On => "on",
+        XpayMode::Off => "off",
+    }
+}
+
+pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
+    let c = Checker { file, scenario: s, nodes: s.nodes.iter().map(|n| n.name.clone()).collect() };
+    let top = Location { line: 1, column: 1 };
+    if s.nodes.is_empty() {
+        return Err(c.err(top, Some("nodes"), "a scenario needs at least one node"));
+    }
+    for p in &s.broken_log {
+        c.regex(top, "broken_log", p, "scenario")?;
+    }
+    for (i, ch) in s.channels.iter().enumerate() {
+        let ctx = format!("channel {}", i + 1);
+        c.node(ch.location, "from", &ch.from, &ctx)?;
+        c.node(ch.location, "to", &ch.to, &ctx)?;
+        if ch.from == ch.to {
+            return Err(c.err(ch.location, Some("to"), format!("{ctx}: a channel needs two different nodes")));
+        }
+        if ch.amount_sat == 0 {
+            return Err(c.err(ch.location, Some("amount_sat"), format!("{ctx}: amount must be positive")));
+        }
+    }
+    let mut bound: BTreeSet<String> = c.nodes.clone();
+    c.steps(&s.steps, &mut bound, "")
+}
