@@ -83,6 +83,8 @@ struct Ctx<'a> {
     started: Instant,
     on_event: &'a mut dyn FnMut(Event),
     labels: u64,
+    /// The role each node currently runs (an upgrade changes it).
+    node_roles: BTreeMap<String, String>,
 }
 
 pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(Event)) -> RunState {
@@ -138,6 +140,7 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
         started,
         on_event,
         labels: 0,
+        node_roles: state.node_roles.clone(),
     };
     if ctx.setup().await {
         ctx.run_steps(&scenario.steps, "", None).await;
@@ -150,6 +153,7 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
             node.stop().await;
         }
     }
+    state.node_roles = ctx.node_roles;
     state.steps = ctx.steps;
     state.findings = ctx.findings;
     state.network = Some(ctx.net);
@@ -283,8 +287,26 @@ impl Ctx<'_> {
             }
             Err(e) => Err(e),
         };
+        // A lost connection usually means the node is dying (a fatal() with
+        // its backtrace and crash.log takes a moment): wait for its exit.
+        let result = match result {
+            Err(StepError::Crash { node, exit: None, detail }) => {
+                let exit = self.wait_exit(&node, Duration::from_secs(10)).await;
+                Err(StepError::Crash { node, exit, detail })
+            }
+            other => other,
+        };
         // A node that died during the step, whatever the step said.
-        let died = self.unexpected_deaths(step).await;
+        let died = match &result {
+            Err(StepError::Crash { node, .. }) => {
+                self.expected.insert(node.clone(), Expected::Down);
+                if let Ok(n) = self.net.node_mut(node) {
+                    n.kill();
+                }
+                self.unexpected_deaths(step).await
+            }
+            _ => self.unexpected_deaths(step).await,
+        };
         let (status, detail) = match (&result, died.first()) {
             (_, Some((node, exit))) => {
                 let detail = format!("{node} died ({})", exit.map_or("unknown exit".into(), |e| e.to_string()));
@@ -299,7 +321,10 @@ impl Ctx<'_> {
                     StepError::Crash { node, exit, detail } => (
                         OutcomeKind::Crash,
                         Some(node.clone()),
-                        format!("{detail} ({})", exit.map_or("exit unknown".into(), |e| e.to_string())),
+                        match exit {
+                            Some(e) => format!("{node} died with {e} during the step; {detail}"),
+                            None => format!("{detail} (the node did not exit within 10s)"),
+                        },
                     ),
                     StepError::Env(d) => (OutcomeKind::Error, step.action.node().map(String::from), d.clone()),
                 };
@@ -323,7 +348,21 @@ impl Ctx<'_> {
         status == OutcomeKind::Pass || (step.soft && status == OutcomeKind::Fail)
     }
 
-    /// Nodes expected up that are not, after giving a dying one a moment.
+    async fn wait_exit(&mut self, node: &str, timeout: Duration) -> Option<Exit> {
+        let deadline = Instant::now() + timeout;
+        let n = self.net.node_mut(node).ok()?;
+        loop {
+            if let Some(e) = n.exit() {
+                return Some(e);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Nodes expected up that are not.
     async fn unexpected_deaths(&mut self, step: &Step) -> Vec<(String, Option<Exit>)> {
         if let Action::Kill { node } | Action::Stop { node } = &step.action {
             self.expected.insert(node.clone(), Expected::Down);
@@ -414,7 +453,7 @@ impl Ctx<'_> {
             CallErrorKind::Closed(_) | CallErrorKind::Connect { .. } => StepError::Crash {
                 node: node.into(),
                 exit: None,
-                detail: format!("{node}: `{}` lost its connection: {e}", e.method),
+                detail: format!("`{}` got no answer: {}", e.method, e.kind),
             },
         }
     }
@@ -485,6 +524,7 @@ impl Ctx<'_> {
                 let n = self.net.node_mut(node).map_err(|e| StepError::Env(e.to_string()))?;
                 let from = n.binary.version.raw.clone();
                 n.stop().await;
+                self.node_roles.insert(node.clone(), role.clone());
                 self.start_node(node, Some(binary)).await.map(|mut v| {
                     v["upgraded_from"] = json!(from);
                     v
