@@ -278,13 +278,15 @@ impl Ctx<'_> {
         };
         let result = match result {
             Ok(value) => self.check_expectations(step, Ok(value)),
-            Err(StepError::Fail(msg)) if matches!(step.expect.result, ExpectResult::Error { .. } | ExpectResult::Any) => {
-                self.check_expectations(step, Err(json!({"code": null, "message": msg})))
-            }
-            Err(StepError::Fail(msg)) if msg.starts_with("rpc-error:") => {
-                let v: Value = serde_json::from_str(&msg["rpc-error:".len()..]).unwrap_or(Value::Null);
-                self.check_expectations(step, Err(v))
-            }
+            // An RPC error, or a failure the scenario may have expected.
+            Err(StepError::Fail(msg)) => match (msg.strip_prefix("rpc-error:"), &step.expect.result) {
+                (Some(json_text), _) => {
+                    let v: Value = serde_json::from_str(json_text).unwrap_or(json!({"code": null, "message": json_text}));
+                    self.check_expectations(step, Err(v))
+                }
+                (None, ExpectResult::Ok) => Err(StepError::Fail(msg)),
+                (None, _) => self.check_expectations(step, Err(json!({"code": null, "message": msg}))),
+            },
             Err(e) => Err(e),
         };
         // A lost connection usually means the node is dying (a fatal() with
@@ -545,10 +547,14 @@ impl Ctx<'_> {
             }
             WaitLog { node, pattern } => {
                 let re = regex::Regex::new(pattern).map_err(|e| StepError::Env(e.to_string()))?;
-                let path = self.net.node(node).map_err(|e| StepError::Env(e.to_string()))?.log_file();
+                let n = self.net.node(node).map_err(|e| StepError::Env(e.to_string()))?;
+                let (path, since) = (n.log_file(), n.log_offset_at_start());
                 let deadline = Instant::now() + timeout;
                 loop {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    // Only what the current process wrote: an earlier start's
+                    // line must not satisfy a wait after a restart.
+                    let bytes = std::fs::read(&path).unwrap_or_default();
+                    let text = String::from_utf8_lossy(bytes.get(since as usize..).unwrap_or(&[])).into_owned();
                     if let Some(line) = text.lines().find(|l| re.is_match(l)) {
                         return Ok(json!({"line": line}));
                     }

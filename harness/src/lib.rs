@@ -24,3 +24,4 @@ pub mod report;
 pub mod runner;
 pub mod gather;
 pub mod evidence_stub;
+pub mod matrix;

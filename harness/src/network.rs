@@ -129,9 +129,15 @@ impl Network {
     }
 
     pub async fn wait_synced(&mut self) -> Result<(), NetworkError> {
+        let all: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        self.wait_synced_nodes(&all).await
+    }
+
+    /// Wait until these (running) nodes have seen bitcoind's tip.
+    pub async fn wait_synced_nodes(&mut self, names: &[String]) -> Result<(), NetworkError> {
         let tip = self.bitcoind.block_count()?;
         for i in 0..self.nodes.len() {
-            if !self.nodes[i].is_running() {
+            if !names.contains(&self.nodes[i].name) || !self.nodes[i].is_running() {
                 continue;
             }
             let node = &self.nodes[i];
@@ -226,11 +232,16 @@ impl Network {
             // A second channel from the same funder needs the change output
             // confirmed first.
             if channels.iter().filter(|o| o.from == c.from).count() > 1 {
-                self.mine(1).await?;
+                self.bitcoind.mine(1)?;
+                self.wait_synced_nodes(std::slice::from_ref(&c.from)).await?;
             }
         }
         progress("confirming channels (6 blocks)");
-        self.mine(6).await?;
+        // Only channel members must see the blocks: a node outside every
+        // channel may poll bitcoind slowly (no developer mode).
+        let members: Vec<String> = channels.iter().flat_map(|c| [c.from.clone(), c.to.clone()]).collect();
+        self.bitcoind.mine(6)?;
+        self.wait_synced_nodes(&members).await?;
         for (c, id) in channels.iter().zip(&opened) {
             progress(&format!("waiting for {} ↔ {} to be CHANNELD_NORMAL", c.from, c.to));
             self.wait_channel_state(&c.from, &c.to, "CHANNELD_NORMAL", id.as_deref(), WAIT_TIMEOUT).await?;
@@ -239,14 +250,15 @@ impl Network {
         let announced = channels.iter().filter(|c| c.announce).count();
         if self.nodes.len() > 2 && announced > 0 {
             progress("waiting for gossip to reach every node");
-            self.wait_gossip(announced).await?;
+            let in_channels: Vec<String> = channels.iter().flat_map(|c| [c.from.clone(), c.to.clone()]).collect();
+            self.wait_gossip(announced, &in_channels).await?;
         }
         Ok(())
     }
 
-    /// Every running node sees both directions of `announced` channels.
-    pub async fn wait_gossip(&self, announced: usize) -> Result<(), NetworkError> {
-        for n in &self.nodes {
+    /// Every node with a channel sees both directions of `announced` channels.
+    pub async fn wait_gossip(&self, announced: usize, nodes: &[String]) -> Result<(), NetworkError> {
+        for n in self.nodes.iter().filter(|n| nodes.contains(&n.name)) {
             wait_until(&format!("{} to see {announced} announced channels", n.name), WAIT_TIMEOUT, || async {
                 let r = n.call("listchannels", json!({}), CALL_TIMEOUT).await?;
                 Ok(r["channels"].as_array().map_or(0, |c| c.len()) >= 2 * announced)

@@ -64,6 +64,8 @@ pub struct Node {
     pub binary: Lightningd,
     pub id: Option<String>,
     pub starts: Vec<StartRecord>,
+    /// Length of the log file when the current process started.
+    log_offset: u64,
     socket: SocketPath,
     port: PortLease,
     process: Option<Supervised>,
@@ -95,6 +97,7 @@ impl Node {
             binary,
             id: None,
             starts: Vec::new(),
+            log_offset: 0,
             socket,
             port,
             process: None,
@@ -130,6 +133,11 @@ impl Node {
             self.binary.lightning_cli().display(),
             self.dir.display()
         )
+    }
+
+    /// Where in the log file the current process began writing.
+    pub fn log_offset_at_start(&self) -> u64 {
+        self.log_offset
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -185,6 +193,7 @@ impl Node {
             let _ = std::fs::OpenOptions::new().create(true).append(true).open(&f).and_then(|mut h| h.write_all(marker.as_bytes()));
         }
         let stderr_offset = std::fs::metadata(self.stderr_file()).map(|m| m.len()).unwrap_or(0);
+        self.log_offset = std::fs::metadata(self.log_file()).map(|m| m.len()).unwrap_or(0);
         let proc = process::spawn(&self.binary.path, &args, &self.dir, &self.stdout_file(), &self.stderr_file())
             .map_err(|e| err(e.into()))?;
         self.starts.push(StartRecord {
@@ -207,12 +216,25 @@ impl Node {
             }
             if let Ok(info) = self.call("getinfo", json!({}), Duration::from_secs(2)).await {
                 self.id = info["id"].as_str().map(String::from);
+                // getinfo can answer before connectd listens; a peer's
+                // `connect` right after start must not be refused.
+                self.wait_listening(started).await;
                 return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
                 return Err(err(StartErrorKind::NotReady(READY_TIMEOUT)));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn wait_listening(&mut self, started: Instant) {
+        let addr = ("127.0.0.1", self.port.port);
+        while started.elapsed() < READY_TIMEOUT && self.is_running() {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -1,0 +1,433 @@
+//! Crash and trouble signatures: the normalised lines that name a failure.
+//!
+//! [`extract`] reads any of the three texts a lightningd leaves behind and
+//! returns the same signature for the same bug from each of them:
+//!
+//! - its log file: `2026-11-26T01:06:50.358Z **BROKEN** lightningd: FATAL SIGNAL 6 (version ...)`;
+//! - its `crash.log.<time>`: `+10.618666192 lightningdBROKEN: FATAL SIGNAL 6 (version ...)`;
+//! - its stderr: `lightningd: FATAL SIGNAL 6 (version ...)`, with two-line backtrace frames.
+//!
+//! Wording comes from CLN's source: `lightningd/plugin.c` (`Killing plugin: %s`,
+//! `exited %s`, `Plugin marked as important, shutting down lightningd!`),
+//! `lightningd/subd.c` (`Owning subdaemon %s died (%i)`, `Subdaemon %s killed with
+//! signal %i`, `%s failed (signal %u), exiting.`, `STATUS_FAIL_*`),
+//! `common/status_levels.h` (`That's weird: `), `db/bindings.c`
+//! (`Accessing a null column`), `common/memleak.c` (`MEMLEAK:`), and the checks
+//! pyln-testing's teardown makes (`contrib/pyln-testing/pyln/testing/fixtures.py`).
+
+use super::redact::Redactor;
+use regex::Regex;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureKind {
+    /// Any line logged at BROKEN level.
+    Broken,
+    /// `FATAL SIGNAL <n>`.
+    FatalSignal,
+    /// One backtrace frame, `<file>:<line> (<function>)`.
+    Backtrace,
+    /// `Error executing statement: ...` and `Accessing a null column`.
+    SqlError,
+    /// Exactly `UNIQUE constraint failed: <table>.<column>[, ...]`.
+    UniqueConstraint,
+    /// A plugin died or was killed (not: disabled itself, or stopped at shutdown).
+    PluginDied,
+    /// A subdaemon died, was killed, or reported `STATUS_FAIL_*`.
+    SubdaemonDied,
+    /// `That's weird: ` (CLN's CI_UNEXPECTED).
+    Weird,
+    /// `Bad reestablish`.
+    BadReestablish,
+    /// `MEMLEAK:`.
+    MemLeak,
+    /// The process ended badly (non-zero exit, signal); from [`exit_signature`].
+    Exit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Signature {
+    pub node: String,
+    pub kind: SignatureKind,
+    /// Redacted; no timestamp, level or log prefix.
+    pub text: String,
+}
+
+/// Exit status 243 (`0x80 | WIRE_STATUS_PEER_CONNECTION_LOST & 0xff`, see
+/// `common/status.c` `flush_and_exit`), as `waitpid` reports it: 243 << 8.
+/// `Owning subdaemon channeld died (62208)` is a peer going away, not a bug.
+pub const PEER_CONNECTION_LOST_STATUS: &str = "(62208)";
+
+impl Signature {
+    fn new(node: &str, kind: SignatureKind, text: String) -> Signature {
+        Signature { node: node.to_string(), kind, text }
+    }
+
+    /// Signatures that appear in healthy runs too: a subdaemon that exited
+    /// because its peer disconnected.
+    pub fn is_benign(&self) -> bool {
+        self.kind == SignatureKind::SubdaemonDied && self.text.contains(PEER_CONNECTION_LOST_STATUS)
+    }
+
+    /// Lower is more telling; used by [`first_crash`].
+    fn rank(&self) -> u8 {
+        use SignatureKind::*;
+        match self.kind {
+            UniqueConstraint => 0,
+            SqlError => 1,
+            FatalSignal => 2,
+            // A death is a death: the earliest one is the cause of the others.
+            SubdaemonDied | PluginDied => 3,
+            BadReestablish => 4,
+            MemLeak => 5,
+            Broken => 6,
+            Weird => 7,
+            Exit => 8,
+            Backtrace => 9,
+        }
+    }
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        write!(f, "{} [{kind}] {}", self.node, self.text)
+    }
+}
+
+/// One line, split into the parts the three formats share.
+#[derive(Debug, PartialEq)]
+struct Line<'a> {
+    /// `BROKEN`, `UNUSUAL`, `INFO`, `DEBUG`, `TRACE`, `IO_IN`, `IO_OUT`; None for stderr.
+    level: Option<&'a str>,
+    /// `lightningd`, `plugin-autoclean`, `<id>-channeld-chan#1`; may be empty.
+    subsystem: &'a str,
+    message: &'a str,
+}
+
+struct Patterns {
+    log_line: Regex,
+    crash_line: Regex,
+    bare_subsystem: Regex,
+    fatal: Regex,
+    backtrace: Regex,
+    stderr_frame: Regex,
+    stderr_frame_loc: Regex,
+    sql: Regex,
+    unique: Regex,
+    subd: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        // pyln adds a node prefix ("lightningd-1 ") before the timestamp; the harness does not.
+        log_line: Regex::new(
+            r"^(?:\S+ )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z (\*\*BROKEN\*\*|UNUSUAL|INFO|DEBUG|TRACE|IO_IN|IO_OUT)\s+(?:(\S+?): )?(.*)$",
+        )
+        .unwrap(),
+        crash_line: Regex::new(r"^\+\d+\.\d+ (.*?)(BROKEN|UNUSUAL|INFO|DEBUG|TRACE|IO_IN|IO_OUT): (.*)$").unwrap(),
+        bare_subsystem: Regex::new(
+            r"^(lightningd|lightning_\w+|hsmd|connectd|gossipd|channeld|closingd|onchaind|openingd|dualopend|plugin-[\w.-]+): (.*)$",
+        )
+        .unwrap(),
+        fatal: Regex::new(r"^FATAL SIGNAL (\d+)").unwrap(),
+        backtrace: Regex::new(r"^backtrace: (\S+):(\d+) \((.*)\) 0x[0-9a-fA-F]+\s*$").unwrap(),
+        stderr_frame: Regex::new(r"^0x[0-9a-fA-F]+ (\S+)\s*$").unwrap(),
+        stderr_frame_loc: Regex::new(r"^\s+(\S+):(\d+)\s*$").unwrap(),
+        sql: Regex::new(r"(Error executing statement: .*|Accessing a null column.*)$").unwrap(),
+        unique: Regex::new(r"UNIQUE constraint failed: (\w+\.\w+(?:, \w+\.\w+)*)").unwrap(),
+        subd: Regex::new(
+            r"Owning subdaemon \w+ died \(-?\d+\)|Subdaemon \w+ killed with signal \d+|^\w+ failed \((?:exit status|signal) \d+\), exiting\.|^STATUS_FAIL_\w+: ",
+        )
+        .unwrap(),
+    })
+}
+
+fn split_line(line: &str) -> Line<'_> {
+    let p = patterns();
+    if let Some(c) = p.log_line.captures(line) {
+        let level = c.get(1).map(|m| m.as_str().trim_matches('*'));
+        return Line { level, subsystem: c.get(2).map_or("", |m| m.as_str()), message: c.get(3).map_or("", |m| m.as_str()) };
+    }
+    if let Some(c) = p.crash_line.captures(line) {
+        return Line { level: c.get(2).map(|m| m.as_str()), subsystem: c.get(1).map_or("", |m| m.as_str()), message: c.get(3).map_or("", |m| m.as_str()) };
+    }
+    if let Some(c) = p.bare_subsystem.captures(line) {
+        return Line { level: None, subsystem: c.get(1).map_or("", |m| m.as_str()), message: c.get(2).map_or("", |m| m.as_str()) };
+    }
+    Line { level: None, subsystem: "", message: line }
+}
+
+fn frame_text(file: &str, function: &str, r: &Redactor) -> Option<String> {
+    if matches!(function, "(null)" | "???" | "") || file.starts_with("(null)") || file.starts_with("???") {
+        return None;
+    }
+    // The line number is always dropped: frames name code, and lines move between builds.
+    Some(r.redact(&format!("{file}:<line> ({function})")))
+}
+
+fn with_subsystem(subsystem: &str, message: &str) -> String {
+    if subsystem.is_empty() { message.to_string() } else { format!("{subsystem}: {message}") }
+}
+
+/// Signatures in one text (a log file, a crash.log, a stderr), in order of
+/// first appearance, each (kind, text) once.
+pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
+    use SignatureKind::*;
+    let p = patterns();
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let raw = lines[i].trim_end_matches('\r');
+        i += 1;
+        // stderr's two-line backtrace frame: "0x55f2eeedc250 send_backtrace" / "\tcommon/daemon.c:33".
+        if let Some(c) = p.stderr_frame.captures(raw) {
+            if let Some(loc) = lines.get(i).and_then(|l| p.stderr_frame_loc.captures(l)) {
+                i += 1;
+                if let Some(t) = frame_text(&loc[1], &c[1], r) {
+                    out.push(Signature::new(node, Backtrace, t));
+                }
+                continue;
+            }
+        }
+        let line = split_line(raw);
+        let msg = line.message.trim_end();
+        let quiet = matches!(line.level, Some("DEBUG" | "TRACE" | "IO_IN" | "IO_OUT"));
+
+        if let Some(c) = p.fatal.captures(msg) {
+            out.push(Signature::new(node, FatalSignal, format!("FATAL SIGNAL {}", &c[1])));
+        } else if let Some(c) = p.backtrace.captures(msg) {
+            if let Some(t) = frame_text(&c[1], &c[3], r) {
+                out.push(Signature::new(node, Backtrace, t));
+            }
+        }
+        if let Some(c) = p.sql.captures(msg) {
+            out.push(Signature::new(node, SqlError, r.redact(&c[1])));
+            if let Some(u) = p.unique.captures(msg) {
+                out.push(Signature::new(node, UniqueConstraint, format!("UNIQUE constraint failed: {}", &u[1])));
+            }
+        }
+        if line.subsystem.starts_with("plugin-") && !quiet {
+            let died = msg
+                .strip_prefix("Killing plugin: ")
+                .is_some_and(|reason| !reason.starts_with("disabled itself"))
+                || msg.starts_with("Plugin marked as important");
+            if died {
+                out.push(Signature::new(node, PluginDied, r.redact(&with_subsystem(line.subsystem, msg))));
+            }
+        }
+        if p.subd.is_match(msg) {
+            let t = if msg.starts_with("STATUS_FAIL_") { with_subsystem(line.subsystem, msg) } else { msg.to_string() };
+            out.push(Signature::new(node, SubdaemonDied, r.redact(&t)));
+        }
+        if let Some(pos) = msg.find("That's weird: ") {
+            out.push(Signature::new(node, Weird, r.redact(&msg[pos..])));
+        }
+        if msg.contains("Bad reestablish") {
+            out.push(Signature::new(node, BadReestablish, r.redact(msg)));
+        }
+        if msg.contains("MEMLEAK:") {
+            out.push(Signature::new(node, MemLeak, r.redact(msg)));
+        }
+        if line.level == Some("BROKEN") || msg.contains("bad hsm request") {
+            out.push(Signature::new(node, Broken, r.redact(&with_subsystem(line.subsystem, msg))));
+        }
+    }
+    dedup(out)
+}
+
+/// Drops repeated (node, kind, text), keeping the first.
+pub fn dedup(sigs: Vec<Signature>) -> Vec<Signature> {
+    let mut seen = HashSet::new();
+    sigs.into_iter().filter(|s| seen.insert(s.clone())).collect()
+}
+
+/// A node that ended badly: `exit_description` as a report prints it, e.g.
+/// `signal 6 (SIGABRT)` or `exit code 1`.
+pub fn exit_signature(node: &str, exit_description: &str) -> Signature {
+    Signature::new(node, SignatureKind::Exit, Redactor::new().redact(exit_description.trim()))
+}
+
+/// The signature that best names what went wrong: a UNIQUE constraint over
+/// any SQL error, over a fatal signal, over a dead subdaemon or plugin, over
+/// a bare BROKEN line, over an exit status, over a lone backtrace frame.
+/// A plugin's and a subdaemon's death rank the same: the earlier one caused
+/// the later (an important plugin dies, lightningd kills channeld on its way out).
+/// Ties go to the earliest. Benign signatures never count.
+pub fn first_crash(sigs: &[Signature]) -> Option<&Signature> {
+    sigs.iter().enumerate().filter(|(_, s)| !s.is_benign()).min_by_key(|(i, s)| (s.rank(), *i)).map(|(_, s)| s)
+}
+
+/// pyln-testing's teardown: every BROKEN (and, since v26, "That's weird: ")
+/// line fails the run unless a whitelist regex matches it. The regexes are
+/// matched against the redacted signature text (`lightningd: ...`), so write
+/// them without timestamps and with placeholders where a value is volatile.
+pub fn broken_lines_not_whitelisted<'a>(sigs: &'a [Signature], whitelist: &[Regex]) -> Vec<&'a Signature> {
+    sigs.iter()
+        .filter(|s| matches!(s.kind, SignatureKind::Broken | SignatureKind::Weird))
+        .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignatureKind::*;
+    use super::*;
+
+    fn fixture(rel: &str) -> String {
+        let path = format!("{}/../fixtures/evidence/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn of_kind(sigs: &[Signature], kind: SignatureKind) -> Vec<&str> {
+        sigs.iter().filter(|s| s.kind == kind).map(|s| s.text.as_str()).collect()
+    }
+
+    const UNIQUE_8269: &str = "UNIQUE constraint failed: channel_htlcs.id";
+
+    #[test]
+    fn issue_8269_keysend_after_upgrade_names_the_channel_htlcs_unique_constraint() {
+        // alice: v25.02.1 -> 1cc64dd67 with --database-upgrade=true, then keysend.
+        let sigs = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
+        assert_eq!(of_kind(&sigs, UniqueConstraint), [UNIQUE_8269]);
+        assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
+        let sql = of_kind(&sigs, SqlError);
+        assert_eq!(sql.len(), 1, "the statement is logged twice but is one signature: {sql:?}");
+        assert!(sql[0].starts_with("Error executing statement: wallet/wallet.c:<line>: INSERT INTO channel_htlcs ("), "{}", sql[0]);
+        assert!(sql[0].ends_with(UNIQUE_8269));
+        let crash = first_crash(&sigs).unwrap();
+        assert_eq!((crash.node.as_str(), crash.kind, crash.text.as_str()), ("alice", UniqueConstraint, UNIQUE_8269));
+        assert!(of_kind(&sigs, Backtrace).contains(&"wallet/wallet.c:<line> (wallet_htlc_save_out)"));
+    }
+
+    #[test]
+    fn the_same_crash_has_the_same_signatures_in_log_stderr_and_crash_log() {
+        let r = Redactor::new();
+        let log = extract("alice", &fixture("8269/alice-log-tail.txt"), &r);
+        let stderr = extract("alice", &fixture("8269/alice-stderr.txt"), &r);
+        let crash = extract("alice", &fixture("8269/alice-crash.log.tail.txt"), &r);
+        for kind in [UniqueConstraint, SqlError, FatalSignal] {
+            assert_eq!(of_kind(&log, kind), of_kind(&stderr, kind), "{kind:?} log vs stderr");
+        }
+        // crash.log writes "lightningdBROKEN: ..." where the log writes "**BROKEN** lightningd: ...".
+        assert_eq!(crash, log);
+        // stderr prints frames as "0x... send_backtrace\n\tcommon/daemon.c:33"; the log
+        // as "backtrace: common/daemon.c:41 (send_backtrace) 0x...". Same frames either way.
+        assert_eq!(of_kind(&stderr, Backtrace), of_kind(&log, Backtrace));
+        assert_eq!(first_crash(&stderr).unwrap().text, UNIQUE_8269);
+        assert_eq!(first_crash(&crash).unwrap().text, UNIQUE_8269);
+    }
+
+    #[test]
+    fn every_broken_line_fails_the_run_unless_whitelisted() {
+        let sigs = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
+        let all = broken_lines_not_whitelisted(&sigs, &[]);
+        assert!(all.iter().any(|s| s.text == "lightningd: FATAL SIGNAL 6 (version <version>)"), "{all:#?}");
+        let left = broken_lines_not_whitelisted(&sigs, &[Regex::new("backtrace: |FATAL SIGNAL").unwrap()]);
+        assert_eq!(left.len(), 1, "{left:#?}");
+        assert!(left[0].text.starts_with("lightningd: Error executing statement: "));
+        // The UNUSUAL lines in the same tail are not BROKEN.
+        assert!(!sigs.iter().any(|s| s.text.contains("channel_hint_update")));
+    }
+
+    #[test]
+    fn an_important_plugin_killed_takes_lightningd_down_and_shutdown_noise_is_ignored() {
+        // v26.06.6: SIGKILL to alice's autoclean; the tail also has every other
+        // plugin's "Killing plugin: exited during normal operation" at DEBUG (shutdown).
+        let sigs = extract("alice", &fixture("plugin-death/alice-log-tail.txt"), &Redactor::new());
+        assert_eq!(
+            of_kind(&sigs, PluginDied),
+            [
+                "plugin-autoclean: Killing plugin: exited during normal operation",
+                "plugin-autoclean: Plugin marked as important, shutting down lightningd!"
+            ]
+        );
+        assert_eq!(first_crash(&sigs).unwrap().text, "plugin-autoclean: Killing plugin: exited during normal operation");
+        // lightningd killing channeld on the way down is a transient failure with a signal status,
+        // still a subdaemon death (not the benign peer-went-away exit).
+        assert_eq!(of_kind(&sigs, SubdaemonDied), ["Peer transient failure in CHANNELD_NORMAL: channeld: Owning subdaemon channeld died (9)"]);
+    }
+
+    #[test]
+    fn a_plugin_that_disables_itself_did_not_die() {
+        let sigs = extract("alice", &fixture("8269/alice-log-upgrade.txt"), &Redactor::new());
+        assert!(of_kind(&sigs, PluginDied).is_empty(), "{sigs:#?}");
+    }
+
+    #[test]
+    fn a_killed_channeld_under_dev_fail_on_subdaemon_fail() {
+        // v26.06.6: SIGKILL to bob's channeld; bob exits 1.
+        let sigs = extract("bob", &fixture("subdaemon-death/bob-log-tail.txt"), &Redactor::new());
+        assert_eq!(of_kind(&sigs, SubdaemonDied), ["Subdaemon channeld killed with signal 9"]);
+        assert_eq!(of_kind(&sigs, Broken), ["<node-id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]);
+        assert_eq!(first_crash(&sigs).unwrap().kind, SubdaemonDied);
+        let named = Redactor::with_names(&[("alice".into(), "0352c1870d2401b12de0f94c24c8b30e1c213a1720b0337794cd0ef478e9d8a0a9".into())]);
+        let sigs = extract("bob", &fixture("subdaemon-death/bob-log-tail.txt"), &named);
+        assert_eq!(of_kind(&sigs, Broken), ["<alice.id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]);
+    }
+
+    #[test]
+    fn a_peer_going_away_is_recorded_but_is_not_a_crash() {
+        // bob's view of alice crashing on #8269: his channeld exits 243 (peer connection lost).
+        let sigs = extract("bob", &fixture("8269/bob-log-tail.txt"), &Redactor::new());
+        let subd = of_kind(&sigs, SubdaemonDied);
+        assert_eq!(subd, ["Peer transient failure in CHANNELD_NORMAL: channeld: Owning subdaemon channeld died (62208)"]);
+        assert!(sigs.iter().all(Signature::is_benign));
+        assert_eq!(first_crash(&sigs), None);
+    }
+
+    #[test]
+    fn startup_failures_and_pyln_teardown_strings() {
+        let r = Redactor::new();
+        let text = "\
+lightningd: connectd failed (signal 9), exiting.
+2025-05-20T12:34:56.789Z UNUSUAL 02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-connectd: That's weird: Peer did not close, forcing close
+2025-05-20T12:34:56.790Z **BROKEN** 02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-channeld-chan#3: STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7
+2025-05-20T12:34:56.791Z UNUSUAL lightningd: Accessing a null column 4/htlc_id in query SELECT ...
+2025-05-20T12:34:56.792Z **BROKEN** lightningd: MEMLEAK: 0x55f2eeedc29d
+2025-05-20T12:34:56.793Z **BROKEN** hsmd: bad hsm request
+";
+        let sigs = extract("carol", text, &r);
+        assert_eq!(of_kind(&sigs, SubdaemonDied), ["connectd failed (signal 9), exiting.", "<node-id>-channeld-chan#3: STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7"]);
+        assert_eq!(of_kind(&sigs, Weird), ["That's weird: Peer did not close, forcing close"]);
+        assert_eq!(of_kind(&sigs, BadReestablish), ["STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7"]);
+        assert_eq!(of_kind(&sigs, SqlError), ["Accessing a null column 4/htlc_id in query SELECT ..."]);
+        assert_eq!(of_kind(&sigs, MemLeak), ["MEMLEAK: <addr>"]);
+        assert!(of_kind(&sigs, Broken).contains(&"hsmd: bad hsm request"));
+        let unlisted = broken_lines_not_whitelisted(&sigs, &[Regex::new("MEMLEAK|bad hsm|STATUS_FAIL").unwrap()]);
+        assert_eq!(unlisted.iter().map(|s| s.kind).collect::<Vec<_>>(), [Weird]);
+    }
+
+    #[test]
+    fn exit_signatures_and_json_shape() {
+        let s = exit_signature("alice", "signal 6 (SIGABRT)");
+        assert_eq!(s.kind, Exit);
+        assert_eq!(serde_json::to_value(&s).unwrap(), serde_json::json!({"node": "alice", "kind": "exit", "text": "signal 6 (SIGABRT)"}));
+        assert_eq!(serde_json::to_value(UniqueConstraint).unwrap(), "unique_constraint");
+        assert_eq!(first_crash(&[s.clone()]), Some(&s));
+        assert_eq!(s.to_string(), "alice [exit] signal 6 (SIGABRT)");
+    }
+
+    #[test]
+    fn splitting_the_three_line_formats() {
+        assert_eq!(
+            split_line("2026-11-26T01:06:50.358Z **BROKEN** lightningd: FATAL SIGNAL 6"),
+            Line { level: Some("BROKEN"), subsystem: "lightningd", message: "FATAL SIGNAL 6" }
+        );
+        assert_eq!(
+            split_line("lightningd-1 2026-11-26T01:06:50.358Z INFO    plugin-pay: hi: there"),
+            Line { level: Some("INFO"), subsystem: "plugin-pay", message: "hi: there" }
+        );
+        assert_eq!(
+            split_line("+10.618666192 lightningdBROKEN: FATAL SIGNAL 6"),
+            Line { level: Some("BROKEN"), subsystem: "lightningd", message: "FATAL SIGNAL 6" }
+        );
+        assert_eq!(split_line("lightningd: FATAL SIGNAL 6"), Line { level: None, subsystem: "lightningd", message: "FATAL SIGNAL 6" });
+        assert_eq!(split_line("Error executing statement: x"), Line { level: None, subsystem: "", message: "Error executing statement: x" });
+    }
+}

@@ -1,0 +1,181 @@
+//! End-to-end checks of the core, on every lightningd this machine has:
+//! a funded alice→bob channel carries a keysend and an invoice payment;
+//! three nodes in a line pay across both channels; a SIGKILLed
+//! `cln-harness up` leaves no daemon behind.
+
+mod support;
+
+use cln_harness::network::{ChannelSpec, Network, RunDir};
+use cln_harness::options::NodeConfig;
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::json;
+use std::time::Duration;
+use support::Machine;
+
+const CALL: Duration = Duration::from_secs(60);
+
+async fn bring_up(m: &Machine, label: &str, names: &[&str]) -> Result<(Network, RunDir), Failed> {
+    let bin = m.lightningd(label)?;
+    let bitcoin = m.bitcoin.clone()?;
+    let dir = RunDir::new(false)?;
+    let nodes = names.iter().map(|n| (NodeConfig::named(n), bin.clone())).collect();
+    let mut net = Network::create(dir.path(), &bitcoin, nodes).map_err(|e| e.to_string())?;
+    net.start_all().await.map_err(|e| e.to_string())?;
+    let channels: Vec<ChannelSpec> = names
+        .windows(2)
+        .map(|w| ChannelSpec { push_msat: 100_000_000, ..ChannelSpec::new(w[0], w[1]) })
+        .collect();
+    net.open_channels(&channels, &|p: &str| eprintln!("  {p}")).await.map_err(|e| e.to_string())?;
+    Ok((net, dir))
+}
+
+fn keysend_method(net: &Network, node: &str) -> &'static str {
+    let v = &net.node(node).unwrap().binary.version;
+    if cln_harness::version::Features::of(v).keysend_and_pay_deprecated { "xkeysend" } else { "keysend" }
+}
+
+async fn pay_invoice(net: &Network, payer: &str, payee: &str, msat: u64, label: &str) -> Result<(), Failed> {
+    let inv = net.node(payee)?.call("invoice", json!({"amount_msat": msat, "label": label, "description": label}), CALL).await?;
+    let r = net.node(payer)?.call("pay", json!({"bolt11": inv["bolt11"]}), CALL).await?;
+    let r = cln_harness::executor::normalize_payment(r);
+    if r["status"] != "complete" {
+        return Err(format!("pay {payer}→{payee}: {r}").into());
+    }
+    let listed = net.node(payee)?.call("listinvoices", json!({"label": label}), CALL).await?;
+    if listed["invoices"][0]["status"] != "paid" {
+        return Err(format!("{payee}'s invoice not paid: {listed}").into());
+    }
+    Ok(())
+}
+
+fn two_nodes(m: &Machine, label: &str) -> Result<(), Failed> {
+    support::runtime().block_on(async {
+        let (mut net, _dir) = bring_up(m, label, &["alice", "bob"]).await?;
+        let bob = net.node("bob")?.id.clone().unwrap();
+        let method = keysend_method(&net, "alice");
+        let r = net.node("alice")?.call(method, json!({"destination": bob, "amount_msat": 10_000}), CALL).await?;
+        if r.get("payment_preimage").is_none() {
+            return Err(format!("{method}: {r}").into());
+        }
+        pay_invoice(&net, "alice", "bob", 20_000, "e2e-invoice").await?;
+        net.shutdown().await;
+        Ok(())
+    })
+}
+
+fn three_in_a_line(m: &Machine, label: &str) -> Result<(), Failed> {
+    support::runtime().block_on(async {
+        let (mut net, _dir) = bring_up(m, label, &["alice", "bob", "carol"]).await?;
+        pay_invoice(&net, "alice", "carol", 30_000, "across-two-hops").await?;
+        pay_invoice(&net, "carol", "alice", 10_000, "and-back").await?;
+        net.shutdown().await;
+        Ok(())
+    })
+}
+
+/// SIGKILL the `up` process: PDEATHSIG must take lightningd and bitcoind along.
+fn sigkill_leaves_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
+    use std::io::BufRead;
+    let bin = m.lightningd(label)?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+        .args(["up", "--keep", "--lightningd"])
+        .arg(format!("candidate={}", bin.path.display()))
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                let up = l.contains("press Ctrl-C");
+                seen.push(l);
+                if up {
+                    break;
+                }
+            }
+            _ => return Err(format!("`up` ended early:\n{}", seen.join("\n")).into()),
+        }
+    }
+    let up_pid = child.id() as i32;
+    let children = descendants(up_pid);
+    if children.is_empty() {
+        return Err("no daemons found under `up`".into());
+    }
+    child.kill()?;
+    child.wait()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<i32> = children.iter().copied().filter(|p| is_alive(*p)).collect();
+        if alive.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("still alive 10s after SIGKILL of `up`: {alive:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(c) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+            let ppid = stat.rfind(')').and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<i32>().ok());
+            if ppid == Some(p) {
+                out.push(c);
+                frontier.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rfind(')').and_then(|i| s[i + 2..].chars().next()).is_some_and(|st| st != 'Z' && st != 'X'))
+        .unwrap_or(false)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let machine = std::sync::Arc::new(Machine::detect());
+    let mut trials = Vec::new();
+    let mut skipped = Vec::new();
+    // The default candidate plus each version the issue names.
+    let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
+    type Check = fn(&Machine, &str) -> Result<(), Failed>;
+    let checks: [(&str, Check); 3] = [
+        ("two_nodes_keysend_and_invoice", two_nodes),
+        ("three_nodes_in_a_line_pay_across_both_channels", three_in_a_line),
+        ("sigkill_of_up_leaves_no_daemon", sigkill_leaves_nothing),
+    ];
+    for label in labels {
+        for (check_name, check) in checks {
+            // The kill test needs only one binary.
+            if check_name.starts_with("sigkill") && label != "candidate" {
+                continue;
+            }
+            let name = format!("e2e::{check_name}@{label}");
+            let m = machine.clone();
+            let trial = Trial::test(name.clone(), move || check(&m, label));
+            match machine.missing(&[label.to_string()]) {
+                Some(why) => {
+                    skipped.push((name, why));
+                    trials.push(trial.with_ignored_flag(true));
+                }
+                None => trials.push(trial),
+            }
+        }
+    }
+    let text = support::environment_text(&machine, &skipped);
+    trials.push(Trial::test("environment", move || {
+        println!("{text}");
+        Ok(())
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,114 @@
+//! Every scenario file is its own test, and so is every (matrix case,
+//! scenario) pair, so nextest's filtering, retries, timeouts and JUnit work
+//! per scenario. Tests whose binaries are missing are skipped at list
+//! time; the always-run `environment` test says why.
+
+mod support;
+
+use cln_harness::executor::RunConfig;
+use cln_harness::outcome::OutcomeKind;
+use cln_harness::runner::{run_file, RunOptions, RunResult};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
+use support::Machine;
+
+fn run_scenario(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery, expect: &[OutcomeKind], signature: Option<&str>) -> Result<(), Failed> {
+    let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
+    let cfg = RunConfig { discovery, bitcoin, keep: false };
+    let opts = RunOptions { keep: false, verbose: true };
+    let result = support::runtime().block_on(run_file(file, &cfg, &opts));
+    let report = match result {
+        RunResult::BadScenario(e) => return Err(format!("bad scenario: {e}").into()),
+        RunResult::Ran(r) => r,
+    };
+    let summary = cln_harness::report::summary(&report);
+    eprintln!("{summary}");
+    if !expect.contains(&report.outcome) {
+        let want: Vec<&str> = expect.iter().map(|k| k.as_str()).collect();
+        return Err(format!("expected {}, got {}\n{summary}", want.join(" or "), report.outcome.as_str()).into());
+    }
+    if let Some(sig) = signature {
+        let seen = report.signatures.iter().any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig)));
+        if !seen {
+            return Err(format!("expected signature `{sig}`; signatures: {:?}\n{summary}", report.signatures).into());
+        }
+    }
+    Ok(())
+}
+
+fn scenario_path(root: &Path, name: &str) -> PathBuf {
+    let top = root.join("scenarios").join(format!("{name}.toml"));
+    if top.exists() {
+        top
+    } else {
+        root.join("scenarios/examples").join(format!("{name}.toml"))
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let machine = std::sync::Arc::new(Machine::detect());
+    let root = support::repo_root();
+    let mut trials = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+
+    // 1. Every scenario file, on the roles the CLI would resolve.
+    for file in cln_harness::cli::scenario_files(&[root.join("scenarios")]) {
+        let rel = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
+        let name = format!("scenario::{}", rel.trim_start_matches("scenarios/").trim_end_matches(".toml"));
+        let scenario = match cln_harness::scenario::load(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                trials.push(Trial::test(name, move || Err(format!("invalid scenario: {e}").into())));
+                continue;
+            }
+        };
+        let missing = machine.missing(&scenario.roles());
+        let m = machine.clone();
+        let trial = Trial::test(name.clone(), move || {
+            let d = m.discovery.clone();
+            run_scenario(&m, &file, d, &[OutcomeKind::Pass], None)
+        });
+        match missing {
+            Some(why) => {
+                skipped.push((name, why));
+                trials.push(trial.with_ignored_flag(true));
+            }
+            None => trials.push(trial),
+        }
+    }
+
+    // 2. The release-gate matrix.
+    let matrix_text = std::fs::read_to_string(root.join("ci/matrix.toml")).unwrap_or_default();
+    match cln_harness::matrix::parse(&matrix_text) {
+        Err(e) => trials.push(Trial::test("matrix::parse", move || Err(format!("ci/matrix.toml: {e}").into()))),
+        Ok(entries) => {
+            for entry in entries {
+                let name = format!("matrix::{}", entry.name());
+                let labels: Vec<String> = entry.roles.values().cloned().collect();
+                let missing = machine.missing(&labels);
+                let m = machine.clone();
+                let file = scenario_path(&root, &entry.scenario);
+                let trial = Trial::test(name.clone(), move || {
+                    let d = m.pinned(&entry.roles).map_err(Failed::from)?;
+                    run_scenario(&m, &file, d, &entry.expect, entry.signature.as_deref())
+                });
+                match missing {
+                    Some(why) => {
+                        skipped.push((name, why));
+                        trials.push(trial.with_ignored_flag(true));
+                    }
+                    None => trials.push(trial),
+                }
+            }
+        }
+    }
+
+    // 3. Always runs: what this machine has, and what was skipped for it.
+    let text = support::environment_text(&machine, &skipped);
+    trials.push(Trial::test("environment", move || {
+        println!("{text}");
+        Ok(())
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}

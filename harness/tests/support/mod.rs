@@ -1,0 +1,91 @@
+//! Shared by the binary-needing test harnesses: what this machine has,
+//! decided once at list time, so missing binaries become skipped tests
+//! (with the reason printed by the always-run `environment` test).
+
+#![allow(dead_code)]
+
+use cln_harness::binaries::{self, BitcoinBins, Discovery, Lightningd};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub struct Machine {
+    pub discovery: Discovery,
+    pub bitcoin: Result<BitcoinBins, String>,
+    resolved: std::sync::Mutex<BTreeMap<String, Result<Lightningd, String>>>,
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let discovery = Discovery::from_environment(vec![]).unwrap_or_default();
+        Machine {
+            discovery,
+            bitcoin: binaries::resolve_bitcoind(None).map_err(|e| e.to_string()),
+            resolved: Default::default(),
+        }
+    }
+
+    pub fn lightningd(&self, request: &str) -> Result<Lightningd, String> {
+        self.resolved
+            .lock()
+            .unwrap()
+            .entry(request.to_string())
+            .or_insert_with(|| self.discovery.resolve(request).map_err(|e| e.to_string()))
+            .clone()
+    }
+
+    /// Why a test needing these roles/labels can't run here, if it can't.
+    pub fn missing(&self, requests: &[String]) -> Option<String> {
+        let mut why = Vec::new();
+        if let Err(e) = &self.bitcoin {
+            why.push(e.clone());
+        }
+        for r in requests {
+            if let Err(e) = self.lightningd(r) {
+                why.push(e);
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// A discovery with these role → label bindings pinned.
+    pub fn pinned(&self, roles: &BTreeMap<String, String>) -> Result<Discovery, String> {
+        let mut d = self.discovery.clone();
+        for (role, label) in roles {
+            let b = self.lightningd(label)?;
+            d.command_line.push((role.clone(), b.path.clone()));
+        }
+        Ok(d)
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The report the always-run `environment` test prints.
+pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
+    let mut s = String::from("cln-harness test environment\n");
+    match &m.bitcoin {
+        Ok(b) => s.push_str(&format!("  bitcoind: {} ({})\n", b.bitcoind.display(), b.source)),
+        Err(e) => s.push_str(&format!("  bitcoind: MISSING: {e}\n")),
+    }
+    for name in m.discovery.known_requests() {
+        match m.lightningd(&name) {
+            Ok(b) => s.push_str(&format!("  {name}: {} {}\n", b.version, b.path.display())),
+            Err(e) => s.push_str(&format!("  {name}: MISSING: {e}\n")),
+        }
+    }
+    if skipped.is_empty() {
+        s.push_str("  no test skipped\n");
+    } else {
+        s.push_str(&format!("  {} test(s) SKIPPED (not passed) for want of binaries:\n", skipped.len()));
+        for (t, why) in skipped {
+            s.push_str(&format!("    {t}: {why}\n"));
+        }
+    }
+    s
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
