@@ -201,13 +201,13 @@ impl Ctx<'_> {
     async fn setup(&mut self) -> bool {
         let names: Vec<String> = self.scenario.nodes.iter().map(|n| n.name.clone()).collect();
         self.phase(&format!("starting {}", names.join(", ")));
-        for name in &names {
-            let node = self.net.node_mut(name).expect("declared node");
-            if let Err(e) = node.start().await {
-                let kind = start_error_kind(&e);
-                self.findings.push(Finding { kind, step: Some(setup_ref()), node: Some(name.clone()), detail: e.to_string() });
-                return false;
-            }
+        if let Err(e) = self.net.start_all().await {
+            let (kind, node) = match &e {
+                NetworkError::Start(se) => (start_error_kind(se), Some(se.node.clone())),
+                _ => (OutcomeKind::Error, None),
+            };
+            self.findings.push(Finding { kind, step: Some(setup_ref()), node, detail: e.to_string() });
+            return false;
         }
         self.bind_node_facts();
         if self.scenario.setup == Setup::Auto && !self.scenario.channels.is_empty() {

@@ -115,9 +115,14 @@ impl Network {
         self.nodes.iter_mut().find(|n| n.name == name).ok_or_else(|| NetworkError::UnknownNode(name.into()))
     }
 
+    /// Launch every node at once, then wait for each: startup costs one
+    /// node's time, not the sum.
     pub async fn start_all(&mut self) -> Result<(), NetworkError> {
         for n in &mut self.nodes {
-            n.start().await?;
+            n.launch()?;
+        }
+        for n in &mut self.nodes {
+            n.wait_ready().await?;
         }
         Ok(())
     }

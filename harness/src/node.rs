@@ -66,6 +66,7 @@ pub struct Node {
     pub starts: Vec<StartRecord>,
     /// Length of the log file when the current process started.
     log_offset: u64,
+    pending_stderr_offset: u64,
     socket: SocketPath,
     port: PortLease,
     process: Option<Supervised>,
@@ -98,6 +99,7 @@ impl Node {
             id: None,
             starts: Vec::new(),
             log_offset: 0,
+            pending_stderr_offset: 0,
             socket,
             port,
             process: None,
@@ -159,7 +161,7 @@ impl Node {
 
     /// Start on the current binary: options from *this* binary's version,
     /// `hsm_secret` written only if absent, ready when `getinfo` answers.
-    pub async fn start(&mut self) -> Result<(), StartError> {
+    pub fn launch(&mut self) -> Result<(), StartError> {
         let version = self.binary.version.raw.clone();
         let name = self.name.clone();
         let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
@@ -169,8 +171,8 @@ impl Node {
         // Anything left of an earlier process (connectd holds the port).
         if let Some(mut old) = self.process.take() {
             old.stop_ladder(Duration::from_millis(100));
+            ports::wait_port_free(self.port.port, Duration::from_secs(10));
         }
-        ports::wait_port_free(self.port.port, Duration::from_secs(10));
         let ctx = StartContext {
             lightning_dir: self.dir.clone(),
             log_file: self.log_file(),
@@ -203,7 +205,23 @@ impl Node {
             exit: None,
         });
         self.process = Some(proc);
+        self.pending_stderr_offset = stderr_offset;
+        Ok(())
+    }
 
+    /// Start and wait until ready.
+    pub async fn start(&mut self) -> Result<(), StartError> {
+        self.launch()?;
+        self.wait_ready().await
+    }
+
+    /// Wait for a launched process: ready when `getinfo` answers (and its
+    /// port listens); an exit meanwhile is reported with its stderr.
+    pub async fn wait_ready(&mut self) -> Result<(), StartError> {
+        let version = self.binary.version.raw.clone();
+        let name = self.name.clone();
+        let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
+        let stderr_offset = self.pending_stderr_offset;
         let started = Instant::now();
         loop {
             if let Some(exit) = self.exit() {

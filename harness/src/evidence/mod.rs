@@ -3,3 +3,4 @@
 
 pub mod redact;
 pub mod signatures;
+pub mod timeline;
