@@ -92,6 +92,15 @@ fn convert(v: toml::Spanned<toml::de::DeValue<'_>>) -> Result<Tv, (Range<usize>,
             TvKind::Table(entries)
         }
     };
+    // Array-of-tables entries come without a useful span of their own:
+    // locate them by their first key.
+    let span = match &kind {
+        TvKind::Table(e) if span.is_empty() || span.start == 0 => match e.first() {
+            Some((_, ks, _)) => ks.start..span.end.max(ks.end),
+            None => span,
+        },
+        _ => span,
+    };
     Ok(Tv { span, kind })
 }
 
@@ -157,7 +166,17 @@ impl<'s, 'a> Fields<'s, 'a> {
     fn required<T>(&mut self, key: &'static str, f: impl Fn(&mut Self, &Tv) -> R<T>) -> R<T> {
         match self.take(key) {
             Some(tv) => f(self, &tv),
-            None => Err(self.src.error(&self.span, Some(key), format!("{}: missing required key `{key}`", self.context))),
+            None => {
+                // A typo of this very key is the likelier story.
+                if let Some((k, span, _)) = self.entries.iter().find(|(k, _, _)| suggest(k, &[key]).is_some()) {
+                    return Err(self.src.error(
+                        span,
+                        Some(k),
+                        format!("{}: unknown key (did you mean `{key}`?)", self.context),
+                    ));
+                }
+                Err(self.src.error(&self.span, Some(key), format!("{}: missing required key `{key}`", self.context)))
+            }
         }
     }
     fn optional<T>(&mut self, key: &'static str, f: impl Fn(&mut Self, &Tv) -> R<T>) -> R<Option<T>> {

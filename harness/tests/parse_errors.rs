@@ -1,0 +1,123 @@
+//! The scenario language's error messages and its no-panic guarantee.
+
+use cln_harness::scenario::{self, Action, ExpectResult};
+use proptest::prelude::*;
+
+fn err(text: &str) -> String {
+    scenario::from_str("bug.toml", text).unwrap_err().to_string()
+}
+
+#[test]
+fn every_committed_scenario_parses() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let files = cln_harness::cli::scenario_files(&[root]);
+    assert!(files.len() >= 13, "{files:?}");
+    for f in files {
+        scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn an_unknown_step_is_located_and_a_near_miss_suggested() {
+    let e = err("[[steps]]\ndo = \"keysnd\"\nnode = \"alice\"\n");
+    assert!(e.starts_with("bug.toml:2:6: `do`: step 1: unknown step `keysnd` (did you mean `keysend`?)"), "{e}");
+}
+
+#[test]
+fn an_unknown_field_names_the_key_and_what_fits() {
+    let e = err("[[steps]]\ndo = \"keysend\"\nnode = \"alice\"\nto = \"bob\"\namout_msat = 5\n");
+    assert!(e.starts_with("bug.toml:5:1: `amout_msat`: step 1 (`keysend`): unknown key (did you mean `amount_msat`?)"), "{e}");
+    let e = err("[[steps]]\ndo = \"mine\"\nfrobnicate = 5\n");
+    assert!(e.starts_with("bug.toml:3:1: `frobnicate`: step 1 (`mine`): unknown key; expected one of:"), "{e}");
+}
+
+#[test]
+fn a_missing_required_key_is_an_error() {
+    let e = err("[[steps]]\ndo = \"keysend\"\nnode = \"alice\"\nto = \"bob\"\n");
+    assert!(e.contains("missing required key `amount_msat`"), "{e}");
+}
+
+#[test]
+fn wrong_types_say_what_was_expected() {
+    let e = err("[[steps]]\ndo = \"mine\"\nblocks = \"six\"\n");
+    assert!(e.starts_with("bug.toml:3:10: `blocks`"), "{e}");
+    assert!(e.contains("expected a non-negative integer, found a string"), "{e}");
+}
+
+#[test]
+fn references_to_unknown_nodes_and_unsaved_results_are_caught_before_running() {
+    let e = err("[[steps]]\ndo = \"keysend\"\nnode = \"carol\"\nto = \"bob\"\namount_msat = 1\n");
+    assert!(e.contains("no node named `carol` (nodes: alice, bob)"), "{e}");
+    let e = err("[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nbolt11 = \"${inv.bolt11}\"\n");
+    assert!(e.contains("`${inv.bolt11}` refers to `inv`"), "{e}");
+}
+
+#[test]
+fn pay_xpay_mode_must_match_the_node() {
+    let e = err("[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nxpay = \"off\"\nbolt11 = \"x\"\n");
+    assert!(e.contains("set `xpay = \"off\"` under [nodes.alice]"), "{e}");
+}
+
+#[test]
+fn invalid_toml_is_located() {
+    let e = err("name = \"x\"\n[[steps]\n");
+    assert!(e.starts_with("bug.toml:2:"), "{e}");
+}
+
+#[test]
+fn defaults_are_two_nodes_on_candidate_with_one_channel() {
+    let s = scenario::from_str("x.toml", "").unwrap();
+    assert_eq!(s.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(s.roles(), ["candidate"]);
+    assert_eq!(s.channels.len(), 1);
+}
+
+#[test]
+fn expectations_and_repeat_parse() {
+    let s = scenario::from_str(
+        "x.toml",
+        r#"
+[[steps]]
+do = "repeat"
+times = 3
+[[steps.steps]]
+do = "rpc"
+node = "alice"
+method = "nope"
+save = "r${i}"
+expect.error = { code = -32601, message = "Unknown" }
+"#,
+    )
+    .unwrap();
+    let Action::Repeat { times, steps, .. } = &s.steps[0].action else { panic!() };
+    assert_eq!(*times, 3);
+    assert!(matches!(steps[0].expect.result, ExpectResult::Error { code: Some(-32601), .. }));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any bytes: Ok or a located error, never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        if let Err(e) = scenario::from_bytes("fuzz.toml", &bytes) {
+            prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
+        }
+    }
+
+    /// Scenario-shaped text built from the language's own words.
+    #[test]
+    fn scenario_shaped_text_never_panics(parts in proptest::collection::vec(prop_oneof![
+        Just("[[steps]]\n"), Just("[[steps.steps]]\n"), Just("do = \"repeat\"\n"), Just("do = \"keysend\"\n"),
+        Just("do = \"pay\"\n"), Just("times = 2\n"), Just("node = \"alice\"\n"), Just("to = \"bob\"\n"),
+        Just("amount_msat = \"${i}\"\n"), Just("bolt11 = \"${x.y[0]}\"\n"), Just("[nodes.alice]\n"),
+        Just("xpay = \"on\"\n"), Just("expect.fields = [{ path = \"a\", equals = 1 }]\n"), Just("save = \"x\"\n"),
+        Just("[[channels]]\n"), Just("from = \"alice\"\n"), Just("timeout = 0\n"), Just("times = 0\n"),
+        Just("expect.error = { message = \"(\" }\n"), Just("${\n"), Just("= =\n"),
+    ], 0..30)) {
+        let text: String = parts.concat();
+        if let Err(e) = scenario::from_str("gen.toml", &text) {
+            prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
+        }
+    }
+}
