@@ -98,7 +98,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
         Command::Binaries { bins } => list_binaries(&bins),
         Command::Run { files, bins, json, keep } => rt.block_on(run(&files, &bins, json.as_deref(), keep)),
         Command::List { dirs } => list(&dirs),
-        Command::CheckDb { path, json } => crate::evidence_stub::checkdb::check_db_command(&path, json),
+        Command::CheckDb { path, json } => crate::evidence::checkdb::check_db_command(&path, json),
     }
 }
 

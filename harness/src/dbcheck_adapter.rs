@@ -1,15 +1,22 @@
-//! Bridge from the `check_db` step to evidence::checkdb.
+//! The `check_db` step's view of evidence::checkdb: clean or not, plus the
+//! report as JSON.
 
-/// check-db as (clean?, JSON report), for the `check_db` step.
-/// Placeholder until checkdb lands: integrity_check only.
+use crate::evidence::checkdb;
+
 pub fn check_db_json(path: &std::path::Path) -> Result<(bool, serde_json::Value), String> {
-    let uri = format!("file:{}?mode=ro&immutable=1", path.display());
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
-    let conn = rusqlite::Connection::open_with_flags(uri, flags).map_err(|e| e.to_string())?;
-    let r: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| e.to_string())?;
-    Ok((r == "ok", serde_json::json!({"integrity_check": r, "findings": []})))
+    let report = checkdb::check_db(path).map_err(|e| e.to_string())?;
+    Ok((report.is_clean(), serde_json::to_value(&report).unwrap_or_default()))
 }
 
+/// One line per finding: what is wrong, and what will happen.
 pub fn findings_summary(report: &serde_json::Value) -> String {
-    report["findings"].to_string()
+    report["findings"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| format!("{} {}", f["what"].as_str().unwrap_or(""), f["consequence"].as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
 }

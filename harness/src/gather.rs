@@ -46,35 +46,35 @@ pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
     let Some(net) = state.network.as_mut() else { return ev };
     let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
     let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
-    let redactor = crate::evidence_stub::redact::Redactor::with_names(&names);
+    let redactor = crate::evidence::redact::Redactor::with_names(&names);
     let mut all = Vec::new();
     for n in &mut net.nodes {
         let mut sigs = Vec::new();
         for (_, text) in node_texts(&n.dir) {
-            sigs.extend(crate::evidence_stub::signatures::extract(&n.name, &text, &redactor));
+            sigs.extend(crate::evidence::signatures::extract(&n.name, &text, &redactor));
         }
         for s in &n.starts {
             if let Some(exit) = s.exit {
                 if !exit.is_clean() {
-                    sigs.push(crate::evidence_stub::signatures::exit_signature(&n.name, &exit.to_string()));
+                    sigs.push(crate::evidence::signatures::exit_signature(&n.name, &exit.to_string()));
                 }
             }
         }
         let mut seen = std::collections::HashSet::new();
         sigs.retain(|s| seen.insert(s.clone()));
-        for s in crate::evidence_stub::signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
+        for s in crate::evidence::signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
             ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
         }
         all.extend(sigs);
         if !n.is_running() && n.database().exists() {
-            let report = match crate::evidence_stub::checkdb::check_db(&n.database()) {
+            let report = match crate::evidence::checkdb::check_db(&n.database()) {
                 Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
                 Err(e) => json!({"error": e.to_string()}),
             };
             ev.check_db.push((n.name.clone(), report));
         }
     }
-    ev.first_signature = crate::evidence_stub::signatures::first_crash(&all).map(|s| s.text.clone());
+    ev.first_signature = crate::evidence::signatures::first_crash(&all).map(|s| s.text.clone());
     ev.signatures = all.iter().map(|s| serde_json::to_value(s).unwrap_or(Value::Null)).collect();
     ev
 }
@@ -114,8 +114,8 @@ pub fn write_bundle(file: &Path, scenario: &Scenario, state: &mut RunState, repo
     std::fs::write(dir.join("commands.txt"), commands)?;
     let check_db: serde_json::Map<String, Value> = ev.check_db.iter().cloned().collect();
     std::fs::write(dir.join("check-db.json"), serde_json::to_vec_pretty(&check_db).unwrap_or_default())?;
-    let timeline = crate::evidence_stub::timeline::merge(&timeline_inputs);
-    std::fs::write(dir.join("timeline.txt"), crate::evidence_stub::timeline::render(&timeline))?;
+    let timeline = crate::evidence::timeline::merge(&timeline_inputs);
+    std::fs::write(dir.join("timeline.txt"), crate::evidence::timeline::render(&timeline))?;
     let mut bins = String::new();
     for b in &report.binaries {
         bins.push_str(&format!("{} {} {} sha256={}\n", b.role, b.version, b.path.display(), b.sha256.as_deref().unwrap_or("?")));

@@ -23,5 +23,4 @@ mod dbcheck_adapter;
 pub mod report;
 pub mod runner;
 pub mod gather;
-pub mod evidence_stub;
 pub mod matrix;

@@ -130,6 +130,35 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnlyDb, OpenErrorKind> {
     Ok(ReadOnlyDb { conn, note, _copy: copy })
 }
 
+/// Why a lightningd database could not be read; shared by check-db and snapshots.
+#[derive(Debug, thiserror::Error)]
+pub enum DbErrorKind {
+    #[error("cannot open it read-only: {0}")]
+    Open(#[source] OpenErrorKind),
+    #[error("not a lightningd database: no `{missing}` table")]
+    NotLightningd { missing: &'static str },
+    #[error("query failed ({what}): {source}")]
+    Query { what: String, source: rusqlite::Error },
+}
+
+/// Tags a failed query with what it was for.
+pub fn q<T>(what: impl Into<String>, r: rusqlite::Result<T>) -> Result<T, DbErrorKind> {
+    r.map_err(|source| DbErrorKind::Query { what: what.into(), source })
+}
+
+/// Opens `path` read-only, checks it is a lightningd database (`version` and
+/// `vars` tables), and returns it with its schema version.
+pub fn open_lightningd_db(path: &Path) -> Result<(ReadOnlyDb, i64), DbErrorKind> {
+    let db = open_read_only(path).map_err(DbErrorKind::Open)?;
+    for table in ["version", "vars"] {
+        if !q("looking for tables", table_exists(&db.conn, table))? {
+            return Err(DbErrorKind::NotLightningd { missing: table });
+        }
+    }
+    let version = q("SELECT version FROM version", schema_version(&db.conn))?.ok_or(DbErrorKind::NotLightningd { missing: "version" })?;
+    Ok((db, version))
+}
+
 pub fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
     conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get::<_, i64>(0)).map(|n| n > 0)
 }
@@ -189,26 +218,38 @@ pub(crate) mod test_support {
         v
     }
 
-    /// A DB with a *hot* journal, as a lightningd killed mid-transaction leaves
-    /// it: table t has rows 1..=200 committed; an uncommitted UPDATE set every
-    /// `v` to -1, and SQLite spilled those pages into the DB file before the "crash".
-    pub fn hot_journal_db(dir: &Path) -> PathBuf {
-        let db = dir.join("lightningd.sqlite3");
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode=DELETE; CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, pad BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 200)
-             INSERT INTO t SELECT i, i, zeroblob(2000) FROM n;",
-        )
-        .unwrap();
-        conn.execute_batch("PRAGMA cache_size=2; BEGIN; UPDATE t SET v = -1;").unwrap();
-        // Snapshot the files as they are now, mid-transaction, as a crash would leave them.
+    /// Runs `uncommitted` inside a transaction on `db` with a tiny page cache
+    /// (so SQLite spills changed pages into the DB file before commit), copies
+    /// the DB and its now *hot* journal to `<dir>/crashed/` as a crash would
+    /// leave them, then rolls back. Returns the crashed copy's path.
+    pub fn crash_mid_transaction(dir: &Path, db: &Path, uncommitted: &str) -> PathBuf {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA cache_size=2; BEGIN;").unwrap();
+        conn.execute_batch(uncommitted).unwrap();
         let crashed = dir.join("crashed");
         std::fs::create_dir(&crashed).unwrap();
-        std::fs::copy(&db, crashed.join("lightningd.sqlite3")).unwrap();
-        std::fs::copy(dir.join("lightningd.sqlite3-journal"), crashed.join("lightningd.sqlite3-journal")).unwrap();
+        let to = crashed.join("lightningd.sqlite3");
+        std::fs::copy(db, &to).unwrap();
+        let mut journal = db.as_os_str().to_owned();
+        journal.push("-journal");
+        std::fs::copy(&journal, crashed.join("lightningd.sqlite3-journal")).unwrap();
         conn.execute_batch("ROLLBACK").unwrap();
-        crashed.join("lightningd.sqlite3")
+        to
+    }
+
+    /// A small DB whose table t has rows 1..=200 with v = id committed, and an
+    /// uncommitted UPDATE setting every v to -1 caught mid-transaction.
+    pub fn hot_journal_db(dir: &Path) -> PathBuf {
+        let db = dir.join("lightningd.sqlite3");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, pad BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 200)
+                 INSERT INTO t SELECT i, i, zeroblob(2000) FROM n;",
+            )
+            .unwrap();
+        crash_mid_transaction(dir, &db, "UPDATE t SET v = -1;")
     }
 }
 

@@ -1,6 +1,19 @@
 //! Everything read after the fact: logs, signatures, timeline, database
 //! snapshots, check-db. Never touches a running node's database.
+//!
+//! - [`redact`]: the one [`redact::Redactor`] holding every volatility rule;
+//! - [`signatures`]: crash/trouble signatures from a log, crash.log or stderr;
+//! - [`timeline`]: several logs merged by timestamp;
+//! - [`dbread`]: opening a `lightningd.sqlite3` read-only (immutable, or a
+//!   private copy when a hot journal/WAL is left over);
+//! - [`checkdb`]: the offline doctor (`cln-harness check-db`);
+//! - [`snapshot`]: a normalised, deterministic JSON picture of a database.
+//!
+//! Real inputs for the tests live in `fixtures/evidence/` (see its README).
 
 pub mod redact;
 pub mod signatures;
 pub mod timeline;
+pub mod dbread;
+pub mod checkdb;
+pub mod snapshot;

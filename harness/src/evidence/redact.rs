@@ -87,6 +87,8 @@ impl Redactor {
                 r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\b",
                 fixed(TIME),
             ),
+            // Unix time with a fraction, as in bob's invoice label for a keysend: keysend-1795655161.178330423.
+            rule("unix-time", r"\b1\d{9}\.\d{6,9}\b", fixed(TIME)),
             // crash.log lines start with seconds since start: "+10.618750396 lightningdBROKEN: ...".
             rule("crashlog-elapsed", r"(?m)^\+\d+\.\d+ ", |_| format!("{TIME} ")),
             // crash.log.20261126010650
@@ -245,6 +247,7 @@ mod tests {
         assert_eq!(r.redact("2025-05-20T12:34:56Z UpdateTip date='2025-05-20T12:34:56.123456Z'"), "<time> UpdateTip date='<time>'");
         assert_eq!(r.redact("Opened log file /tmp/cln-harness-86CjKi/alice/log"), "Opened log file <run>/alice/log");
         assert_eq!(r.redact("/var/tmp/x/cln-harness-AbC123/bob/regtest"), "<run>/bob/regtest");
+        assert_eq!(r.redact("keysend-1795655161.178330423"), "keysend-<time>");
         // The install cache is not a run dir.
         assert_eq!(r.redact("/root/.cache/cln-harness/bitcoin/bin"), "/root/.cache/cln-harness/bitcoin/bin");
     }

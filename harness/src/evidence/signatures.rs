@@ -409,7 +409,7 @@ lightningd: connectd failed (signal 9), exiting.
         assert_eq!(s.kind, Exit);
         assert_eq!(serde_json::to_value(&s).unwrap(), serde_json::json!({"node": "alice", "kind": "exit", "text": "signal 6 (SIGABRT)"}));
         assert_eq!(serde_json::to_value(UniqueConstraint).unwrap(), "unique_constraint");
-        assert_eq!(first_crash(&[s.clone()]), Some(&s));
+        assert_eq!(first_crash(std::slice::from_ref(&s)), Some(&s));
         assert_eq!(s.to_string(), "alice [exit] signal 6 (SIGABRT)");
     }
 
