@@ -15,6 +15,8 @@ pub struct Evidence {
     pub unexpected_broken: Vec<(String, String)>,
     /// Per node: check-db report of its database.
     pub check_db: Vec<(String, Value)>,
+    /// Per node: the normalised, redacted semantic snapshot of its database.
+    pub db_snapshots: std::collections::BTreeMap<String, Value>,
 }
 
 /// Texts a node left: log file, stderr, crash logs.
@@ -42,7 +44,7 @@ pub fn node_texts(dir: &Path) -> Vec<(String, String)> {
 }
 
 pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
-    let mut ev = Evidence { signatures: vec![], first_signature: None, unexpected_broken: vec![], check_db: vec![] };
+    let mut ev = Evidence { signatures: vec![], first_signature: None, unexpected_broken: vec![], check_db: vec![], db_snapshots: Default::default() };
     let Some(net) = state.network.as_mut() else { return ev };
     let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
     let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
@@ -72,6 +74,9 @@ pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
                 Err(e) => json!({"error": e.to_string()}),
             };
             ev.check_db.push((n.name.clone(), report));
+            let snap = crate::evidence::snapshot::db_snapshot(&n.database(), &redactor)
+                .unwrap_or_else(|e| json!({"error": e.to_string()}));
+            ev.db_snapshots.insert(n.name.clone(), snap);
         }
     }
     ev.first_signature = crate::evidence::signatures::first_crash(&all).map(|s| s.text.clone());

@@ -33,6 +33,8 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     pub signatures: Vec<serde_json::Value>,
     pub first_signature: Option<String>,
+    /// Per node, the redacted semantic database snapshot after it exited.
+    pub db_snapshots: std::collections::BTreeMap<String, serde_json::Value>,
     pub steps: Vec<StepRecord>,
     pub findings: Vec<crate::outcome::Finding>,
     pub binaries: Vec<BinaryReport>,
@@ -104,6 +106,7 @@ pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &mut RunSt
         nodes,
         signatures: vec![],
         first_signature: None,
+        db_snapshots: Default::default(),
         steps: state.steps.clone(),
         findings: state.findings.clone(),
         binaries,

@@ -61,6 +61,7 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
     let mut report = report::build(&scenario, &path.display().to_string(), &mut state, &outcome);
     report.signatures = evidence.signatures.clone();
     report.first_signature = evidence.first_signature.clone();
+    report.db_snapshots = evidence.db_snapshots.clone();
     if report.outcome != OutcomeKind::Pass || opts.keep {
         state.run_dir.keep();
         report.run_dir = Some(state.run_dir.path().to_path_buf());

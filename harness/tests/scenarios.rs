@@ -12,7 +12,50 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use support::Machine;
 
+/// Database snapshots of a matrix run go to `snapshots/`, one per
+/// (scenario, roles, node), so a change in DB shape or content after an
+/// upgrade is a reviewable `cargo insta review` diff.
+fn assert_db_snapshots(name: &str, report: &cln_harness::report::Report) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(support::repo_root().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| {
+        for (node, snap) in &report.db_snapshots {
+            let snap_name = format!("{name}__{node}").replace(['@', ',', '='], "_");
+            insta::assert_json_snapshot!(snap_name, stable_view(snap));
+        }
+    });
+}
+
+/// The part of a DB snapshot that two runs of one scenario agree on: the
+/// schema, the `last_*_created_index` rows (the #8269 invariant), and which
+/// HTLCs, payments and invoices exist. HTLC states and balances at stop
+/// time depend on how far the last commitment dance got, so they stay out.
+fn stable_view(snap: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let pick = |rows: &serde_json::Value, keys: &[&str]| -> serde_json::Value {
+        rows.as_array()
+            .map(|rs| rs.iter().map(|r| keys.iter().map(|k| (k.to_string(), r[*k].clone())).collect::<serde_json::Map<_, _>>()).collect())
+            .unwrap_or_default()
+    };
+    let vars: serde_json::Map<String, serde_json::Value> = snap["vars"]
+        .as_object()
+        .map(|o| o.iter().filter(|(k, _)| k.ends_with("_created_index")).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    json!({
+        "schema_version": snap["schema_version"],
+        "vars": vars,
+        "channel_htlcs": pick(&snap["channel_htlcs"], &["id", "direction", "msatoshi"]),
+        "payments": pick(&snap["payments"], &["id", "status", "msatoshi"]),
+        "invoices": pick(&snap["invoices"], &["id", "label", "state", "msatoshi"]),
+    })
+}
+
 fn run_scenario(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery, expect: &[OutcomeKind], signature: Option<&str>) -> Result<(), Failed> {
+    run_scenario_snap(m, file, discovery, expect, signature, None)
+}
+
+fn run_scenario_snap(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery, expect: &[OutcomeKind], signature: Option<&str>, snapshot: Option<&str>) -> Result<(), Failed> {
     let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
     let cfg = RunConfig { discovery, bitcoin, keep: false };
     let opts = RunOptions { keep: false, verbose: true };
@@ -26,6 +69,11 @@ fn run_scenario(m: &Machine, file: &Path, discovery: cln_harness::binaries::Disc
     if !expect.contains(&report.outcome) {
         let want: Vec<&str> = expect.iter().map(|k| k.as_str()).collect();
         return Err(format!("expected {}, got {}\n{summary}", want.join(" or "), report.outcome.as_str()).into());
+    }
+    if let Some(name) = snapshot {
+        if report.outcome == OutcomeKind::Pass || report.outcome == OutcomeKind::Crash {
+            assert_db_snapshots(name, &report);
+        }
     }
     if let Some(sig) = signature {
         let seen = report.signatures.iter().any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig)));
@@ -89,9 +137,10 @@ fn main() {
                 let missing = machine.missing(&labels);
                 let m = machine.clone();
                 let file = scenario_path(&root, &entry.scenario);
+                let snap = entry.scenario.starts_with("upgrade-").then(|| entry.name());
                 let trial = Trial::test(name.clone(), move || {
                     let d = m.pinned(&entry.roles).map_err(Failed::from)?;
-                    run_scenario(&m, &file, d, &entry.expect, entry.signature.as_deref())
+                    run_scenario_snap(&m, &file, d, &entry.expect, entry.signature.as_deref(), snap.as_deref())
                 });
                 match missing {
                     Some(why) => {

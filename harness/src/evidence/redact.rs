@@ -23,6 +23,8 @@ pub mod placeholder {
     pub const LINE: &str = "<line>";
     pub const VERSION: &str = "<version>";
     pub const RUN: &str = "<run>";
+    pub const BOLT11: &str = "<bolt11>";
+    pub const BOLT12: &str = "<bolt12>";
 }
 
 struct Rule {
@@ -107,6 +109,9 @@ impl Redactor {
                 r#"(?i)\b((?:bitcoin-)?rpcport|port)("?\s*[=:]\s*|\s+)\d{2,5}\b"#,
                 |c| format!("{}{}{PORT}", &c[1], &c[2]),
             ),
+            // Invoices and offers carry random secrets: lnbcrt500n1p4s0p0m..., lno1qgs...
+            rule("bolt11", r"\b(?:lnbcrt|lnbc|lntbs|lntb|lnsb)[0-9a-z]{20,}\b", fixed(BOLT11)),
+            rule("bolt12", r"\bln[oir]1[0-9a-z]{20,}\b", fixed(BOLT12)),
             // Code addresses in backtraces: 0x55f2eeedc29d, 0xffffffffffffffff.
             rule("code-addr", r"\b0x[0-9a-fA-F]{8,16}\b", fixed(ADDR)),
             // Hex runs: 66 hex starting 02/03 is a node id, 64 a hash/txid, other long runs are blobs.
@@ -236,6 +241,11 @@ mod tests {
         );
         assert_eq!(r.redact("cmd cli:keysend#2115/cln:keysend#130 partid 0"), "cmd cli:keysend#<n>/cln:keysend#<n> partid 0");
         assert_eq!(r.redact("sig 304402205c9ed5c401590ee76a29675ec52d288bfe67b74306226b35a2ebf6ee3410fcde"), "sig <hex>");
+        assert_eq!(
+            r.redact("pay lnbcrt500n1p4s0p0msp5tv3665rsfa5uhnj0q8w6842huwg5ttvd3hsk6p5r0wdye9n0tf2qpp57e8jft48j0d7tr4jhh227wxru9leksa26ztgt5904 now"),
+            "pay <bolt11> now"
+        );
+        assert_eq!(r.redact("offer lno1qgsqvgnwgcg35z6ee2h3yczraddm72xrfua9uve2rlrm9deu7xyfzrc"), "offer <bolt12>");
     }
 
     #[test]

@@ -46,6 +46,8 @@ enum Col {
     Hex,
     /// A time: `<time>` when set.
     Time,
+    /// Random per run (xpay's payment `groupid`): `<random>` when set.
+    Random,
     /// An enum stored as an integer: its CLN name.
     Enum(fn(i64) -> Option<&'static str>),
     /// A short channel id stored as an integer: BLOCKxTXxOUT, then redacted.
@@ -169,7 +171,7 @@ const TABLES: &[Table] = &[
             f("fees_msat", Col::Int),
             f("payment_hash", Col::Hex),
             f("partid", Col::Int),
-            f("groupid", Col::Int),
+            f("groupid", Col::Random),
             f("origin_htlc", Col::Int),
             f("received_time", Col::Time),
             f("updated_index", Col::Int),
@@ -187,7 +189,7 @@ const TABLES: &[Table] = &[
             f("msatoshi_sent", Col::Int),
             f("total_msat", Col::Int),
             f("partid", Col::Int),
-            f("groupid", Col::Int),
+            f("groupid", Col::Random),
             f("label", Col::Text),
             f("description", Col::Text),
             f("failcode", Col::Int),
@@ -242,6 +244,7 @@ fn json_value(v: ValueRef<'_>, kind: Col, r: &Redactor) -> Value {
     match (v, kind) {
         (ValueRef::Null, _) => Value::Null,
         (_, Col::Time) => Value::String(super::redact::placeholder::TIME.into()),
+        (_, Col::Random) => Value::String("<random>".into()),
         (ValueRef::Integer(i), Col::Enum(name)) => Value::String(name(i).map_or_else(|| format!("UNKNOWN({i})"), str::to_string)),
         (ValueRef::Integer(i), Col::Scid) => Value::String(r.redact(&scid_text(i))),
         (ValueRef::Integer(i), _) => Value::from(i),
