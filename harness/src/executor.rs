@@ -64,6 +64,28 @@ enum StepError {
     Env(String),
 }
 
+impl StepError {
+    /// The finding this error makes at `step`; `node` is the step's node,
+    /// unless the error names the node that died.
+    fn finding(&self, step: StepRef, node: Option<&str>) -> Finding {
+        let node = node.map(String::from);
+        let (kind, node, detail) = match self {
+            StepError::Fail(d) => (OutcomeKind::Fail, node, d.clone()),
+            StepError::Hang(d) => (OutcomeKind::Hang, node, d.clone()),
+            StepError::Crash { node, exit, detail } => (
+                OutcomeKind::Crash,
+                Some(node.clone()),
+                match exit {
+                    Some(e) => format!("{node} died with {e} during the step; {detail}"),
+                    None => format!("{detail} (the node did not exit within 10s)"),
+                },
+            ),
+            StepError::Env(d) => (OutcomeKind::Error, node, d.clone()),
+        };
+        Finding { kind, step: Some(step), node, detail }
+    }
+}
+
 /// Node liveness the scenario expects, so a stop is not mistaken for a crash.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expected {
@@ -228,7 +250,8 @@ impl Ctx<'_> {
             let r = self.net.open_channels(&specs, &progress).await;
             if let Err(e) = r {
                 let detail = format!("setting up channels: {e}");
-                self.record_failure(setup_ref(), None, network_error(e, detail)).await;
+                let f = network_error(e, detail).finding(setup_ref(), None);
+                self.findings.push(f);
                 return false;
             }
         }
@@ -317,20 +340,9 @@ impl Ctx<'_> {
             }
             (Ok(v), None) => (OutcomeKind::Pass, summarize(v)),
             (Err(e), None) => {
-                let (kind, node, detail) = match e {
-                    StepError::Fail(d) => (OutcomeKind::Fail, step.action.node().map(String::from), d.clone()),
-                    StepError::Hang(d) => (OutcomeKind::Hang, step.action.node().map(String::from), d.clone()),
-                    StepError::Crash { node, exit, detail } => (
-                        OutcomeKind::Crash,
-                        Some(node.clone()),
-                        match exit {
-                            Some(e) => format!("{node} died with {e} during the step; {detail}"),
-                            None => format!("{detail} (the node did not exit within 10s)"),
-                        },
-                    ),
-                    StepError::Env(d) => (OutcomeKind::Error, step.action.node().map(String::from), d.clone()),
-                };
-                self.findings.push(Finding { kind, step: Some(sref.clone()), node, detail: detail.clone() });
+                let f = e.finding(sref.clone(), step.action.node());
+                let (kind, detail) = (f.kind, f.detail.clone());
+                self.findings.push(f);
                 (kind, detail)
             }
         };
@@ -682,16 +694,6 @@ impl Ctx<'_> {
                 _ => Err(StepError::Env(e.to_string())),
             },
         }
-    }
-
-    async fn record_failure(&mut self, step: StepRef, node: Option<String>, e: StepError) {
-        let (kind, detail) = match e {
-            StepError::Fail(d) => (OutcomeKind::Fail, d),
-            StepError::Hang(d) => (OutcomeKind::Hang, d),
-            StepError::Crash { detail, .. } => (OutcomeKind::Crash, detail),
-            StepError::Env(d) => (OutcomeKind::Error, d),
-        };
-        self.findings.push(Finding { kind, step: Some(step), node, detail });
     }
 }
 

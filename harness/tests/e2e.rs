@@ -144,8 +144,7 @@ fn is_alive(pid: i32) -> bool {
 fn main() {
     let args = Arguments::from_args();
     let machine = std::sync::Arc::new(Machine::detect());
-    let mut trials = Vec::new();
-    let mut skipped = Vec::new();
+    let mut suite = support::Suite::new();
     // The default candidate plus each version the issue names.
     let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
@@ -162,20 +161,9 @@ fn main() {
             }
             let name = format!("e2e::{check_name}@{label}");
             let m = machine.clone();
-            let trial = Trial::test(name.clone(), move || check(&m, label));
-            match machine.missing(&[label.to_string()]) {
-                Some(why) => {
-                    skipped.push((name, why));
-                    trials.push(trial.with_ignored_flag(true));
-                }
-                None => trials.push(trial),
-            }
+            let trial = Trial::test(name, move || check(&m, label));
+            suite.add(trial, machine.missing(&[label.to_string()]));
         }
     }
-    let text = support::environment_text(&machine, &skipped);
-    trials.push(Trial::test("environment", move || {
-        println!("{text}");
-        Ok(())
-    }));
-    libtest_mimic::run(&args, trials).exit();
+    suite.run(&machine, &args)
 }

@@ -97,8 +97,7 @@ fn main() {
     let args = Arguments::from_args();
     let machine = std::sync::Arc::new(Machine::detect());
     let root = support::repo_root();
-    let mut trials = Vec::new();
-    let mut skipped: Vec<(String, String)> = Vec::new();
+    let mut suite = support::Suite::new();
 
     // 1. Every scenario file, on the roles the CLI would resolve.
     for file in cln_harness::cli::scenario_files(&[root.join("scenarios")]) {
@@ -107,29 +106,23 @@ fn main() {
         let scenario = match cln_harness::scenario::load(&file) {
             Ok(s) => s,
             Err(e) => {
-                trials.push(Trial::test(name, move || Err(format!("invalid scenario: {e}").into())));
+                suite.add(Trial::test(name, move || Err(format!("invalid scenario: {e}").into())), None);
                 continue;
             }
         };
         let missing = machine.missing(&scenario.roles());
         let m = machine.clone();
-        let trial = Trial::test(name.clone(), move || {
+        let trial = Trial::test(name, move || {
             let d = m.discovery.clone();
             run_scenario(&m, &file, d, &[OutcomeKind::Pass], None)
         });
-        match missing {
-            Some(why) => {
-                skipped.push((name, why));
-                trials.push(trial.with_ignored_flag(true));
-            }
-            None => trials.push(trial),
-        }
+        suite.add(trial, missing);
     }
 
     // 2. The release-gate matrix.
     let matrix_text = std::fs::read_to_string(root.join("ci/matrix.toml")).unwrap_or_default();
     match cln_harness::matrix::parse(&matrix_text) {
-        Err(e) => trials.push(Trial::test("matrix::parse", move || Err(format!("ci/matrix.toml: {e}").into()))),
+        Err(e) => suite.add(Trial::test("matrix::parse", move || Err(format!("ci/matrix.toml: {e}").into())), None),
         Ok(entries) => {
             for entry in entries {
                 let name = format!("matrix::{}", entry.name());
@@ -138,26 +131,15 @@ fn main() {
                 let m = machine.clone();
                 let file = scenario_path(&root, &entry.scenario);
                 let snap = entry.scenario.starts_with("upgrade-").then(|| entry.name());
-                let trial = Trial::test(name.clone(), move || {
+                let trial = Trial::test(name, move || {
                     let d = m.pinned(&entry.roles).map_err(Failed::from)?;
                     run_scenario_snap(&m, &file, d, &entry.expect, entry.signature.as_deref(), snap.as_deref())
                 });
-                match missing {
-                    Some(why) => {
-                        skipped.push((name, why));
-                        trials.push(trial.with_ignored_flag(true));
-                    }
-                    None => trials.push(trial),
-                }
+                suite.add(trial, missing);
             }
         }
     }
 
     // 3. Always runs: what this machine has, and what was skipped for it.
-    let text = support::environment_text(&machine, &skipped);
-    trials.push(Trial::test("environment", move || {
-        println!("{text}");
-        Ok(())
-    }));
-    libtest_mimic::run(&args, trials).exit();
+    suite.run(&machine, &args)
 }

@@ -89,3 +89,36 @@ pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
+
+/// The trials of one test binary, and which were skipped for want of
+/// binaries (and why). `run` adds the always-run `environment` test.
+pub struct Suite {
+    trials: Vec<libtest_mimic::Trial>,
+    skipped: Vec<(String, String)>,
+}
+
+impl Suite {
+    pub fn new() -> Suite {
+        Suite { trials: Vec::new(), skipped: Vec::new() }
+    }
+
+    /// Add a trial; with `missing = Some(why)` it is skipped at list time.
+    pub fn add(&mut self, trial: libtest_mimic::Trial, missing: Option<String>) {
+        match missing {
+            Some(why) => {
+                self.skipped.push((trial.name().to_string(), why));
+                self.trials.push(trial.with_ignored_flag(true));
+            }
+            None => self.trials.push(trial),
+        }
+    }
+
+    pub fn run(mut self, machine: &Machine, args: &libtest_mimic::Arguments) -> ! {
+        let text = environment_text(machine, &self.skipped);
+        self.trials.push(libtest_mimic::Trial::test("environment", move || {
+            println!("{text}");
+            Ok(())
+        }));
+        libtest_mimic::run(args, self.trials).exit()
+    }
+}
