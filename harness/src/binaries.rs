@@ -76,6 +76,10 @@ pub struct ResolveError {
     pub request: String,
     /// One line per source consulted, saying why it did not answer.
     pub tried: Vec<String>,
+    /// The request was named explicitly (command line, environment, config)
+    /// and that binary could not be used. Nothing else is tried then: a
+    /// typo must never silently become "the newest install".
+    pub explicit: Option<Source>,
 }
 
 /// `~/.config/cln-harness/config.toml`:
@@ -161,64 +165,85 @@ impl Discovery {
         })
     }
 
-    /// Resolve a role or label to a working lightningd, trying each source
-    /// in order and recording why each one that did not answer failed.
+    /// Resolve a role or label to a working lightningd.
+    ///
+    /// A binary given explicitly for this request (`--lightningd`, the
+    /// environment, the config file) is used as given or not at all:
+    /// discovery only fills requests nobody named.
     pub fn resolve(&self, request: &str) -> Result<Lightningd, ResolveError> {
-        let mut tried = Vec::new();
-        for (source, candidate) in self.sources_for(request, &mut tried) {
-            match candidate {
-                Candidate::Path(path, label) => match probe(&path) {
-                    Ok(version) => {
-                        if let Some(label) = &label {
-                            if !label_matches(label, &version) {
-                                tried.push(format!(
-                                    "{source}: {} is {version}, not {label}",
-                                    path.display()
-                                ));
-                                continue;
-                            }
-                        }
-                        return Ok(Lightningd { request: request.into(), source, path, version });
-                    }
-                    Err(e) => tried.push(format!("{source}: {}: {e}", path.display())),
-                },
-                Candidate::Label(label) => match self.resolve(&label) {
-                    Ok(mut found) => {
-                        found.request = request.into();
-                        found.source = source;
-                        return Ok(found);
-                    }
-                    Err(e) => tried.push(format!("{source}: label {label}: {}", e.tried.join(", "))),
-                },
-            }
-        }
-        Err(ResolveError { request: request.into(), tried })
+        self.resolve_depth(request, 0)
     }
 
-    /// The one ordered list of sources. See README "Pointing the harness at lightningd".
-    fn sources_for(&self, request: &str, tried: &mut Vec<String>) -> Vec<(Source, Candidate)> {
-        let mut out = Vec::new();
-        // 1. --lightningd ROLE=PATH
-        for (name, path) in &self.command_line {
-            if name == request {
-                out.push((Source::CommandLine, Candidate::Path(path.clone(), None)));
+    fn resolve_depth(&self, request: &str, depth: usize) -> Result<Lightningd, ResolveError> {
+        let mut tried = Vec::new();
+        if let Some((source, candidate)) = self.explicit_source(request) {
+            let described = format!("{source} gave `{request}` as {}", candidate.describe());
+            return match self.try_candidate(request, source.clone(), candidate, depth) {
+                Ok(found) => Ok(found),
+                Err(why) => Err(ResolveError {
+                    request: request.into(),
+                    tried: vec![format!("{described}: {why}; an explicitly given binary is never replaced by another")],
+                    explicit: Some(source),
+                }),
+            };
+        }
+        for (source, candidate) in self.discovered_sources(request, &mut tried) {
+            match self.try_candidate(request, source.clone(), candidate.clone(), depth) {
+                Ok(found) => return Ok(found),
+                Err(why) => tried.push(format!("{source}: {}: {why}", candidate.describe())),
             }
+        }
+        Err(ResolveError { request: request.into(), tried, explicit: None })
+    }
+
+    fn try_candidate(&self, request: &str, source: Source, candidate: Candidate, depth: usize) -> Result<Lightningd, String> {
+        match candidate {
+            Candidate::Path(path, label) => {
+                let version = probe(&path).map_err(|e| e.to_string())?;
+                if let Some(label) = &label {
+                    if !label_matches(label, &version) {
+                        return Err(format!("it is {version}, not {label}"));
+                    }
+                }
+                Ok(Lightningd { request: request.into(), source, path, version })
+            }
+            Candidate::Label(label) if label == request || depth > 4 => Err(format!("label `{label}` refers to itself")),
+            Candidate::Label(label) => match self.resolve_depth(&label, depth + 1) {
+                Ok(mut found) => {
+                    found.request = request.into();
+                    found.source = source;
+                    Ok(found)
+                }
+                Err(e) => Err(format!("label {label} not found ({})", e.tried.join(", "))),
+            },
+        }
+    }
+
+    /// The highest-priority explicit answer for `request`, if anyone gave one.
+    fn explicit_source(&self, request: &str) -> Option<(Source, Candidate)> {
+        // 1. --lightningd ROLE=PATH|LABEL (the last one given wins, as with most CLIs)
+        if let Some((_, given)) = self.command_line.iter().rev().find(|(name, _)| name == request) {
+            return Some((Source::CommandLine, Candidate::path_or_label(&given.display().to_string())));
         }
         // 2. $CLN_HARNESS_LIGHTNINGD_<ROLE>: a path, or a label
         let var = env_var_for(request);
         if let Some(v) = self.env.get(&var) {
-            out.push((Source::Env(var.clone()), Candidate::path_or_label(v)));
+            return Some((Source::Env(var), Candidate::path_or_label(v)));
         }
         // 3. user config: roles map to a label or path; labels map to paths
-        if let Some((cfg_path, cfg)) = &self.config {
-            let src = Source::ConfigFile(cfg_path.clone());
-            if let Some(v) = cfg.roles.get(request) {
-                out.push((src.clone(), Candidate::path_or_label(v)));
-            }
-            if let Some(p) = cfg.labels.get(request) {
-                out.push((src, Candidate::Path(p.clone(), Some(request.into()))));
-            }
+        let (cfg_path, cfg) = self.config.as_ref()?;
+        let src = Source::ConfigFile(cfg_path.clone());
+        if let Some(v) = cfg.roles.get(request) {
+            return Some((src, Candidate::path_or_label(v)));
         }
+        cfg.labels.get(request).map(|p| (src, Candidate::Path(p.clone(), Some(request.into()))))
+    }
+
+    /// The one ordered list of discovery sources, consulted only when no
+    /// explicit source names the request. See README "Pointing the harness at lightningd".
+    fn discovered_sources(&self, request: &str, tried: &mut Vec<String>) -> Vec<(Source, Candidate)> {
+        let mut out = Vec::new();
+        let var = env_var_for(request);
         // 4. the harness's own installs, by label
         let cached = self.cache_root.join(request).join("bin/lightningd");
         if cached.exists() {
@@ -282,11 +307,20 @@ enum Candidate {
 }
 
 impl Candidate {
+    /// `/opt/cln/bin/lightningd` or `./lightningd` is a path; `v25.05` a label
+    /// (unless a file of that name exists here).
     fn path_or_label(v: &str) -> Candidate {
-        if v.contains('/') {
+        if v.contains('/') || Path::new(v).is_file() {
             Candidate::Path(PathBuf::from(v), None)
         } else {
             Candidate::Label(v.to_string())
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Candidate::Path(p, _) => p.display().to_string(),
+            Candidate::Label(l) => format!("label {l}"),
         }
     }
 }
@@ -398,27 +432,45 @@ pub struct BitcoindMissing {
 }
 
 /// bitcoind lookup order: explicit path, `$BITCOIND_EXE`, the harness cache
-/// (`<cache>/bitcoin/<version>/bin`), PATH.
+/// (`<cache>/bitcoin/<version>/bin`), PATH. As with lightningd, an explicit
+/// path (`--bitcoind`, `$BITCOIND_EXE`) is used as given or not at all.
 pub fn resolve_bitcoind(explicit: Option<&Path>) -> Result<BitcoinBins, BitcoindMissing> {
+    let env = std::env::var_os("BITCOIND_EXE").map(PathBuf::from);
+    resolve_bitcoind_in(explicit, env.as_deref(), &paths::cache_root().join("bitcoin"), &paths::path_dirs())
+}
+
+fn resolve_bitcoind_in(explicit: Option<&Path>, env: Option<&Path>, cache: &Path, path_dirs: &[PathBuf]) -> Result<BitcoinBins, BitcoindMissing> {
+    let usable = |bitcoind: &Path| {
+        let cli = bitcoind.with_file_name("bitcoin-cli");
+        (bitcoind.is_file() && cli.is_file()).then_some(cli)
+    };
+    let given = match (explicit, env) {
+        (Some(p), _) => Some(("--bitcoind", p)),
+        (None, Some(p)) => Some(("$BITCOIND_EXE", p)),
+        (None, None) => None,
+    };
+    if let Some((source, bitcoind)) = given {
+        return match usable(bitcoind) {
+            Some(bitcoin_cli) => Ok(BitcoinBins { bitcoind: bitcoind.to_path_buf(), bitcoin_cli, source: source.into() }),
+            None => Err(BitcoindMissing {
+                tried: vec![format!(
+                    "{source} gave {} but it is not a file with bitcoin-cli beside it; an explicitly given binary is never replaced by another",
+                    bitcoind.display()
+                )],
+            }),
+        };
+    }
     let mut candidates: Vec<(String, PathBuf)> = Vec::new();
-    if let Some(p) = explicit {
-        candidates.push(("--bitcoind".into(), p.to_path_buf()));
-    }
-    if let Some(p) = std::env::var_os("BITCOIND_EXE") {
-        candidates.push(("$BITCOIND_EXE".into(), PathBuf::from(p)));
-    }
-    let cache = paths::cache_root().join("bitcoin");
-    for d in list_dirs(&cache).into_iter().rev() {
+    for d in list_dirs(cache).into_iter().rev() {
         candidates.push(("harness cache".into(), d.join("bin/bitcoind")));
     }
-    for d in paths::path_dirs() {
+    for d in path_dirs {
         candidates.push(("PATH".into(), d.join("bitcoind")));
     }
     let mut tried = Vec::new();
     for (source, bitcoind) in candidates {
-        let cli = bitcoind.with_file_name("bitcoin-cli");
-        if bitcoind.is_file() && cli.is_file() {
-            return Ok(BitcoinBins { bitcoind, bitcoin_cli: cli, source });
+        if let Some(bitcoin_cli) = usable(&bitcoind) {
+            return Ok(BitcoinBins { bitcoind, bitcoin_cli, source });
         }
         tried.push(format!("{source}: {} (with bitcoin-cli beside it)", bitcoind.display()));
     }
@@ -535,6 +587,69 @@ mod tests {
         assert_eq!(disc.resolve("candidate").unwrap().version.raw, "v26.06.6");
         let err = disc.resolve("base").unwrap_err();
         assert!(err.to_string().contains("CLN_HARNESS_LIGHTNINGD_BASE"), "{err}");
+    }
+
+    /// The bug report: `--lightningd candidate=/nonexistent/lightningd` passed
+    /// on the newest install. Every explicit source, every way to be unusable.
+    #[test]
+    fn an_explicitly_given_binary_is_never_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v26.06.6/bin/lightningd"), "v26.06.6");
+        fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
+        let not_exec = d.path().join("plain/lightningd");
+        std::fs::create_dir_all(not_exec.parent().unwrap()).unwrap();
+        std::fs::write(&not_exec, "not a program").unwrap();
+        let garbage = d.path().join("garbage/bin/lightningd");
+        fake_lightningd(&garbage, "hello");
+        let unusable = [
+            ("/nonexistent/lightningd".to_string(), "cannot run"),
+            ("/bin/false".to_string(), "`--version` exited"),
+            (not_exec.display().to_string(), "cannot run"),
+            (garbage.display().to_string(), "not a CLN version"),
+            ("v24.11".to_string(), "label v24.11 not found"),
+        ];
+        for (given, why) in &unusable {
+            let mut by_cli = discovery(d.path());
+            by_cli.command_line.push(("candidate".into(), PathBuf::from(given)));
+            let mut by_env = discovery(d.path());
+            by_env.env.insert(env_var_for("candidate"), given.clone());
+            let mut by_config = discovery(d.path());
+            let mut cfg = UserConfig::default();
+            cfg.roles.insert("candidate".into(), given.clone());
+            by_config.config = Some((d.path().join("config.toml"), cfg));
+            for disc in [by_cli, by_env, by_config] {
+                let e = disc.resolve("candidate").unwrap_err();
+                assert!(e.explicit.is_some(), "{given}: {e}");
+                let text = e.to_string();
+                assert!(text.contains(why) && text.contains("never replaced"), "{given}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_label_on_the_command_line_is_resolved_as_that_label() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("cache/v26.06.6/bin/lightningd"), "v26.06.6");
+        fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
+        let mut disc = discovery(d.path());
+        disc.command_line.push(("candidate".into(), PathBuf::from("v25.05")));
+        let found = disc.resolve("candidate").unwrap();
+        assert_eq!((found.version.raw.as_str(), found.source), ("v25.05", Source::CommandLine));
+    }
+
+    #[test]
+    fn an_explicit_bitcoind_is_never_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let good = d.path().join("cache/31.99/bin/bitcoind");
+        std::fs::create_dir_all(good.parent().unwrap()).unwrap();
+        std::fs::write(&good, "").unwrap();
+        std::fs::write(good.with_file_name("bitcoin-cli"), "").unwrap();
+        let cache = d.path().join("cache");
+        assert_eq!(resolve_bitcoind_in(None, None, &cache, &[]).unwrap().bitcoind, good);
+        let e = resolve_bitcoind_in(Some(Path::new("/nope/bitcoind")), None, &cache, &[]).unwrap_err();
+        assert!(e.to_string().contains("--bitcoind gave /nope/bitcoind"), "{e}");
+        let e = resolve_bitcoind_in(None, Some(Path::new("/nope/bitcoind")), &cache, &[]).unwrap_err();
+        assert!(e.to_string().contains("$BITCOIND_EXE gave"), "{e}");
     }
 
     #[test]

@@ -83,35 +83,54 @@ pub enum Command {
 
 pub const NODE_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 
-/// Exit codes, as a `git bisect run` predicate.
-pub mod exit {
-    pub const PASS: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const ENVIRONMENT: i32 = 125;
+/// Exit codes, all from [`outcome::exit_code`].
+mod exit {
+    use crate::outcome::{exit_code, OutcomeKind, Verdict};
+    pub fn pass() -> i32 {
+        exit_code(OutcomeKind::Pass)
+    }
+    pub fn failed() -> i32 {
+        exit_code(OutcomeKind::Fail)
+    }
+    pub fn usage() -> i32 {
+        exit_code(Verdict::BadInput)
+    }
+    pub fn environment() -> i32 {
+        exit_code(OutcomeKind::Error)
+    }
 }
 
 pub fn main_with_args(cli: Cli) -> i32 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::environment();
+        }
+    };
     match cli.command {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
         Command::Run { files, bins, json, keep } => rt.block_on(run(&files, &bins, json.as_deref(), keep)),
         Command::List { dirs } => list(&dirs),
-        Command::CheckDb { path, json } => crate::evidence::checkdb::check_db_command(&path, json),
+        Command::CheckDb { path, json } => check_db_command(&path, json),
     }
 }
 
 fn discovery(bins: &BinaryArgs) -> Result<Discovery, i32> {
     Discovery::from_environment(bins.lightningd.clone()).map_err(|e| {
         eprintln!("error: {e}");
-        exit::USAGE
+        exit::usage()
     })
 }
 
+/// Every role and label the harness can answer, with the same verdict a
+/// run would reach: an explicitly given binary that cannot be used is
+/// shown as such (and makes the command exit 125), never a substitute.
 fn list_binaries(bins: &BinaryArgs) -> i32 {
-    let Ok(disc) = discovery(bins) else { return exit::USAGE };
+    let Ok(disc) = discovery(bins) else { return exit::usage() };
     let mut found_any = false;
+    let mut explicit_broken = false;
     for name in disc.known_requests() {
         match disc.resolve(&name) {
             Ok(b) => {
@@ -119,14 +138,48 @@ fn list_binaries(bins: &BinaryArgs) -> i32 {
                 let sha = b.sha256().unwrap_or_else(|e| format!("unreadable: {e}"));
                 println!("{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}", b.version.raw, b.path.display(), b.source, "");
             }
-            Err(e) => println!("{name:<12} -  {}", e.tried.join("; ")),
+            Err(e) => {
+                explicit_broken |= e.explicit.is_some();
+                let mark = if e.explicit.is_some() { "UNUSABLE" } else { "-" };
+                println!("{name:<12} {mark}  {}", e.tried.join("; "));
+            }
         }
     }
-    match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
-        Ok(b) => println!("{:<12} {}  (from {})", "bitcoind", b.bitcoind.display(), b.source),
-        Err(e) => println!("{:<12} -  {e}", "bitcoind"),
+    let bitcoind_ok = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
+        Ok(b) => {
+            println!("{:<12} {}  (from {})", "bitcoind", b.bitcoind.display(), b.source);
+            true
+        }
+        Err(e) => {
+            println!("{:<12} -  {e}", "bitcoind");
+            false
+        }
+    };
+    if found_any && bitcoind_ok && !explicit_broken { exit::pass() } else { exit::environment() }
+}
+
+/// `cln-harness check-db [--json] PATH`: 0 clean, 1 findings, 2 unreadable
+/// or not a lightningd database.
+pub fn check_db_command(path: &std::path::Path, json: bool) -> i32 {
+    use crate::evidence::checkdb;
+    use crate::outcome::{exit_code, OutcomeKind, Verdict};
+    match checkdb::check_db(path) {
+        Ok(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", checkdb::render_report(&report));
+            }
+            exit_code(if report.is_clean() { OutcomeKind::Pass } else { OutcomeKind::Fail })
+        }
+        Err(e) => {
+            if json {
+                println!("{}", serde_json::json!({"path": path, "error": e.kind.to_string()}));
+            }
+            eprintln!("error: {e}");
+            exit_code(Verdict::BadInput)
+        }
     }
-    if found_any { exit::PASS } else { exit::ENVIRONMENT }
 }
 
 async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bool) -> i32 {
@@ -134,28 +187,28 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
     let progress = |msg: &str| eprintln!("[{:>6.2}s] {msg}", t0.elapsed().as_secs_f64());
     if !(1..=NODE_NAMES.len()).contains(&count) {
         eprintln!("error: --nodes must be between 1 and {}", NODE_NAMES.len());
-        return exit::USAGE;
+        return exit::usage();
     }
-    let Ok(disc) = discovery(bins) else { return exit::USAGE };
+    let Ok(disc) = discovery(bins) else { return exit::usage() };
     let lightningd = match disc.resolve(role) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
+            return exit::environment();
         }
     };
     let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
+            return exit::environment();
         }
     };
     let mut run_dir = match RunDir::new(keep) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: creating a run dir: {e}");
-            return exit::ENVIRONMENT;
+            return exit::environment();
         }
     };
     progress(&format!("starting bitcoind ({})", bitcoin.bitcoind.display()));
@@ -165,7 +218,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
+            return exit::environment();
         }
     };
     progress(&format!("starting {} on {} ({})", names.join(", "), lightningd.version, lightningd.path.display()));
@@ -180,7 +233,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
         run_dir.keep();
         eprintln!("run dir kept: {}", run_dir.path().display());
         net.shutdown().await;
-        return exit::FAILED;
+        return exit::failed();
     }
     progress("ready");
     for n in &net.nodes {
@@ -204,49 +257,32 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
     if run_dir.is_kept() {
         println!("run dir kept: {}", run_dir.path().display());
     }
-    exit::PASS
+    exit::pass()
 }
 
 async fn wait_for_shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-/// Scenario files under `dirs` (recursively), sorted.
-pub fn scenario_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    fn walk(p: &std::path::Path, out: &mut Vec<PathBuf>) {
-        if p.is_file() {
-            if p.extension().is_some_and(|e| e == "toml") {
-                out.push(p.to_path_buf());
-            }
-            return;
-        }
-        if let Ok(rd) = std::fs::read_dir(p) {
-            for e in rd.flatten() {
-                walk(&e.path(), out);
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
             }
         }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    let mut out = Vec::new();
-    for d in dirs {
-        walk(d, &mut out);
-    }
-    out.sort();
-    out
 }
 
 fn list(dirs: &[PathBuf]) -> i32 {
-    let mut code = exit::PASS;
-    for f in scenario_files(dirs) {
+    let mut code = exit::pass();
+    for f in crate::scenario::scenario_files(dirs) {
         match crate::scenario::load(&f) {
             Ok(s) => println!("{:<44} [{}] {}", f.display(), s.roles().join(", "), s.description),
             Err(e) => {
                 println!("{:<44} INVALID: {e}", f.display());
-                code = exit::USAGE;
+                code = exit::usage();
             }
         }
     }
@@ -259,30 +295,30 @@ async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path
     for f in files {
         if let Err(e) = crate::scenario::load(f) {
             eprintln!("error: {e}");
-            return exit::USAGE;
+            return exit::usage();
         }
     }
-    let Ok(discovery) = discovery(bins) else { return exit::USAGE };
+    let Ok(discovery) = discovery(bins) else { return exit::usage() };
     let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
-            return exit::ENVIRONMENT;
+            return exit::environment();
         }
     };
     let cfg = crate::executor::RunConfig { discovery, bitcoin, keep };
     let opts = RunOptions { keep, verbose: true };
     let mut reports = Vec::new();
-    let mut worst = exit::PASS;
+    let mut worst = exit::pass();
     for f in files {
         match run_file(f, &cfg, &opts).await {
             RunResult::BadScenario(e) => {
                 eprintln!("error: {e}");
-                worst = worst.max(exit::USAGE);
+                worst = crate::outcome::worst_exit_code([worst, exit::usage()]);
             }
             RunResult::Ran(r) => {
                 println!("{}", crate::report::summary(&r));
-                worst = combine_exit(worst, r.exit_code);
+                worst = crate::outcome::worst_exit_code([worst, r.exit_code]);
                 reports.push(*r);
             }
         }
@@ -296,14 +332,22 @@ async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path
     worst
 }
 
-/// Several files: any product failure (1) beats an environment error (125),
-/// which beats a pass.
-fn combine_exit(a: i32, b: i32) -> i32 {
-    let rank = |c: i32| match c {
-        exit::PASS => 0,
-        exit::ENVIRONMENT => 1,
-        exit::USAGE => 2,
-        _ => 3,
-    };
-    if rank(b) > rank(a) { b } else { a }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_db(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/evidence/db").join(name)
+    }
+
+    #[test]
+    fn check_db_exits_0_clean_1_findings_2_unreadable() {
+        assert_eq!(check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false), 0);
+        assert_eq!(check_db_command(&fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"), true), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
+        assert_eq!(check_db_command(&text, false), 2);
+    }
 }

@@ -2,6 +2,7 @@
 //! check-db, and the artifact bundle. IO lives here; the rules live in
 //! `evidence`.
 
+use crate::evidence::signatures::{self, Signature};
 use crate::executor::RunState;
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -9,8 +10,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub struct Evidence {
-    pub signatures: Vec<Value>,
-    pub first_signature: Option<String>,
+    /// Every node's signatures, in order, without benign ones.
+    pub signatures: Vec<Signature>,
     /// (node, line) BROKEN lines no `broken_log` regex allows.
     pub unexpected_broken: Vec<(String, String)>,
     /// Per node: check-db report of its database.
@@ -36,39 +37,35 @@ pub fn node_texts(dir: &Path) -> Vec<(String, String)> {
         crash.sort();
         for p in crash {
             if let Ok(t) = std::fs::read(&p) {
-                out.push((p.file_name().unwrap().to_string_lossy().into_owned(), String::from_utf8_lossy(&t).into_owned()));
+                let name = p.file_name().map_or_else(|| "crash.log".into(), |n| n.to_string_lossy().into_owned());
+                out.push((name, String::from_utf8_lossy(&t).into_owned()));
             }
         }
     }
     out
 }
 
-pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
-    let mut ev = Evidence { signatures: vec![], first_signature: None, unexpected_broken: vec![], check_db: vec![], db_snapshots: Default::default() };
-    let Some(net) = state.network.as_mut() else { return ev };
+pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
+    let mut ev = Evidence { signatures: vec![], unexpected_broken: vec![], check_db: vec![], db_snapshots: Default::default() };
+    let Some(net) = state.network.as_ref() else { return ev };
     let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
     let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
     let redactor = crate::evidence::redact::Redactor::with_names(&names);
-    let mut all = Vec::new();
-    for n in &mut net.nodes {
+    for n in &net.nodes {
         let mut sigs = Vec::new();
         for (_, text) in node_texts(&n.dir) {
-            sigs.extend(crate::evidence::signatures::extract(&n.name, &text, &redactor));
+            sigs.extend(signatures::extract(&n.name, &text, &redactor));
         }
-        for s in &n.starts {
-            if let Some(exit) = s.exit {
-                if !exit.is_clean() {
-                    sigs.push(crate::evidence::signatures::exit_signature(&n.name, &exit.to_string()));
-                }
-            }
+        for exit in n.starts.iter().filter_map(|s| s.exit).filter(|e| !e.is_clean()) {
+            sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
         }
-        let mut seen = std::collections::HashSet::new();
-        sigs.retain(|s| seen.insert(s.clone()));
-        for s in crate::evidence::signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
+        let sigs: Vec<Signature> = signatures::dedup(sigs).into_iter().filter(|s| !s.is_benign()).collect();
+        for s in signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
             ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
         }
-        all.extend(sigs);
-        if !n.is_running() && n.database().exists() {
+        ev.signatures.extend(sigs);
+        // Only a database whose lightningd has exited is ever read.
+        if n.is_stopped() && n.database().exists() {
             let report = match crate::evidence::checkdb::check_db(&n.database()) {
                 Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
                 Err(e) => json!({"error": e.to_string()}),
@@ -79,21 +76,19 @@ pub fn gather(scenario: &Scenario, state: &mut RunState) -> Evidence {
             ev.db_snapshots.insert(n.name.clone(), snap);
         }
     }
-    ev.first_signature = crate::evidence::signatures::first_crash(&all).map(|s| s.text.clone());
-    ev.signatures = all.iter().map(|s| serde_json::to_value(s).unwrap_or(Value::Null)).collect();
     ev
 }
 
 /// The artifact bundle: everything a person needs without the run dir's
 /// layout in their head. Returns its path.
-pub fn write_bundle(file: &Path, scenario: &Scenario, state: &mut RunState, report: &Report, ev: &Evidence) -> std::io::Result<PathBuf> {
-    let dir = state.run_dir.path().join("bundle");
+pub fn write_bundle(file: &Path, scenario: &Scenario, state: &RunState, run_dir: &Path, report: &Report, ev: &Evidence) -> std::io::Result<PathBuf> {
+    let dir = run_dir.join("bundle");
     std::fs::create_dir_all(&dir)?;
     let _ = std::fs::copy(file, dir.join("scenario.toml"));
     std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report).unwrap_or_default())?;
     let mut commands = String::new();
     let mut timeline_inputs: Vec<(String, String)> = Vec::new();
-    if let Some(net) = state.network.as_mut() {
+    if let Some(net) = state.network.as_ref() {
         let btc_log = net.bitcoind.debug_log();
         if let Ok(t) = std::fs::read(&btc_log) {
             timeline_inputs.push(("bitcoind".into(), String::from_utf8_lossy(&t).into_owned()));

@@ -24,3 +24,5 @@ pub mod report;
 pub mod runner;
 pub mod gather;
 pub mod matrix;
+pub mod text;
+pub mod poll;

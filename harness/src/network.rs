@@ -8,7 +8,7 @@ use crate::options::NodeConfig;
 use crate::rpc::CallError;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A channel to open: `from` funds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -119,7 +119,7 @@ impl Network {
     /// node's time, not the sum.
     pub async fn start_all(&mut self) -> Result<(), NetworkError> {
         for n in &mut self.nodes {
-            n.launch()?;
+            n.launch().await?;
         }
         for n in &mut self.nodes {
             n.wait_ready().await?;
@@ -273,12 +273,10 @@ impl Network {
         Ok(())
     }
 
-    /// Stop every node gracefully, then bitcoind. Never fails half-way:
-    /// every node is attempted.
+    /// Stop every node gracefully and at once (teardown costs the slowest
+    /// node, not the sum). Never fails half-way: every node is attempted.
     pub async fn shutdown(&mut self) {
-        for n in &mut self.nodes {
-            n.stop().await;
-        }
+        futures_util::future::join_all(self.nodes.iter_mut().map(|n| n.stop())).await;
     }
 }
 
@@ -296,24 +294,28 @@ where
     .await
 }
 
-/// Poll `check` until it yields a value.
+/// Poll `check` until it yields a value; an error on the last look is
+/// reported as itself, anything else as a timeout.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, NetworkError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>, NetworkError>>,
 {
-    let started = Instant::now();
-    loop {
-        let last = check().await;
-        if let Ok(Some(v)) = last {
-            return Ok(v);
+    use crate::poll::{poll_until, Look, TimedOut};
+    let r = poll_until(timeout, POLL, || {
+        let look = check();
+        async move {
+            match look.await {
+                Ok(Some(v)) => Look::Ready(v),
+                Ok(None) => Look::NotYet(None),
+                Err(e) => Look::NotYet(Some(e)),
+            }
         }
-        if started.elapsed() >= timeout {
-            return match last {
-                Err(e) => Err(e),
-                _ => Err(NetworkError::Timeout { what: what.into(), after: timeout }),
-            };
-        }
-        tokio::time::sleep(POLL).await;
+    })
+    .await;
+    match r {
+        Ok(v) => Ok(v),
+        Err(TimedOut { last: Some(Some(e)), .. }) => Err(e),
+        Err(TimedOut { after, .. }) => Err(NetworkError::Timeout { what: what.into(), after }),
     }
 }

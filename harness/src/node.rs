@@ -9,6 +9,7 @@ use crate::process::{self, Exit, Supervised};
 use crate::rpc::{self, CallError, RawReply, SocketPath};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use crate::text::tail;
 use std::time::{Duration, Instant};
 
 /// How to reach the harness's bitcoind (copied into every start).
@@ -46,8 +47,11 @@ pub enum StartErrorKind {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Spawn(#[from] process::SpawnError),
-    #[error("lightningd does not know option `{option}` (stderr: {stderr})")]
-    UnknownOption { option: String, stderr: String },
+    /// lightningd refused its command line (an option it does not know,
+    /// or a value it rejects), or could not run at all for want of its own
+    /// install (exit codes 10, 11): configuration, not a product crash.
+    #[error("lightningd refused to start: {reason} (stderr: {stderr})")]
+    Refused { reason: String, stderr: String },
     #[error("lightningd exited during startup with {exit}; stderr: {stderr}")]
     Exited { exit: Exit, stderr: String },
     #[error("`getinfo` did not answer within {0:?}")]
@@ -155,13 +159,34 @@ impl Node {
         exit
     }
 
+    /// Never started, or its last process has been seen to exit (never
+    /// reaps: for readers of its files and reports).
+    pub fn is_stopped(&self) -> bool {
+        self.process.as_ref().is_none_or(|p| p.exit().is_some())
+    }
+
+    /// How the last process ended, as last observed (never reaps: for
+    /// readers such as reports).
+    pub fn observed_exit(&self) -> Option<Exit> {
+        self.process.as_ref().and_then(|p| p.exit())
+    }
+
+    /// Wait up to `timeout` for the current process to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<Exit> {
+        let exit = self.process.as_mut()?.wait_exit(timeout).await;
+        if let (Some(e), Some(last)) = (exit, self.starts.last_mut()) {
+            last.exit.get_or_insert(e);
+        }
+        exit
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.pid)
     }
 
     /// Start on the current binary: options from *this* binary's version,
     /// `hsm_secret` written only if absent, ready when `getinfo` answers.
-    pub fn launch(&mut self) -> Result<(), StartError> {
+    pub async fn launch(&mut self) -> Result<(), StartError> {
         let version = self.binary.version.raw.clone();
         let name = self.name.clone();
         let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
@@ -170,8 +195,8 @@ impl Node {
         }
         // Anything left of an earlier process (connectd holds the port).
         if let Some(mut old) = self.process.take() {
-            old.stop_ladder(Duration::from_millis(100));
-            ports::wait_port_free(self.port.port, Duration::from_secs(10));
+            old.stop_ladder(Duration::from_millis(100)).await;
+            ports::wait_port_free(self.port.port, Duration::from_secs(10)).await;
         }
         let ctx = StartContext {
             lightning_dir: self.dir.clone(),
@@ -211,7 +236,7 @@ impl Node {
 
     /// Start and wait until ready.
     pub async fn start(&mut self) -> Result<(), StartError> {
-        self.launch()?;
+        self.launch().await?;
         self.wait_ready().await
     }
 
@@ -226,8 +251,8 @@ impl Node {
         loop {
             if let Some(exit) = self.exit() {
                 let stderr = read_from(&self.stderr_file(), stderr_offset);
-                let kind = match unknown_option(&stderr) {
-                    Some(option) => StartErrorKind::UnknownOption { option, stderr: tail(&stderr, 600) },
+                let kind = match refusal(exit, &stderr) {
+                    Some(reason) => StartErrorKind::Refused { reason, stderr: tail(&stderr, 600) },
                     None => StartErrorKind::Exited { exit, stderr: tail(&stderr, 1500) },
                 };
                 return Err(err(kind));
@@ -263,37 +288,30 @@ impl Node {
             let _ = self.call("stop", json!({}), STOP_GRACE).await;
         }
         let proc = self.process.as_mut()?;
-        let exit = match proc.wait_exit(STOP_GRACE) {
+        let exit = match proc.wait_exit(STOP_GRACE).await {
             Some(e) => {
-                proc.wait_group_empty(STOP_GRACE);
+                proc.wait_group_empty(STOP_GRACE).await;
                 e
             }
-            None => proc.stop_ladder(STOP_GRACE),
+            None => proc.stop_ladder(STOP_GRACE).await,
         };
         if let Some(last) = self.starts.last_mut() {
             last.exit.get_or_insert(exit);
         }
-        ports::wait_port_free(self.port.port, Duration::from_secs(10));
+        ports::wait_port_free(self.port.port, Duration::from_secs(10)).await;
         Some(exit)
     }
 
     /// SIGKILL the whole process group (crash simulation); waits until the
     /// group is empty so the node can be started again on the same dir.
-    pub fn kill(&mut self) -> Option<Exit> {
+    pub async fn kill(&mut self) -> Option<Exit> {
         let proc = self.process.as_mut()?;
-        let exit = if proc.is_running() { proc.kill() } else { proc.poll_exit()? };
-        proc.wait_group_empty(STOP_GRACE);
+        let exit = if proc.is_running() { proc.kill().await } else { proc.poll_exit()? };
+        proc.wait_group_empty(STOP_GRACE).await;
         if let Some(last) = self.starts.last_mut() {
             last.exit.get_or_insert(exit);
         }
         Some(exit)
-    }
-
-    /// Stop, swap the binary, start over the same lightning-dir.
-    pub async fn upgrade(&mut self, binary: Lightningd) -> Result<(), StartError> {
-        self.stop().await;
-        self.binary = binary;
-        self.start().await
     }
 
     pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
@@ -324,39 +342,47 @@ fn read_from(path: &Path, offset: u64) -> String {
     String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or(&[])).into_owned()
 }
 
-fn tail(s: &str, max: usize) -> String {
-    let s = s.trim();
-    if s.len() <= max {
-        return s.to_string();
+/// Why lightningd refused to start, if it was a matter of configuration:
+/// its option parser's complaint (ccan/opt prints `lightningd: --OPT[=VAL]: PROBLEM`
+/// and exits 1: unknown option, bad value, deprecated option, missing or
+/// unwanted argument), or the exit codes of `common/errcode.h` that mean the
+/// install or the dir is unusable (10: a subdaemon could not run or has
+/// another version; 11: another lightningd holds the pidfile).
+pub fn refusal(exit: Exit, stderr: &str) -> Option<String> {
+    let re = regex::Regex::new(r"(?m)^lightningd: (--?[A-Za-z0-9][A-Za-z0-9_-]*)(=.*?)?: (.+)$").ok()?;
+    if let Some(c) = re.captures(stderr) {
+        let option = c[1].trim_start_matches('-');
+        return Some(format!("option `{option}{}`: {}", c.get(2).map_or("", |m| m.as_str()), c[3].trim()));
     }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
+    match exit {
+        Exit::Code { code: 10 } => Some("a subdaemon could not run or is another version (exit code 10): is the install tree complete?".into()),
+        Exit::Code { code: 11 } => Some("another lightningd holds this dir's pidfile (exit code 11)".into()),
+        _ => None,
     }
-    format!("…{}", &s[start..])
-}
-
-/// lightningd's words for an option it doesn't know, e.g.
-/// `lightningd: --frobnicate=1: unrecognized option`.
-pub fn unknown_option(stderr: &str) -> Option<String> {
-    let re = regex::Regex::new(r"(--?[A-Za-z0-9][A-Za-z0-9_-]*)(=\S*)?: unrecognized option").ok()?;
-    re.captures(stderr).map(|c| c[1].trim_start_matches('-').to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const ONE: Exit = Exit::Code { code: 1 };
+
     #[test]
-    fn unknown_options_are_named() {
-        let stderr = "lightningd: --frobnicate=1: unrecognized option\n";
-        assert_eq!(unknown_option(stderr).as_deref(), Some("frobnicate"));
-        assert_eq!(unknown_option("lightningd: --xpay-handle-pay: unrecognized option"), Some("xpay-handle-pay".into()));
-        assert_eq!(unknown_option("all fine"), None);
+    fn option_complaints_are_refusals_with_lightningds_words() {
+        let r = refusal(ONE, "=== cln-harness: start #1 ===\nlightningd: --frobnicate=1: unrecognized option\n");
+        assert_eq!(r.as_deref(), Some("option `frobnicate=1`: unrecognized option"));
+        let r = refusal(ONE, "lightningd: --xpay-handle-pay: requires an argument\n");
+        assert_eq!(r.as_deref(), Some("option `xpay-handle-pay`: requires an argument"));
+        let r = refusal(ONE, "lightningd: --addr=127.0.0.1:x: Unable to parse address\n");
+        assert_eq!(r.as_deref(), Some("option `addr=127.0.0.1:x`: Unable to parse address"));
     }
 
     #[test]
-    fn tails_respect_char_boundaries() {
-        assert_eq!(tail("ééééé", 3), "…é");
+    fn crashes_at_startup_are_not_refusals() {
+        // A migration that dies at startup prints to stderr and exits 1 (REFERENCE.md).
+        let stderr = "lightningd: Error executing statement: wallet/wallet.c:123: UPDATE ...: UNIQUE constraint failed: x.y\n";
+        assert_eq!(refusal(ONE, stderr), None);
+        assert_eq!(refusal(Exit::Signal { signal: 6 }, "lightningd: FATAL SIGNAL 6 (version v25.05)\n"), None);
+        assert!(refusal(Exit::Code { code: 10 }, "").is_some());
     }
 }

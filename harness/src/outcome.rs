@@ -30,15 +30,43 @@ impl OutcomeKind {
     }
 }
 
-/// The one place exit codes come from: a `git bisect run` predicate.
-/// 0 pass, 1 crash/hang/fail, 125 environment error ("can't test this
-/// commit": bisect skips it). Bad scenarios and usage exit 2 in the CLI.
-pub fn exit_code(kind: OutcomeKind) -> i32 {
-    match kind {
-        OutcomeKind::Pass => 0,
-        OutcomeKind::Fail | OutcomeKind::Hang | OutcomeKind::Crash => 1,
-        OutcomeKind::Error => 125,
+/// What a command concluded: a run's outcome, or input it could not use
+/// (a bad scenario file, bad arguments, an unreadable database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Outcome(OutcomeKind),
+    BadInput,
+}
+
+impl From<OutcomeKind> for Verdict {
+    fn from(k: OutcomeKind) -> Verdict {
+        Verdict::Outcome(k)
     }
+}
+
+/// The one place exit codes come from (`run`, `up`, `check-db`, `list`,
+/// `binaries` and the runner all call it): a `git bisect run` predicate.
+/// 0 pass, 1 crash/hang/fail, 2 bad input, 125 environment error ("can't
+/// test this commit": bisect skips it).
+pub fn exit_code(v: impl Into<Verdict>) -> i32 {
+    match v.into() {
+        Verdict::Outcome(OutcomeKind::Pass) => 0,
+        Verdict::Outcome(OutcomeKind::Fail | OutcomeKind::Hang | OutcomeKind::Crash) => 1,
+        Verdict::BadInput => 2,
+        Verdict::Outcome(OutcomeKind::Error) => 125,
+    }
+}
+
+/// Several runs in one command: any product failure beats bad input,
+/// which beats an environment error, which beats a pass.
+pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        125 => 1,
+        2 => 2,
+        _ => 3,
+    };
+    codes.into_iter().max_by_key(|c| rank(*c)).unwrap_or(0)
 }
 
 /// Where in the scenario something was decided.
@@ -57,6 +85,28 @@ pub struct Finding {
     pub node: Option<String>,
     /// What happened, for people: expected vs actual, exit status, timeout.
     pub detail: String,
+    /// The log signature this finding is about, when it is about one (an
+    /// unexpected BROKEN line): the report leads with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl Finding {
+    pub fn new(kind: OutcomeKind, step: Option<StepRef>, node: Option<String>, detail: impl Into<String>) -> Finding {
+        Finding { kind, step, node, detail: detail.into(), signature: None }
+    }
+
+    /// A BROKEN (or "That's weird") line no `broken_log` regex allows:
+    /// pyln-testing's teardown rule, a `fail`.
+    pub fn unexpected_broken(node: &str, text: &str) -> Finding {
+        Finding {
+            kind: OutcomeKind::Fail,
+            step: None,
+            node: Some(node.to_string()),
+            detail: format!("{node} logged a BROKEN line no `broken_log` pattern allows: {text}"),
+            signature: Some(text.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,11 +115,15 @@ pub struct Outcome {
     pub step: Option<StepRef>,
     pub node: Option<String>,
     pub detail: String,
+    pub signature: Option<String>,
 }
 
-/// The run's outcome: the most severe finding, earliest first among
-/// equals. An environment error wins only if it came before any product
-/// failure (a node that crashed and then couldn't restart is a crash).
+/// The run's outcome, decided here alone: the most severe finding,
+/// earliest first among equals (crash over hang over fail). Findings from
+/// the evidence (unexpected BROKEN lines) come after the steps' findings, so
+/// a failed step is named before a BROKEN line, and a death before both.
+/// An environment error wins only if it came before any product failure (a
+/// node that crashed and then couldn't restart is a crash).
 pub fn classify(findings: &[Finding]) -> Outcome {
     let first_product = findings.iter().position(|f| f.kind != OutcomeKind::Error);
     let first_error = findings.iter().position(|f| f.kind == OutcomeKind::Error);
@@ -88,8 +142,8 @@ pub fn classify(findings: &[Finding]) -> Outcome {
         }
     };
     match pick {
-        Some(f) => Outcome { kind: f.kind, step: f.step.clone(), node: f.node.clone(), detail: f.detail.clone() },
-        None => Outcome { kind: OutcomeKind::Pass, step: None, node: None, detail: "all expectations held".into() },
+        Some(f) => Outcome { kind: f.kind, step: f.step.clone(), node: f.node.clone(), detail: f.detail.clone(), signature: f.signature.clone() },
+        None => Outcome { kind: OutcomeKind::Pass, step: None, node: None, detail: "all expectations held".into(), signature: None },
     }
 }
 
@@ -98,7 +152,7 @@ mod tests {
     use super::*;
 
     fn f(kind: OutcomeKind, detail: &str) -> Finding {
-        Finding { kind, step: None, node: Some("alice".into()), detail: detail.into() }
+        Finding::new(kind, None, Some("alice".into()), detail)
     }
 
     #[test]
@@ -114,6 +168,37 @@ mod tests {
         let o = classify(&[f(OutcomeKind::Fail, "check-db"), f(OutcomeKind::Crash, "SIGABRT")]);
         assert_eq!(o.kind, OutcomeKind::Crash);
         assert_eq!(exit_code(o.kind), 1);
+    }
+
+    /// The bug report: after a `soft` step failed, the headline named the
+    /// soft failure instead of the node's death.
+    #[test]
+    fn a_death_after_a_soft_failure_is_the_headline() {
+        let o = classify(&[f(OutcomeKind::Fail, "soft check_db"), f(OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))")]);
+        assert_eq!((o.kind, o.detail.as_str()), (OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))"));
+    }
+
+    #[test]
+    fn an_unexpected_broken_line_fails_a_run_and_names_its_signature() {
+        let o = classify(&[Finding::unexpected_broken("bob", "lightningd: oops")]);
+        assert_eq!((o.kind, o.signature.as_deref()), (OutcomeKind::Fail, Some("lightningd: oops")));
+        // ...but a step that failed first is the headline.
+        let o = classify(&[f(OutcomeKind::Fail, "step 3"), Finding::unexpected_broken("bob", "lightningd: oops")]);
+        assert_eq!(o.detail, "step 3");
+    }
+
+    #[test]
+    fn exit_codes_are_the_bisect_contract() {
+        assert_eq!(exit_code(OutcomeKind::Pass), 0);
+        for k in [OutcomeKind::Fail, OutcomeKind::Hang, OutcomeKind::Crash] {
+            assert_eq!(exit_code(k), 1);
+        }
+        assert_eq!(exit_code(Verdict::BadInput), 2);
+        assert_eq!(exit_code(OutcomeKind::Error), 125);
+        assert_eq!(worst_exit_code([0, 125, 2]), 2);
+        assert_eq!(worst_exit_code([125, 1, 0]), 1);
+        assert_eq!(worst_exit_code([0, 125]), 125);
+        assert_eq!(worst_exit_code([]), 0);
     }
 
     #[test]

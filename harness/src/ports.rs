@@ -91,17 +91,13 @@ fn try_lock(lock: &Path) -> bool {
 
 /// Wait until nothing listens on `port` any more (connectd of a stopped
 /// node can hold it a moment longer than lightningd lives).
-pub fn wait_port_free(port: u16, timeout: std::time::Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+pub async fn wait_port_free(port: u16, timeout: std::time::Duration) -> bool {
+    use crate::poll::{poll_until, Look};
+    poll_until(timeout, std::time::Duration::from_millis(20), || async move {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() { Look::Ready(()) } else { Look::NotYet(()) }
+    })
+    .await
+    .is_ok()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 #[error("starting {program}: {kind}")]
@@ -60,6 +60,10 @@ pub fn signal_name(sig: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+const EXIT_POLL: Duration = Duration::from_millis(10);
+/// How long a SIGKILLed leader may take to be reaped.
+const KILL_REAP: Duration = Duration::from_secs(10);
 
 /// A running child in its own process group.
 #[derive(Debug)]
@@ -140,52 +144,64 @@ impl Supervised {
         }
     }
 
-    /// Wait up to `timeout` for the leader to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Exit> {
-        let deadline = Instant::now() + timeout;
+    /// Resolves when the leader has exited (reaped). Cancellable: it only
+    /// polls `try_wait` between timer ticks, so it never blocks the runtime
+    /// and any enclosing timeout keeps working.
+    pub async fn exited(&mut self) -> Exit {
         loop {
             if let Some(e) = self.poll_exit() {
-                return Some(e);
+                return e;
             }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(EXIT_POLL).await;
         }
     }
 
-    /// The stop ladder: SIGTERM to the group, `grace`, then SIGKILL to the
-    /// group. Waits until no live member of the group is left, so the same
-    /// dir and port can be reused at once.
-    pub fn stop_ladder(&mut self, grace: Duration) -> Exit {
+    /// Wait up to `timeout` for the leader to exit.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<Exit> {
+        tokio::time::timeout(timeout, self.exited()).await.ok()
+    }
+
+    /// The stop ladder: SIGTERM to the group, then whichever comes first of
+    /// the leader's exit and `grace`; at `grace`, SIGKILL to the group. Then
+    /// waits until no live member of the group is left, so the same dir and
+    /// port can be reused at once. Nothing waits once the process is gone.
+    pub async fn stop_ladder(&mut self, grace: Duration) -> Exit {
         if self.is_running() {
             self.signal_group(libc::SIGTERM);
         }
-        let exit = match self.wait_exit(grace) {
-            Some(e) => e,
-            None => self.kill(),
+        let exit = tokio::select! {
+            e = self.exited() => Some(e),
+            _ = tokio::time::sleep(grace) => None,
         };
-        self.wait_group_empty(grace);
+        let exit = match exit {
+            Some(e) => e,
+            None => self.kill().await,
+        };
+        self.wait_group_empty(grace).await;
         exit
     }
 
     /// SIGKILL the group (crash simulation) and reap the leader.
-    pub fn kill(&mut self) -> Exit {
+    pub async fn kill(&mut self) -> Exit {
         self.signal_group(libc::SIGKILL);
-        let exit = self.wait_exit(Duration::from_secs(10)).unwrap_or(Exit::Signal { signal: libc::SIGKILL });
-        self.wait_group_empty(Duration::from_secs(5));
+        let exit = self.wait_exit(KILL_REAP).await.unwrap_or(Exit::Signal { signal: libc::SIGKILL });
+        self.wait_group_empty(KILL_REAP).await;
         exit
     }
 
     /// Children of a dead lightningd linger for a moment (REFERENCE.md: 22
     /// still alive 0.5 s after SIGKILL). SIGKILL stragglers and wait until
     /// no live process remains in the group.
-    pub fn wait_group_empty(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !live_group_members(self.pid as i32).is_empty() && Instant::now() < deadline {
+    pub async fn wait_group_empty(&self, timeout: Duration) {
+        use crate::poll::{poll_until, Look};
+        let _ = poll_until(timeout, Duration::from_millis(20), || async {
+            if live_group_members(self.pid as i32).is_empty() {
+                return Look::Ready(());
+            }
             self.signal_group(libc::SIGKILL);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Look::NotYet(())
+        })
+        .await;
     }
 
     pub fn exit(&self) -> Option<Exit> {
@@ -228,6 +244,12 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
 mod tests {
     use super::*;
 
+    use std::time::Instant;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
     #[test]
     fn stop_ladder_reaches_the_whole_group() {
         let d = tempfile::tempdir().unwrap();
@@ -242,7 +264,7 @@ mod tests {
         .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         assert!(live_group_members(p.pid as i32).len() >= 2);
-        let exit = p.stop_ladder(Duration::from_millis(200));
+        let exit = rt().block_on(p.stop_ladder(Duration::from_millis(200)));
         assert_eq!(exit, Exit::Signal { signal: libc::SIGKILL });
         assert!(live_group_members(p.pid as i32).is_empty());
     }
@@ -258,8 +280,31 @@ mod tests {
             &d.path().join("err"),
         )
         .unwrap();
-        assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(Exit::Code { code: 3 }));
+        assert_eq!(rt().block_on(p.wait_exit(Duration::from_secs(5))), Some(Exit::Code { code: 3 }));
         assert_eq!(std::fs::read_to_string(d.path().join("err")).unwrap(), "boom\n");
+    }
+
+    /// The stop ladder is async: an enclosing step timeout fires even while
+    /// a process ignores SIGTERM (it used to block the current-thread runtime).
+    #[test]
+    fn a_step_timeout_fires_while_a_stop_is_waiting() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = spawn(
+            Path::new("/bin/sh"),
+            &["-c".into(), "trap '' TERM; touch trapped; sleep 30".into()],
+            d.path(),
+            &d.path().join("out"),
+            &d.path().join("err"),
+        )
+        .unwrap();
+        while !d.path().join("trapped").exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let t0 = Instant::now();
+        let r = rt().block_on(async { tokio::time::timeout(Duration::from_millis(200), p.stop_ladder(Duration::from_secs(20))).await });
+        assert!(r.is_err(), "the ladder should still be in its grace period: {r:?}");
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        drop(p);
     }
 
     #[test]

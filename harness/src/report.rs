@@ -53,11 +53,11 @@ pub struct BinaryReport {
     pub source: String,
 }
 
-pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &mut RunState, outcome: &Outcome) -> Report {
+pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &RunState, outcome: &Outcome) -> Report {
     let mut nodes = Vec::new();
-    if let Some(net) = state.network.as_mut() {
-        for n in &mut net.nodes {
-            let alive = n.is_running();
+    if let Some(net) = state.network.as_ref() {
+        for n in &net.nodes {
+            let alive = !n.is_stopped();
             nodes.push(NodeReport {
                 name: n.name.clone(),
                 role: state.node_roles.get(&n.name).cloned().unwrap_or_default(),
@@ -110,7 +110,7 @@ pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &mut RunSt
         steps: state.steps.clone(),
         findings: state.findings.clone(),
         binaries,
-        run_dir: state.run_dir.is_kept().then(|| state.run_dir.path().to_path_buf()),
+        run_dir: state.run_dir.as_ref().filter(|d| d.is_kept()).map(|d| d.path().to_path_buf()),
         bundle: None,
         duration_ms: state.started.elapsed().as_millis(),
         exit_code: crate::outcome::exit_code(outcome.kind),

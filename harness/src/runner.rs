@@ -23,7 +23,7 @@ pub enum RunResult {
 impl RunResult {
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunResult::BadScenario(_) => crate::cli::exit::USAGE,
+            RunResult::BadScenario(_) => outcome::exit_code(outcome::Verdict::BadInput),
             RunResult::Ran(r) => r.exit_code,
         }
     }
@@ -49,25 +49,29 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
         eprintln!("== {} ({})", scenario.name, path.display());
     }
     let mut state = executor::run(&scenario, cfg, &mut on_event).await;
-    let outcome = outcome::classify(&state.findings);
-    let evidence = crate::gather::gather(&scenario, &mut state);
-    let mut outcome = outcome;
-    // BROKEN lines nobody whitelisted fail an otherwise passing run.
-    if outcome.kind == OutcomeKind::Pass {
-        if let Some(f) = evidence.unexpected_broken.first() {
-            outcome = outcome::Outcome { kind: OutcomeKind::Fail, step: None, node: Some(f.0.clone()), detail: format!("{} logged a BROKEN line: {}", f.0, f.1) };
-        }
+    // Every lightningd has exited: read what they left.
+    let evidence = crate::gather::gather(&scenario, &state);
+    for (node, text) in &evidence.unexpected_broken {
+        state.findings.push(outcome::Finding::unexpected_broken(node, text));
     }
-    let mut report = report::build(&scenario, &path.display().to_string(), &mut state, &outcome);
-    report.signatures = evidence.signatures.clone();
-    report.first_signature = evidence.first_signature.clone();
+    let outcome = outcome::classify(&state.findings);
+    let mut report = report::build(&scenario, &path.display().to_string(), &state, &outcome);
+    report.signatures = evidence.signatures.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect();
+    let quiet = matches!(outcome.kind, OutcomeKind::Pass | OutcomeKind::Error);
+    report.first_signature = outcome
+        .signature
+        .clone()
+        .or_else(|| crate::evidence::signatures::headline(&evidence.signatures, quiet, outcome.node.as_deref()).map(|s| s.text.clone()));
     report.db_snapshots = evidence.db_snapshots.clone();
     if report.outcome != OutcomeKind::Pass || opts.keep {
-        state.run_dir.keep();
-        report.run_dir = Some(state.run_dir.path().to_path_buf());
-        match crate::gather::write_bundle(path, &scenario, &mut state, &report, &evidence) {
-            Ok(dir) => report.bundle = Some(dir),
-            Err(e) => eprintln!("warning: could not write the artifact bundle: {e}"),
+        if let Some(dir) = state.run_dir.as_mut() {
+            dir.keep();
+            let dir = dir.path().to_path_buf();
+            report.run_dir = Some(dir.clone());
+            match crate::gather::write_bundle(path, &scenario, &state, &dir, &report, &evidence) {
+                Ok(bundle) => report.bundle = Some(bundle),
+                Err(e) => eprintln!("warning: could not write the artifact bundle: {e}"),
+            }
         }
     }
     // Release the ports and bitcoind; the dirs stay if kept.

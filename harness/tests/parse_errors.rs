@@ -10,7 +10,7 @@ fn err(text: &str) -> String {
 #[test]
 fn every_committed_scenario_parses() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let files = cln_harness::cli::scenario_files(&[root]);
+    let files = cln_harness::scenario::scenario_files(&[root]);
     assert!(files.len() >= 13, "{files:?}");
     for f in files {
         scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));

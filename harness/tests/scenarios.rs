@@ -100,7 +100,7 @@ fn main() {
     let mut suite = support::Suite::new();
 
     // 1. Every scenario file, on the roles the CLI would resolve.
-    for file in cln_harness::cli::scenario_files(&[root.join("scenarios")]) {
+    for file in cln_harness::scenario::scenario_files(&[root.join("scenarios")]) {
         let rel = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
         let name = format!("scenario::{}", rel.trim_start_matches("scenarios/").trim_end_matches(".toml"));
         let scenario = match cln_harness::scenario::load(&file) {

@@ -389,28 +389,6 @@ pub fn render_report(r: &CheckReport) -> String {
     s
 }
 
-/// `cln-harness check-db [--json] <path>`: 0 clean, 1 findings, 2 unreadable
-/// or not a lightningd database.
-pub fn check_db_command(path: &Path, json: bool) -> i32 {
-    match check_db(path) {
-        Ok(report) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
-            } else {
-                print!("{}", render_report(&report));
-            }
-            if report.is_clean() { 0 } else { 1 }
-        }
-        Err(e) => {
-            if json {
-                println!("{}", serde_json::json!({"path": path, "error": e.kind.to_string()}));
-            }
-            eprintln!("error: {e}");
-            2
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::dbread::test_support::*;
@@ -512,8 +490,8 @@ mod tests {
     fn check_db_never_writes_the_users_file() {
         let (dir, db) = copy_fixture("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3");
         let before = dir_state(dir.path());
-        assert_eq!(check_db_command(&db, false), 1);
-        assert_eq!(check_db_command(&db, true), 1);
+        assert!(!check_db(&db).unwrap().is_clean());
+        assert!(!check_db(&db).unwrap().is_clean());
         assert_eq!(dir_state(dir.path()), before);
     }
 
@@ -547,15 +525,14 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_for_clean_and_unreadable() {
-        assert_eq!(check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false), 0);
+    fn clean_and_unreadable_databases() {
+        assert!(check_db(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3")).unwrap().is_clean());
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
-        assert_eq!(check_db_command(&text, false), 2);
+        assert!(check_db(&text).is_err());
         let other = dir.path().join("other.sqlite3");
         rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE vars (name TEXT);").unwrap();
-        assert_eq!(check_db_command(&other, true), 2);
         let e = check_db(&other).unwrap_err();
         assert_eq!(e.to_string(), format!("check-db {}: not a lightningd database: no `version` table", other.display()));
     }

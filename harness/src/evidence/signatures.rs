@@ -42,6 +42,10 @@ pub enum SignatureKind {
     Weird,
     /// `Bad reestablish`.
     BadReestablish,
+    /// An assertion or panic message a process wrote to stderr: glibc's
+    /// `prog: file:line: function: Assertion `expr' failed.` (lightningd,
+    /// subdaemons, C plugins) or Rust's `thread '...' panicked at file:line:col:`.
+    Assertion,
     /// `MEMLEAK:`.
     MemLeak,
     /// The process ended badly (non-zero exit, signal); from [`exit_signature`].
@@ -66,27 +70,44 @@ impl Signature {
         Signature { node: node.to_string(), kind, text }
     }
 
-    /// Signatures that appear in healthy runs too: a subdaemon that exited
-    /// because its peer disconnected.
+    /// Signatures that appear in healthy runs too, from shutdowns and
+    /// restarts: a channeld that exited because its peer went away (exit
+    /// 243), and every `Peer transient failure` (lightningd keeps the
+    /// channel and reconnects: by its own account not a failure of the
+    /// node). Benign signatures never appear in a report.
     pub fn is_benign(&self) -> bool {
-        self.kind == SignatureKind::SubdaemonDied && self.text.contains(PEER_CONNECTION_LOST_STATUS)
+        self.kind == SignatureKind::SubdaemonDied
+            && (self.text.contains(PEER_CONNECTION_LOST_STATUS) || self.text.starts_with("Peer transient failure"))
     }
 
-    /// Lower is more telling; used by [`first_crash`].
+    /// A BROKEN line that only echoes a death another signature already
+    /// names (`FATAL SIGNAL`, a backtrace frame, `Killing plugin`, a
+    /// subdaemon's death), as opposed to a BROKEN line that says why.
+    fn is_echo(&self) -> bool {
+        const ECHOES: [&str; 7] =
+            ["FATAL SIGNAL", "backtrace:", "Killing plugin", "Plugin marked as important", "Owning subdaemon", "killed with signal", "), exiting."];
+        ECHOES.iter().any(|e| self.text.contains(e))
+    }
+
+    /// Lower is more telling; used by [`first_crash`]. A cause outranks the
+    /// death it caused: the SQL error or assertion, then the BROKEN line
+    /// lightningd logged on its way to `fatal()`, then the bare signal or
+    /// the plugin's or subdaemon's death.
     fn rank(&self) -> u8 {
         use SignatureKind::*;
         match self.kind {
             UniqueConstraint => 0,
-            SqlError => 1,
-            FatalSignal => 2,
+            SqlError | Assertion => 1,
+            Broken if !self.is_echo() => 2,
+            FatalSignal => 3,
             // A death is a death: the earliest one is the cause of the others.
-            SubdaemonDied | PluginDied => 3,
-            BadReestablish => 4,
-            MemLeak => 5,
-            Broken => 6,
+            SubdaemonDied | PluginDied => 4,
+            BadReestablish => 5,
+            MemLeak => 6,
             Weird => 7,
-            Exit => 8,
-            Backtrace => 9,
+            Broken => 8,
+            Exit => 9,
+            Backtrace => 10,
         }
     }
 }
@@ -119,6 +140,8 @@ struct Patterns {
     sql: Regex,
     unique: Regex,
     subd: Regex,
+    assertion: Regex,
+    panic: Regex,
 }
 
 fn patterns() -> &'static Patterns {
@@ -144,6 +167,9 @@ fn patterns() -> &'static Patterns {
             r"Owning subdaemon \w+ died \(-?\d+\)|Subdaemon \w+ killed with signal \d+|^\w+ failed \((?:exit status|signal) \d+\), exiting\.|^STATUS_FAIL_\w+: ",
         )
         .unwrap(),
+        // glibc's __assert_fail: "%s%s%s:%u: %s%sAssertion `%s' failed."
+        assertion: Regex::new(r"^(?:(\S+): )?(\S+?):\d+: (?:(.+?): )?Assertion (.+) failed\.?\s*$").unwrap(),
+        panic: Regex::new(r"^thread '([^']*)' panicked at (\S+?):\d+(?::\d+)?:?\s*(.*)$").unwrap(),
     })
 }
 
@@ -194,6 +220,21 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
                 }
                 continue;
             }
+        }
+        if let Some(c) = p.assertion.captures(raw) {
+            let prog = c.get(1).map_or(String::new(), |m| format!("{}: ", m.as_str()));
+            let func = c.get(3).map_or(String::new(), |m| format!("{}: ", m.as_str()));
+            out.push(Signature::new(node, Assertion, r.redact(&format!("{prog}{}:<line>: {func}Assertion {} failed.", &c[2], &c[4]))));
+            continue;
+        }
+        if let Some(c) = p.panic.captures(raw) {
+            // Rust prints the message on the next line (older: on the same one).
+            let msg = match c[3].trim() {
+                "" => lines.get(i).map_or("", |l| l.trim()),
+                same => same,
+            };
+            out.push(Signature::new(node, Assertion, r.redact(&format!("panicked at {}:<line>: {msg}", &c[2]))));
+            continue;
         }
         let line = split_line(raw);
         let msg = line.message.trim_end();
@@ -254,13 +295,28 @@ pub fn exit_signature(node: &str, exit_description: &str) -> Signature {
 }
 
 /// The signature that best names what went wrong: a UNIQUE constraint over
-/// any SQL error, over a fatal signal, over a dead subdaemon or plugin, over
-/// a bare BROKEN line, over an exit status, over a lone backtrace frame.
+/// any SQL error or assertion, over the BROKEN line that says why, over a
+/// fatal signal, over a dead subdaemon or plugin, over a BROKEN line that
+/// only echoes a death, over an exit status, over a lone backtrace frame.
 /// A plugin's and a subdaemon's death rank the same: the earlier one caused
 /// the later (an important plugin dies, lightningd kills channeld on its way out).
 /// Ties go to the earliest. Benign signatures never count.
 pub fn first_crash(sigs: &[Signature]) -> Option<&Signature> {
     sigs.iter().enumerate().filter(|(_, s)| !s.is_benign()).min_by_key(|(i, s)| (s.rank(), *i)).map(|(_, s)| s)
+}
+
+/// The signature a report leads with: none for a passing run; for a run
+/// whose outcome names a node, the best of that node's signatures first
+/// (the node that died is where the cause is), else the best of all.
+pub fn headline<'a>(sigs: &'a [Signature], passed: bool, node: Option<&str>) -> Option<&'a Signature> {
+    if passed {
+        return None;
+    }
+    let own: Vec<Signature> = sigs.iter().filter(|s| Some(s.node.as_str()) == node).cloned().collect();
+    match first_crash(&own) {
+        Some(best) => sigs.iter().find(|s| **s == *best),
+        None => first_crash(sigs),
+    }
 }
 
 /// pyln-testing's teardown: every BROKEN (and, since v26, "That's weird: ")

@@ -44,3 +44,26 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     })?;
     from_bytes(&file, &bytes)
 }
+
+/// Scenario files under `dirs` (recursively; a file is taken as given), sorted.
+pub fn scenario_files(dirs: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        if p.is_file() {
+            if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p.to_path_buf());
+            }
+            return;
+        }
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in dirs {
+        walk(d, &mut out);
+    }
+    out.sort();
+    out
+}

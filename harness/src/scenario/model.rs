@@ -128,7 +128,49 @@ pub enum Action {
     Repeat { times: u64, var: String, steps: Vec<Step> },
 }
 
+/// The one list of step kinds: what `do = "..."` accepts, in the order the
+/// docs list them. [`Action::kind`] maps back onto it.
+pub const STEP_KINDS: &[&str] = &[
+    "fund", "connect", "open_channel", "mine", "wait_channel", "invoice", "pay", "keysend", "restart",
+    "upgrade", "kill", "start", "stop", "wait_log", "assert_log", "assert_alive", "rpc", "raw", "wait_rpc",
+    "check_db", "sleep", "repeat",
+];
+
 impl Action {
+    /// The `do = "..."` name of this step (one of [`STEP_KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        use Action::*;
+        match self {
+            Fund { .. } => "fund",
+            Connect { .. } => "connect",
+            OpenChannel { .. } => "open_channel",
+            Mine { .. } => "mine",
+            WaitChannel { .. } => "wait_channel",
+            Invoice { .. } => "invoice",
+            Pay { .. } => "pay",
+            Keysend { .. } => "keysend",
+            Restart { .. } => "restart",
+            Upgrade { .. } => "upgrade",
+            Kill { .. } => "kill",
+            Start { .. } => "start",
+            Stop { .. } => "stop",
+            WaitLog { .. } => "wait_log",
+            AssertLog { .. } => "assert_log",
+            AssertAlive { .. } => "assert_alive",
+            Rpc { .. } => "rpc",
+            Raw { .. } => "raw",
+            WaitRpc { .. } => "wait_rpc",
+            CheckDb { .. } => "check_db",
+            Sleep { .. } => "sleep",
+            Repeat { .. } => "repeat",
+        }
+    }
+
+    /// Steps after which the node runs (again), when they succeed.
+    pub fn starts_node(&self) -> bool {
+        matches!(self, Action::Start { .. } | Action::Restart { .. } | Action::Upgrade { .. })
+    }
+
     /// The node a step acts on, if any.
     pub fn node(&self) -> Option<&str> {
         use Action::*;
@@ -177,7 +219,7 @@ pub enum ExpectResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldCheck {
     /// `a.b[0].c` (or `a.b.0.c`) into the step's result.
-    pub path: String,
+    pub path: super::values::PathExpr,
     pub check: Check,
 }
 

@@ -274,11 +274,7 @@ fn suggest<'x>(word: &str, allowed: &[&'x str]) -> Option<&'x str> {
     allowed.iter().map(|a| (distance(word, a), *a)).filter(|(d, _)| *d <= 2).min().map(|(_, a)| a)
 }
 
-pub const STEP_KINDS: &[&str] = &[
-    "fund", "connect", "open_channel", "mine", "wait_channel", "invoice", "pay", "keysend", "restart",
-    "upgrade", "kill", "start", "stop", "wait_log", "assert_log", "assert_alive", "rpc", "raw", "wait_rpc",
-    "check_db", "sleep", "repeat",
-];
+pub use super::model::STEP_KINDS;
 
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -371,19 +367,37 @@ fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<Node
             _ => return Err(f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")),
         },
     };
+    // Options always carry a value (`--key=value`), booleans included:
+    // lightningd options such as `xpay-handle-pay` take `true`/`false`.
+    // Options without a value are listed in `flags`, so that nothing
+    // decides from a value's type whether `=value` is sent.
     let mut options = Vec::new();
     if let Some(opts) = f.take("options") {
         let t = Fields::new(src, &opts, format!("node `{name}` options"))?;
         for (k, _, v) in &t.entries {
             let value = match &v.kind {
-                TvKind::Bool(true) => None,
-                TvKind::Str(s) => Some(s.clone()),
-                TvKind::Int(i) => Some(i.to_string()),
-                TvKind::Float(x) => Some(x.to_string()),
-                _ => return Err(src.error(&v.span, Some(k), "an option is a string, a number, or `true` for a flag")),
+                TvKind::Bool(b) => b.to_string(),
+                TvKind::Str(s) => s.clone(),
+                TvKind::Int(i) => i.to_string(),
+                TvKind::Float(x) => x.to_string(),
+                _ => {
+                    return Err(src.error(
+                        &v.span,
+                        Some(k),
+                        "an option's value is a string, a number or a boolean (sent as `--key=value`); options that take no value go in `flags = [\"...\"]`",
+                    ))
+                }
             };
-            options.push((k.clone(), value));
+            options.push((k.clone(), Some(value)));
         }
+    }
+    let flags_span = tv_span_of_key(tv, "flags");
+    for flag in f.string_list("flags")? {
+        if flag.is_empty() || flag.starts_with('-') || flag.contains('=') {
+            let span = flags_span.clone().unwrap_or(tv.span.clone());
+            return Err(src.error(&span, Some("flags"), format!("`{flag}`: a flag is an option name without `--` and without a value, e.g. \"experimental-dual-fund\"")));
+        }
+        options.push((flag, None));
     }
     f.finish()?;
     Ok(NodeDecl { name: name.to_string(), role, developer, xpay, reconnect, options })
@@ -508,7 +522,7 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
             let steps = f.required("steps", |_, tv| parse_steps(src, tv, &format!("{number}.")))?;
             Repeat { times, var, steps }
         }
-        _ => unreachable!("checked against STEP_KINDS"),
+        other => return Err(src.error(&tv.span, Some("do"), format!("step {number}: `{other}` is listed as a step kind but has no parser"))),
     };
     f.finish()?;
     Ok(Step { label, location: src.location(tv.span.start), action, save, expect, timeout, soft })
@@ -558,7 +572,9 @@ fn parse_expect(src: &Source, tv: &Tv, number: &str) -> R<Expect> {
 
 fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     let mut f = Fields::new(src, tv, context)?;
+    let path_span = tv_span_of_key(tv, "path").unwrap_or(tv.span.clone());
     let path = f.string("path")?;
+    let path = super::values::PathExpr::parse(&path).map_err(|e| src.error(&path_span, Some("path"), format!("{context}: {e}")))?;
     let mut checks = Vec::new();
     if let Some(v) = f.opt_value("equals")? {
         checks.push(Check::Equals(v));

@@ -48,6 +48,7 @@ impl Checker<'_> {
             Value::String(s) => {
                 let refs = values::references(s).map_err(|e| self.err(loc, None, format!("{ctx}: {e}")))?;
                 for r in refs {
+                    values::check_reference(&r).map_err(|e| self.err(loc, None, format!("{ctx}: `${{{r}}}`: {e}")))?;
                     let root = values::root_of(&r);
                     if !bound.contains(root) {
                         return Err(self.err(

@@ -17,49 +17,106 @@ pub enum BindError {
     NoSuchField { expr: String, root: String, path: String, value: String },
     #[error("unterminated `${{` in {0:?}")]
     Unterminated(String),
+    #[error("`${{{expr}}}`: {error}")]
+    BadPath { expr: String, error: PathError },
 }
 
-/// One parsed path segment.
+/// One step into a JSON value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Key(String),
     Index(usize),
 }
 
-/// `a.b[0].c` or `a.b.0.c` → segments. Empty segments are skipped.
-pub fn parse_path(path: &str) -> Vec<Segment> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let mut rest = part;
-        let key_end = rest.find('[').unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        if !key.is_empty() {
-            match key.parse::<usize>() {
-                Ok(i) => out.push(Segment::Index(i)),
-                Err(_) => out.push(Segment::Key(key.to_string())),
-            }
-        }
-        rest = &rest[key_end..];
-        while let Some(close) = rest.find(']') {
-            if let Ok(i) = rest[1..close].trim().parse() {
-                out.push(Segment::Index(i));
-            }
-            rest = &rest[close + 1..];
-        }
-    }
-    out
+/// A path into a JSON value, parsed once (in validation, with a located
+/// error) so that evaluating it can never fail on syntax:
+/// `channels[0].state`, `channels.0.state`, `a-b.c_d`, or `` (the value
+/// itself). A key made of digits indexes an array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathExpr {
+    text: String,
+    segments: Vec<Segment>,
 }
 
-/// Follow a path into a value.
-pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    let mut cur = value;
-    for seg in parse_path(path) {
-        cur = match seg {
-            Segment::Key(k) => cur.get(&k)?,
-            Segment::Index(i) => cur.get(i)?,
-        };
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad path `{path}` at character {}: {message}", offset + 1)]
+pub struct PathError {
+    pub path: String,
+    /// Byte offset of the problem in `path`.
+    pub offset: usize,
+    pub message: String,
+}
+
+impl PathExpr {
+    pub fn parse(text: &str) -> Result<PathExpr, PathError> {
+        let err = |offset: usize, message: &str| PathError { path: text.to_string(), offset, message: message.to_string() };
+        let mut segments = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        // Where a key may start: at the beginning, or after a `.`.
+        let mut expect_key = true;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'[' => {
+                    let close = text[i..].find(']').map(|c| i + c).ok_or_else(|| err(i, "`[` without a closing `]`"))?;
+                    let inner = text[i + 1..close].trim();
+                    let index = inner
+                        .parse::<usize>()
+                        .map_err(|_| err(i + 1, "expected an index (a non-negative integer) between `[` and `]`"))?;
+                    segments.push(Segment::Index(index));
+                    i = close + 1;
+                    expect_key = false;
+                }
+                b']' => return Err(err(i, "`]` without an opening `[`")),
+                b'.' => {
+                    if expect_key && i > 0 {
+                        return Err(err(i, "empty key between two `.`"));
+                    }
+                    if i + 1 == bytes.len() {
+                        return Err(err(i, "the path ends with `.`"));
+                    }
+                    expect_key = true;
+                    i += 1;
+                }
+                _ => {
+                    if !expect_key {
+                        return Err(err(i, "expected `.` or `[` after `]`"));
+                    }
+                    let end = text[i..].find(['.', '[', ']']).map_or(text.len(), |e| i + e);
+                    let key = &text[i..end];
+                    segments.push(match key.parse::<usize>() {
+                        Ok(n) => Segment::Index(n),
+                        Err(_) => Segment::Key(key.to_string()),
+                    });
+                    i = end;
+                    expect_key = false;
+                }
+            }
+        }
+        Ok(PathExpr { text: text.to_string(), segments })
     }
-    Some(cur)
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Follow the path into a value.
+    pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut cur = value;
+        for seg in &self.segments {
+            cur = match seg {
+                Segment::Key(k) => cur.get(k)?,
+                Segment::Index(i) => cur.get(*i)?,
+            };
+        }
+        Some(cur)
+    }
+}
+
+impl std::fmt::Display for PathExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// The references in a template string (`${...}` bodies).
@@ -77,8 +134,15 @@ pub fn references(s: &str) -> Result<Vec<String>, BindError> {
 
 /// The bound name a reference starts with (`inv` in `inv.bolt11`).
 pub fn root_of(expr: &str) -> &str {
-    let end = expr.find(['.', '[']).unwrap_or(expr.len());
+    let end = expr.find(['.', '[', ']']).unwrap_or(expr.len());
     &expr[..end]
+}
+
+/// Check a reference's path syntax (validation calls this, so that a run
+/// never meets a bad path).
+pub fn check_reference(expr: &str) -> Result<(), PathError> {
+    let root = root_of(expr);
+    PathExpr::parse(expr[root.len()..].trim_start_matches('.')).map(|_| ())
 }
 
 fn eval(expr: &str, b: &Bindings) -> Result<Value, BindError> {
@@ -89,23 +153,13 @@ fn eval(expr: &str, b: &Bindings) -> Result<Value, BindError> {
         bound: b.keys().cloned().collect::<Vec<_>>().join(", "),
     })?;
     let path = expr[root.len()..].trim_start_matches('.');
-    lookup(value, path).cloned().ok_or_else(|| BindError::NoSuchField {
+    let parsed = PathExpr::parse(path).map_err(|e| BindError::BadPath { expr: expr.into(), error: e })?;
+    parsed.lookup(value).cloned().ok_or_else(|| BindError::NoSuchField {
         expr: expr.into(),
         root: root.into(),
         path: path.into(),
-        value: truncate(&value.to_string(), 200),
+        value: crate::text::truncate(&value.to_string(), 200),
     })
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_string();
-    }
-    let mut end = n;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// Resolve every template inside `v`.
@@ -189,5 +243,23 @@ mod tests {
         let e = resolve(&json!("${bob.nope}"), &bindings()).unwrap_err();
         assert!(e.to_string().contains("has no `nope`"), "{e}");
         assert!(matches!(references("${oops"), Err(BindError::Unterminated(_))));
+    }
+
+    #[test]
+    fn paths_parse_once_with_a_located_error() {
+        let p = PathExpr::parse("channels[0].state").unwrap();
+        assert_eq!(p.segments(), [Segment::Key("channels".into()), Segment::Index(0), Segment::Key("state".into())]);
+        assert_eq!(PathExpr::parse("channels.0.state").unwrap().segments(), p.segments());
+        assert_eq!(PathExpr::parse("").unwrap().segments(), []);
+        assert_eq!(PathExpr::parse("[1][2]").unwrap().segments(), [Segment::Index(1), Segment::Index(2)]);
+        // The path from the bug report that used to panic the harness (exit 101).
+        let e = PathExpr::parse("id[0]]").unwrap_err();
+        assert_eq!((e.offset, e.message.as_str()), (5, "`]` without an opening `[`"));
+        for bad in ["a..b", "a.", "[x]", "a[", "a]b", "a[0]b", "[-1]", "]"] {
+            assert!(PathExpr::parse(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(resolve(&json!("${inv.routes[0]]}"), &bindings()), Err(BindError::BadPath { .. })));
+        assert!(check_reference("x.y[0]]").is_err());
+        assert!(check_reference("inv.routes[0].scid").is_ok());
     }
 }

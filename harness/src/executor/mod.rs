@@ -1,0 +1,365 @@
+//! Runs a validated scenario step by step against a real network and
+//! records what happened: step results, node deaths, timeouts. Deciding
+//! the outcome is `outcome`'s job; rendering is `report`'s.
+//!
+//! The parts, each with one job:
+//! - [`steps`]: what each step does to the network ([`steps::World`]);
+//! - [`expect`]: pure expectation checking;
+//! - [`liveness`]: which nodes should be up, and who died anyway;
+//! - [`record`]: step records, findings, progress events.
+//!
+//! This file only drives them: setup, the step loop, the final checks.
+
+pub mod expect;
+pub mod liveness;
+pub mod record;
+pub mod steps;
+
+pub use record::{Event, StepRecord};
+
+use crate::binaries::{BitcoinBins, Discovery, Lightningd};
+use crate::network::{ChannelSpec, Network, RunDir};
+use crate::options::NodeConfig;
+use crate::outcome::{Finding, OutcomeKind, StepRef};
+use crate::scenario::values::Bindings;
+use crate::scenario::*;
+use liveness::{Death, Liveness, DYING_GRACE};
+use record::Recorder;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use steps::{net_step_error, secs, StepError, World};
+
+/// What the caller hands the executor.
+pub struct RunConfig {
+    pub discovery: Discovery,
+    pub bitcoin: BitcoinBins,
+    pub keep: bool,
+}
+
+/// Everything a run leaves for evidence and reports. The network is kept
+/// (stopped) so evidence can read each node's files after exit.
+pub struct RunState {
+    pub network: Option<Network>,
+    /// None only when no run dir could be created (an `error` finding says why).
+    pub run_dir: Option<RunDir>,
+    pub roles: BTreeMap<String, Lightningd>,
+    pub node_roles: BTreeMap<String, String>,
+    pub steps: Vec<StepRecord>,
+    pub findings: Vec<Finding>,
+    pub started: Instant,
+}
+
+fn env_finding(detail: String) -> Finding {
+    Finding::new(OutcomeKind::Error, None, None, detail)
+}
+
+pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(Event)) -> RunState {
+    let started = Instant::now();
+    let mut state = RunState {
+        network: None,
+        run_dir: None,
+        roles: BTreeMap::new(),
+        node_roles: scenario.nodes.iter().map(|n| (n.name.clone(), n.role.clone())).collect(),
+        steps: vec![],
+        findings: vec![],
+        started,
+    };
+    match RunDir::new(cfg.keep) {
+        Ok(d) => state.run_dir = Some(d),
+        Err(e) => {
+            state.findings.push(env_finding(format!("cannot create a run dir in {}: {e}", std::env::temp_dir().display())));
+            return state;
+        }
+    }
+    // Every role the scenario needs, resolved up front: a missing or
+    // unusable binary is an environment error before anything starts.
+    for role in scenario.roles() {
+        match cfg.discovery.resolve(&role) {
+            Ok(b) => {
+                state.roles.insert(role, b);
+            }
+            Err(e) => state.findings.push(env_finding(e.to_string())),
+        }
+    }
+    if !state.findings.is_empty() {
+        return state;
+    }
+    let mut rec = Recorder::new(started, on_event);
+    rec.phase("starting bitcoind");
+    let nodes = scenario.nodes.iter().map(|n| (node_config(n), state.roles[&n.role].clone())).collect();
+    let run_dir = state.run_dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+    let net = match Network::create(&run_dir, &cfg.bitcoin, nodes) {
+        Ok(n) => n,
+        Err(e) => {
+            state.findings.push(env_finding(e.to_string()));
+            return state;
+        }
+    };
+    let mut driver = Driver {
+        scenario,
+        world: World::new(net, &cfg.discovery, state.roles.clone(), state.node_roles.clone()),
+        bindings: Bindings::new(),
+        liveness: Liveness::new(scenario.nodes.iter().map(|n| n.name.as_str())),
+        rec,
+    };
+    if driver.setup().await {
+        driver.run_steps(&scenario.steps, "", None).await;
+    }
+    driver.deaths_after_the_steps().await;
+    driver.rec.phase("stopping nodes");
+    // Every node still running stops, so each DB is read only after its
+    // lightningd has exited.
+    driver.world.net.shutdown().await;
+    state.node_roles = driver.world.node_roles;
+    state.steps = driver.rec.steps;
+    state.findings = driver.rec.findings;
+    state.network = Some(driver.world.net);
+    state
+}
+
+fn node_config(n: &NodeDecl) -> NodeConfig {
+    NodeConfig { name: n.name.clone(), developer: n.developer, xpay: n.xpay, reconnect: n.reconnect, extra: n.options.clone() }
+}
+
+fn setup_ref() -> StepRef {
+    StepRef { index: "0".into(), name: "setup".into() }
+}
+
+struct Driver<'a> {
+    scenario: &'a Scenario,
+    world: World<'a>,
+    bindings: Bindings,
+    liveness: Liveness,
+    rec: Recorder<'a>,
+}
+
+impl Driver<'_> {
+    /// Start every node and (with `setup = "auto"`) open the channels.
+    async fn setup(&mut self) -> bool {
+        let names: Vec<&str> = self.scenario.nodes.iter().map(|n| n.name.as_str()).collect();
+        self.rec.phase(&format!("starting {}", names.join(", ")));
+        let started = self.world.net.start_all().await;
+        for n in &names {
+            self.liveness.expect_up(n);
+        }
+        if let Err(e) = started {
+            return self.setup_failed(net_step_error(e)).await;
+        }
+        self.world.node_facts(&mut self.bindings);
+        if self.scenario.setup == Setup::Auto && !self.scenario.channels.is_empty() {
+            let specs: Vec<ChannelSpec> = self
+                .scenario
+                .channels
+                .iter()
+                .map(|c| ChannelSpec { from: c.from.clone(), to: c.to.clone(), amount_sat: c.amount_sat, announce: c.announce, push_msat: c.push_msat })
+                .collect();
+            let rec = std::cell::RefCell::new(&mut self.rec);
+            let progress = |m: &str| rec.borrow_mut().phase(m);
+            let opened = self.world.net.open_channels(&specs, &progress).await;
+            if let Err(e) = opened {
+                return self.setup_failed(net_step_error(e)).await;
+            }
+        }
+        true
+    }
+
+    async fn setup_failed(&mut self, e: StepError) -> bool {
+        let e = self.settle(e).await;
+        let deaths = self.liveness.deaths(&mut self.world.net, true).await;
+        if !self.record_deaths(&setup_ref(), &deaths, &e) {
+            let f = finding_of(&e, setup_ref(), None, "setting up");
+            self.rec.finding(f);
+        }
+        false
+    }
+
+    /// Run steps; returns false once the run must stop.
+    fn run_steps<'s>(
+        &'s mut self,
+        steps: &'s [Step],
+        prefix: &'s str,
+        iteration: Option<u64>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 's>> {
+        Box::pin(async move {
+            for (i, step) in steps.iter().enumerate() {
+                let index = match iteration {
+                    Some(it) => format!("{prefix}{}#{it}", i + 1),
+                    None => format!("{prefix}{}", i + 1),
+                };
+                if let Action::Repeat { times, var, steps: body } = &step.action {
+                    for it in 1..=*times {
+                        self.bindings.insert(var.clone(), json!(it));
+                        let inner_prefix = format!("{}{}.", prefix, i + 1);
+                        if !self.run_steps(body, &inner_prefix, Some(it)).await {
+                            return false;
+                        }
+                    }
+                    self.bindings.remove(var);
+                    continue;
+                }
+                if !self.run_one(step, index).await {
+                    return false;
+                }
+            }
+            true
+        })
+    }
+
+    /// A broken connection: give the node time to finish dying, so the
+    /// death (not the broken socket) is what gets reported. A node that
+    /// lives on leaves the step's own error.
+    async fn settle(&mut self, e: StepError) -> StepError {
+        match e {
+            StepError::ConnectionLost { node, otherwise, .. } => {
+                if let Ok(n) = self.world.net.node_mut(&node) {
+                    n.wait_exit(DYING_GRACE).await;
+                }
+                *otherwise
+            }
+            other => other,
+        }
+    }
+
+    async fn run_one(&mut self, step: &Step, index: String) -> bool {
+        let sref = StepRef { index, name: step_title(step) };
+        let node = step.action.node().map(String::from);
+        let timeout = step.timeout.unwrap_or(self.scenario.step_timeout);
+        let (t0, at_ms) = (Instant::now(), self.rec.elapsed_ms());
+        if let (true, Some(n)) = (step.action.stops_node(), &node) {
+            self.liveness.expect_down(n);
+        }
+        let result = match tokio::time::timeout(timeout, self.world.execute(&step.action, &self.bindings, timeout)).await {
+            Ok(r) => r,
+            Err(_) => Err(StepError::Hang(format!("did not finish within {}", secs(timeout)))),
+        };
+        let result = match result {
+            Err(e) => Err(self.settle(e).await),
+            ok => ok,
+        };
+        if let (Ok(_), true, Some(n)) = (&result, step.action.starts_node(), &node) {
+            self.liveness.expect_up(n);
+            self.world.node_facts(&mut self.bindings);
+        }
+        // A node the step expects dead may be on its way down.
+        for n in &step.expect.dead {
+            self.liveness.expect_down(n);
+            if let Ok(node) = self.world.net.node_mut(n) {
+                node.wait_exit(DYING_GRACE).await;
+            }
+        }
+        let ended_in_error = result.is_err();
+        let checked = self.check(step, result);
+        // A node that died during the step, whatever the step said.
+        let deaths = self.liveness.deaths(&mut self.world.net, ended_in_error).await;
+        let status = match &checked {
+            _ if self.record_deaths(&sref, &deaths, checked.as_ref().err().unwrap_or(&StepError::Fail(String::new()))) => OutcomeKind::Crash,
+            Ok(v) => {
+                if let Some(name) = &step.save {
+                    self.bindings.insert(name.clone(), v.clone());
+                }
+                OutcomeKind::Pass
+            }
+            Err(e) => {
+                if let StepError::Crash { node, .. } = e {
+                    self.liveness.expect_down(node);
+                    if let Ok(n) = self.world.net.node_mut(node) {
+                        n.kill().await;
+                    }
+                }
+                let f = finding_of(e, sref.clone(), node.as_deref(), "");
+                let kind = f.kind;
+                self.rec.finding(f);
+                kind
+            }
+        };
+        let detail = match (&checked, self.rec.findings.last()) {
+            (Ok(v), _) if status == OutcomeKind::Pass => crate::text::truncate(&v.to_string(), 160),
+            (_, Some(f)) => f.detail.clone(),
+            _ => String::new(),
+        };
+        self.rec.step(StepRecord { step: sref, node, status, elapsed_ms: t0.elapsed().as_millis(), detail, at_ms });
+        status == OutcomeKind::Pass || (step.soft && status == OutcomeKind::Fail)
+    }
+
+    /// Apply the step's expectations to its result.
+    fn check(&mut self, step: &Step, result: Result<serde_json::Value, StepError>) -> Result<serde_json::Value, StepError> {
+        let expectable = match result {
+            Ok(v) => Ok(v),
+            // A plain failure where success was expected keeps its own words.
+            Err(StepError::Fail(m)) if step.expect.result == ExpectResult::Ok => return Err(StepError::Fail(m)),
+            Err(e) => match e.as_expectable() {
+                Some(v) => Err(v),
+                None => return Err(e),
+            },
+        };
+        let value = expect::check_result(&step.expect, expectable, &self.bindings).map_err(StepError::Fail)?;
+        for (names, want_alive) in [(&step.expect.alive, true), (&step.expect.dead, false)] {
+            for name in names {
+                let alive = self.world.net.node_mut(name).map(|n| n.is_running()).unwrap_or(false);
+                if alive != want_alive {
+                    let word = |a: bool| if a { "alive" } else { "dead" };
+                    return Err(StepError::Fail(format!("expected {name} to be {}, but it is {}", word(want_alive), word(alive))));
+                }
+            }
+        }
+        Ok(value)
+    }
+
+    /// Record each death as a crash at `at`; returns whether there was one.
+    /// The step's own error, if any, is kept as context.
+    fn record_deaths(&mut self, at: &StepRef, deaths: &[Death], step_error: &StepError) -> bool {
+        let context = match step_error {
+            StepError::Rpc(v) => format!("; the step got {}", crate::text::json_brief(v)),
+            StepError::Fail(m) | StepError::Hang(m) | StepError::Env(m) if !m.is_empty() => format!("; the step: {m}"),
+            _ => String::new(),
+        };
+        for d in deaths {
+            let detail = format!("{} died ({}){context}", d.node, d.exit);
+            self.rec.finding(Finding::new(OutcomeKind::Crash, Some(at.clone()), Some(d.node.clone()), detail));
+        }
+        !deaths.is_empty()
+    }
+
+    /// A node can die after the last step (an asynchronous crash): that is
+    /// a crash too, not something teardown silently absorbs.
+    async fn deaths_after_the_steps(&mut self) {
+        let deaths = self.liveness.deaths(&mut self.world.net, true).await;
+        let at = StepRef { index: "end".into(), name: "after the last step".into() };
+        self.record_deaths(&at, &deaths, &StepError::Fail(String::new()));
+    }
+}
+
+/// The finding a step error makes at `step`; `node` is the step's node,
+/// unless the error names the node that died.
+fn finding_of(e: &StepError, step: StepRef, node: Option<&str>, context: &str) -> Finding {
+    let node = node.map(String::from);
+    let prefix = if context.is_empty() { String::new() } else { format!("{context}: ") };
+    let (kind, node, detail) = match e {
+        StepError::Rpc(v) => (OutcomeKind::Fail, node, format!("error {}", crate::text::json_brief(v))),
+        StepError::Fail(d) => (OutcomeKind::Fail, node, d.clone()),
+        StepError::Hang(d) => (OutcomeKind::Hang, node, d.clone()),
+        StepError::ConnectionLost { node: n, detail, .. } => (OutcomeKind::Fail, Some(n.clone()), detail.clone()),
+        StepError::Crash { node: n, exit, detail } => (OutcomeKind::Crash, Some(n.clone()), format!("{n} died with {exit} while starting; {detail}")),
+        StepError::Env(d) => (OutcomeKind::Error, node, d.clone()),
+    };
+    Finding::new(kind, Some(step), node, format!("{prefix}{detail}"))
+}
+
+/// `keysend alice → bob`, for step lines.
+pub fn step_title(step: &Step) -> String {
+    use Action::*;
+    let to_text = |v: &serde_json::Value| v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+    let detail = match &step.action {
+        Keysend { node, to, .. } => format!("{node} → {}", to_text(to)),
+        Connect { node, peer } | OpenChannel { node, peer, .. } | WaitChannel { node, peer, .. } => format!("{node} → {peer}"),
+        Upgrade { node, role } => format!("{node} → {role}"),
+        Rpc { node, method, .. } | WaitRpc { node, method, .. } => format!("{node} {method}"),
+        Mine { blocks } => format!("{blocks}"),
+        other => other.node().unwrap_or("").to_string(),
+    };
+    if step.label != step.action.kind() {
+        return step.label.clone();
+    }
+    format!("{} {detail}", step.label).trim().to_string()
+}
