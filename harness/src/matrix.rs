@@ -24,6 +24,15 @@ pub struct Case {
     /// A signature the run must show (for crash expectations).
     #[serde(default)]
     pub signature: Option<String>,
+    /// A regex the outcome's detail must match.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Text the report's headline (first) signature must contain.
+    #[serde(default)]
+    pub headline: Option<String>,
+    /// The report must carry no signature at all (a clean passing run).
+    #[serde(default)]
+    pub no_signatures: bool,
 }
 
 /// One runnable (case, scenario) pair.
@@ -33,6 +42,9 @@ pub struct Entry {
     pub roles: BTreeMap<String, String>,
     pub expect: Vec<OutcomeKind>,
     pub signature: Option<String>,
+    pub detail: Option<String>,
+    pub headline: Option<String>,
+    pub no_signatures: bool,
 }
 
 impl Entry {
@@ -64,7 +76,18 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
             .map(|e| parse_outcome(e).ok_or_else(|| format!("unknown outcome `{e}`")))
             .collect::<Result<Vec<_>, _>>()?;
         for s in &c.scenarios {
-            out.push(Entry { scenario: s.clone(), roles: c.roles.clone(), expect: expect.clone(), signature: c.signature.clone() });
+            if let Some(d) = &c.detail {
+                regex::Regex::new(d).map_err(|e| format!("case {s}: detail: {e}"))?;
+            }
+            out.push(Entry {
+                scenario: s.clone(),
+                roles: c.roles.clone(),
+                expect: expect.clone(),
+                signature: c.signature.clone(),
+                detail: c.detail.clone(),
+                headline: c.headline.clone(),
+                no_signatures: c.no_signatures,
+            });
         }
     }
     Ok(out)

@@ -37,7 +37,7 @@ fn keysend_method(net: &Network, node: &str) -> &'static str {
 async fn pay_invoice(net: &Network, payer: &str, payee: &str, msat: u64, label: &str) -> Result<(), Failed> {
     let inv = net.node(payee)?.call("invoice", json!({"amount_msat": msat, "label": label, "description": label}), CALL).await?;
     let r = net.node(payer)?.call("pay", json!({"bolt11": inv["bolt11"]}), CALL).await?;
-    let r = cln_harness::executor::normalize_payment(r);
+    let r = cln_harness::executor::steps::normalize_payment(r);
     if r["status"] != "complete" {
         return Err(format!("pay {payer}→{payee}: {r}").into());
     }

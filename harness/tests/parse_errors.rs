@@ -94,8 +94,41 @@ expect.error = { code = -32601, message = "Unknown" }
     assert!(matches!(steps[0].expect.result, ExpectResult::Error { code: Some(-32601), .. }));
 }
 
+/// The bug report: `path = "id[0]]"` in `expect.fields` panicked the
+/// harness (exit 101, which `git bisect run` reads as "bad").
+#[test]
+fn malformed_paths_are_located_errors_not_panics() {
+    let e = err("[[steps]]\ndo = \"rpc\"\nnode = \"alice\"\nmethod = \"getinfo\"\nexpect.fields = [{ path = \"id[0]]\", exists = true }]\n");
+    assert!(e.contains("bad path `id[0]]` at character 6: `]` without an opening `[`"), "{e}");
+    let e = err("[[steps]]\ndo = \"invoice\"\nnode = \"alice\"\namount_msat = 1\nsave = \"x\"\n[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nbolt11 = \"${x.y[0]]}\"\n");
+    assert!(e.contains("`${x.y[0]]}`") && e.contains("`]` without an opening `[`"), "{e}");
+}
+
+/// Options always send `--key=value`; flags are listed apart.
+#[test]
+fn options_carry_values_and_flags_are_explicit() {
+    let s = scenario::from_str("t.toml", "[nodes.alice]\noptions = { xpay-handle-pay = true, fee-base = 5 }\nflags = [\"experimental-dual-fund\"]\n").unwrap();
+    let alice = &s.nodes[0].options;
+    assert!(alice.contains(&("xpay-handle-pay".into(), Some("true".into()))), "{alice:?}");
+    assert!(alice.contains(&("fee-base".into(), Some("5".into()))), "{alice:?}");
+    assert!(alice.contains(&("experimental-dual-fund".into(), None)), "{alice:?}");
+    let e = err("[nodes.alice]\nflags = [\"--experimental-dual-fund\"]\n");
+    assert!(e.contains("without `--`"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any path text: parses or is a located error; a parsed path evaluates
+    /// against any JSON without panicking.
+    #[test]
+    fn paths_never_panic(text in "[a-z0-9\\[\\]\\. _-]{0,24}", json in arb_json()) {
+        match cln_harness::scenario::values::PathExpr::parse(&text) {
+            Ok(p) => { let _ = p.lookup(&json); }
+            Err(e) => prop_assert!(e.offset <= text.len(), "{e}"),
+        }
+        let _ = cln_harness::scenario::values::resolve(&serde_json::json!(format!("${{v.{text}}}")), &[("v".to_string(), json.clone())].into_iter().collect());
+    }
 
     /// Any bytes: Ok or a located error, never a panic.
     #[test]
@@ -114,10 +147,28 @@ proptest! {
         Just("xpay = \"on\"\n"), Just("expect.fields = [{ path = \"a\", equals = 1 }]\n"), Just("save = \"x\"\n"),
         Just("[[channels]]\n"), Just("from = \"alice\"\n"), Just("timeout = 0\n"), Just("times = 0\n"),
         Just("expect.error = { message = \"(\" }\n"), Just("${\n"), Just("= =\n"),
+        Just("expect.fields = [{ path = \"id[0]]\", exists = true }]\n"), Just("bolt11 = \"${x.y[0]]}\"\n"),
+        Just("flags = [\"--x=1\"]\n"), Just("options = { a = true, b = [1] }\n"),
     ], 0..30)) {
         let text: String = parts.concat();
         if let Err(e) = scenario::from_str("gen.toml", &text) {
             prop_assert!(e.line >= 1 && e.column >= 1, "{e}");
         }
     }
+}
+
+fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[a-z0-9]{0,6}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map("[a-z0-9]{1,3}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
 }

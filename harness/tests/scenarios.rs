@@ -1,12 +1,14 @@
 //! Every scenario file is its own test, and so is every (matrix case,
-//! scenario) pair, so nextest's filtering, retries, timeouts and JUnit work
-//! per scenario. Tests whose binaries are missing are skipped at list
-//! time; the always-run `environment` test says why.
+//! scenario) pair and every verdict case, so nextest's filtering, retries,
+//! timeouts and JUnit work per scenario. Tests whose binaries are missing
+//! are skipped at list time; the always-run `environment` test says why.
 
 mod support;
 
 use cln_harness::executor::RunConfig;
-use cln_harness::outcome::OutcomeKind;
+use cln_harness::matrix::Entry;
+use cln_harness::outcome::{exit_code, OutcomeKind};
+use cln_harness::report::Report;
 use cln_harness::runner::{run_file, RunOptions, RunResult};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
@@ -15,81 +17,102 @@ use support::Machine;
 /// Database snapshots of a matrix run go to `snapshots/`, one per
 /// (scenario, roles, node), so a change in DB shape or content after an
 /// upgrade is a reviewable `cargo insta review` diff.
-fn assert_db_snapshots(name: &str, report: &cln_harness::report::Report) {
+fn assert_db_snapshots(name: &str, report: &Report) {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(support::repo_root().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| {
         for (node, snap) in &report.db_snapshots {
             let snap_name = format!("{name}__{node}").replace(['@', ',', '='], "_");
-            insta::assert_json_snapshot!(snap_name, stable_view(snap));
+            insta::assert_json_snapshot!(snap_name, cln_harness::evidence::snapshot::stable_view(snap));
         }
     });
 }
 
-/// The part of a DB snapshot that two runs of one scenario agree on: the
-/// schema, the `last_*_created_index` rows (the #8269 invariant), and which
-/// HTLCs, payments and invoices exist. HTLC states and balances at stop
-/// time depend on how far the last commitment dance got, so they stay out.
-fn stable_view(snap: &serde_json::Value) -> serde_json::Value {
-    use serde_json::json;
-    let pick = |rows: &serde_json::Value, keys: &[&str]| -> serde_json::Value {
-        rows.as_array()
-            .map(|rs| rs.iter().map(|r| keys.iter().map(|k| (k.to_string(), r[*k].clone())).collect::<serde_json::Map<_, _>>()).collect())
-            .unwrap_or_default()
-    };
-    let vars: serde_json::Map<String, serde_json::Value> = snap["vars"]
-        .as_object()
-        .map(|o| o.iter().filter(|(k, _)| k.ends_with("_created_index")).map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    json!({
-        "schema_version": snap["schema_version"],
-        "vars": vars,
-        "channel_htlcs": pick(&snap["channel_htlcs"], &["id", "direction", "msatoshi"]),
-        "payments": pick(&snap["payments"], &["id", "status", "msatoshi"]),
-        "invoices": pick(&snap["invoices"], &["id", "label", "state", "msatoshi"]),
-    })
-}
-
-fn run_scenario(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery, expect: &[OutcomeKind], signature: Option<&str>) -> Result<(), Failed> {
-    run_scenario_snap(m, file, discovery, expect, signature, None)
-}
-
-fn run_scenario_snap(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery, expect: &[OutcomeKind], signature: Option<&str>, snapshot: Option<&str>) -> Result<(), Failed> {
+fn run(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery) -> Result<Box<Report>, Failed> {
     let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
     let cfg = RunConfig { discovery, bitcoin, keep: false };
     let opts = RunOptions { keep: false, verbose: true };
-    let result = support::runtime().block_on(run_file(file, &cfg, &opts));
-    let report = match result {
-        RunResult::BadScenario(e) => return Err(format!("bad scenario: {e}").into()),
-        RunResult::Ran(r) => r,
-    };
-    let summary = cln_harness::report::summary(&report);
-    eprintln!("{summary}");
-    if !expect.contains(&report.outcome) {
-        let want: Vec<&str> = expect.iter().map(|k| k.as_str()).collect();
+    match support::runtime().block_on(run_file(file, &cfg, &opts)) {
+        RunResult::BadScenario(e) => Err(format!("bad scenario: {e}").into()),
+        RunResult::Ran(r) => {
+            eprintln!("{}", cln_harness::report::summary(&r));
+            Ok(r)
+        }
+    }
+}
+
+/// Does the report say what the entry expects? Every check names what it
+/// saw, so a failing test reads like the bug report it guards.
+fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
+    let summary = cln_harness::report::summary(report);
+    if !entry.expect.contains(&report.outcome) {
+        let want: Vec<&str> = entry.expect.iter().map(|k| k.as_str()).collect();
         return Err(format!("expected {}, got {}\n{summary}", want.join(" or "), report.outcome.as_str()).into());
     }
-    if let Some(name) = snapshot {
-        if report.outcome == OutcomeKind::Pass || report.outcome == OutcomeKind::Crash {
-            assert_db_snapshots(name, &report);
-        }
+    if report.exit_code != exit_code(report.outcome) {
+        return Err(format!("outcome {} but exit code {}", report.outcome.as_str(), report.exit_code).into());
     }
-    if let Some(sig) = signature {
-        let seen = report.signatures.iter().any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig)));
-        if !seen {
+    if let Some(sig) = &entry.signature {
+        if !report.signatures.iter().any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig.as_str()))) {
             return Err(format!("expected signature `{sig}`; signatures: {:?}\n{summary}", report.signatures).into());
         }
+    }
+    if let Some(d) = &entry.detail {
+        if !regex::Regex::new(d).map(|r| r.is_match(&report.detail)).unwrap_or(false) {
+            return Err(format!("expected the detail to match /{d}/, got: {}\n{summary}", report.detail).into());
+        }
+    }
+    if let Some(h) = &entry.headline {
+        if !report.first_signature.as_deref().is_some_and(|f| f.contains(h.as_str())) {
+            return Err(format!("expected the headline signature to contain `{h}`, got {:?}\nsignatures: {:?}", report.first_signature, report.signatures).into());
+        }
+    }
+    // A passing run never leads with a signature; with `no_signatures`, it has none.
+    if report.outcome == OutcomeKind::Pass && report.first_signature.is_some() {
+        return Err(format!("a passing run reported the signature {:?}", report.first_signature).into());
+    }
+    if entry.no_signatures && !report.signatures.is_empty() {
+        return Err(format!("expected no signatures on this run, got {:?}", report.signatures).into());
     }
     Ok(())
 }
 
 fn scenario_path(root: &Path, name: &str) -> PathBuf {
-    let top = root.join("scenarios").join(format!("{name}.toml"));
-    if top.exists() {
-        top
-    } else {
-        root.join("scenarios/examples").join(format!("{name}.toml"))
+    ["scenarios", "scenarios/examples", "fixtures/verdicts"]
+        .iter()
+        .map(|d| root.join(d).join(format!("{name}.toml")))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| root.join("scenarios").join(format!("{name}.toml")))
+}
+
+/// One test per (case, scenario) of a cases file: `<prefix>::<scenario>@<roles>`.
+fn add_cases(suite: &mut support::Suite, machine: &std::sync::Arc<Machine>, root: &Path, prefix: &str, cases_file: &str, snapshots: bool) {
+    let text = std::fs::read_to_string(root.join(cases_file)).unwrap_or_default();
+    let entries = match cln_harness::matrix::parse(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            let msg = format!("{cases_file}: {e}");
+            suite.add(Trial::test(format!("{prefix}::parse"), move || Err(msg.into())), None);
+            return;
+        }
+    };
+    for entry in entries {
+        let labels: Vec<String> = entry.roles.values().cloned().collect();
+        let missing = machine.missing(&labels);
+        let m = machine.clone();
+        let file = scenario_path(root, &entry.scenario);
+        let snap = (snapshots && entry.scenario.starts_with("upgrade-")).then(|| entry.name());
+        let trial = Trial::test(format!("{prefix}::{}", entry.name()), move || {
+            let d = m.pinned(&entry.roles).map_err(Failed::from)?;
+            let report = run(&m, &file, d)?;
+            check(&entry, &report)?;
+            if let (Some(name), OutcomeKind::Pass | OutcomeKind::Crash) = (&snap, report.outcome) {
+                assert_db_snapshots(name, &report);
+            }
+            Ok(())
+        });
+        suite.add(trial, missing);
     }
 }
 
@@ -112,34 +135,29 @@ fn main() {
         };
         let missing = machine.missing(&scenario.roles());
         let m = machine.clone();
+        let scenario_name = scenario.name.clone();
         let trial = Trial::test(name, move || {
-            let d = m.discovery.clone();
-            run_scenario(&m, &file, d, &[OutcomeKind::Pass], None)
+            let report = run(&m, &file, m.discovery.clone())?;
+            let entry = Entry {
+                scenario: scenario_name,
+                roles: Default::default(),
+                expect: vec![OutcomeKind::Pass],
+                signature: None,
+                detail: None,
+                headline: None,
+                no_signatures: false,
+            };
+            check(&entry, &report)
         });
         suite.add(trial, missing);
     }
 
-    // 2. The release-gate matrix.
-    let matrix_text = std::fs::read_to_string(root.join("ci/matrix.toml")).unwrap_or_default();
-    match cln_harness::matrix::parse(&matrix_text) {
-        Err(e) => suite.add(Trial::test("matrix::parse", move || Err(format!("ci/matrix.toml: {e}").into())), None),
-        Ok(entries) => {
-            for entry in entries {
-                let name = format!("matrix::{}", entry.name());
-                let labels: Vec<String> = entry.roles.values().cloned().collect();
-                let missing = machine.missing(&labels);
-                let m = machine.clone();
-                let file = scenario_path(&root, &entry.scenario);
-                let snap = entry.scenario.starts_with("upgrade-").then(|| entry.name());
-                let trial = Trial::test(name, move || {
-                    let d = m.pinned(&entry.roles).map_err(Failed::from)?;
-                    run_scenario_snap(&m, &file, d, &entry.expect, entry.signature.as_deref(), snap.as_deref())
-                });
-                suite.add(trial, missing);
-            }
-        }
-    }
+    // 2. The release-gate matrix, with DB snapshots of the upgrade paths.
+    add_cases(&mut suite, &machine, &root, "matrix", "ci/matrix.toml", true);
 
-    // 3. Always runs: what this machine has, and what was skipped for it.
+    // 3. Verdicts: each line of "an exit code is a contract", on real binaries.
+    add_cases(&mut suite, &machine, &root, "verdict", "fixtures/verdicts/cases.toml", false);
+
+    // 4. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }

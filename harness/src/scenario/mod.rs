@@ -42,8 +42,23 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         key: None,
         message: format!("cannot read: {e}"),
     })?;
-    from_bytes(&file, &bytes)
+    let mut scenario = from_bytes(&file, &bytes)?;
+    // `${scenario.dir}` in a node option is the scenario file's directory,
+    // so a file can name a plugin that sits beside it (lightningd runs in
+    // the node's dir, where a relative path would not resolve).
+    let dir = std::fs::canonicalize(path).ok().and_then(|p| p.parent().map(|d| d.display().to_string())).unwrap_or_else(|| ".".into());
+    for node in &mut scenario.nodes {
+        for (_, value) in &mut node.options {
+            if let Some(v) = value {
+                *v = v.replace(SCENARIO_DIR, &dir);
+            }
+        }
+    }
+    Ok(scenario)
 }
+
+/// The one reference a node option may hold; [`load`] fills it in.
+pub const SCENARIO_DIR: &str = "${scenario.dir}";
 
 /// Scenario files under `dirs` (recursively; a file is taken as given), sorted.
 pub fn scenario_files(dirs: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {

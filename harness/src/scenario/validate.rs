@@ -182,6 +182,14 @@ pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
     for p in &s.broken_log {
         c.regex(top, "broken_log", p, "scenario")?;
     }
+    for n in &s.nodes {
+        for (key, value) in &n.options {
+            let refs = value.as_deref().map(values::references).transpose().map_err(|e| c.err(top, Some(key), format!("node `{}` option `{key}`: {e}", n.name)))?;
+            if let Some(bad) = refs.unwrap_or_default().into_iter().find(|r| r != "scenario.dir") {
+                return Err(c.err(top, Some(key), format!("node `{}` option `{key}`: `${{{bad}}}`: an option may only refer to `${{scenario.dir}}` (the scenario file's directory)", n.name)));
+            }
+        }
+    }
     for (i, ch) in s.channels.iter().enumerate() {
         let ctx = format!("channel {}", i + 1);
         c.node(ch.location, "from", &ch.from, &ctx)?;

@@ -59,7 +59,9 @@ impl Machine {
 }
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    // Canonical: insta refuses snapshot paths with `..` in some modes.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::canonicalize(&root).unwrap_or(root)
 }
 
 /// The report the always-run `environment` test prints.
@@ -78,12 +80,17 @@ pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
     if skipped.is_empty() {
         s.push_str("  no test skipped\n");
     } else {
-        s.push_str(&format!("  {} test(s) SKIPPED (not passed) for want of binaries:\n", skipped.len()));
+        s.push_str(&format!("  {} test(s) SKIPPED (not passed) for want of binaries (CLN_HARNESS_REQUIRE_BINARIES=1 makes them fail):\n", skipped.len()));
         for (t, why) in skipped {
             s.push_str(&format!("    {t}: {why}\n"));
         }
     }
     s
+}
+
+/// `CLN_HARNESS_REQUIRE_BINARIES=1`: missing binaries fail tests instead of skipping them.
+pub fn require_binaries() -> bool {
+    std::env::var("CLN_HARNESS_REQUIRE_BINARIES").is_ok_and(|v| v == "1")
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -102,9 +109,17 @@ impl Suite {
         Suite { trials: Vec::new(), skipped: Vec::new() }
     }
 
-    /// Add a trial; with `missing = Some(why)` it is skipped at list time.
+    /// Add a trial; with `missing = Some(why)` it is skipped at list time,
+    /// unless `CLN_HARNESS_REQUIRE_BINARIES=1` (a CI machine that is meant
+    /// to have every build): then it is a test that fails, saying why.
     pub fn add(&mut self, trial: libtest_mimic::Trial, missing: Option<String>) {
         match missing {
+            Some(why) if require_binaries() => {
+                let name = trial.name().to_string();
+                self.trials.push(libtest_mimic::Trial::test(name, move || {
+                    Err(format!("CLN_HARNESS_REQUIRE_BINARIES=1, but this machine lacks what the test needs: {why}").into())
+                }));
+            }
             Some(why) => {
                 self.skipped.push((trial.name().to_string(), why));
                 self.trials.push(trial.with_ignored_flag(true));

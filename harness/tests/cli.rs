@@ -1,0 +1,90 @@
+//! The exit-code contract at the command line, where `git bisect run`, CI
+//! and release gates meet it. These start no daemon: every case must be
+//! decided before anything runs, whatever this machine has installed.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn harness(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cln-harness"));
+    cmd.args(args).current_dir(root());
+    cmd.env_remove("CLN_HARNESS_LIGHTNINGD_CANDIDATE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the cln-harness binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn bitcoind_installed() -> bool {
+    cln_harness::binaries::resolve_bitcoind(None).is_ok()
+}
+
+/// The bug report: `--lightningd candidate=/nonexistent/lightningd` passed
+/// (exit 0) on the newest installed build. In a bisect script, one typo
+/// marks every commit good.
+#[test]
+fn an_unusable_explicit_lightningd_is_exit_125_never_a_substitute() {
+    let keysend = "scenarios/keysend.toml";
+    let cases: Vec<(Vec<String>, Vec<(&str, &str)>)> = vec![
+        (vec!["--lightningd".into(), "candidate=/nonexistent/lightningd".into()], vec![]),
+        (vec!["--lightningd".into(), "candidate=/bin/false".into()], vec![]),
+        (vec!["--lightningd".into(), "candidate=v0.0.0-not-installed".into()], vec![]),
+        (vec![], vec![("CLN_HARNESS_LIGHTNINGD_CANDIDATE", "/nonexistent/lightningd")]),
+    ];
+    for (extra, env) in cases {
+        let mut args = vec!["run", keysend];
+        args.extend(extra.iter().map(String::as_str));
+        let o = harness(&args, &env);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(125), "{args:?} {env:?}: {t}");
+        if bitcoind_installed() {
+            assert!(t.contains("never replaced") && t.contains("candidate"), "{args:?} {env:?}: {t}");
+        }
+    }
+}
+
+#[test]
+fn binaries_shows_the_same_verdict() {
+    let o = harness(&["binaries", "--lightningd", "candidate=/nonexistent/lightningd"], &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(125), "{t}");
+    assert!(t.contains("UNUSABLE") && t.contains("/nonexistent/lightningd"), "{t}");
+}
+
+/// The bug report: `path = "id[0]]"` panicked the harness (exit 101).
+#[test]
+fn a_malformed_path_is_a_located_usage_error() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("bad.toml");
+    std::fs::write(&f, "[[steps]]\ndo = \"rpc\"\nnode = \"alice\"\nmethod = \"getinfo\"\nexpect.fields = [{ path = \"id[0]]\", exists = true }]\n").unwrap();
+    let o = harness(&["run", &f.display().to_string()], &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("bad.toml:5:") && t.contains("`]` without an opening `[`"), "{t}");
+}
+
+/// The bug report: an unwritable TMPDIR panicked instead of ending in `error`.
+#[test]
+fn an_unwritable_tmpdir_is_an_environment_error() {
+    let o = harness(&["run", "scenarios/keysend.toml"], &[("TMPDIR", "/nonexistent/tmp")]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(125), "{t}");
+    if bitcoind_installed() {
+        assert!(t.contains("cannot create a run dir"), "{t}");
+    }
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn a_missing_scenario_file_is_a_usage_error() {
+    let o = harness(&["run", "no/such/file.toml"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
