@@ -62,6 +62,11 @@ pub enum Command {
         /// Keep run dirs and write an artifact bundle even when passing.
         #[arg(long)]
         keep: bool,
+        /// Compare each run's DB and log snapshots with the accepted ones in
+        /// DIR (as the tests name them); a difference fails the run and
+        /// leaves a `.snap.new` for `cargo insta review --workspace`.
+        #[arg(long, value_name = "DIR")]
+        snapshots: Option<PathBuf>,
     },
     /// List scenarios with their description and the roles they need.
     List {
@@ -111,7 +116,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
     match cli.command {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
-        Command::Run { files, bins, json, keep } => rt.block_on(run(&files, &bins, json.as_deref(), keep)),
+        Command::Run { files, bins, json, keep, snapshots } => rt.block_on(run(&files, &bins, json.as_deref(), keep, snapshots)),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -289,7 +294,7 @@ fn list(dirs: &[PathBuf]) -> i32 {
     code
 }
 
-async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool) -> i32 {
+async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool, snapshots: Option<PathBuf>) -> i32 {
     use crate::runner::{run_file, RunOptions, RunResult};
     // Bad scenarios are reported before anything starts.
     for f in files {
@@ -307,7 +312,7 @@ async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path
         }
     };
     let cfg = crate::executor::RunConfig { discovery, bitcoin, keep };
-    let opts = RunOptions { keep, verbose: true };
+    let opts = RunOptions { keep, verbose: true, snapshots };
     let mut reports = Vec::new();
     let mut worst = exit::pass();
     for f in files {

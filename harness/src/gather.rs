@@ -18,6 +18,8 @@ pub struct Evidence {
     pub check_db: Vec<(String, Value)>,
     /// Per node: the normalised, redacted semantic snapshot of its database.
     pub db_snapshots: std::collections::BTreeMap<String, Value>,
+    /// Per node: the digest of its log, one entry per start.
+    pub log_snapshots: std::collections::BTreeMap<String, Value>,
 }
 
 /// Texts a node left: log file, stderr, crash logs.
@@ -46,7 +48,13 @@ pub fn node_texts(dir: &Path) -> Vec<(String, String)> {
 }
 
 pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
-    let mut ev = Evidence { signatures: vec![], unexpected_broken: vec![], check_db: vec![], db_snapshots: Default::default() };
+    let mut ev = Evidence {
+        signatures: vec![],
+        unexpected_broken: vec![],
+        check_db: vec![],
+        db_snapshots: Default::default(),
+        log_snapshots: Default::default(),
+    };
     let Some(net) = state.network.as_ref() else { return ev };
     let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
     let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
@@ -64,6 +72,7 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
             ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
         }
         ev.signatures.extend(sigs);
+        ev.log_snapshots.insert(n.name.clone(), log_digest(n, &redactor));
         // Only a database whose lightningd has exited is ever read.
         if n.is_stopped() && n.database().exists() {
             let report = match crate::evidence::checkdb::check_db(&n.database()) {
@@ -77,6 +86,27 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         }
     }
     ev
+}
+
+/// A node's log digest: its log file cut at each start's offset, its
+/// stderr cut at the start markers, each phase labelled with the binary.
+fn log_digest(n: &crate::node::Node, redactor: &crate::evidence::redact::Redactor) -> Value {
+    use crate::evidence::logdigest::{self, Phase};
+    let log = std::fs::read(n.log_file()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let stderr = std::fs::read(n.stderr_file()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let stderr_parts = logdigest::split_stderr(&stderr);
+    let phases: Vec<Phase> = n
+        .starts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let from = (s.log_offset as usize).min(log.len());
+            let to = n.starts.get(i + 1).map_or(log.len(), |next| (next.log_offset as usize).clamp(from, log.len()));
+            let version = crate::version::ClnVersion::parse(&s.version).map_or(s.version.clone(), |v| v.label());
+            Phase { label: format!("start {} on {version}", i + 1), log: log.get(from..to).unwrap_or(""), stderr: stderr_parts.get(i).copied().unwrap_or("") }
+        })
+        .collect();
+    logdigest::digest(&n.name, &phases, redactor)
 }
 
 /// The artifact bundle: everything a person needs without the run dir's

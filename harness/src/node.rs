@@ -28,6 +28,8 @@ pub struct StartRecord {
     pub version: String,
     pub command_line: Vec<String>,
     pub exit: Option<Exit>,
+    /// Length of the log file when this start began: where its lines begin.
+    pub log_offset: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +230,7 @@ impl Node {
             version: version.clone(),
             command_line: proc.command_line.clone(),
             exit: None,
+            log_offset: self.log_offset,
         });
         self.process = Some(proc);
         self.pending_stderr_offset = stderr_offset;

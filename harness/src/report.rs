@@ -35,6 +35,10 @@ pub struct Report {
     pub first_signature: Option<String>,
     /// Per node, the redacted semantic database snapshot after it exited.
     pub db_snapshots: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Per node, the digest of its log per start (see `evidence::logdigest`).
+    pub log_snapshots: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `run --snapshots DIR`: snapshots that differ from the accepted ones.
+    pub snapshot_changes: Vec<String>,
     pub steps: Vec<StepRecord>,
     pub findings: Vec<crate::outcome::Finding>,
     pub binaries: Vec<BinaryReport>,
@@ -107,6 +111,8 @@ pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &RunState,
         signatures: vec![],
         first_signature: None,
         db_snapshots: Default::default(),
+        log_snapshots: Default::default(),
+        snapshot_changes: vec![],
         steps: state.steps.clone(),
         findings: state.findings.clone(),
         binaries,

@@ -57,6 +57,16 @@ impl ClnVersion {
         (self.year, self.month) >= (year, month)
     }
 
+    /// The short name snapshots and matrix entries use: the tag for a
+    /// release (`v25.05`), the commit for a build between tags
+    /// (`v25.02-321-g1cc64dd67` → `1cc64dd67`).
+    pub fn label(&self) -> String {
+        match self.raw.rsplit_once("-g") {
+            Some((_, hash)) if self.commits_after.is_some() => hash.split('-').next().unwrap_or(hash).to_string(),
+            _ => self.raw.clone(),
+        }
+    }
+
     fn sort_key(&self) -> (u32, u32, u32, u32, u32) {
         // rc builds sort before their release; commits after a tag sort after it.
         let rc_key = self.rc.map_or(u32::MAX, |r| r);
@@ -121,6 +131,13 @@ impl Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_tags_or_commits() {
+        assert_eq!(ClnVersion::parse("v25.05").unwrap().label(), "v25.05");
+        assert_eq!(ClnVersion::parse("v25.02-321-g1cc64dd67").unwrap().label(), "1cc64dd67");
+        assert_eq!(ClnVersion::parse("v26.06.6").unwrap().label(), "v26.06.6");
+    }
 
     #[test]
     fn parses_the_versions_that_matter() {

@@ -14,10 +14,12 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 use support::Machine;
 
-/// Database snapshots of a matrix run go to `snapshots/`, one per
-/// (scenario, roles, node), so a change in DB shape or content after an
-/// upgrade is a reviewable `cargo insta review` diff.
-fn assert_db_snapshots(name: &str, report: &Report) {
+/// Snapshots of a matrix run go to `snapshots/`, per (scenario, roles,
+/// node): the database's stable view (`<name>__<node>.snap`) and the log
+/// digest (`<name>__<node>__log.snap`), so a change in what a node stored
+/// or logged is a reviewable `cargo insta review --workspace` diff. The
+/// CLI's `run --snapshots snapshots/` uses the same names and files.
+fn assert_snapshots(name: &str, report: &Report) {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(support::repo_root().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
@@ -26,13 +28,17 @@ fn assert_db_snapshots(name: &str, report: &Report) {
             let snap_name = format!("{name}__{node}").replace(['@', ',', '='], "_");
             insta::assert_json_snapshot!(snap_name, cln_harness::evidence::snapshot::stable_view(snap));
         }
+        for (node, digest) in &report.log_snapshots {
+            let snap_name = format!("{name}__{node}__log").replace(['@', ',', '='], "_");
+            insta::assert_json_snapshot!(snap_name, digest);
+        }
     });
 }
 
 fn run(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery) -> Result<Box<Report>, Failed> {
     let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
     let cfg = RunConfig { discovery, bitcoin, keep: false };
-    let opts = RunOptions { keep: false, verbose: true };
+    let opts = RunOptions { keep: false, verbose: true, snapshots: None };
     match support::runtime().block_on(run_file(file, &cfg, &opts)) {
         RunResult::BadScenario(e) => Err(format!("bad scenario: {e}").into()),
         RunResult::Ran(r) => {
@@ -102,13 +108,15 @@ fn add_cases(suite: &mut support::Suite, machine: &std::sync::Arc<Machine>, root
         let missing = machine.missing(&labels);
         let m = machine.clone();
         let file = scenario_path(root, &entry.scenario);
-        let snap = (snapshots && entry.scenario.starts_with("upgrade-")).then(|| entry.name());
+        // The seed scenarios (top-level `scenarios/`) are snapshotted; the language examples are not.
+        let seed = root.join("scenarios").join(format!("{}.toml", entry.scenario)).exists();
+        let snap = (snapshots && seed).then(|| entry.name());
         let trial = Trial::test(format!("{prefix}::{}", entry.name()), move || {
             let d = m.pinned(&entry.roles).map_err(Failed::from)?;
             let report = run(&m, &file, d)?;
             check(&entry, &report)?;
             if let (Some(name), OutcomeKind::Pass | OutcomeKind::Crash) = (&snap, report.outcome) {
-                assert_db_snapshots(name, &report);
+                assert_snapshots(name, &report);
             }
             Ok(())
         });

@@ -7,7 +7,9 @@
 //! - [`dbread`]: opening a `lightningd.sqlite3` read-only (immutable, or a
 //!   private copy when a hot journal/WAL is left over);
 //! - [`checkdb`]: the offline doctor (`cln-harness check-db`);
-//! - [`snapshot`]: a normalised, deterministic JSON picture of a database.
+//! - [`snapshot`]: a normalised, deterministic JSON picture of a database;
+//! - [`logdigest`]: a redacted, order-stable digest of each node's log per start;
+//! - [`snapfile`]: snapshot files in insta's format, compared and written by `run --snapshots`.
 //!
 //! Real inputs for the tests live in `fixtures/evidence/` (see its README).
 
@@ -17,3 +19,5 @@ pub mod timeline;
 pub mod dbread;
 pub mod checkdb;
 pub mod snapshot;
+pub mod logdigest;
+pub mod snapfile;

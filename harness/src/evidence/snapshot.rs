@@ -438,7 +438,7 @@ mod tests {
         assert!(old["channel_htlcs"][0].get("updated_index").is_none(), "no such column before schema 264");
         let new = db_snapshot(&fixture_db("alice-v26.06.6.sqlite3"), &Redactor::new()).unwrap();
         assert_eq!(new["schema_version"], 282);
-        assert_eq!(new["vars"]["last_networkevents_created_index"], 3);
+        assert_eq!(new["vars"]["last_networkevents_created_index"], "<n>", "timing decides it: redacted");
         assert_eq!(new["channel_htlcs"][0]["updated_index"], 9);
     }
 
