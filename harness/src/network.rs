@@ -121,10 +121,18 @@ impl Network {
         for n in &mut self.nodes {
             n.launch().await?;
         }
+        // Wait for every node even when one fails, so that each node left
+        // running is ready (and the failure is the first one seen).
+        let mut first_error = None;
         for n in &mut self.nodes {
-            n.wait_ready().await?;
+            if let Err(e) = n.wait_ready().await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Mine `blocks` filler blocks and wait until every running node has seen them.
