@@ -64,7 +64,7 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         for (_, text) in node_texts(&n.dir) {
             sigs.extend(signatures::extract(&n.name, &text, &redactor));
         }
-        for exit in n.starts.iter().filter_map(|s| s.exit).filter(|e| !e.is_clean()) {
+        for exit in n.starts.iter().filter(|s| !s.killed_on_purpose).filter_map(|s| s.exit).filter(|e| !e.is_clean()) {
             sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
         }
         let sigs: Vec<Signature> = signatures::dedup(sigs).into_iter().filter(|s| !s.is_benign()).collect();

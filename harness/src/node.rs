@@ -30,6 +30,9 @@ pub struct StartRecord {
     pub exit: Option<Exit>,
     /// Length of the log file when this start began: where its lines begin.
     pub log_offset: u64,
+    /// The harness SIGKILLed it on purpose (a `kill` step): its exit is no
+    /// signature.
+    pub killed_on_purpose: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +234,7 @@ impl Node {
             command_line: proc.command_line.clone(),
             exit: None,
             log_offset: self.log_offset,
+            killed_on_purpose: false,
         });
         self.process = Some(proc);
         self.pending_stderr_offset = stderr_offset;
@@ -309,10 +313,12 @@ impl Node {
     /// group is empty so the node can be started again on the same dir.
     pub async fn kill(&mut self) -> Option<Exit> {
         let proc = self.process.as_mut()?;
-        let exit = if proc.is_running() { proc.kill().await } else { proc.poll_exit()? };
+        let was_running = proc.is_running();
+        let exit = if was_running { proc.kill().await } else { proc.poll_exit()? };
         proc.wait_group_empty(STOP_GRACE).await;
         if let Some(last) = self.starts.last_mut() {
             last.exit.get_or_insert(exit);
+            last.killed_on_purpose |= was_running;
         }
         Some(exit)
     }

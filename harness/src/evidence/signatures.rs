@@ -469,6 +469,70 @@ lightningd: connectd failed (signal 9), exiting.
         assert_eq!(s.to_string(), "alice [exit] signal 6 (SIGABRT)");
     }
 
+    /// The bug report: a bare `FATAL SIGNAL 6` was preferred over the cause
+    /// logged just before it. v25.02.1, `dev crash` (lightningd's fatal()).
+    #[test]
+    fn a_fatal_is_named_by_the_broken_line_that_says_why() {
+        let sigs = extract("alice", &fixture("fatal-cause/alice-log-tail.txt"), &Redactor::new());
+        assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
+        assert_eq!(first_crash(&sigs).unwrap().text, "lightningd: Crash at user request");
+    }
+
+    /// The bug report: assertion messages on stderr never became signatures,
+    /// and `Killing plugin` was preferred over the cause. v25.02.1, an
+    /// important plugin failing a C assertion (glibc's own message).
+    #[test]
+    fn a_plugin_assertion_on_stderr_is_the_signature_of_the_death_it_caused() {
+        let r = Redactor::new();
+        let mut sigs = extract("alice", &fixture("plugin-assertion/alice-stderr.txt"), &r);
+        assert_eq!(of_kind(&sigs, Assertion), ["python3: plugins/crashy.c:<line>: crash_assert: Assertion `balance >= 0' failed."]);
+        sigs.extend(extract("alice", &fixture("plugin-assertion/alice-log-tail.txt"), &r));
+        assert_eq!(of_kind(&sigs, PluginDied).len(), 2, "{sigs:#?}");
+        assert_eq!(first_crash(&sigs).unwrap().kind, Assertion);
+        // The log alone still names the death, not the "shutting down" echo.
+        let log = extract("alice", &fixture("plugin-assertion/alice-log-tail.txt"), &r);
+        assert_eq!(first_crash(&log).unwrap().text, "plugin-crashy-plugin.py: Killing plugin: exited during normal operation");
+    }
+
+    #[test]
+    fn subdaemon_asserts_and_rust_panics_are_assertions_too() {
+        let r = Redactor::new();
+        let text = "lightning_channeld: channeld/channeld.c:1234: peer_in: Assertion `!peer->shutdown_sent' failed.\n\
+thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option::unwrap()` on a `None` value\n";
+        let sigs = extract("bob", text, &r);
+        assert_eq!(
+            of_kind(&sigs, Assertion),
+            [
+                "lightning_channeld: channeld/channeld.c:<line>: peer_in: Assertion `!peer->shutdown_sent' failed.",
+                "panicked at plugins/grpc-plugin/src/main.rs:<line>: called `Option::unwrap()` on a `None` value"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_segfault_is_named_by_its_signal() {
+        let sigs = extract("alice", &fixture("segfault-raw/alice-log-tail.txt"), &Redactor::new());
+        assert_eq!(first_crash(&sigs).unwrap().text, "FATAL SIGNAL 11");
+        let stderr = extract("alice", &fixture("segfault-raw/alice-stderr.txt"), &Redactor::new());
+        assert_eq!(first_crash(&stderr).unwrap().text, "FATAL SIGNAL 11");
+    }
+
+    /// The bug report: `Peer transient failure ... channeld died` from a
+    /// restart showed up as the signature of passing runs. v25.02.1,
+    /// `manual-setup-and-restarts` (bob killed and restarted, alice restarted).
+    #[test]
+    fn restart_noise_is_benign_and_never_a_headline() {
+        for f in ["restart-noise/alice-log-excerpt.txt", "restart-noise/bob-log-excerpt.txt"] {
+            let sigs = extract("x", &fixture(f), &Redactor::new());
+            assert!(!sigs.is_empty() && sigs.iter().all(Signature::is_benign), "{f}: {sigs:#?}");
+            assert_eq!(first_crash(&sigs), None);
+            assert_eq!(headline(&sigs, false, Some("x")), None);
+        }
+        let crash = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
+        assert_eq!(headline(&crash, true, Some("alice")), None, "a passing run has no headline");
+        assert_eq!(headline(&crash, false, Some("alice")).unwrap().text, UNIQUE_8269);
+    }
+
     #[test]
     fn splitting_the_three_line_formats() {
         assert_eq!(
