@@ -15,6 +15,8 @@ pub enum BitcoindError {
 
 pub struct Bitcoind {
     inner: bitcoind::BitcoinD,
+    /// Height of the next unspent OP_TRUE coinbase to fund a node from.
+    next_coinbase: u64,
     pub bins: BitcoinBins,
     pub datadir: PathBuf,
     pub rpc_port: u16,
@@ -28,12 +30,14 @@ pub struct Bitcoind {
 /// let conf = cln_harness::bitcoind::conf(std::path::Path::new("/t/bitcoind"));
 /// assert_eq!(conf.wallet, None); // the vendored build has no wallet
 /// assert_eq!(conf.network, "regtest");
-/// assert_eq!(conf.args, vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"]);
+/// assert_eq!(conf.args, vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc", "-acceptnonstdtxn=1"]);
 /// assert_eq!(conf.staticdir.as_deref(), Some(std::path::Path::new("/t/bitcoind")));
 /// ```
 pub fn conf(datadir: &Path) -> bitcoind::Conf<'static> {
     let mut conf = bitcoind::Conf::default();
-    conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"];
+    // -acceptnonstdtxn: funding spends the harness's OP_TRUE coinbases
+    // (see `Bitcoind::send_from_coinbase`), which relay policy calls non-standard.
+    conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc", "-acceptnonstdtxn=1"];
     conf.wallet = None;
     conf.staticdir = Some(datadir.to_path_buf());
     conf.tmpdir = None;
@@ -68,6 +72,7 @@ impl Bitcoind {
             datadir: datadir.to_path_buf(),
             bins: bins.clone(),
             inner,
+            next_coinbase: 1,
         })
     }
 
@@ -82,13 +87,44 @@ impl Bitcoind {
         Ok(self.call("getblockcount", &[])?.as_u64().unwrap_or(0))
     }
 
-    pub fn mine_to_address(&self, blocks: u64, address: &str) -> Result<(), BitcoindError> {
-        self.call("generatetoaddress", &[json!(blocks), json!(address)]).map(|_| ())
-    }
-
-    /// Filler blocks whose coinbase nobody can spend (`raw(51)` = OP_TRUE).
+    /// Blocks whose coinbase pays `raw(51)` (OP_TRUE): spendable by the
+    /// harness without a key once mature, which is how nodes are funded.
     pub fn mine(&self, blocks: u64) -> Result<(), BitcoindError> {
         self.call("generatetodescriptor", &[json!(blocks), json!("raw(51)")]).map(|_| ())
+    }
+
+    /// Mine enough blocks before any node starts that `funders` coinbases
+    /// are mature: a node then starts at the tip instead of fetching a
+    /// hundred blocks through `bcli` (one `bitcoin-cli` fork each) later.
+    pub fn premine(&self, funders: u64) -> Result<(), BitcoindError> {
+        let want = COINBASE_MATURITY + funders.max(1);
+        let have = self.block_count()?;
+        if have < want {
+            self.mine(want - have)?;
+        }
+        Ok(())
+    }
+
+    /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
+    /// transaction goes to the mempool; the caller mines it. Each call uses
+    /// the next coinbase, mining one more block when none is mature yet.
+    pub fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
+        let height = self.next_coinbase;
+        let tip = self.block_count()?;
+        if tip < height + COINBASE_MATURITY {
+            self.mine(height + COINBASE_MATURITY - tip)?;
+        }
+        let hash = self.call("getblockhash", &[json!(height)])?;
+        let block = self.call("getblock", &[hash, json!(2)])?;
+        let coinbase = &block["tx"][0];
+        let (txid, value) = (coinbase["txid"].clone(), coinbase["vout"][0]["value"].as_f64().unwrap_or(0.0));
+        // Whole sats, as bitcoind wants amounts: value less a 10 000 sat fee.
+        let amount = ((value * 1e8).round() as u64).saturating_sub(10_000);
+        let outputs = json!({ address: format!("{}.{:08}", amount / 100_000_000, amount % 100_000_000) });
+        let raw = self.call("createrawtransaction", &[json!([{"txid": txid, "vout": 0}]), outputs])?;
+        let sent = self.call("sendrawtransaction", &[raw])?;
+        self.next_coinbase += 1;
+        Ok(sent.as_str().unwrap_or_default().to_string())
     }
 
     pub fn debug_log(&self) -> PathBuf {
@@ -109,6 +145,9 @@ impl Bitcoind {
         let _ = self.inner.stop();
     }
 }
+
+/// Blocks before a coinbase can be spent.
+const COINBASE_MATURITY: u64 = 100;
 
 fn pdeathsig_wrapper(bitcoind: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;

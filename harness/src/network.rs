@@ -92,6 +92,8 @@ impl Network {
         nodes: Vec<(NodeConfig, Lightningd)>,
     ) -> Result<Network, NetworkError> {
         let bitcoind = Bitcoind::start(bitcoin, &run_dir.join("bitcoind"))?;
+        // Mature coinbases for a few funders, before any node starts.
+        bitcoind.premine(nodes.len() as u64)?;
         let chain = ChainBackend {
             bitcoin_cli: bitcoin.bitcoin_cli.clone(),
             rpc_port: bitcoind.rpc_port,
@@ -146,7 +148,9 @@ impl Network {
         self.wait_synced_nodes(&all).await
     }
 
-    /// Wait until these (running) nodes have seen bitcoind's tip.
+    /// Wait until these (running) nodes have seen bitcoind's tip, through
+    /// lightningd's own `waitblockheight` (it answers the moment the block
+    /// arrives: no polling interval on our side).
     pub async fn wait_synced_nodes(&mut self, names: &[String]) -> Result<(), NetworkError> {
         let tip = self.bitcoind.block_count()?;
         for i in 0..self.nodes.len() {
@@ -154,25 +158,27 @@ impl Network {
                 continue;
             }
             let node = &self.nodes[i];
-            wait_until(&format!("{} to reach block {tip}", node.name), WAIT_TIMEOUT, || async {
-                let info = node.call("getinfo", json!({}), CALL_TIMEOUT).await?;
-                Ok(info["blockheight"].as_u64().unwrap_or(0) >= tip)
-            })
-            .await?;
+            let params = json!({"blockheight": tip, "timeout": WAIT_TIMEOUT.as_secs()});
+            node.call("waitblockheight", params, WAIT_TIMEOUT + CALL_TIMEOUT).await.map_err(|e| match e.kind {
+                crate::rpc::CallErrorKind::Rpc { .. } | crate::rpc::CallErrorKind::Timeout(_) => {
+                    NetworkError::Timeout { what: format!("{} to reach block {tip}", node.name), after: WAIT_TIMEOUT }
+                }
+                _ => NetworkError::Rpc(e),
+            })?;
         }
         Ok(())
     }
 
-    /// Mine a coinbase to each named node, mature it, and wait until each
-    /// sees a confirmed output. One batch for all, so one bitcoind poll.
+    /// Pay each named node a mature coinbase, confirm it in one block, and
+    /// wait until each sees a confirmed output: one bitcoind poll for all.
     pub async fn fund(&mut self, names: &[String]) -> Result<(), NetworkError> {
         for name in names {
             let node = self.node(name)?;
             let addr = node.call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT).await?;
             let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
-            self.bitcoind.mine_to_address(1, &addr)?;
+            self.bitcoind.send_from_coinbase(&addr)?;
         }
-        self.bitcoind.mine(100)?;
+        self.bitcoind.mine(1)?;
         for name in names {
             let node = self.node(name)?;
             wait_until(&format!("{name} to see its funds confirmed"), WAIT_TIMEOUT, || async {
