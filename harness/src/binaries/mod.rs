@@ -7,6 +7,8 @@
 //! directory name. lightningd always runs inside its install tree, since
 //! it finds its subdaemons relative to its own binary.
 
+mod memo;
+
 use crate::paths;
 use crate::version::ClnVersion;
 use serde::Deserialize;
@@ -65,9 +67,9 @@ impl Lightningd {
     }
 }
 
+/// The file's sha256, remembered per (path, size, mtime).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    memo::sha256(path, || std::fs::read(path).map(|bytes| hex::encode(Sha256::digest(&bytes))))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -407,13 +409,16 @@ pub enum ProbeError {
     Unparsable(String),
 }
 
-/// Runs `<lightningd> --version`.
+/// Runs `<lightningd> --version` (remembered per (path, size, mtime): a
+/// binary that changes is asked again).
 pub fn probe(path: &Path) -> Result<ClnVersion, ProbeError> {
-    let out = Command::new(path).arg("--version").output().map_err(ProbeError::Spawn)?;
-    if !out.status.success() {
-        return Err(ProbeError::Exit(out.status));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let text = memo::version(path, || {
+        let out = Command::new(path).arg("--version").output().map_err(ProbeError::Spawn)?;
+        if !out.status.success() {
+            return Err(ProbeError::Exit(out.status));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    })?;
     ClnVersion::parse(&text).ok_or(ProbeError::Unparsable(text))
 }
 
