@@ -67,6 +67,9 @@ pub enum Command {
         /// leaves a `.snap.new` for `cargo insta review --workspace`.
         #[arg(long, value_name = "DIR")]
         snapshots: Option<PathBuf>,
+        /// Also print the time spent per phase.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// List scenarios with their description and the roles they need.
     List {
@@ -116,7 +119,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
     match cli.command {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
-        Command::Run { files, bins, json, keep, snapshots } => rt.block_on(run(&files, &bins, json.as_deref(), keep, snapshots)),
+        Command::Run { files, bins, json, keep, snapshots, verbose } => rt.block_on(run(&files, &bins, json.as_deref(), keep, snapshots, verbose)),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -294,7 +297,7 @@ fn list(dirs: &[PathBuf]) -> i32 {
     code
 }
 
-async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool, snapshots: Option<PathBuf>) -> i32 {
+async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool, snapshots: Option<PathBuf>, verbose: bool) -> i32 {
     use crate::runner::{run_file, RunOptions, RunResult};
     // Bad scenarios are reported before anything starts.
     for f in files {
@@ -323,6 +326,9 @@ async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path
             }
             RunResult::Ran(r) => {
                 println!("{}", crate::report::summary(&r));
+                if verbose {
+                    println!("{}", crate::report::phases_line(&r));
+                }
                 worst = crate::outcome::worst_exit_code([worst, r.exit_code]);
                 reports.push(*r);
             }

@@ -45,6 +45,9 @@ pub struct Report {
     pub run_dir: Option<PathBuf>,
     pub bundle: Option<PathBuf>,
     pub duration_ms: u128,
+    /// Time per phase: `resolve`, `bitcoind`, `start_nodes`, `fund`, `open`,
+    /// `confirm`, `channel_normal`, `gossip`, `steps`, `stop`.
+    pub phases: Vec<crate::executor::PhaseTime>,
     pub exit_code: i32,
 }
 
@@ -119,6 +122,7 @@ pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &RunState,
         run_dir: state.run_dir.as_ref().filter(|d| d.is_kept()).map(|d| d.path().to_path_buf()),
         bundle: None,
         duration_ms: state.started.elapsed().as_millis(),
+        phases: state.phases.clone(),
         exit_code: crate::outcome::exit_code(outcome.kind),
     }
 }
@@ -140,6 +144,12 @@ pub fn step_line(r: &StepRecord) -> String {
         line.push_str(&format!("\n          {}", r.detail));
     }
     line
+}
+
+/// One line: `phases: resolve 0.01s, bitcoind 0.20s, ...`.
+pub fn phases_line(r: &Report) -> String {
+    let parts: Vec<String> = r.phases.iter().map(|p| format!("{} {:.2}s", p.phase, p.ms as f64 / 1000.0)).collect();
+    format!("  phases: {}", parts.join(", "))
 }
 
 /// The closing summary: outcome, where, first crash signature, where the evidence is.

@@ -15,7 +15,7 @@ pub mod liveness;
 pub mod record;
 pub mod steps;
 
-pub use record::{Event, StepRecord};
+pub use record::{Event, PhaseTime, StepRecord};
 
 use crate::binaries::{BitcoinBins, Discovery, Lightningd};
 use crate::network::{ChannelSpec, Network, RunDir};
@@ -48,6 +48,8 @@ pub struct RunState {
     pub steps: Vec<StepRecord>,
     pub findings: Vec<Finding>,
     pub started: Instant,
+    /// Time per phase (`resolve`, `bitcoind`, `start_nodes`, `fund`, ...).
+    pub phases: Vec<PhaseTime>,
 }
 
 fn env_finding(detail: String) -> Finding {
@@ -64,6 +66,7 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
         steps: vec![],
         findings: vec![],
         started,
+        phases: vec![],
     };
     match RunDir::new(cfg.keep) {
         Ok(d) => state.run_dir = Some(d),
@@ -86,6 +89,8 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
         return state;
     }
     let mut rec = Recorder::new(started, on_event);
+    // Everything until now was resolving binaries.
+    rec.phase_marks.push(("resolve", 0));
     rec.phase("starting bitcoind");
     let nodes = scenario.nodes.iter().map(|n| (node_config(n), state.roles[&n.role].clone())).collect();
     let run_dir = state.run_dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
@@ -104,6 +109,7 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
         rec,
     };
     if driver.setup().await {
+        driver.rec.phase("running steps");
         driver.run_steps(&scenario.steps, "", None).await;
     }
     driver.deaths_after_the_steps().await;
@@ -114,6 +120,7 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
     state.node_roles = driver.world.node_roles;
     state.steps = driver.rec.steps;
     state.findings = driver.rec.findings;
+    state.phases = record::phase_times(&driver.rec.phase_marks, started.elapsed().as_millis());
     state.network = Some(driver.world.net);
     state
 }

@@ -22,19 +22,62 @@ pub enum Event<'a> {
     StepEnded(&'a StepRecord),
 }
 
+/// Time spent in one kind of phase over the whole run (several `opening`
+/// phases add up), for `--json` and `ci/bench.sh`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PhaseTime {
+    pub phase: &'static str,
+    pub ms: u128,
+}
+
+/// The stable key of a progress message: `funding alice` → `fund`.
+pub fn phase_key(msg: &str) -> &'static str {
+    const KEYS: [(&str, &str); 10] = [
+        ("resolving", "resolve"),
+        ("starting bitcoind", "bitcoind"),
+        ("starting ", "start_nodes"),
+        ("funding", "fund"),
+        ("opening", "open"),
+        ("confirming", "confirm"),
+        ("waiting for gossip", "gossip"),
+        ("waiting for", "channel_normal"),
+        ("running steps", "steps"),
+        ("stopping", "stop"),
+    ];
+    KEYS.iter().find(|(prefix, _)| msg.starts_with(prefix)).map_or("other", |(_, k)| k)
+}
+
+/// Sum the time between consecutive phase marks per key; the last phase
+/// runs until `end_ms`.
+pub fn phase_times(marks: &[(&'static str, u128)], end_ms: u128) -> Vec<PhaseTime> {
+    let mut out: Vec<PhaseTime> = Vec::new();
+    for (i, (key, at)) in marks.iter().enumerate() {
+        let until = marks.get(i + 1).map_or(end_ms, |(_, next)| *next);
+        let ms = until.saturating_sub(*at);
+        match out.iter_mut().find(|p| p.phase == *key) {
+            Some(p) => p.ms += ms,
+            None => out.push(PhaseTime { phase: key, ms }),
+        }
+    }
+    out
+}
+
 pub struct Recorder<'a> {
     pub steps: Vec<StepRecord>,
     pub findings: Vec<Finding>,
     pub started: Instant,
+    /// (phase key, ms since start) of every progress mark.
+    pub phase_marks: Vec<(&'static str, u128)>,
     on_event: &'a mut dyn FnMut(Event),
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(started: Instant, on_event: &'a mut dyn FnMut(Event)) -> Recorder<'a> {
-        Recorder { steps: vec![], findings: vec![], started, on_event }
+        Recorder { steps: vec![], findings: vec![], started, phase_marks: vec![], on_event }
     }
 
     pub fn phase(&mut self, msg: &str) {
+        self.phase_marks.push((phase_key(msg), self.elapsed_ms()));
         (self.on_event)(Event::Phase(msg));
     }
 
@@ -49,5 +92,25 @@ impl<'a> Recorder<'a> {
 
     pub fn elapsed_ms(&self) -> u128 {
         self.started.elapsed().as_millis()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_add_up_per_key() {
+        let marks = [("bitcoind", 0), ("start_nodes", 200), ("open", 700), ("open", 800), ("stop", 1000)];
+        let t = phase_times(&marks, 1100);
+        assert_eq!(t, [
+            PhaseTime { phase: "bitcoind", ms: 200 },
+            PhaseTime { phase: "start_nodes", ms: 500 },
+            PhaseTime { phase: "open", ms: 300 },
+            PhaseTime { phase: "stop", ms: 100 },
+        ]);
+        assert_eq!(phase_key("funding alice, carol"), "fund");
+        assert_eq!(phase_key("waiting for alice ↔ bob to be CHANNELD_NORMAL"), "channel_normal");
+        assert_eq!(phase_key("waiting for gossip to reach every node"), "gossip");
     }
 }
