@@ -83,7 +83,7 @@ impl Signature {
     /// A BROKEN line that only echoes a death another signature already
     /// names (`FATAL SIGNAL`, a backtrace frame, `Killing plugin`, a
     /// subdaemon's death), as opposed to a BROKEN line that says why.
-    fn is_echo(&self) -> bool {
+    pub fn is_echo(&self) -> bool {
         const ECHOES: [&str; 7] =
             ["FATAL SIGNAL", "backtrace:", "Killing plugin", "Plugin marked as important", "Owning subdaemon", "killed with signal", "), exiting."];
         ECHOES.iter().any(|e| self.text.contains(e))
