@@ -129,6 +129,10 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
     NodeConfig { name: n.name.clone(), developer: n.developer, xpay: n.xpay, reconnect: n.reconnect, extra: n.options.clone() }
 }
 
+/// How much longer than its own deadline a wait step may take before it
+/// counts as stuck (a `hang`).
+const WAIT_GUARD: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn setup_ref() -> StepRef {
     StepRef { index: "0".into(), name: "setup".into() }
 }
@@ -240,7 +244,11 @@ impl Driver<'_> {
         if let (true, Some(n)) = (step.action.stops_node(), &node) {
             self.liveness.expect_down(n);
         }
-        let result = match tokio::time::timeout(timeout, self.world.execute(&step.action, &self.bindings, timeout)).await {
+        // A wait's own deadline is the step's timeout, and its expiry a
+        // `fail` that shows what it saw; the outer guard only catches a
+        // wait that itself got stuck.
+        let guard = if step.action.is_wait() { timeout + WAIT_GUARD } else { timeout };
+        let result = match tokio::time::timeout(guard, self.world.execute(&step.action, &self.bindings, timeout)).await {
             Ok(r) => r,
             Err(_) => Err(StepError::Hang(format!("did not finish within {}", secs(timeout)))),
         };

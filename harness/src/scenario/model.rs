@@ -166,6 +166,11 @@ impl Action {
         }
     }
 
+    /// Steps whose purpose is to wait for a state until their timeout.
+    pub fn is_wait(&self) -> bool {
+        matches!(self, Action::WaitRpc { .. } | Action::WaitLog { .. } | Action::WaitChannel { .. })
+    }
+
     /// Steps after which the node runs (again), when they succeed.
     pub fn starts_node(&self) -> bool {
         matches!(self, Action::Start { .. } | Action::Restart { .. } | Action::Upgrade { .. })
