@@ -250,18 +250,16 @@ mod tests {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
     }
 
+    /// `sh -c script` in `dir`, with its output in `dir/out` and `dir/err`.
+    fn sh(dir: &Path, script: &str) -> Supervised {
+        spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], dir, &dir.join("out"), &dir.join("err")).unwrap()
+    }
+
     #[test]
     fn stop_ladder_reaches_the_whole_group() {
         let d = tempfile::tempdir().unwrap();
         // A leader that ignores SIGTERM and has a child: only SIGKILL ends it.
-        let mut p = spawn(
-            Path::new("/bin/sh"),
-            &["-c".into(), "trap '' TERM; sleep 30 & sleep 30".into()],
-            d.path(),
-            &d.path().join("out"),
-            &d.path().join("err"),
-        )
-        .unwrap();
+        let mut p = sh(d.path(), "trap '' TERM; sleep 30 & sleep 30");
         std::thread::sleep(Duration::from_millis(100));
         assert!(live_group_members(p.pid as i32).len() >= 2);
         let exit = rt().block_on(p.stop_ladder(Duration::from_millis(200)));
@@ -272,14 +270,7 @@ mod tests {
     #[test]
     fn stderr_goes_to_a_file_and_exit_codes_are_kept() {
         let d = tempfile::tempdir().unwrap();
-        let mut p = spawn(
-            Path::new("/bin/sh"),
-            &["-c".into(), "echo boom >&2; exit 3".into()],
-            d.path(),
-            &d.path().join("out"),
-            &d.path().join("err"),
-        )
-        .unwrap();
+        let mut p = sh(d.path(), "echo boom >&2; exit 3");
         assert_eq!(rt().block_on(p.wait_exit(Duration::from_secs(5))), Some(Exit::Code { code: 3 }));
         assert_eq!(std::fs::read_to_string(d.path().join("err")).unwrap(), "boom\n");
     }
@@ -289,14 +280,7 @@ mod tests {
     #[test]
     fn a_step_timeout_fires_while_a_stop_is_waiting() {
         let d = tempfile::tempdir().unwrap();
-        let mut p = spawn(
-            Path::new("/bin/sh"),
-            &["-c".into(), "trap '' TERM; touch trapped; sleep 30".into()],
-            d.path(),
-            &d.path().join("out"),
-            &d.path().join("err"),
-        )
-        .unwrap();
+        let mut p = sh(d.path(), "trap '' TERM; touch trapped; sleep 30");
         while !d.path().join("trapped").exists() {
             std::thread::sleep(Duration::from_millis(10));
         }
