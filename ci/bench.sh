@@ -2,26 +2,69 @@
 # Benchmarks (never timed assertions in tests). Medians of N runs of the
 # release binary, whole-process wall time:
 #   up       cold `cln-harness up --no-wait`: bitcoind + alice/bob to CHANNELD_NORMAL
-#   keysend  `cln-harness run scenarios/keysend.toml`
+#   keysend  `cln-harness run scenarios/keysend.toml`, with the median of each
+#            phase (from `--json`: resolve, bitcoind, start_nodes, fund, open,
+#            confirm, channel_normal, steps, stop)
 #   seeds    the six seed scenarios on both upgrade paths (12 runs, 2 at a time)
-# Usage: ci/bench.sh [N]   (default 5; needs bitcoind and lightningd builds)
+# Baselines, measured in the same run, alternating with the harness's runs:
+#   fork     ci/baselines/forking_script.py: the keysend scenario as a script
+#            that forks lightning-cli/bitcoin-cli for every call (always runs);
+#   pyln     ci/baselines/test_pyln_keysend.py under pytest, when pyln-testing
+#            is importable (`pip install pyln-testing`); skipped otherwise.
+# Usage: ci/bench.sh [N] [LABEL]   (default 5 runs, on LABEL's lightningd;
+#        default: the newest release install). Needs bitcoind and lightningd builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-5}
 cargo build -q --release -p cln-harness
 BIN=target/release/cln-harness
-L=${CLN_HARNESS_CACHE:-$HOME/.cache/cln-harness}/lightningd
+CACHE=${CLN_HARNESS_CACHE:-$HOME/.cache/cln-harness}
+L=$CACHE/lightningd
+LABEL=${2:-$(ls "$L" | grep -E '^v[0-9.]+$' | sort -V | tail -1)}
+LBIN=$L/$LABEL/bin
+BBIN=$(dirname "$(ls -d "$CACHE"/bitcoin/*/bin/bitcoind | tail -1)")
+echo "lightningd $LABEL ($LBIN), bitcoind $BBIN, $N runs each"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 timeit() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s%N); awk -v d=$((e - s)) 'BEGIN {printf "%.2f\n", d / 1e9}'; }
+have_pyln() { python3 -c 'import pyln.testing' >/dev/null 2>&1; }
 
 echo "up (cold, to channel-normal):"
-for _ in $(seq "$N"); do timeit "$BIN" up --no-wait; done | tee /tmp/bench-up | tr '\n' ' '; echo
-echo "  median: $(median </tmp/bench-up) s"
+for _ in $(seq "$N"); do timeit "$BIN" up --no-wait --role "$LABEL"; done | tee "$T/up" | tr '\n' ' '; echo
+echo "  median: $(median <"$T/up") s   (target: 2.5 s)"
 
-echo "run scenarios/keysend.toml:"
-for _ in $(seq "$N"); do timeit "$BIN" run scenarios/keysend.toml; done | tee /tmp/bench-ks | tr '\n' ' '; echo
-echo "  median: $(median </tmp/bench-ks) s"
+echo "run scenarios/keysend.toml, alternating with the baselines:"
+for i in $(seq "$N"); do
+  timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --json "$T/ks-$i.json" >>"$T/ks"
+  timeit python3 ci/baselines/forking_script.py "$LBIN" "$BBIN" >>"$T/fork"
+  if have_pyln; then
+    PATH="$LBIN:$BBIN:$PATH" timeit python3 -m pytest -q -p no:cacheprovider ci/baselines/test_pyln_keysend.py >>"$T/pyln"
+  fi
+done
+ks=$(median <"$T/ks"); fork=$(median <"$T/fork")
+echo "  harness: $(tr '\n' ' ' <"$T/ks")  median $ks s"
+echo "  fork:    $(tr '\n' ' ' <"$T/fork")  median $fork s   ratio harness/fork $(awk -v a="$ks" -v b="$fork" 'BEGIN {printf "%.2f", a / b}') (target <= 0.7)"
+if [ -s "$T/pyln" ]; then
+  pyln=$(median <"$T/pyln")
+  echo "  pyln:    $(tr '\n' ' ' <"$T/pyln")  median $pyln s   ratio harness/pyln $(awk -v a="$ks" -v b="$pyln" 'BEGIN {printf "%.2f", a / b}') (target <= 0.5)"
+else
+  echo "  pyln:    skipped (pyln-testing not importable: pip install pyln-testing)"
+fi
+echo "  phases (median over the harness runs):"
+python3 - "$T" <<'PY'
+import glob, json, statistics, sys
+runs = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + "/ks-*.json"))]
+keys = []
+for r in runs:
+    for p in r.get("phases", []):
+        if p["phase"] not in keys:
+            keys.append(p["phase"])
+for k in keys:
+    ms = [next((p["ms"] for p in r["phases"] if p["phase"] == k), 0) for r in runs]
+    print(f"    {k:<15} {statistics.median(ms) / 1000:.2f} s")
+PY
 
 if [ -x "$L/v25.02.1/bin/lightningd" ] && [ -x "$L/1cc64dd67/bin/lightningd" ] && [ -x "$L/v25.05/bin/lightningd" ]; then
   echo "six seed scenarios x two upgrade paths (12 runs, 2 in parallel):"
@@ -29,10 +72,10 @@ if [ -x "$L/v25.02.1/bin/lightningd" ] && [ -x "$L/1cc64dd67/bin/lightningd" ] &
   {
     for cand in 1cc64dd67 v25.05; do
       for sc in keysend pay-xpay-on pay-xpay-off upgrade-keysend upgrade-pay-xpay-on upgrade-pay-xpay-off; do
-        echo "$BIN run scenarios/$sc.toml --lightningd base=$L/v25.02.1/bin/lightningd --lightningd candidate=$L/$cand/bin/lightningd"
+        echo "$BIN run scenarios/$sc.toml --lightningd base=v25.02.1 --lightningd candidate=$cand"
       done
     done
   } | xargs -P 2 -I{} sh -c '{} >/dev/null 2>&1 || true'
   e=$(date +%s%N)
-  echo "  wall: $(awk -v d=$((e - s)) 'BEGIN {printf "%.1f", d / 1e9}') s"
+  echo "  wall: $(awk -v d=$((e - s)) 'BEGIN {printf "%.1f", d / 1e9}') s   (target <= 60 s)"
 fi
