@@ -9,6 +9,7 @@ use crate::process::{self, Exit, Supervised};
 use crate::rpc::{self, CallError, RawReply, SocketPath};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use crate::poll::{poll_until, Look};
 use crate::text::tail;
 use std::time::{Duration, Instant};
 
@@ -170,11 +171,6 @@ impl Node {
         self.process.as_ref().is_none_or(|p| p.exit().is_some())
     }
 
-    /// How the last process ended, as last observed (never reaps: for
-    /// readers such as reports).
-    pub fn observed_exit(&self) -> Option<Exit> {
-        self.process.as_ref().and_then(|p| p.exit())
-    }
 
     /// Wait up to `timeout` for the current process to exit.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<Exit> {
@@ -255,37 +251,55 @@ impl Node {
         let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
         let stderr_offset = self.pending_stderr_offset;
         let started = Instant::now();
-        loop {
-            if let Some(exit) = self.exit() {
+        let (socket, node) = (self.socket.connect_path().to_path_buf(), self.name.clone());
+        // Ready when `getinfo` answers; an exit meanwhile ends the wait.
+        let ready = poll_until(READY_TIMEOUT, Duration::from_millis(25), || {
+            let exited = self.exit();
+            let (socket, node) = (socket.clone(), node.clone());
+            async move {
+                if let Some(exit) = exited {
+                    return Look::Ready(Err(exit));
+                }
+                match rpc::call(&node, &socket, "getinfo", &json!({}), Duration::from_secs(2)).await {
+                    Ok(info) => Look::Ready(Ok(info)),
+                    Err(_) => Look::NotYet(()),
+                }
+            }
+        })
+        .await;
+        match ready {
+            Ok(Ok(info)) => {
+                self.id = info["id"].as_str().map(String::from);
+                // getinfo can answer before connectd listens; a peer's
+                // `connect` right after start must not be refused.
+                self.wait_listening(READY_TIMEOUT.saturating_sub(started.elapsed())).await;
+                Ok(())
+            }
+            Ok(Err(exit)) => {
                 let stderr = read_from(&self.stderr_file(), stderr_offset);
                 let kind = match refusal(exit, &stderr) {
                     Some(reason) => StartErrorKind::Refused { reason, stderr: tail(&stderr, 600) },
                     None => StartErrorKind::Exited { exit, stderr: tail(&stderr, 1500) },
                 };
-                return Err(err(kind));
+                Err(err(kind))
             }
-            if let Ok(info) = self.call("getinfo", json!({}), Duration::from_secs(2)).await {
-                self.id = info["id"].as_str().map(String::from);
-                // getinfo can answer before connectd listens; a peer's
-                // `connect` right after start must not be refused.
-                self.wait_listening(started).await;
-                return Ok(());
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                return Err(err(StartErrorKind::NotReady(READY_TIMEOUT)));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            Err(_) => Err(err(StartErrorKind::NotReady(READY_TIMEOUT))),
         }
     }
 
-    async fn wait_listening(&mut self, started: Instant) {
-        let addr = ("127.0.0.1", self.port.port);
-        while started.elapsed() < READY_TIMEOUT && self.is_running() {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return;
+    async fn wait_listening(&mut self, timeout: Duration) {
+        let port = self.port.port;
+        let _ = poll_until(timeout, Duration::from_millis(20), || {
+            let running = self.is_running();
+            async move {
+                if !running || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    Look::Ready(())
+                } else {
+                    Look::NotYet(())
+                }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
     }
 
     /// Graceful stop: the `stop` RPC, then the signal ladder if needed.
@@ -331,19 +345,6 @@ impl Node {
         rpc::raw(&self.name, self.socket.connect_path(), request, timeout).await
     }
 
-    /// Crash logs lightningd wrote (`regtest/crash.log.<timestamp>`).
-    pub fn crash_logs(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.join("regtest"))
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("crash.log")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
 }
 
 fn read_from(path: &Path, offset: u64) -> String {

@@ -62,15 +62,6 @@ pub enum CallErrorKind {
 }
 
 impl CallError {
-    pub fn rpc_code(&self) -> Option<i64> {
-        match &self.kind {
-            CallErrorKind::Rpc { code, .. } => *code,
-            _ => None,
-        }
-    }
-    pub fn is_rpc_error(&self) -> bool {
-        matches!(self.kind, CallErrorKind::Rpc { code: Some(_), .. })
-    }
     /// The error as JSON, for `expect.error` matching and reports.
     pub fn to_json(&self) -> Value {
         match &self.kind {

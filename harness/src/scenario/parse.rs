@@ -5,7 +5,6 @@
 use super::model::*;
 use crate::options::XpayMode;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -597,7 +596,3 @@ fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     }
 }
 
-/// Names a scenario binds at top level, for validation.
-pub fn node_names(s: &Scenario) -> BTreeSet<String> {
-    s.nodes.iter().map(|n| n.name.clone()).collect()
-}
