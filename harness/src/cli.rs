@@ -51,26 +51,7 @@ pub enum Command {
         no_wait: bool,
     },
     /// Run scenario files; exit 0 pass, 1 crash/hang/fail, 2 bad scenario, 125 environment.
-    Run {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        bins: BinaryArgs,
-        /// Write the machine report here (a JSON array when several files run).
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Keep run dirs and write an artifact bundle even when passing.
-        #[arg(long)]
-        keep: bool,
-        /// Compare each run's DB and log snapshots with the accepted ones in
-        /// DIR (as the tests name them); a difference fails the run and
-        /// leaves a `.snap.new` for `cargo insta review --workspace`.
-        #[arg(long, value_name = "DIR")]
-        snapshots: Option<PathBuf>,
-        /// Also print the time spent per phase.
-        #[arg(short, long)]
-        verbose: bool,
-    },
+    Run(RunArgs),
     /// List scenarios with their description and the roles they need.
     List {
         #[arg(default_value = "scenarios")]
@@ -87,6 +68,32 @@ pub enum Command {
         #[command(flatten)]
         bins: BinaryArgs,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub bins: BinaryArgs,
+    /// Write the machine report here (a JSON array when several runs happen).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Keep run dirs and write an artifact bundle even when passing.
+    #[arg(long)]
+    pub keep: bool,
+    /// Compare each run's DB and log snapshots with the accepted ones in
+    /// DIR (as the tests name them); a difference fails the run and
+    /// leaves a `.snap.new` for `cargo insta review --workspace`.
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
+    /// Also print the time spent per phase.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Run each scenario N times; print its pass rate, the outcomes and
+    /// each distinct signature with its count. Exit 0 only if every run passed.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
 }
 
 pub const NODE_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
@@ -119,7 +126,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
     match cli.command {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
-        Command::Run { files, bins, json, keep, snapshots, verbose } => rt.block_on(run(&files, &bins, json.as_deref(), keep, snapshots, verbose)),
+        Command::Run(args) => rt.block_on(run(&args)),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -297,44 +304,52 @@ fn list(dirs: &[PathBuf]) -> i32 {
     code
 }
 
-async fn run(files: &[PathBuf], bins: &BinaryArgs, json: Option<&std::path::Path>, keep: bool, snapshots: Option<PathBuf>, verbose: bool) -> i32 {
+async fn run(args: &RunArgs) -> i32 {
     use crate::runner::{run_file, RunOptions, RunResult};
     // Bad scenarios are reported before anything starts.
-    for f in files {
+    for f in &args.files {
         if let Err(e) = crate::scenario::load(f) {
             eprintln!("error: {e}");
             return exit::usage();
         }
     }
-    let Ok(discovery) = discovery(bins) else { return exit::usage() };
-    let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
+    let Ok(discovery) = discovery(&args.bins) else { return exit::usage() };
+    let bitcoin = match binaries::resolve_bitcoind(args.bins.bitcoind.as_deref()) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::environment();
         }
     };
-    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep };
-    let opts = RunOptions { keep, verbose: true, snapshots };
+    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep: args.keep };
+    let opts = RunOptions { keep: args.keep, verbose: true, snapshots: args.snapshots.clone() };
     let mut reports = Vec::new();
     let mut worst = exit::pass();
-    for f in files {
-        match run_file(f, &cfg, &opts).await {
-            RunResult::BadScenario(e) => {
-                eprintln!("error: {e}");
-                worst = crate::outcome::worst_exit_code([worst, exit::usage()]);
-            }
-            RunResult::Ran(r) => {
-                println!("{}", crate::report::summary(&r));
-                if verbose {
-                    println!("{}", crate::report::phases_line(&r));
+    for f in &args.files {
+        let mut runs = Vec::new();
+        for _ in 0..args.repeat {
+            match run_file(f, &cfg, &opts).await {
+                RunResult::BadScenario(e) => {
+                    eprintln!("error: {e}");
+                    worst = crate::outcome::worst_exit_code([worst, exit::usage()]);
+                    break;
                 }
-                worst = crate::outcome::worst_exit_code([worst, r.exit_code]);
-                reports.push(*r);
+                RunResult::Ran(r) => {
+                    println!("{}", crate::report::summary(&r));
+                    if args.verbose {
+                        println!("{}", crate::report::phases_line(&r));
+                    }
+                    worst = crate::outcome::worst_exit_code([worst, r.exit_code]);
+                    runs.push(*r);
+                }
             }
         }
+        if args.repeat > 1 {
+            println!("{}", crate::report::repeat_summary(&f.display().to_string(), &runs));
+        }
+        reports.extend(runs);
     }
-    if let Some(path) = json {
+    if let Some(path) = &args.json {
         let value = if reports.len() == 1 { serde_json::to_value(&reports[0]) } else { serde_json::to_value(&reports) };
         if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&value.unwrap_or_default()).unwrap_or_default()) {
             eprintln!("error: writing {}: {e}", path.display());

@@ -146,6 +146,34 @@ pub fn step_line(r: &StepRecord) -> String {
     line
 }
 
+/// `run --repeat N`: pass rate, outcome histogram, and each distinct
+/// headline signature with how often it came.
+pub fn repeat_summary(file: &str, runs: &[Report]) -> String {
+    let seen: Vec<(OutcomeKind, Option<&str>)> = runs.iter().map(|r| (r.outcome, r.first_signature.as_deref())).collect();
+    tally(file, &seen)
+}
+
+fn tally(file: &str, runs: &[(OutcomeKind, Option<&str>)]) -> String {
+    use std::collections::BTreeMap;
+    let passed = runs.iter().filter(|r| r.0 == OutcomeKind::Pass).count();
+    let mut outcomes: BTreeMap<OutcomeKind, usize> = BTreeMap::new();
+    let mut signatures: BTreeMap<&str, usize> = BTreeMap::new();
+    for (outcome, sig) in runs {
+        *outcomes.entry(*outcome).or_default() += 1;
+        if let Some(sig) = sig {
+            *signatures.entry(sig).or_default() += 1;
+        }
+    }
+    let hist: Vec<String> = outcomes.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect();
+    let mut s = format!("{file}: {passed}/{} passed ({})", runs.len(), hist.join(", "));
+    let mut sigs: Vec<(&str, usize)> = signatures.into_iter().collect();
+    sigs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (sig, n) in sigs {
+        s.push_str(&format!("\n  {n}× {sig}"));
+    }
+    s
+}
+
 /// One line: `phases: resolve 0.01s, bitcoind 0.20s, ...`.
 pub fn phases_line(r: &Report) -> String {
     let parts: Vec<String> = r.phases.iter().map(|p| format!("{} {:.2}s", p.phase, p.ms as f64 / 1000.0)).collect();
@@ -235,4 +263,19 @@ pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
         s.push_str(&format!("- {}: {} `{}` sha256 `{}`\n", b.role, b.version, b.path.display(), b.sha256.as_deref().unwrap_or("?")));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_runs_tally_outcomes_and_signatures() {
+        let sig = Some("UNIQUE constraint failed: channel_htlcs.id");
+        let runs = [(OutcomeKind::Pass, None), (OutcomeKind::Crash, sig), (OutcomeKind::Crash, sig), (OutcomeKind::Hang, Some("x"))];
+        assert_eq!(
+            tally("s.toml", &runs),
+            "s.toml: 1/4 passed (pass 1, hang 1, crash 2)\n  2× UNIQUE constraint failed: channel_htlcs.id\n  1× x"
+        );
+    }
 }
