@@ -63,6 +63,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The first build on which a scenario changes behaviour: over installed
+    /// builds in the given order (`--labels`). Exit 0 found, 2 endpoints
+    /// that do not differ, 125 builds that could not be tested.
+    Bisect(BisectArgs),
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -96,6 +100,29 @@ pub struct RunArgs {
     pub repeat: u32,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct BisectArgs {
+    pub scenario: PathBuf,
+    /// Installed builds, oldest first: the first must show the old
+    /// behaviour (pass), the last the new (crash/hang/fail).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub labels: Vec<String>,
+    /// The role each label is tested in.
+    #[arg(long, default_value = "candidate")]
+    pub role: String,
+    /// Find the first label on which a failing scenario passes (which release fixed it).
+    #[arg(long)]
+    pub find_fix: bool,
+    /// Runs per label; any run with the new behaviour counts (for flaky bugs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+    /// Write the bisect report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub bins: BinaryArgs,
+}
+
 pub const NODE_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
 
 /// Exit codes, all from [`outcome::exit_code`].
@@ -127,6 +154,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
         Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
         Command::Run(args) => rt.block_on(run(&args)),
+        Command::Bisect(args) => rt.block_on(bisect(&args)),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -375,5 +403,58 @@ mod tests {
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
         assert_eq!(check_db_command(&text, false), 2);
+    }
+}
+
+async fn bisect(args: &BisectArgs) -> i32 {
+    use crate::bisect::{over_labels, Question};
+    if let Err(e) = crate::scenario::load(&args.scenario) {
+        eprintln!("error: {e}");
+        return exit::usage();
+    }
+    if args.labels.len() < 2 {
+        eprintln!("error: --labels needs at least two builds, oldest first");
+        return exit::usage();
+    }
+    let Ok(discovery) = discovery(&args.bins) else { return exit::usage() };
+    let bitcoin = match binaries::resolve_bitcoind(args.bins.bitcoind.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::environment();
+        }
+    };
+    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep: false };
+    let q = if args.find_fix { Question::FirstFixed } else { Question::FirstBad };
+    let mut print = |t: &crate::bisect::Tested| {
+        let outcomes: Vec<&str> = t.outcomes.iter().map(|o| o.as_str()).collect();
+        println!("{:<24} {:<5} {:<20} {:>6.1}s  {}", t.label, format!("{:?}", t.mark).to_lowercase(), outcomes.join(","), t.seconds, t.signature.as_deref().unwrap_or(""));
+    };
+    let report = over_labels(&args.scenario, &cfg, &args.role, &args.labels, q, args.repeat, &mut print).await;
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default()) {
+            eprintln!("error: writing {}: {e}", path.display());
+        }
+    }
+    match (&report.first, &report.note) {
+        (Some(first), _) => {
+            println!("{}: {first}", report.question);
+            if let Some(sig) = &report.signature {
+                println!("  signature: {sig}");
+            }
+            if let Some(cmd) = &report.rerun {
+                println!("  rerun: {cmd}");
+            }
+            exit::pass()
+        }
+        (None, Some(note)) => {
+            eprintln!("bisect: {note}");
+            if note.starts_with("nothing to search") && !report.tested.iter().any(|t| t.mark == crate::bisect::Mark::Skip) {
+                exit::usage()
+            } else {
+                exit::environment()
+            }
+        }
+        (None, None) => exit::environment(),
     }
 }

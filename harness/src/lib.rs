@@ -26,3 +26,4 @@ pub mod gather;
 pub mod matrix;
 pub mod text;
 pub mod poll;
+pub mod bisect;
