@@ -63,6 +63,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Download official release tarballs (checked against SHA256SUMS) into
+    /// the harness cache: `install v25.05 v26.06.6`, `install latest`.
+    Install {
+        #[arg(required = true)]
+        labels: Vec<String>,
+        /// A mirror URL or a local directory laid out like the release page
+        /// (`<from>/<tag>/<file>`).
+        #[arg(long, value_name = "URL|DIR")]
+        from: Option<String>,
+        /// The tarball platform (e.g. `Ubuntu-22.04`); default: this machine's.
+        #[arg(long)]
+        platform: Option<String>,
+    },
     /// The first build on which a scenario changes behaviour: over installed
     /// builds in the given order (`--labels`). Exit 0 found, 2 endpoints
     /// that do not differ, 125 builds that could not be tested.
@@ -155,6 +168,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
         Command::Binaries { bins } => list_binaries(&bins),
         Command::Run(args) => rt.block_on(run(&args)),
         Command::Bisect(args) => rt.block_on(bisect(&args)),
+        Command::Install { labels, from, platform } => install(&labels, from.as_deref(), platform.as_deref()),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -457,4 +471,40 @@ async fn bisect(args: &BisectArgs) -> i32 {
         }
         (None, None) => exit::environment(),
     }
+}
+
+/// `install`: 0 when every label is installed (or already was), 125 when
+/// one could not be (no network, no tarball for this platform, a tarball
+/// that fails its checksum: nothing is installed then).
+fn install(labels: &[String], from: Option<&str>, platform: Option<&str>) -> i32 {
+    use crate::builds::install::{install, platform_from_os_release, Installed, ReleaseSource};
+    let platform = match platform {
+        Some(p) => p.to_string(),
+        None => {
+            let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+            match platform_from_os_release(&os, std::env::consts::ARCH) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::environment();
+                }
+            }
+        }
+    };
+    let source = ReleaseSource::parse(from);
+    let cache = crate::paths::cache_root();
+    let mut code = exit::pass();
+    for label in labels {
+        match install(label, &source, &platform, &cache) {
+            Ok(Installed::New { tag, dir, asset }) => {
+                println!("{tag}: installed {asset} (sha256 checked against SHA256SUMS-{tag}; signatures not checked) into {}", dir.display())
+            }
+            Ok(Installed::AlreadyThere { tag, dir }) => println!("{tag}: already installed in {}", dir.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = exit::environment();
+            }
+        }
+    }
+    code
 }

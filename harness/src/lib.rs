@@ -27,3 +27,4 @@ pub mod matrix;
 pub mod text;
 pub mod poll;
 pub mod bisect;
+pub mod builds;

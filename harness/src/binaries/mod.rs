@@ -275,7 +275,7 @@ impl Discovery {
         }
         if out.is_empty() {
             tried.push(format!(
-                "not given by --lightningd {request}=PATH, ${var}, {}, nor installed as {}",
+                "not given by --lightningd {request}=PATH, ${var}, {}, nor installed as {}; `cln-harness install <tag>` downloads a release, or build one from a checkout into that dir",
                 self.config.as_ref().map_or("a config file".to_string(), |(p, _)| p.display().to_string()),
                 self.cache_root.join(request).join("bin/lightningd").display()
             ));
