@@ -83,11 +83,12 @@ fn http_get(url: &str) -> Result<Option<(Vec<u8>, String)>, String> {
         Ok(resp) => {
             let final_url = resp.get_url().to_string();
             let mut body = Vec::new();
-            resp.into_reader().read_to_end(&mut body).map_err(|e| format!("{url}: {e}"))?;
+            resp.into_reader().read_to_end(&mut body).map_err(|e| e.to_string())?;
             Ok(Some((body, final_url)))
         }
         Err(ureq::Error::Status(404, _)) => Ok(None),
-        Err(e) => Err(format!("{url}: {e}")),
+        // ureq's message starts with the URL, which the caller already names.
+        Err(e) => Err(e.to_string().trim_start_matches(&format!("{url}: ")).to_string()),
     }
 }
 
