@@ -17,6 +17,8 @@ pub struct Bitcoind {
     inner: bitcoind::BitcoinD,
     /// Height of the next unspent OP_TRUE coinbase to fund a node from.
     next_coinbase: u64,
+    /// The P2WSH address of the script `OP_TRUE` (from `decodescript 51`).
+    op_true_address: String,
     pub bins: BitcoinBins,
     pub datadir: PathBuf,
     pub rpc_port: u16,
@@ -30,14 +32,12 @@ pub struct Bitcoind {
 /// let conf = cln_harness::bitcoind::conf(std::path::Path::new("/t/bitcoind"));
 /// assert_eq!(conf.wallet, None); // the vendored build has no wallet
 /// assert_eq!(conf.network, "regtest");
-/// assert_eq!(conf.args, vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc", "-acceptnonstdtxn=1"]);
+/// assert_eq!(conf.args, vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"]);
 /// assert_eq!(conf.staticdir.as_deref(), Some(std::path::Path::new("/t/bitcoind")));
 /// ```
 pub fn conf(datadir: &Path) -> bitcoind::Conf<'static> {
     let mut conf = bitcoind::Conf::default();
-    // -acceptnonstdtxn: funding spends the harness's OP_TRUE coinbases
-    // (see `Bitcoind::send_from_coinbase`), which relay policy calls non-standard.
-    conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc", "-acceptnonstdtxn=1"];
+    conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"];
     conf.wallet = None;
     conf.staticdir = Some(datadir.to_path_buf());
     conf.tmpdir = None;
@@ -73,6 +73,16 @@ impl Bitcoind {
             bins: bins.clone(),
             inner,
             next_coinbase: 1,
+            op_true_address: String::new(),
+        })
+        .and_then(|mut b: Bitcoind| {
+            let script = b.call("decodescript", &[json!("51")]).map_err(|e| start_err(e.to_string()))?;
+            let addr = script["segwit"]["address"].as_str().unwrap_or_default().to_string();
+            if addr.is_empty() {
+                return Err(start_err(format!("`decodescript 51` gave no P2WSH address: {script}")));
+            }
+            b.op_true_address = addr;
+            Ok(b)
         })
     }
 
@@ -87,10 +97,12 @@ impl Bitcoind {
         Ok(self.call("getblockcount", &[])?.as_u64().unwrap_or(0))
     }
 
-    /// Blocks whose coinbase pays `raw(51)` (OP_TRUE): spendable by the
-    /// harness without a key once mature, which is how nodes are funded.
+    /// Blocks whose coinbase pays P2WSH(OP_TRUE): spendable by the harness
+    /// without a key once mature (the witness is the script `51` itself),
+    /// and segwit, as lightningd wants the inputs of a channel funding
+    /// transaction it did not build (v26.06: "non-segwit and unsigned").
     pub fn mine(&self, blocks: u64) -> Result<(), BitcoindError> {
-        self.call("generatetodescriptor", &[json!(blocks), json!("raw(51)")]).map(|_| ())
+        self.call("generatetoaddress", &[json!(blocks), json!(self.op_true_address)]).map(|_| ())
     }
 
     /// Mine enough blocks before any node starts that `funders` coinbases
@@ -105,10 +117,9 @@ impl Bitcoind {
         Ok(())
     }
 
-    /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
-    /// transaction goes to the mempool; the caller mines it. Each call uses
-    /// the next coinbase, mining one more block when none is mature yet.
-    pub fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
+    /// The next unspent mature OP_TRUE coinbase: (txid, value in sat).
+    /// Mines one more block when none is mature yet.
+    fn take_coinbase(&mut self) -> Result<(Value, u64), BitcoindError> {
         let height = self.next_coinbase;
         let tip = self.block_count()?;
         if tip < height + COINBASE_MATURITY {
@@ -117,14 +128,56 @@ impl Bitcoind {
         let hash = self.call("getblockhash", &[json!(height)])?;
         let block = self.call("getblock", &[hash, json!(2)])?;
         let coinbase = &block["tx"][0];
-        let (txid, value) = (coinbase["txid"].clone(), coinbase["vout"][0]["value"].as_f64().unwrap_or(0.0));
-        // Whole sats, as bitcoind wants amounts: value less a 10 000 sat fee.
-        let amount = ((value * 1e8).round() as u64).saturating_sub(10_000);
-        let outputs = json!({ address: format!("{}.{:08}", amount / 100_000_000, amount % 100_000_000) });
-        let raw = self.call("createrawtransaction", &[json!([{"txid": txid, "vout": 0}]), outputs])?;
-        let sent = self.call("sendrawtransaction", &[raw])?;
+        let value = (coinbase["vout"][0]["value"].as_f64().unwrap_or(0.0) * 1e8).round() as u64;
         self.next_coinbase += 1;
-        Ok(sent.as_str().unwrap_or_default().to_string())
+        Ok((coinbase["txid"].clone(), value))
+    }
+
+    /// A raw transaction spending the next coinbase to `outputs` (address,
+    /// sat), the rest (less [`FEE_SAT`]) to `change`.
+    fn spend_coinbase(&mut self, outputs: &[(&str, u64)], change: Option<&str>) -> Result<Value, BitcoindError> {
+        let (txid, value) = self.take_coinbase()?;
+        let spent: u64 = outputs.iter().map(|(_, sat)| sat).sum();
+        let mut outs: Vec<Value> = outputs.iter().map(|(addr, sat)| json!({ *addr: btc(*sat) })).collect();
+        if let Some(change) = change {
+            outs.push(json!({ change: btc(value.saturating_sub(spent + FEE_SAT)) }));
+        }
+        self.call("createrawtransaction", &[json!([{"txid": txid, "vout": 0}]), json!(outs)])
+    }
+
+    /// A raw transaction as broadcast: with the one input's witness.
+    fn signed(raw: &Value) -> Value {
+        json!(with_op_true_witness(raw.as_str().unwrap_or_default()))
+    }
+
+    /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
+    /// transaction goes to the mempool; the caller mines it.
+    pub fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
+        let raw = self.spend_coinbase(&[], Some(address))?;
+        self.broadcast(&raw)
+    }
+
+    /// The PSBT of an unsigned raw transaction, with each input's witness
+    /// UTXO filled in from the chain (so lightningd can see it is segwit).
+    fn psbt_of(&self, raw: &Value) -> Result<Value, BitcoindError> {
+        let psbt = self.call("converttopsbt", &[raw.clone()])?;
+        self.call("utxoupdatepsbt", &[psbt])
+    }
+
+    /// A channel funding transaction built by the harness (lightningd's
+    /// `fundchannel_start`/`fundchannel_complete` external funding): `amount_sat`
+    /// to the channel's funding address, the rest of a coinbase to the
+    /// funder's own `change` address. Returns (raw tx, its PSBT) for
+    /// `fundchannel_complete`; broadcast the raw tx after it.
+    pub fn funding_tx(&mut self, funding_address: &str, amount_sat: u64, change: &str) -> Result<(Value, Value), BitcoindError> {
+        let raw = self.spend_coinbase(&[(funding_address, amount_sat)], Some(change))?;
+        let psbt = self.psbt_of(&raw)?;
+        Ok((raw, psbt))
+    }
+
+    /// Broadcast an unsigned raw transaction spending one OP_TRUE coinbase.
+    pub fn broadcast(&self, raw: &Value) -> Result<String, BitcoindError> {
+        Ok(self.call("sendrawtransaction", &[Self::signed(raw)])?.as_str().unwrap_or_default().to_string())
     }
 
     pub fn debug_log(&self) -> PathBuf {
@@ -148,6 +201,41 @@ impl Bitcoind {
 
 /// Blocks before a coinbase can be spent.
 const COINBASE_MATURITY: u64 = 100;
+/// What every harness-built transaction pays in fees.
+const FEE_SAT: u64 = 10_000;
+
+/// Turn an unsigned one-input transaction (legacy serialization, as
+/// `createrawtransaction` returns it) into its segwit serialization with
+/// the witness that spends P2WSH(OP_TRUE): one item, the script `51`.
+/// Legacy: version(4) | inputs | outputs | locktime(4). Segwit: version |
+/// marker 00, flag 01 | inputs | outputs | witnesses | locktime.
+pub fn with_op_true_witness(raw_hex: &str) -> String {
+    if raw_hex.len() < 16 {
+        return raw_hex.to_string();
+    }
+    let (version, rest) = raw_hex.split_at(8);
+    let (body, locktime) = rest.split_at(rest.len() - 8);
+    format!("{version}0001{body}010151{locktime}")
+}
+
+/// Satoshis as bitcoind's decimal BTC string.
+fn btc(sat: u64) -> String {
+    format!("{}.{:08}", sat / 100_000_000, sat % 100_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_op_true_witness_goes_between_outputs_and_locktime() {
+        // version 2 | 1 input | 1 output | locktime 0 (contents elided as "..").
+        let legacy = "02000000" .to_string() + "01aa" + "01bb" + "00000000";
+        assert_eq!(with_op_true_witness(&legacy), "02000000000101aa01bb01015100000000");
+        assert_eq!(btc(5_000_000_000), "50.00000000");
+        assert_eq!(btc(1), "0.00000001");
+    }
+}
 
 fn pdeathsig_wrapper(bitcoind: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;

@@ -233,27 +233,20 @@ impl Network {
         .await
     }
 
-    /// The default set-up, and what scenarios build on: fund every funder,
-    /// open every channel, confirm, wait for CHANNELD_NORMAL on both sides of
-    /// each channel, then (with more than two nodes) for gossip to spread.
+    /// The default set-up, and what scenarios build on: every channel is
+    /// funded by a transaction the harness builds from a mature coinbase
+    /// (lightningd's external funding: `fundchannel_start`, then
+    /// `fundchannel_complete` with the PSBT, then the harness broadcasts),
+    /// the rest of the coinbase going to the funder's own wallet. So no
+    /// node waits for its funds to confirm before opening, and every channel,
+    /// several from one funder included, confirms in one round of 6 blocks.
+    /// Then both sides of each channel are waited for in CHANNELD_NORMAL,
+    /// and (with more than two nodes) gossip.
     pub async fn open_channels(&mut self, channels: &[ChannelSpec], progress: Progress<'_>) -> Result<(), NetworkError> {
-        let mut funders: Vec<String> = channels.iter().map(|c| c.from.clone()).collect();
-        funders.dedup();
-        funders.sort();
-        funders.dedup();
-        progress(&format!("funding {}", funders.join(", ")));
-        self.fund(&funders).await?;
         let mut opened = Vec::new();
         for c in channels {
             progress(&format!("opening {} → {} ({} sat)", c.from, c.to, c.amount_sat));
-            let r = self.open_channel(c).await?;
-            opened.push(r["channel_id"].as_str().map(String::from));
-            // A second channel from the same funder needs the change output
-            // confirmed first.
-            if channels.iter().filter(|o| o.from == c.from).count() > 1 {
-                self.bitcoind.mine(1)?;
-                self.wait_synced_nodes(std::slice::from_ref(&c.from)).await?;
-            }
+            opened.push(self.open_channel_funded_by_harness(c).await?);
         }
         progress("confirming channels (6 blocks)");
         // Only channel members must see the blocks: a node outside every
@@ -273,6 +266,27 @@ impl Network {
             self.wait_gossip(announced, &in_channels).await?;
         }
         Ok(())
+    }
+
+    /// One channel, funded externally (see [`Network::open_channels`]);
+    /// returns its channel id. The funding transaction is in the mempool.
+    async fn open_channel_funded_by_harness(&mut self, spec: &ChannelSpec) -> Result<Option<String>, NetworkError> {
+        self.connect(&spec.from, &spec.to).await?;
+        let peer_id = self.node(&spec.to)?.id.clone().unwrap_or_default();
+        let funder = self.node(&spec.from)?;
+        let mut params = json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
+        if spec.push_msat > 0 {
+            params["push_msat"] = json!(spec.push_msat);
+        }
+        let started = funder.call("fundchannel_start", params, CALL_TIMEOUT).await?;
+        let funding_address = started["funding_address"].as_str().unwrap_or_default().to_string();
+        let change = funder.call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT).await?;
+        let change = change["bech32"].as_str().unwrap_or_default().to_string();
+        let (raw, psbt) = self.bitcoind.funding_tx(&funding_address, spec.amount_sat, &change)?;
+        let funder = self.node(&spec.from)?;
+        let completed = funder.call("fundchannel_complete", json!({"id": peer_id, "psbt": psbt}), CALL_TIMEOUT).await?;
+        self.bitcoind.broadcast(&raw)?;
+        Ok(completed["channel_id"].as_str().map(String::from))
     }
 
     /// Every node with a channel sees both directions of `announced` channels.
