@@ -166,6 +166,41 @@ fn main() {
     // 3. Verdicts: each line of "an exit code is a contract", on real binaries.
     add_cases(&mut suite, &machine, &root, "verdict", "fixtures/verdicts/cases.toml", false);
 
-    // 4. Always runs: what this machine has, and what was skipped for it.
+    // 4. `run --snapshots DIR` compares with the accepted files the tests write.
+    let roles: std::collections::BTreeMap<String, String> = [("candidate".to_string(), "v25.05".to_string())].into();
+    let missing = machine.missing(&["v25.05".to_string()]);
+    let m = machine.clone();
+    let root2 = root.clone();
+    suite.add(
+        Trial::test("snapshots::run_with_snapshots_fails_on_a_changed_log_and_leaves_a_snap_new", move || {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            for node in ["alice", "bob"] {
+                for suffix in ["", "__log"] {
+                    let name = format!("keysend_candidate_v25.05__{node}{suffix}.snap");
+                    std::fs::copy(root2.join("snapshots").join(&name), dir.path().join(&name)).map_err(|e| format!("{name}: {e}"))?;
+                }
+            }
+            let changed = dir.path().join("keysend_candidate_v25.05__bob__log.snap");
+            let text = std::fs::read_to_string(&changed).map_err(|e| e.to_string())?.replace("\"cln-xpay\",", "\"cln-xpay-gone\",");
+            std::fs::write(&changed, text).map_err(|e| e.to_string())?;
+            let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
+            let cfg = RunConfig { discovery: m.pinned(&roles).map_err(Failed::from)?, bitcoin, keep: false };
+            let opts = RunOptions { keep: false, verbose: false, snapshots: Some(dir.path().to_path_buf()) };
+            let file = root2.join("scenarios/keysend.toml");
+            let RunResult::Ran(report) = support::runtime().block_on(run_file(&file, &cfg, &opts)) else {
+                return Err("bad scenario".into());
+            };
+            if report.outcome != OutcomeKind::Fail || report.snapshot_changes != ["keysend@candidate=v25.05__bob__log"] {
+                return Err(format!("expected one changed snapshot and `fail`, got {} {:?}: {}", report.outcome.as_str(), report.snapshot_changes, report.detail).into());
+            }
+            if !report.detail.contains("+      \"cln-xpay\"") || !changed.with_extension("snap.new").exists() {
+                return Err(format!("expected the diff and a .snap.new: {}", report.detail).into());
+            }
+            Ok(())
+        }),
+        missing,
+    );
+
+    // 5. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }
