@@ -346,6 +346,17 @@ fn list(dirs: &[PathBuf]) -> i32 {
     code
 }
 
+/// Discovery and bitcoind for runs; the exit code to end with if either
+/// is unusable (a bad config file is bad input; no bitcoind is environment).
+fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfig, i32> {
+    let discovery = discovery(bins)?;
+    let bitcoin = binaries::resolve_bitcoind(bins.bitcoind.as_deref()).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::environment()
+    })?;
+    Ok(crate::executor::RunConfig { discovery, bitcoin, keep })
+}
+
 async fn run(args: &RunArgs) -> i32 {
     use crate::runner::{run_file, RunOptions, RunResult};
     // Bad scenarios are reported before anything starts.
@@ -355,15 +366,10 @@ async fn run(args: &RunArgs) -> i32 {
             return exit::usage();
         }
     }
-    let Ok(discovery) = discovery(&args.bins) else { return exit::usage() };
-    let bitcoin = match binaries::resolve_bitcoind(args.bins.bitcoind.as_deref()) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
+    let cfg = match run_config(&args.bins, args.keep) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep: args.keep };
     let opts = RunOptions { keep: args.keep, verbose: true, snapshots: args.snapshots.clone() };
     let mut reports = Vec::new();
     let mut worst = exit::pass();
@@ -430,15 +436,10 @@ async fn bisect(args: &BisectArgs) -> i32 {
         eprintln!("error: --labels needs at least two builds, oldest first");
         return exit::usage();
     }
-    let Ok(discovery) = discovery(&args.bins) else { return exit::usage() };
-    let bitcoin = match binaries::resolve_bitcoind(args.bins.bitcoind.as_deref()) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
+    let cfg = match run_config(&args.bins, false) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let cfg = crate::executor::RunConfig { discovery, bitcoin, keep: false };
     let q = if args.find_fix { Question::FirstFixed } else { Question::FirstBad };
     let mut print = |t: &crate::bisect::Tested| {
         let outcomes: Vec<&str> = t.outcomes.iter().map(|o| o.as_str()).collect();

@@ -77,11 +77,18 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
+/// A served v25.05 release for Ubuntu-22.04 (its tarball corrupted if asked),
+/// a fresh cache, and the release page's URL.
+fn served_release(corrupt: bool) -> (tempfile::TempDir, tempfile::TempDir, String) {
+    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    release(site.path(), "v25.05", "Ubuntu-22.04", corrupt);
+    let url = serve(site.path().to_path_buf());
+    (site, cache, url)
+}
+
 #[test]
 fn a_verified_release_is_installed_where_discovery_finds_it() {
-    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    release(site.path(), "v25.05", "Ubuntu-22.04", false);
-    let url = serve(site.path().to_path_buf());
+    let (_site, cache, url) = served_release(false);
     let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Ubuntu-22.04"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(cache.path().join("releases/v25.05/usr/bin/lightningd").is_file());
@@ -95,9 +102,7 @@ fn a_verified_release_is_installed_where_discovery_finds_it() {
 
 #[test]
 fn a_corrupted_tarball_is_refused_and_nothing_is_installed() {
-    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    release(site.path(), "v25.05", "Ubuntu-22.04", true);
-    let url = serve(site.path().to_path_buf());
+    let (_site, cache, url) = served_release(true);
     let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Ubuntu-22.04"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains("does not match") && text(&o).contains("nothing installed"), "{}", text(&o));
@@ -107,9 +112,7 @@ fn a_corrupted_tarball_is_refused_and_nothing_is_installed() {
 
 #[test]
 fn a_missing_platform_is_a_clear_error() {
-    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    release(site.path(), "v25.05", "Ubuntu-22.04", false);
-    let url = serve(site.path().to_path_buf());
+    let (_site, cache, url) = served_release(false);
     let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Fedora-40"]);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains("no tarball for Fedora-40") && text(&o).contains("--platform"), "{}", text(&o));
