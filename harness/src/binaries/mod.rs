@@ -260,7 +260,7 @@ impl Discovery {
         }
         // `candidate` with nothing configured: the newest harness install.
         if request == "candidate" {
-            match newest_install(&self.cache_root) {
+            match newest_install(&self.cache_root, &self.release_dirs) {
                 Some(p) => out.push((Source::Cache, Candidate::Path(p, None))),
                 None => tried.push(format!("harness cache: nothing under {}", self.cache_root.display())),
             }
@@ -373,11 +373,14 @@ fn release_trees(dirs: &[PathBuf], _label: &str) -> Vec<PathBuf> {
     out
 }
 
-fn newest_install(cache_root: &Path) -> Option<PathBuf> {
+/// The newest release among the harness's builds (`<cache>/lightningd/*`)
+/// and unpacked release tarballs (what `cln-harness install` writes).
+fn newest_install(cache_root: &Path, release_dirs: &[PathBuf]) -> Option<PathBuf> {
     list_dirs(cache_root)
         .into_iter()
         .map(|d| d.join("bin/lightningd"))
         .filter(|p| p.is_file())
+        .chain(release_trees(release_dirs, ""))
         .filter_map(|p| Some((probe(&p).ok()?, p)))
         .filter(|(v, _)| v.is_release())
         .max_by(|a, b| a.0.cmp(&b.0))
@@ -655,6 +658,16 @@ mod tests {
         assert!(e.to_string().contains("--bitcoind gave /nope/bitcoind"), "{e}");
         let e = resolve_bitcoind_in(None, Some(Path::new("/nope/bitcoind")), &cache, &[]).unwrap_err();
         assert!(e.to_string().contains("$BITCOIND_EXE gave"), "{e}");
+    }
+
+    /// What `cln-harness install` writes is what `candidate` finds on a
+    /// fresh machine (the README's main command).
+    #[test]
+    fn candidate_finds_an_installed_release_tarball() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(&d.path().join("releases/v26.06.6/usr/bin/lightningd"), "v26.06.6");
+        let found = discovery(d.path()).resolve("candidate").unwrap();
+        assert_eq!(found.version.raw, "v26.06.6");
     }
 
     #[test]
