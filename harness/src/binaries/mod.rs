@@ -261,7 +261,7 @@ impl Discovery {
         // `candidate` with nothing configured: the newest harness install.
         if request == "candidate" {
             match newest_install(&self.cache_root, &self.release_dirs) {
-                Some(p) => out.push((Source::Cache, Candidate::Path(p, None))),
+                Some((source, p)) => out.push((source, Candidate::Path(p, None))),
                 None => tried.push(format!("harness cache: nothing under {}", self.cache_root.display())),
             }
             // 6. PATH, for candidate only
@@ -375,13 +375,14 @@ fn release_trees(dirs: &[PathBuf], _label: &str) -> Vec<PathBuf> {
 
 /// The newest release among the harness's builds (`<cache>/lightningd/*`)
 /// and unpacked release tarballs (what `cln-harness install` writes).
-fn newest_install(cache_root: &Path, release_dirs: &[PathBuf]) -> Option<PathBuf> {
+fn newest_install(cache_root: &Path, release_dirs: &[PathBuf]) -> Option<(Source, PathBuf)> {
     list_dirs(cache_root)
         .into_iter()
         .map(|d| d.join("bin/lightningd"))
         .filter(|p| p.is_file())
-        .chain(release_trees(release_dirs, ""))
-        .filter_map(|p| Some((probe(&p).ok()?, p)))
+        .map(|p| (Source::Cache, p))
+        .chain(release_trees(release_dirs, "").into_iter().map(|p| (Source::ReleaseTarball, p)))
+        .filter_map(|(source, p)| Some((probe(&p).ok()?, (source, p))))
         .filter(|(v, _)| v.is_release())
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, p)| p)
@@ -667,7 +668,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fake_lightningd(&d.path().join("releases/v26.06.6/usr/bin/lightningd"), "v26.06.6");
         let found = discovery(d.path()).resolve("candidate").unwrap();
-        assert_eq!(found.version.raw, "v26.06.6");
+        assert_eq!((found.version.raw.as_str(), found.source), ("v26.06.6", Source::ReleaseTarball));
     }
 
     #[test]

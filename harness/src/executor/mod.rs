@@ -182,7 +182,7 @@ impl Driver<'_> {
     async fn setup_failed(&mut self, e: StepError) -> bool {
         let e = self.settle(e).await;
         let deaths = self.liveness.deaths(&mut self.world.net, true).await;
-        if !self.record_deaths(&setup_ref(), &deaths, &e) {
+        if !self.record_deaths(&setup_ref(), &deaths, Some(&e)) {
             let f = finding_of(&e, setup_ref(), None, "setting up");
             self.rec.finding(f);
         }
@@ -272,7 +272,7 @@ impl Driver<'_> {
         // A node that died during the step, whatever the step said.
         let deaths = self.liveness.deaths(&mut self.world.net, ended_in_error).await;
         let status = match &checked {
-            _ if self.record_deaths(&sref, &deaths, checked.as_ref().err().unwrap_or(&StepError::Fail(String::new()))) => OutcomeKind::Crash,
+            _ if self.record_deaths(&sref, &deaths, checked.as_ref().err()) => OutcomeKind::Crash,
             Ok(v) => {
                 if let Some(name) = &step.save {
                     self.bindings.insert(name.clone(), v.clone());
@@ -327,10 +327,10 @@ impl Driver<'_> {
 
     /// Record each death as a crash at `at`; returns whether there was one.
     /// The step's own error, if any, is kept as context.
-    fn record_deaths(&mut self, at: &StepRef, deaths: &[Death], step_error: &StepError) -> bool {
+    fn record_deaths(&mut self, at: &StepRef, deaths: &[Death], step_error: Option<&StepError>) -> bool {
         let context = match step_error {
-            StepError::Rpc(v) => format!("; the step got {}", crate::text::json_brief(v)),
-            StepError::Fail(m) | StepError::Hang(m) | StepError::Env(m) if !m.is_empty() => format!("; the step: {m}"),
+            Some(StepError::Rpc(v)) => format!("; the step got {}", crate::text::json_brief(v)),
+            Some(StepError::Fail(m) | StepError::Hang(m) | StepError::Env(m)) => format!("; the step: {m}"),
             _ => String::new(),
         };
         for d in deaths {
@@ -345,7 +345,7 @@ impl Driver<'_> {
     async fn deaths_after_the_steps(&mut self) {
         let deaths = self.liveness.deaths(&mut self.world.net, true).await;
         let at = StepRef { index: "end".into(), name: "after the last step".into() };
-        self.record_deaths(&at, &deaths, &StepError::Fail(String::new()));
+        self.record_deaths(&at, &deaths, None);
     }
 }
 
