@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum BitcoindError {
     #[error("bitcoind {} did not start in {datadir}: {message}", exe.display())]
-    Start { exe: PathBuf, datadir: PathBuf, message: String },
+    Start {
+        exe: PathBuf,
+        datadir: PathBuf,
+        message: String,
+    },
     #[error("bitcoind `{method}` failed: {message}")]
     Rpc { method: String, message: String },
 }
@@ -37,7 +41,12 @@ pub struct Bitcoind {
 /// ```
 pub fn conf(datadir: &Path) -> bitcoind::Conf<'static> {
     let mut conf = bitcoind::Conf::default();
-    conf.args = vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"];
+    conf.args = vec![
+        "-regtest",
+        "-fallbackfee=0.0001",
+        "-txindex=0",
+        "-debug=rpc",
+    ];
     conf.wallet = None;
     conf.staticdir = Some(datadir.to_path_buf());
     conf.tmpdir = None;
@@ -57,8 +66,10 @@ impl Bitcoind {
             message,
         };
         std::fs::create_dir_all(datadir).map_err(|e| start_err(e.to_string()))?;
-        let exe = pdeathsig_wrapper(&bins.bitcoind, datadir).map_err(|e| start_err(e.to_string()))?;
-        let inner = bitcoind::BitcoinD::with_conf(&exe, &conf(datadir)).map_err(|e| start_err(format!("{e:#}")))?;
+        let exe =
+            pdeathsig_wrapper(&bins.bitcoind, datadir).map_err(|e| start_err(e.to_string()))?;
+        let inner = bitcoind::BitcoinD::with_conf(&exe, &conf(datadir))
+            .map_err(|e| start_err(format!("{e:#}")))?;
         let cookie = inner
             .params
             .get_cookie_values()
@@ -76,10 +87,17 @@ impl Bitcoind {
             op_true_address: String::new(),
         })
         .and_then(|mut b: Bitcoind| {
-            let script = b.call("decodescript", &[json!("51")]).map_err(|e| start_err(e.to_string()))?;
-            let addr = script["segwit"]["address"].as_str().unwrap_or_default().to_string();
+            let script = b
+                .call("decodescript", &[json!("51")])
+                .map_err(|e| start_err(e.to_string()))?;
+            let addr = script["segwit"]["address"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if addr.is_empty() {
-                return Err(start_err(format!("`decodescript 51` gave no P2WSH address: {script}")));
+                return Err(start_err(format!(
+                    "`decodescript 51` gave no P2WSH address: {script}"
+                )));
             }
             b.op_true_address = addr;
             Ok(b)
@@ -87,10 +105,13 @@ impl Bitcoind {
     }
 
     pub fn call(&self, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
-        self.inner.client.call::<Value>(method, args).map_err(|e| BitcoindError::Rpc {
-            method: method.into(),
-            message: e.to_string(),
-        })
+        self.inner
+            .client
+            .call::<Value>(method, args)
+            .map_err(|e| BitcoindError::Rpc {
+                method: method.into(),
+                message: e.to_string(),
+            })
     }
 
     pub fn block_count(&self) -> Result<u64, BitcoindError> {
@@ -102,7 +123,11 @@ impl Bitcoind {
     /// and segwit, as lightningd wants the inputs of a channel funding
     /// transaction it did not build (v26.06: "non-segwit and unsigned").
     pub fn mine(&self, blocks: u64) -> Result<(), BitcoindError> {
-        self.call("generatetoaddress", &[json!(blocks), json!(self.op_true_address)]).map(|_| ())
+        self.call(
+            "generatetoaddress",
+            &[json!(blocks), json!(self.op_true_address)],
+        )
+        .map(|_| ())
     }
 
     /// Mine enough blocks before any node starts that `funders` coinbases
@@ -135,14 +160,24 @@ impl Bitcoind {
 
     /// A raw transaction spending the next coinbase to `outputs` (address,
     /// sat), the rest (less [`FEE_SAT`]) to `change`.
-    fn spend_coinbase(&mut self, outputs: &[(&str, u64)], change: Option<&str>) -> Result<Value, BitcoindError> {
+    fn spend_coinbase(
+        &mut self,
+        outputs: &[(&str, u64)],
+        change: Option<&str>,
+    ) -> Result<Value, BitcoindError> {
         let (txid, value) = self.take_coinbase()?;
         let spent: u64 = outputs.iter().map(|(_, sat)| sat).sum();
-        let mut outs: Vec<Value> = outputs.iter().map(|(addr, sat)| json!({ *addr: btc(*sat) })).collect();
+        let mut outs: Vec<Value> = outputs
+            .iter()
+            .map(|(addr, sat)| json!({ *addr: btc(*sat) }))
+            .collect();
         if let Some(change) = change {
             outs.push(json!({ change: btc(value.saturating_sub(spent + FEE_SAT)) }));
         }
-        self.call("createrawtransaction", &[json!([{"txid": txid, "vout": 0}]), json!(outs)])
+        self.call(
+            "createrawtransaction",
+            &[json!([{"txid": txid, "vout": 0}]), json!(outs)],
+        )
     }
 
     /// A raw transaction as broadcast: with the one input's witness.
@@ -169,7 +204,12 @@ impl Bitcoind {
     /// to the channel's funding address, the rest of a coinbase to the
     /// funder's own `change` address. Returns (raw tx, its PSBT) for
     /// `fundchannel_complete`; broadcast the raw tx after it.
-    pub fn funding_tx(&mut self, funding_address: &str, amount_sat: u64, change: &str) -> Result<(Value, Value), BitcoindError> {
+    pub fn funding_tx(
+        &mut self,
+        funding_address: &str,
+        amount_sat: u64,
+        change: &str,
+    ) -> Result<(Value, Value), BitcoindError> {
         let raw = self.spend_coinbase(&[(funding_address, amount_sat)], Some(change))?;
         let psbt = self.psbt_of(&raw)?;
         Ok((raw, psbt))
@@ -177,7 +217,11 @@ impl Bitcoind {
 
     /// Broadcast an unsigned raw transaction spending one OP_TRUE coinbase.
     pub fn broadcast(&self, raw: &Value) -> Result<String, BitcoindError> {
-        Ok(self.call("sendrawtransaction", &[Self::signed(raw)])?.as_str().unwrap_or_default().to_string())
+        Ok(self
+            .call("sendrawtransaction", &[Self::signed(raw)])?
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub fn debug_log(&self) -> PathBuf {
@@ -230,8 +274,11 @@ mod tests {
     #[test]
     fn the_op_true_witness_goes_between_outputs_and_locktime() {
         // version 2 | 1 input | 1 output | locktime 0 (contents elided as "..").
-        let legacy = "02000000" .to_string() + "01aa" + "01bb" + "00000000";
-        assert_eq!(with_op_true_witness(&legacy), "02000000000101aa01bb01015100000000");
+        let legacy = "02000000".to_string() + "01aa" + "01bb" + "00000000";
+        assert_eq!(
+            with_op_true_witness(&legacy),
+            "02000000000101aa01bb01015100000000"
+        );
         assert_eq!(btc(5_000_000_000), "50.00000000");
         assert_eq!(btc(1), "0.00000001");
     }

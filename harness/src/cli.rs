@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Debug, Parser)]
-#[command(name = "cln-harness", version, about = "Crash reproduction and regression harness for Core Lightning")]
+#[command(
+    name = "cln-harness",
+    version,
+    about = "Crash reproduction and regression harness for Core Lightning"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,10 +80,23 @@ pub enum Command {
         #[arg(long)]
         platform: Option<String>,
     },
-    /// The first build on which a scenario changes behaviour: over installed
-    /// builds in the given order (`--labels`). Exit 0 found, 2 endpoints
-    /// that do not differ, 125 builds that could not be tested.
+    /// The first build on which a scenario changes behaviour: over commits
+    /// of a checkout (`--good REF --bad REF`, each built or reused) or over
+    /// installed builds in the given order (`--labels`). Exit 0 found, 2
+    /// endpoints that do not differ, 125 builds that could not be tested.
     Bisect(BisectArgs),
+    /// Build Core Lightning from your checkout at each REF (in a private
+    /// clone; your tree is untouched) into the harness cache, labelled by
+    /// `git describe --tags`. Exit 0 built or reused, 125 otherwise.
+    Build {
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+        /// The checkout (default: the current directory).
+        #[arg(long, value_name = "PATH")]
+        repo: Option<PathBuf>,
+        #[command(flatten)]
+        flags: BuildFlags,
+    },
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -118,8 +135,19 @@ pub struct BisectArgs {
     pub scenario: PathBuf,
     /// Installed builds, oldest first: the first must show the old
     /// behaviour (pass), the last the new (crash/hang/fail).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["good", "bad", "repo"], required_unless_present_all = ["good", "bad"])]
     pub labels: Vec<String>,
+    /// A commit (or tag) of the checkout on which the scenario passes.
+    #[arg(long, value_name = "REF", requires = "bad")]
+    pub good: Option<String>,
+    /// A commit (or tag) on which it crashes, hangs or fails.
+    #[arg(long, value_name = "REF", requires = "good")]
+    pub bad: Option<String>,
+    /// The Core Lightning checkout to build commits from (default: the current directory).
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub build: BuildFlags,
     /// The role each label is tested in.
     #[arg(long, default_value = "candidate")]
     pub role: String,
@@ -136,7 +164,32 @@ pub struct BisectArgs {
     pub bins: BinaryArgs,
 }
 
-pub const NODE_NAMES: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildFlags {
+    /// Configure with Rust plugins (default: `--disable-rust`).
+    #[arg(long)]
+    pub with_rust: bool,
+    /// `make -j` (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl BuildFlags {
+    fn options(&self) -> crate::builds::build::BuildOptions {
+        let mut o = crate::builds::build::BuildOptions {
+            rust: self.with_rust,
+            ..Default::default()
+        };
+        if let Some(j) = self.jobs {
+            o.jobs = j;
+        }
+        o
+    }
+}
+
+pub const NODE_NAMES: [&str; 8] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
+];
 
 /// Exit codes, all from [`outcome::exit_code`].
 mod exit {
@@ -156,7 +209,10 @@ mod exit {
 }
 
 pub fn main_with_args(cli: Cli) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -164,11 +220,22 @@ pub fn main_with_args(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        Command::Up { nodes, role, bins, keep, no_wait } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
+        Command::Up {
+            nodes,
+            role,
+            bins,
+            keep,
+            no_wait,
+        } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
         Command::Run(args) => rt.block_on(run(&args)),
         Command::Bisect(args) => rt.block_on(bisect(&args)),
-        Command::Install { labels, from, platform } => install(&labels, from.as_deref(), platform.as_deref()),
+        Command::Build { refs, repo, flags } => build(&refs, repo.as_deref(), &flags),
+        Command::Install {
+            labels,
+            from,
+            platform,
+        } => install(&labels, from.as_deref(), platform.as_deref()),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { path, json } => check_db_command(&path, json),
     }
@@ -185,7 +252,9 @@ fn discovery(bins: &BinaryArgs) -> Result<Discovery, i32> {
 /// run would reach: an explicitly given binary that cannot be used is
 /// shown as such (and makes the command exit 125), never a substitute.
 fn list_binaries(bins: &BinaryArgs) -> i32 {
-    let Ok(disc) = discovery(bins) else { return exit::usage() };
+    let Ok(disc) = discovery(bins) else {
+        return exit::usage();
+    };
     let mut found_any = false;
     let mut explicit_broken = false;
     for name in disc.known_requests() {
@@ -193,18 +262,33 @@ fn list_binaries(bins: &BinaryArgs) -> i32 {
             Ok(b) => {
                 found_any = true;
                 let sha = b.sha256().unwrap_or_else(|e| format!("unreadable: {e}"));
-                println!("{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}", b.version.raw, b.path.display(), b.source, "");
+                println!(
+                    "{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}",
+                    b.version.raw,
+                    b.path.display(),
+                    b.source,
+                    ""
+                );
             }
             Err(e) => {
                 explicit_broken |= e.explicit.is_some();
-                let mark = if e.explicit.is_some() { "UNUSABLE" } else { "-" };
+                let mark = if e.explicit.is_some() {
+                    "UNUSABLE"
+                } else {
+                    "-"
+                };
                 println!("{name:<12} {mark}  {}", e.tried.join("; "));
             }
         }
     }
     let bitcoind_ok = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
         Ok(b) => {
-            println!("{:<12} {}  (from {})", "bitcoind", b.bitcoind.display(), b.source);
+            println!(
+                "{:<12} {}  (from {})",
+                "bitcoind",
+                b.bitcoind.display(),
+                b.source
+            );
             true
         }
         Err(e) => {
@@ -212,7 +296,11 @@ fn list_binaries(bins: &BinaryArgs) -> i32 {
             false
         }
     };
-    if found_any && bitcoind_ok && !explicit_broken { exit::pass() } else { exit::environment() }
+    if found_any && bitcoind_ok && !explicit_broken {
+        exit::pass()
+    } else {
+        exit::environment()
+    }
 }
 
 /// `cln-harness check-db [--json] PATH`: 0 clean, 1 findings, 2 unreadable
@@ -223,15 +311,25 @@ pub fn check_db_command(path: &std::path::Path, json: bool) -> i32 {
     match checkdb::check_db(path) {
         Ok(report) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
             } else {
                 print!("{}", checkdb::render_report(&report));
             }
-            exit_code(if report.is_clean() { OutcomeKind::Pass } else { OutcomeKind::Fail })
+            exit_code(if report.is_clean() {
+                OutcomeKind::Pass
+            } else {
+                OutcomeKind::Fail
+            })
         }
         Err(e) => {
             if json {
-                println!("{}", serde_json::json!({"path": path, "error": e.kind.to_string()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"path": path, "error": e.kind.to_string()})
+                );
             }
             eprintln!("error: {e}");
             exit_code(Verdict::BadInput)
@@ -246,7 +344,9 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
         eprintln!("error: --nodes must be between 1 and {}", NODE_NAMES.len());
         return exit::usage();
     }
-    let Ok(disc) = discovery(bins) else { return exit::usage() };
+    let Ok(disc) = discovery(bins) else {
+        return exit::usage();
+    };
     let lightningd = match disc.resolve(role) {
         Ok(b) => b,
         Err(e) => {
@@ -268,9 +368,15 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
             return exit::environment();
         }
     };
-    progress(&format!("starting bitcoind ({})", bitcoin.bitcoind.display()));
+    progress(&format!(
+        "starting bitcoind ({})",
+        bitcoin.bitcoind.display()
+    ));
     let names = &NODE_NAMES[..count];
-    let specs = names.iter().map(|n| (NodeConfig::named(n), lightningd.clone())).collect();
+    let specs = names
+        .iter()
+        .map(|n| (NodeConfig::named(n), lightningd.clone()))
+        .collect();
     let mut net = match Network::create(run_dir.path(), &bitcoin, specs) {
         Ok(n) => n,
         Err(e) => {
@@ -278,8 +384,16 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
             return exit::environment();
         }
     };
-    progress(&format!("starting {} on {} ({})", names.join(", "), lightningd.version, lightningd.path.display()));
-    let channels: Vec<ChannelSpec> = names.windows(2).map(|w| ChannelSpec::new(w[0], w[1])).collect();
+    progress(&format!(
+        "starting {} on {} ({})",
+        names.join(", "),
+        lightningd.version,
+        lightningd.path.display()
+    ));
+    let channels: Vec<ChannelSpec> = names
+        .windows(2)
+        .map(|w| ChannelSpec::new(w[0], w[1]))
+        .collect();
     let result = async {
         net.start_all().await?;
         net.open_channels(&channels, &progress).await
@@ -336,7 +450,12 @@ fn list(dirs: &[PathBuf]) -> i32 {
     let mut code = exit::pass();
     for f in crate::scenario::scenario_files(dirs) {
         match crate::scenario::load(&f) {
-            Ok(s) => println!("{:<44} [{}] {}", f.display(), s.roles().join(", "), s.description),
+            Ok(s) => println!(
+                "{:<44} [{}] {}",
+                f.display(),
+                s.roles().join(", "),
+                s.description
+            ),
             Err(e) => {
                 println!("{:<44} INVALID: {e}", f.display());
                 code = exit::usage();
@@ -354,7 +473,11 @@ fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfi
         eprintln!("error: {e}");
         exit::environment()
     })?;
-    Ok(crate::executor::RunConfig { discovery, bitcoin, keep })
+    Ok(crate::executor::RunConfig {
+        discovery,
+        bitcoin,
+        keep,
+    })
 }
 
 async fn run(args: &RunArgs) -> i32 {
@@ -370,7 +493,11 @@ async fn run(args: &RunArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let opts = RunOptions { keep: args.keep, verbose: true, snapshots: args.snapshots.clone() };
+    let opts = RunOptions {
+        keep: args.keep,
+        verbose: true,
+        snapshots: args.snapshots.clone(),
+    };
     let mut reports = Vec::new();
     let mut worst = exit::pass();
     for f in &args.files {
@@ -393,32 +520,52 @@ async fn run(args: &RunArgs) -> i32 {
             }
         }
         if args.repeat > 1 {
-            println!("{}", crate::report::repeat_summary(&f.display().to_string(), &runs));
+            println!(
+                "{}",
+                crate::report::repeat_summary(&f.display().to_string(), &runs)
+            );
         }
         reports.extend(runs);
     }
     if let Some(path) = &args.json {
-        let value = if reports.len() == 1 { serde_json::to_value(&reports[0]) } else { serde_json::to_value(&reports) };
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&value.unwrap_or_default()).unwrap_or_default()) {
+        let value = if reports.len() == 1 {
+            serde_json::to_value(&reports[0])
+        } else {
+            serde_json::to_value(&reports)
+        };
+        if let Err(e) = std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&value.unwrap_or_default()).unwrap_or_default(),
+        ) {
             eprintln!("error: writing {}: {e}", path.display());
         }
     }
     worst
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn fixture_db(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/evidence/db").join(name)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/evidence/db")
+            .join(name)
     }
 
     #[test]
     fn check_db_exits_0_clean_1_findings_2_unreadable() {
-        assert_eq!(check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false), 0);
-        assert_eq!(check_db_command(&fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"), true), 1);
+        assert_eq!(
+            check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false),
+            0
+        );
+        assert_eq!(
+            check_db_command(
+                &fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"),
+                true
+            ),
+            1
+        );
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
@@ -427,12 +574,12 @@ mod tests {
 }
 
 async fn bisect(args: &BisectArgs) -> i32 {
-    use crate::bisect::{over_labels, Question};
+    use crate::bisect::{commits::over_commits, over_labels, Question};
     if let Err(e) = crate::scenario::load(&args.scenario) {
         eprintln!("error: {e}");
         return exit::usage();
     }
-    if args.labels.len() < 2 {
+    if args.good.is_none() && args.labels.len() < 2 {
         eprintln!("error: --labels needs at least two builds, oldest first");
         return exit::usage();
     }
@@ -440,22 +587,87 @@ async fn bisect(args: &BisectArgs) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let q = if args.find_fix { Question::FirstFixed } else { Question::FirstBad };
+    let q = if args.find_fix {
+        Question::FirstFixed
+    } else {
+        Question::FirstBad
+    };
     let mut print = |t: &crate::bisect::Tested| {
         let outcomes: Vec<&str> = t.outcomes.iter().map(|o| o.as_str()).collect();
-        println!("{:<24} {:<5} {:<20} {:>6.1}s  {}", t.label, format!("{:?}", t.mark).to_lowercase(), outcomes.join(","), t.seconds, t.signature.as_deref().unwrap_or(""));
+        println!(
+            "{:<24} {:<5} {:<20} {:>6.1}s  {}",
+            t.label,
+            format!("{:?}", t.mark).to_lowercase(),
+            outcomes.join(","),
+            t.seconds,
+            t.signature.as_deref().unwrap_or("")
+        );
     };
-    let report = over_labels(&args.scenario, &cfg, &args.role, &args.labels, q, args.repeat, &mut print).await;
+    let report = match (&args.good, &args.bad) {
+        (Some(good), Some(bad)) => {
+            let repo = crate::builds::git::Repo::new(
+                args.repo.as_deref().unwrap_or(std::path::Path::new(".")),
+            );
+            // --find-fix: the older end fails (`--bad`) and the newer passes (`--good`).
+            let ends = if args.find_fix {
+                (bad.as_str(), good.as_str())
+            } else {
+                (good.as_str(), bad.as_str())
+            };
+            let mut progress = |l: &str| eprintln!("  {l}");
+            match over_commits(
+                &args.scenario,
+                &cfg,
+                &args.role,
+                &repo,
+                ends,
+                q,
+                args.repeat,
+                &args.build.options(),
+                &mut print,
+                &mut progress,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::usage();
+                }
+            }
+        }
+        _ => {
+            over_labels(
+                &args.scenario,
+                &cfg,
+                &args.role,
+                &args.labels,
+                q,
+                args.repeat,
+                &mut print,
+            )
+            .await
+        }
+    };
     if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default()) {
+        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default())
+        {
             eprintln!("error: writing {}: {e}", path.display());
         }
     }
     match (&report.first, &report.note) {
         (Some(first), _) => {
-            println!("{}: {first}", report.question);
+            match (&report.commit, &report.subject) {
+                (Some(c), Some(subject)) => {
+                    println!("{}: {first} ({c})\n  subject: {subject}", report.question)
+                }
+                _ => println!("{}: {first}", report.question),
+            }
             if let Some(sig) = &report.signature {
                 println!("  signature: {sig}");
+            }
+            if let Some(n) = report.builds {
+                println!("  builds: {n} new, {} tested", report.tested.len());
             }
             if let Some(cmd) = &report.rerun {
                 println!("  rerun: {cmd}");
@@ -464,7 +676,12 @@ async fn bisect(args: &BisectArgs) -> i32 {
         }
         (None, Some(note)) => {
             eprintln!("bisect: {note}");
-            if note.starts_with("nothing to search") && !report.tested.iter().any(|t| t.mark == crate::bisect::Mark::Skip) {
+            if note.starts_with("nothing to search")
+                && !report
+                    .tested
+                    .iter()
+                    .any(|t| t.mark == crate::bisect::Mark::Skip)
+            {
                 exit::usage()
             } else {
                 exit::environment()
@@ -472,6 +689,33 @@ async fn bisect(args: &BisectArgs) -> i32 {
         }
         (None, None) => exit::environment(),
     }
+}
+
+/// `build`: 0 when every ref is built (or was already), 125 when one could
+/// not be (a bad ref, missing prerequisites, a failed build).
+fn build(refs: &[String], repo: Option<&std::path::Path>, flags: &BuildFlags) -> i32 {
+    use crate::builds::build::{build, Built};
+    let repo = crate::builds::git::Repo::new(repo.unwrap_or(std::path::Path::new(".")));
+    let (cache, opts) = (crate::paths::cache_root(), flags.options());
+    let mut code = exit::pass();
+    for r in refs {
+        match build(&repo, r, &cache, &opts, &mut |l| eprintln!("{l}")) {
+            Ok(Built::New {
+                label,
+                dir,
+                seconds,
+                ..
+            }) => println!("{r}: built {label} into {} in {seconds}s", dir.display()),
+            Ok(Built::Reused { label, dir, .. }) => {
+                println!("{r}: {label} already built in {}", dir.display())
+            }
+            Err(e) => {
+                eprintln!("error: {r}: {e}");
+                code = exit::environment();
+            }
+        }
+    }
+    code
 }
 
 /// `install`: 0 when every label is installed (or already was), 125 when
@@ -500,7 +744,9 @@ fn install(labels: &[String], from: Option<&str>, platform: Option<&str>) -> i32
             Ok(Installed::New { tag, dir, asset }) => {
                 println!("{tag}: installed {asset} (sha256 checked against SHA256SUMS-{tag}; signatures not checked) into {}", dir.display())
             }
-            Ok(Installed::AlreadyThere { tag, dir }) => println!("{tag}: already installed in {}", dir.display()),
+            Ok(Installed::AlreadyThere { tag, dir }) => {
+                println!("{tag}: already installed in {}", dir.display())
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 code = exit::environment();

@@ -5,7 +5,10 @@ use crate::evidence::checkdb;
 
 pub fn check_db_json(path: &std::path::Path) -> Result<(bool, serde_json::Value), String> {
     let report = checkdb::check_db(path).map_err(|e| e.to_string())?;
-    Ok((report.is_clean(), serde_json::to_value(&report).unwrap_or_default()))
+    Ok((
+        report.is_clean(),
+        serde_json::to_value(&report).unwrap_or_default(),
+    ))
 }
 
 /// One line per finding: what is wrong, and what will happen.
@@ -14,7 +17,13 @@ pub fn findings_summary(report: &serde_json::Value) -> String {
         .as_array()
         .map(|fs| {
             fs.iter()
-                .map(|f| format!("{} {}", f["what"].as_str().unwrap_or(""), f["consequence"].as_str().unwrap_or("")))
+                .map(|f| {
+                    format!(
+                        "{} {}",
+                        f["what"].as_str().unwrap_or(""),
+                        f["consequence"].as_str().unwrap_or("")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         })

@@ -34,12 +34,18 @@ pub fn node_texts(dir: &Path) -> Vec<(String, String)> {
         let mut crash: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("crash.log")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("crash.log"))
+            })
             .collect();
         crash.sort();
         for p in crash {
             if let Ok(t) = std::fs::read(&p) {
-                let name = p.file_name().map_or_else(|| "crash.log".into(), |n| n.to_string_lossy().into_owned());
+                let name = p
+                    .file_name()
+                    .map_or_else(|| "crash.log".into(), |n| n.to_string_lossy().into_owned());
                 out.push((name, String::from_utf8_lossy(&t).into_owned()));
             }
         }
@@ -55,24 +61,44 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         db_snapshots: Default::default(),
         log_snapshots: Default::default(),
     };
-    let Some(net) = state.network.as_ref() else { return ev };
-    let whitelist: Vec<regex::Regex> = scenario.broken_log.iter().filter_map(|p| regex::Regex::new(p).ok()).collect();
-    let names: Vec<(String, String)> = net.nodes.iter().filter_map(|n| Some((n.name.clone(), n.id.clone()?))).collect();
+    let Some(net) = state.network.as_ref() else {
+        return ev;
+    };
+    let whitelist: Vec<regex::Regex> = scenario
+        .broken_log
+        .iter()
+        .filter_map(|p| regex::Regex::new(p).ok())
+        .collect();
+    let names: Vec<(String, String)> = net
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
+        .collect();
     let redactor = crate::evidence::redact::Redactor::with_names(&names);
     for n in &net.nodes {
         let mut sigs = Vec::new();
         for (_, text) in node_texts(&n.dir) {
             sigs.extend(signatures::extract(&n.name, &text, &redactor));
         }
-        for exit in n.starts.iter().filter(|s| !s.killed_on_purpose).filter_map(|s| s.exit).filter(|e| !e.is_clean()) {
+        for exit in n
+            .starts
+            .iter()
+            .filter(|s| !s.killed_on_purpose)
+            .filter_map(|s| s.exit)
+            .filter(|e| !e.is_clean())
+        {
             sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
         }
-        let sigs: Vec<Signature> = signatures::dedup(sigs).into_iter().filter(|s| !s.is_benign()).collect();
+        let sigs: Vec<Signature> = signatures::dedup(sigs)
+            .into_iter()
+            .filter(|s| !s.is_benign())
+            .collect();
         for s in signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
             ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
         }
         ev.signatures.extend(sigs);
-        ev.log_snapshots.insert(n.name.clone(), log_digest(n, &redactor));
+        ev.log_snapshots
+            .insert(n.name.clone(), log_digest(n, &redactor));
         // Only a database whose lightningd has exited is ever read.
         if n.is_stopped() && n.database().exists() {
             let report = match crate::evidence::checkdb::check_db(&n.database()) {
@@ -92,8 +118,12 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
 /// stderr cut at the start markers, each phase labelled with the binary.
 fn log_digest(n: &crate::node::Node, redactor: &crate::evidence::redact::Redactor) -> Value {
     use crate::evidence::logdigest::{self, Phase};
-    let log = std::fs::read(n.log_file()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let stderr = std::fs::read(n.stderr_file()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let log = std::fs::read(n.log_file())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let stderr = std::fs::read(n.stderr_file())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let stderr_parts = logdigest::split_stderr(&stderr);
     let phases: Vec<Phase> = n
         .starts
@@ -101,9 +131,16 @@ fn log_digest(n: &crate::node::Node, redactor: &crate::evidence::redact::Redacto
         .enumerate()
         .map(|(i, s)| {
             let from = (s.log_offset as usize).min(log.len());
-            let to = n.starts.get(i + 1).map_or(log.len(), |next| (next.log_offset as usize).clamp(from, log.len()));
-            let version = crate::version::ClnVersion::parse(&s.version).map_or(s.version.clone(), |v| v.label());
-            Phase { label: format!("start {} on {version}", i + 1), log: log.get(from..to).unwrap_or(""), stderr: stderr_parts.get(i).copied().unwrap_or("") }
+            let to = n.starts.get(i + 1).map_or(log.len(), |next| {
+                (next.log_offset as usize).clamp(from, log.len())
+            });
+            let version = crate::version::ClnVersion::parse(&s.version)
+                .map_or(s.version.clone(), |v| v.label());
+            Phase {
+                label: format!("start {} on {version}", i + 1),
+                log: log.get(from..to).unwrap_or(""),
+                stderr: stderr_parts.get(i).copied().unwrap_or(""),
+            }
         })
         .collect();
     logdigest::digest(&n.name, &phases, redactor)
@@ -111,11 +148,21 @@ fn log_digest(n: &crate::node::Node, redactor: &crate::evidence::redact::Redacto
 
 /// The artifact bundle: everything a person needs without the run dir's
 /// layout in their head. Returns its path.
-pub fn write_bundle(file: &Path, scenario: &Scenario, state: &RunState, run_dir: &Path, report: &Report, ev: &Evidence) -> std::io::Result<PathBuf> {
+pub fn write_bundle(
+    file: &Path,
+    scenario: &Scenario,
+    state: &RunState,
+    run_dir: &Path,
+    report: &Report,
+    ev: &Evidence,
+) -> std::io::Result<PathBuf> {
     let dir = run_dir.join("bundle");
     std::fs::create_dir_all(&dir)?;
     let _ = std::fs::copy(file, dir.join("scenario.toml"));
-    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(report).unwrap_or_default())?;
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_vec_pretty(report).unwrap_or_default(),
+    )?;
     let mut commands = String::new();
     let mut timeline_inputs: Vec<(String, String)> = Vec::new();
     if let Some(net) = state.network.as_ref() {
@@ -137,34 +184,67 @@ pub fn write_bundle(file: &Path, scenario: &Scenario, state: &RunState, run_dir:
                 let _ = std::fs::copy(n.database(), nd.join("lightningd.sqlite3"));
             }
             for s in &n.starts {
-                commands.push_str(&format!("# {} on {}\n{}\n", n.name, s.version, shell_words(&s.command_line)));
+                commands.push_str(&format!(
+                    "# {} on {}\n{}\n",
+                    n.name,
+                    s.version,
+                    shell_words(&s.command_line)
+                ));
             }
         }
     }
     std::fs::write(dir.join("commands.txt"), commands)?;
     let check_db: serde_json::Map<String, Value> = ev.check_db.iter().cloned().collect();
-    std::fs::write(dir.join("check-db.json"), serde_json::to_vec_pretty(&check_db).unwrap_or_default())?;
+    std::fs::write(
+        dir.join("check-db.json"),
+        serde_json::to_vec_pretty(&check_db).unwrap_or_default(),
+    )?;
     let timeline = crate::evidence::timeline::merge(&timeline_inputs);
-    std::fs::write(dir.join("timeline.txt"), crate::evidence::timeline::render(&timeline))?;
+    std::fs::write(
+        dir.join("timeline.txt"),
+        crate::evidence::timeline::render(&timeline),
+    )?;
     let mut bins = String::new();
     for b in &report.binaries {
-        bins.push_str(&format!("{} {} {} sha256={}\n", b.role, b.version, b.path.display(), b.sha256.as_deref().unwrap_or("?")));
+        bins.push_str(&format!(
+            "{} {} {} sha256={}\n",
+            b.role,
+            b.version,
+            b.path.display(),
+            b.sha256.as_deref().unwrap_or("?")
+        ));
     }
     std::fs::write(dir.join("binaries.txt"), bins)?;
     let mut rerun = String::from("cln-harness run");
     for b in &report.binaries {
         rerun.push_str(&format!(" --lightningd {}={}", b.role, b.path.display()));
     }
-    rerun.push_str(&format!(" {}\n", std::fs::canonicalize(file).unwrap_or(file.to_path_buf()).display()));
+    rerun.push_str(&format!(
+        " {}\n",
+        std::fs::canonicalize(file)
+            .unwrap_or(file.to_path_buf())
+            .display()
+    ));
     std::fs::write(dir.join("rerun.sh"), format!("#!/bin/sh\n{rerun}"))?;
-    std::fs::write(dir.join("report.md"), crate::report::markdown(scenario, report))?;
+    std::fs::write(
+        dir.join("report.md"),
+        crate::report::markdown(scenario, report),
+    )?;
     Ok(dir)
 }
 
 fn shell_words(words: &[String]) -> String {
     words
         .iter()
-        .map(|w| if w.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./:@".contains(c)) { w.clone() } else { format!("'{}'", w.replace('\'', "'\\''")) })
+        .map(|w| {
+            if w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=./:@".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -23,8 +23,8 @@ pub fn hsm_secret_bytes(name: &str, version: &ClnVersion) -> Vec<u8> {
     if !Features::of(version).mnemonic_hsm_secret {
         return seed.to_vec();
     }
-    let mnemonic = bip39::Mnemonic::from_entropy(&seed[..16])
-        .expect("16 bytes is valid BIP39 entropy");
+    let mnemonic =
+        bip39::Mnemonic::from_entropy(&seed[..16]).expect("16 bytes is valid BIP39 entropy");
     let mut out = vec![0u8; 32];
     out.extend_from_slice(mnemonic.to_string().as_bytes());
     out
@@ -78,6 +78,11 @@ mod tests {
         let new = ClnVersion::parse("v26.06.6").unwrap();
         assert!(write_if_absent(d.path(), "alice", &old).unwrap());
         assert!(!write_if_absent(d.path(), "alice", &new).unwrap());
-        assert_eq!(std::fs::read(d.path().join("regtest/hsm_secret")).unwrap().len(), 32);
+        assert_eq!(
+            std::fs::read(d.path().join("regtest/hsm_secret"))
+                .unwrap()
+                .len(),
+            32
+        );
     }
 }

@@ -99,7 +99,9 @@ mod tests {
 
     #[test]
     fn the_committed_matrix_parses_and_names_are_unique() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/matrix.toml")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ci/matrix.toml"))
+                .unwrap();
         let entries = parse(&text).unwrap();
         let mut names: Vec<String> = entries.iter().map(Entry::name).collect();
         let n = names.len();

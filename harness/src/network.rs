@@ -22,7 +22,13 @@ pub struct ChannelSpec {
 
 impl ChannelSpec {
     pub fn new(from: &str, to: &str) -> ChannelSpec {
-        ChannelSpec { from: from.into(), to: to.into(), amount_sat: 1_000_000, announce: true, push_msat: 0 }
+        ChannelSpec {
+            from: from.into(),
+            to: to.into(),
+            amount_sat: 1_000_000,
+            announce: true,
+            push_msat: 0,
+        }
     }
 }
 
@@ -57,7 +63,10 @@ impl RunDir {
             let _ = temp.keep();
             return Ok(RunDir { path, temp: None });
         }
-        Ok(RunDir { path, temp: Some(temp) })
+        Ok(RunDir {
+            path,
+            temp: Some(temp),
+        })
     }
     pub fn path(&self) -> &Path {
         &self.path
@@ -111,10 +120,16 @@ impl Network {
     }
 
     pub fn node(&self, name: &str) -> Result<&Node, NetworkError> {
-        self.nodes.iter().find(|n| n.name == name).ok_or_else(|| NetworkError::UnknownNode(name.into()))
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| NetworkError::UnknownNode(name.into()))
     }
     pub fn node_mut(&mut self, name: &str) -> Result<&mut Node, NetworkError> {
-        self.nodes.iter_mut().find(|n| n.name == name).ok_or_else(|| NetworkError::UnknownNode(name.into()))
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .ok_or_else(|| NetworkError::UnknownNode(name.into()))
     }
 
     /// Launch every node at once, then wait for each: startup costs one
@@ -159,12 +174,16 @@ impl Network {
             }
             let node = &self.nodes[i];
             let params = json!({"blockheight": tip, "timeout": WAIT_TIMEOUT.as_secs()});
-            node.call("waitblockheight", params, WAIT_TIMEOUT + CALL_TIMEOUT).await.map_err(|e| match e.kind {
-                crate::rpc::CallErrorKind::Rpc { .. } | crate::rpc::CallErrorKind::Timeout(_) => {
-                    NetworkError::Timeout { what: format!("{} to reach block {tip}", node.name), after: WAIT_TIMEOUT }
-                }
-                _ => NetworkError::Rpc(e),
-            })?;
+            node.call("waitblockheight", params, WAIT_TIMEOUT + CALL_TIMEOUT)
+                .await
+                .map_err(|e| match e.kind {
+                    crate::rpc::CallErrorKind::Rpc { .. }
+                    | crate::rpc::CallErrorKind::Timeout(_) => NetworkError::Timeout {
+                        what: format!("{} to reach block {tip}", node.name),
+                        after: WAIT_TIMEOUT,
+                    },
+                    _ => NetworkError::Rpc(e),
+                })?;
         }
         Ok(())
     }
@@ -174,19 +193,25 @@ impl Network {
     pub async fn fund(&mut self, names: &[String]) -> Result<(), NetworkError> {
         for name in names {
             let node = self.node(name)?;
-            let addr = node.call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT).await?;
+            let addr = node
+                .call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT)
+                .await?;
             let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
             self.bitcoind.send_from_coinbase(&addr)?;
         }
         self.bitcoind.mine(1)?;
         for name in names {
             let node = self.node(name)?;
-            wait_until(&format!("{name} to see its funds confirmed"), WAIT_TIMEOUT, || async {
-                let funds = node.call("listfunds", json!({}), CALL_TIMEOUT).await?;
-                Ok(funds["outputs"]
-                    .as_array()
-                    .is_some_and(|o| o.iter().any(|o| o["status"] == "confirmed")))
-            })
+            wait_until(
+                &format!("{name} to see its funds confirmed"),
+                WAIT_TIMEOUT,
+                || async {
+                    let funds = node.call("listfunds", json!({}), CALL_TIMEOUT).await?;
+                    Ok(funds["outputs"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|o| o["status"] == "confirmed")))
+                },
+            )
             .await?;
         }
         Ok(())
@@ -196,18 +221,25 @@ impl Network {
         let peer = self.node(to)?;
         let id = peer.id.clone().unwrap_or_default();
         let target = format!("{id}@{}", peer.address());
-        Ok(self.node(from)?.call("connect", json!({"id": target}), CALL_TIMEOUT).await?)
+        Ok(self
+            .node(from)?
+            .call("connect", json!({"id": target}), CALL_TIMEOUT)
+            .await?)
     }
 
     /// `fundchannel` from `spec.from` to `spec.to` (connecting first).
     pub async fn open_channel(&self, spec: &ChannelSpec) -> Result<Value, NetworkError> {
         self.connect(&spec.from, &spec.to).await?;
         let peer_id = self.node(&spec.to)?.id.clone().unwrap_or_default();
-        let mut params = json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
+        let mut params =
+            json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
         if spec.push_msat > 0 {
             params["push_msat"] = json!(spec.push_msat);
         }
-        Ok(self.node(&spec.from)?.call("fundchannel", params, CALL_TIMEOUT).await?)
+        Ok(self
+            .node(&spec.from)?
+            .call("fundchannel", params, CALL_TIMEOUT)
+            .await?)
     }
 
     /// Wait until `node` reports `state` for its channel with `peer`
@@ -222,14 +254,22 @@ impl Network {
     ) -> Result<Value, NetworkError> {
         let n = self.node(node)?;
         let peer_id = self.node(peer)?.id.clone().unwrap_or_default();
-        wait_for(&format!("{node}'s channel with {peer} to be {state}"), timeout, || async {
-            let r = n.call("listpeerchannels", json!({"id": peer_id}), CALL_TIMEOUT).await?;
-            Ok(r["channels"].as_array().and_then(|cs| {
-                cs.iter()
-                    .find(|c| c["state"] == state && channel_id.is_none_or(|id| c["channel_id"] == id))
-                    .cloned()
-            }))
-        })
+        wait_for(
+            &format!("{node}'s channel with {peer} to be {state}"),
+            timeout,
+            || async {
+                let r = n
+                    .call("listpeerchannels", json!({"id": peer_id}), CALL_TIMEOUT)
+                    .await?;
+                Ok(r["channels"].as_array().and_then(|cs| {
+                    cs.iter()
+                        .find(|c| {
+                            c["state"] == state && channel_id.is_none_or(|id| c["channel_id"] == id)
+                        })
+                        .cloned()
+                }))
+            },
+        )
         .await
     }
 
@@ -242,27 +282,57 @@ impl Network {
     /// several from one funder included, confirms in one round of 6 blocks.
     /// Then both sides of each channel are waited for in CHANNELD_NORMAL,
     /// and (with more than two nodes) gossip.
-    pub async fn open_channels(&mut self, channels: &[ChannelSpec], progress: Progress<'_>) -> Result<(), NetworkError> {
+    pub async fn open_channels(
+        &mut self,
+        channels: &[ChannelSpec],
+        progress: Progress<'_>,
+    ) -> Result<(), NetworkError> {
         let mut opened = Vec::new();
         for c in channels {
-            progress(&format!("opening {} → {} ({} sat)", c.from, c.to, c.amount_sat));
+            progress(&format!(
+                "opening {} → {} ({} sat)",
+                c.from, c.to, c.amount_sat
+            ));
             opened.push(self.open_channel_funded_by_harness(c).await?);
         }
         progress("confirming channels (6 blocks)");
         // Only channel members must see the blocks: a node outside every
         // channel may poll bitcoind slowly (no developer mode).
-        let members: Vec<String> = channels.iter().flat_map(|c| [c.from.clone(), c.to.clone()]).collect();
+        let members: Vec<String> = channels
+            .iter()
+            .flat_map(|c| [c.from.clone(), c.to.clone()])
+            .collect();
         self.bitcoind.mine(6)?;
         self.wait_synced_nodes(&members).await?;
         for (c, id) in channels.iter().zip(&opened) {
-            progress(&format!("waiting for {} ↔ {} to be CHANNELD_NORMAL", c.from, c.to));
-            self.wait_channel_state(&c.from, &c.to, "CHANNELD_NORMAL", id.as_deref(), WAIT_TIMEOUT).await?;
-            self.wait_channel_state(&c.to, &c.from, "CHANNELD_NORMAL", id.as_deref(), WAIT_TIMEOUT).await?;
+            progress(&format!(
+                "waiting for {} ↔ {} to be CHANNELD_NORMAL",
+                c.from, c.to
+            ));
+            self.wait_channel_state(
+                &c.from,
+                &c.to,
+                "CHANNELD_NORMAL",
+                id.as_deref(),
+                WAIT_TIMEOUT,
+            )
+            .await?;
+            self.wait_channel_state(
+                &c.to,
+                &c.from,
+                "CHANNELD_NORMAL",
+                id.as_deref(),
+                WAIT_TIMEOUT,
+            )
+            .await?;
         }
         let announced = channels.iter().filter(|c| c.announce).count();
         if self.nodes.len() > 2 && announced > 0 {
             progress("waiting for gossip to reach every node");
-            let in_channels: Vec<String> = channels.iter().flat_map(|c| [c.from.clone(), c.to.clone()]).collect();
+            let in_channels: Vec<String> = channels
+                .iter()
+                .flat_map(|c| [c.from.clone(), c.to.clone()])
+                .collect();
             self.wait_gossip(announced, &in_channels).await?;
         }
         Ok(())
@@ -270,32 +340,59 @@ impl Network {
 
     /// One channel, funded externally (see [`Network::open_channels`]);
     /// returns its channel id. The funding transaction is in the mempool.
-    async fn open_channel_funded_by_harness(&mut self, spec: &ChannelSpec) -> Result<Option<String>, NetworkError> {
+    async fn open_channel_funded_by_harness(
+        &mut self,
+        spec: &ChannelSpec,
+    ) -> Result<Option<String>, NetworkError> {
         self.connect(&spec.from, &spec.to).await?;
         let peer_id = self.node(&spec.to)?.id.clone().unwrap_or_default();
         let funder = self.node(&spec.from)?;
-        let mut params = json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
+        let mut params =
+            json!({"id": peer_id, "amount": spec.amount_sat, "announce": spec.announce});
         if spec.push_msat > 0 {
             params["push_msat"] = json!(spec.push_msat);
         }
-        let started = funder.call("fundchannel_start", params, CALL_TIMEOUT).await?;
-        let funding_address = started["funding_address"].as_str().unwrap_or_default().to_string();
-        let change = funder.call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT).await?;
+        let started = funder
+            .call("fundchannel_start", params, CALL_TIMEOUT)
+            .await?;
+        let funding_address = started["funding_address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let change = funder
+            .call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT)
+            .await?;
         let change = change["bech32"].as_str().unwrap_or_default().to_string();
-        let (raw, psbt) = self.bitcoind.funding_tx(&funding_address, spec.amount_sat, &change)?;
+        let (raw, psbt) = self
+            .bitcoind
+            .funding_tx(&funding_address, spec.amount_sat, &change)?;
         let funder = self.node(&spec.from)?;
-        let completed = funder.call("fundchannel_complete", json!({"id": peer_id, "psbt": psbt}), CALL_TIMEOUT).await?;
+        let completed = funder
+            .call(
+                "fundchannel_complete",
+                json!({"id": peer_id, "psbt": psbt}),
+                CALL_TIMEOUT,
+            )
+            .await?;
         self.bitcoind.broadcast(&raw)?;
         Ok(completed["channel_id"].as_str().map(String::from))
     }
 
     /// Every node with a channel sees both directions of `announced` channels.
-    pub async fn wait_gossip(&self, announced: usize, nodes: &[String]) -> Result<(), NetworkError> {
+    pub async fn wait_gossip(
+        &self,
+        announced: usize,
+        nodes: &[String],
+    ) -> Result<(), NetworkError> {
         for n in self.nodes.iter().filter(|n| nodes.contains(&n.name)) {
-            wait_until(&format!("{} to see {announced} announced channels", n.name), WAIT_TIMEOUT, || async {
-                let r = n.call("listchannels", json!({}), CALL_TIMEOUT).await?;
-                Ok(r["channels"].as_array().map_or(0, |c| c.len()) >= 2 * announced)
-            })
+            wait_until(
+                &format!("{} to see {announced} announced channels", n.name),
+                WAIT_TIMEOUT,
+                || async {
+                    let r = n.call("listchannels", json!({}), CALL_TIMEOUT).await?;
+                    Ok(r["channels"].as_array().map_or(0, |c| c.len()) >= 2 * announced)
+                },
+            )
             .await?;
         }
         Ok(())
@@ -310,7 +407,11 @@ impl Network {
 
 /// Poll `check` until it says true; RPC errors while polling count as
 /// "not yet" until the deadline, then the last one is reported.
-pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<(), NetworkError>
+pub async fn wait_until<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<(), NetworkError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, NetworkError>>,
@@ -324,7 +425,11 @@ where
 
 /// Poll `check` until it yields a value; an error on the last look is
 /// reported as itself, anything else as a timeout.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T, NetworkError>
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> Result<T, NetworkError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>, NetworkError>>,
@@ -343,7 +448,13 @@ where
     .await;
     match r {
         Ok(v) => Ok(v),
-        Err(TimedOut { last: Some(Some(e)), .. }) => Err(e),
-        Err(TimedOut { after, .. }) => Err(NetworkError::Timeout { what: what.into(), after }),
+        Err(TimedOut {
+            last: Some(Some(e)),
+            ..
+        }) => Err(e),
+        Err(TimedOut { after, .. }) => Err(NetworkError::Timeout {
+            what: what.into(),
+            after,
+        }),
     }
 }

@@ -4,13 +4,13 @@
 
 use crate::binaries::Lightningd;
 use crate::options::{lightningd_args, NodeConfig, OptionsError, StartContext};
+use crate::poll::{poll_until, Look};
 use crate::ports::{self, PortLease};
 use crate::process::{self, Exit, Supervised};
 use crate::rpc::{self, CallError, RawReply, SocketPath};
+use crate::text::tail;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use crate::poll::{poll_until, Look};
-use crate::text::tail;
 use std::time::{Duration, Instant};
 
 /// How to reach the harness's bitcoind (copied into every start).
@@ -100,7 +100,8 @@ impl Node {
         };
         std::fs::create_dir_all(dir.join("regtest")).map_err(|e| err(e.into()))?;
         let port = ports::lease().map_err(|e| err(std::io::Error::other(e.to_string()).into()))?;
-        let socket = SocketPath::new(dir.join("regtest/lightning-rpc")).map_err(|e| err(e.into()))?;
+        let socket =
+            SocketPath::new(dir.join("regtest/lightning-rpc")).map_err(|e| err(e.into()))?;
         Ok(Node {
             name: config.name.clone(),
             config,
@@ -171,7 +172,6 @@ impl Node {
         self.process.as_ref().is_none_or(|p| p.exit().is_some())
     }
 
-
     /// Wait up to `timeout` for the current process to exit.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<Exit> {
         let exit = self.process.as_mut()?.wait_exit(timeout).await;
@@ -190,7 +190,11 @@ impl Node {
     pub async fn launch(&mut self) -> Result<(), StartError> {
         let version = self.binary.version.raw.clone();
         let name = self.name.clone();
-        let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
+        let err = |kind: StartErrorKind| StartError {
+            node: name.clone(),
+            version: version.clone(),
+            kind,
+        };
         if self.is_running() {
             return Err(err(StartErrorKind::AlreadyRunning));
         }
@@ -210,20 +214,41 @@ impl Node {
             bitcoind_rpc_password: self.chain.rpc_password.clone(),
             database_exists: self.database().exists(),
         };
-        let args = lightningd_args(&self.binary.version, &self.config, &ctx).map_err(|e| err(e.into()))?;
+        let args =
+            lightningd_args(&self.binary.version, &self.config, &ctx).map_err(|e| err(e.into()))?;
         std::fs::create_dir_all(&ctx.bitcoin_datadir).map_err(|e| err(e.into()))?;
-        crate::hsm::write_if_absent(&self.dir, &self.name, &self.binary.version).map_err(|e| err(e.into()))?;
+        crate::hsm::write_if_absent(&self.dir, &self.name, &self.binary.version)
+            .map_err(|e| err(e.into()))?;
         // Mark each start in the captured streams, so a reader of stderr
         // can tell which binary wrote what.
-        let marker = format!("=== cln-harness: start #{} of {} on {} ===\n", self.starts.len() + 1, self.name, version);
+        let marker = format!(
+            "=== cln-harness: start #{} of {} on {} ===\n",
+            self.starts.len() + 1,
+            self.name,
+            version
+        );
         for f in [self.stderr_file(), self.stdout_file()] {
             use std::io::Write;
-            let _ = std::fs::OpenOptions::new().create(true).append(true).open(&f).and_then(|mut h| h.write_all(marker.as_bytes()));
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&f)
+                .and_then(|mut h| h.write_all(marker.as_bytes()));
         }
-        let stderr_offset = std::fs::metadata(self.stderr_file()).map(|m| m.len()).unwrap_or(0);
-        self.log_offset = std::fs::metadata(self.log_file()).map(|m| m.len()).unwrap_or(0);
-        let proc = process::spawn(&self.binary.path, &args, &self.dir, &self.stdout_file(), &self.stderr_file())
-            .map_err(|e| err(e.into()))?;
+        let stderr_offset = std::fs::metadata(self.stderr_file())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.log_offset = std::fs::metadata(self.log_file())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let proc = process::spawn(
+            &self.binary.path,
+            &args,
+            &self.dir,
+            &self.stdout_file(),
+            &self.stderr_file(),
+        )
+        .map_err(|e| err(e.into()))?;
         self.starts.push(StartRecord {
             binary: self.binary.path.clone(),
             version: version.clone(),
@@ -248,7 +273,11 @@ impl Node {
     pub async fn wait_ready(&mut self) -> Result<(), StartError> {
         let version = self.binary.version.raw.clone();
         let name = self.name.clone();
-        let err = |kind: StartErrorKind| StartError { node: name.clone(), version: version.clone(), kind };
+        let err = |kind: StartErrorKind| StartError {
+            node: name.clone(),
+            version: version.clone(),
+            kind,
+        };
         let stderr_offset = self.pending_stderr_offset;
         let started = Instant::now();
         let (socket, node) = (self.socket.connect_path().to_path_buf(), self.name.clone());
@@ -260,7 +289,15 @@ impl Node {
                 if let Some(exit) = exited {
                     return Look::Ready(Err(exit));
                 }
-                match rpc::call(&node, &socket, "getinfo", &json!({}), Duration::from_secs(2)).await {
+                match rpc::call(
+                    &node,
+                    &socket,
+                    "getinfo",
+                    &json!({}),
+                    Duration::from_secs(2),
+                )
+                .await
+                {
                     Ok(info) => Look::Ready(Ok(info)),
                     Err(_) => Look::NotYet(()),
                 }
@@ -272,14 +309,21 @@ impl Node {
                 self.id = info["id"].as_str().map(String::from);
                 // getinfo can answer before connectd listens; a peer's
                 // `connect` right after start must not be refused.
-                self.wait_listening(READY_TIMEOUT.saturating_sub(started.elapsed())).await;
+                self.wait_listening(READY_TIMEOUT.saturating_sub(started.elapsed()))
+                    .await;
                 Ok(())
             }
             Ok(Err(exit)) => {
                 let stderr = read_from(&self.stderr_file(), stderr_offset);
                 let kind = match refusal(exit, &stderr) {
-                    Some(reason) => StartErrorKind::Refused { reason, stderr: tail(&stderr, 600) },
-                    None => StartErrorKind::Exited { exit, stderr: tail(&stderr, 1500) },
+                    Some(reason) => StartErrorKind::Refused {
+                        reason,
+                        stderr: tail(&stderr, 600),
+                    },
+                    None => StartErrorKind::Exited {
+                        exit,
+                        stderr: tail(&stderr, 1500),
+                    },
                 };
                 Err(err(kind))
             }
@@ -292,7 +336,11 @@ impl Node {
         let _ = poll_until(timeout, Duration::from_millis(20), || {
             let running = self.is_running();
             async move {
-                if !running || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                if !running
+                    || tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok()
+                {
                     Look::Ready(())
                 } else {
                     Look::NotYet(())
@@ -328,7 +376,11 @@ impl Node {
     pub async fn kill(&mut self) -> Option<Exit> {
         let proc = self.process.as_mut()?;
         let was_running = proc.is_running();
-        let exit = if was_running { proc.kill().await } else { proc.poll_exit()? };
+        let exit = if was_running {
+            proc.kill().await
+        } else {
+            proc.poll_exit()?
+        };
         proc.wait_group_empty(STOP_GRACE).await;
         if let Some(last) = self.starts.last_mut() {
             last.exit.get_or_insert(exit);
@@ -337,14 +389,25 @@ impl Node {
         Some(exit)
     }
 
-    pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
-        rpc::call(&self.name, self.socket.connect_path(), method, &params, timeout).await
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        rpc::call(
+            &self.name,
+            self.socket.connect_path(),
+            method,
+            &params,
+            timeout,
+        )
+        .await
     }
 
     pub async fn raw(&self, request: &[u8], timeout: Duration) -> Result<RawReply, CallError> {
         rpc::raw(&self.name, self.socket.connect_path(), request, timeout).await
     }
-
 }
 
 fn read_from(path: &Path, offset: u64) -> String {
@@ -359,10 +422,15 @@ fn read_from(path: &Path, offset: u64) -> String {
 /// install or the dir is unusable (10: a subdaemon could not run or has
 /// another version; 11: another lightningd holds the pidfile).
 pub fn refusal(exit: Exit, stderr: &str) -> Option<String> {
-    let re = regex::Regex::new(r"(?m)^lightningd: (--?[A-Za-z0-9][A-Za-z0-9_-]*)(=.*?)?: (.+)$").ok()?;
+    let re =
+        regex::Regex::new(r"(?m)^lightningd: (--?[A-Za-z0-9][A-Za-z0-9_-]*)(=.*?)?: (.+)$").ok()?;
     if let Some(c) = re.captures(stderr) {
         let option = c[1].trim_start_matches('-');
-        return Some(format!("option `{option}{}`: {}", c.get(2).map_or("", |m| m.as_str()), c[3].trim()));
+        return Some(format!(
+            "option `{option}{}`: {}",
+            c.get(2).map_or("", |m| m.as_str()),
+            c[3].trim()
+        ));
     }
     match exit {
         Exit::Code { code: 10 } => Some("a subdaemon could not run or is another version (exit code 10): is the install tree complete?".into()),
@@ -379,12 +447,27 @@ mod tests {
 
     #[test]
     fn option_complaints_are_refusals_with_lightningds_words() {
-        let r = refusal(ONE, "=== cln-harness: start #1 ===\nlightningd: --frobnicate=1: unrecognized option\n");
-        assert_eq!(r.as_deref(), Some("option `frobnicate=1`: unrecognized option"));
+        let r = refusal(
+            ONE,
+            "=== cln-harness: start #1 ===\nlightningd: --frobnicate=1: unrecognized option\n",
+        );
+        assert_eq!(
+            r.as_deref(),
+            Some("option `frobnicate=1`: unrecognized option")
+        );
         let r = refusal(ONE, "lightningd: --xpay-handle-pay: requires an argument\n");
-        assert_eq!(r.as_deref(), Some("option `xpay-handle-pay`: requires an argument"));
-        let r = refusal(ONE, "lightningd: --addr=127.0.0.1:x: Unable to parse address\n");
-        assert_eq!(r.as_deref(), Some("option `addr=127.0.0.1:x`: Unable to parse address"));
+        assert_eq!(
+            r.as_deref(),
+            Some("option `xpay-handle-pay`: requires an argument")
+        );
+        let r = refusal(
+            ONE,
+            "lightningd: --addr=127.0.0.1:x: Unable to parse address\n",
+        );
+        assert_eq!(
+            r.as_deref(),
+            Some("option `addr=127.0.0.1:x`: Unable to parse address")
+        );
     }
 
     #[test]
@@ -392,7 +475,13 @@ mod tests {
         // A migration that dies at startup prints to stderr and exits 1 (REFERENCE.md).
         let stderr = "lightningd: Error executing statement: wallet/wallet.c:123: UPDATE ...: UNIQUE constraint failed: x.y\n";
         assert_eq!(refusal(ONE, stderr), None);
-        assert_eq!(refusal(Exit::Signal { signal: 6 }, "lightningd: FATAL SIGNAL 6 (version v25.05)\n"), None);
+        assert_eq!(
+            refusal(
+                Exit::Signal { signal: 6 },
+                "lightningd: FATAL SIGNAL 6 (version v25.05)\n"
+            ),
+            None
+        );
         assert!(refusal(Exit::Code { code: 10 }, "").is_some());
     }
 }

@@ -111,17 +111,29 @@ pub fn lightningd_args(
     if dev {
         set("developer", None);
     }
-    set("lightning-dir", Some(ctx.lightning_dir.display().to_string()));
+    set(
+        "lightning-dir",
+        Some(ctx.lightning_dir.display().to_string()),
+    );
     set("network", Some("regtest".into()));
-    set("log-level", Some(if f.log_trace { "trace" } else { "debug" }.into()));
+    set(
+        "log-level",
+        Some(if f.log_trace { "trace" } else { "debug" }.into()),
+    );
     set("log-file", Some(ctx.log_file.display().to_string()));
     set("addr", Some(format!("127.0.0.1:{}", ctx.port)));
-    set("bitcoin-datadir", Some(ctx.bitcoin_datadir.display().to_string()));
+    set(
+        "bitcoin-datadir",
+        Some(ctx.bitcoin_datadir.display().to_string()),
+    );
     set("bitcoin-cli", Some(ctx.bitcoin_cli.display().to_string()));
     set("bitcoin-rpcconnect", Some("127.0.0.1".into()));
     set("bitcoin-rpcport", Some(ctx.bitcoind_rpc_port.to_string()));
     set("bitcoin-rpcuser", Some(ctx.bitcoind_rpc_user.clone()));
-    set("bitcoin-rpcpassword", Some(ctx.bitcoind_rpc_password.clone()));
+    set(
+        "bitcoin-rpcpassword",
+        Some(ctx.bitcoind_rpc_password.clone()),
+    );
     if dev {
         set("dev-bitcoind-poll", Some("1".into()));
         set("dev-fast-gossip", None);
@@ -226,17 +238,28 @@ mod tests {
         let a = args("v23.08", &NodeConfig::named("alice"), false);
         assert!(!has(&a, "--developer"));
         assert!(!a.iter().any(|x| x.starts_with("--dev-")));
-        assert!(!a.iter().any(|x| x.starts_with("--autoconnect-seeker-peers")));
+        assert!(!a
+            .iter()
+            .any(|x| x.starts_with("--autoconnect-seeker-peers")));
         assert!(has(&a, "--log-level=debug"));
     }
 
     #[test]
     fn upgrading_onto_a_master_build_adds_database_upgrade_only_over_an_existing_db() {
         let node = NodeConfig::named("alice");
-        assert!(has(&args("v25.02-321-g1cc64dd67", &node, true), "--database-upgrade=true"));
-        assert!(!has(&args("v25.02-321-g1cc64dd67", &node, false), "--database-upgrade=true"));
+        assert!(has(
+            &args("v25.02-321-g1cc64dd67", &node, true),
+            "--database-upgrade=true"
+        ));
+        assert!(!has(
+            &args("v25.02-321-g1cc64dd67", &node, false),
+            "--database-upgrade=true"
+        ));
         // Release builds migrate silently.
-        assert!(!has(&args("v25.05", &node, true), "--database-upgrade=true"));
+        assert!(!has(
+            &args("v25.05", &node, true),
+            "--database-upgrade=true"
+        ));
     }
 
     #[test]
@@ -253,7 +276,10 @@ mod tests {
         assert!(!a.iter().any(|x| x.starts_with("--xpay-handle-pay")));
         assert!(has(&a, "--allow-deprecated-apis=false"));
         // Legacy pay is deprecated in v26.06: only allow-deprecated-apis keeps it.
-        assert!(has(&args("v26.06.6", &node, false), "--allow-deprecated-apis=true"));
+        assert!(has(
+            &args("v26.06.6", &node, false),
+            "--allow-deprecated-apis=true"
+        ));
         let err = lightningd_args(&ClnVersion::parse("v27.03").unwrap(), &node, &ctx(false));
         assert!(matches!(err, Err(OptionsError::LegacyPayRemoved { .. })));
     }
@@ -269,9 +295,18 @@ mod tests {
     #[test]
     fn node_options_override_the_harness_defaults_and_come_last() {
         let mut node = NodeConfig::named("alice");
-        node.extra = vec![("log-level".into(), Some("debug".into())), ("large-channels".into(), None)];
+        node.extra = vec![
+            ("log-level".into(), Some("debug".into())),
+            ("large-channels".into(), None),
+        ];
         let a = args("v25.05", &node, false);
         assert_eq!(a.iter().filter(|x| x.starts_with("--log-level")).count(), 1);
-        assert_eq!(a[a.len() - 2..], ["--log-level=debug".to_string(), "--large-channels".to_string()]);
+        assert_eq!(
+            a[a.len() - 2..],
+            [
+                "--log-level=debug".to_string(),
+                "--large-channels".to_string()
+            ]
+        );
     }
 }

@@ -92,8 +92,19 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(kind: OutcomeKind, step: Option<StepRef>, node: Option<String>, detail: impl Into<String>) -> Finding {
-        Finding { kind, step, node, detail: detail.into(), signature: None }
+    pub fn new(
+        kind: OutcomeKind,
+        step: Option<StepRef>,
+        node: Option<String>,
+        detail: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            kind,
+            step,
+            node,
+            detail: detail.into(),
+            signature: None,
+        }
     }
 
     /// A BROKEN (or "That's weird") line no `broken_log` regex allows:
@@ -142,8 +153,20 @@ pub fn classify(findings: &[Finding]) -> Outcome {
         }
     };
     match pick {
-        Some(f) => Outcome { kind: f.kind, step: f.step.clone(), node: f.node.clone(), detail: f.detail.clone(), signature: f.signature.clone() },
-        None => Outcome { kind: OutcomeKind::Pass, step: None, node: None, detail: "all expectations held".into(), signature: None },
+        Some(f) => Outcome {
+            kind: f.kind,
+            step: f.step.clone(),
+            node: f.node.clone(),
+            detail: f.detail.clone(),
+            signature: f.signature.clone(),
+        },
+        None => Outcome {
+            kind: OutcomeKind::Pass,
+            step: None,
+            node: None,
+            detail: "all expectations held".into(),
+            signature: None,
+        },
     }
 }
 
@@ -165,7 +188,10 @@ mod tests {
     fn a_flagged_database_then_a_crash_is_a_crash() {
         // #8269: check-db flags alice's DB right after the upgrade (soft),
         // then the next keysend kills her.
-        let o = classify(&[f(OutcomeKind::Fail, "check-db"), f(OutcomeKind::Crash, "SIGABRT")]);
+        let o = classify(&[
+            f(OutcomeKind::Fail, "check-db"),
+            f(OutcomeKind::Crash, "SIGABRT"),
+        ]);
         assert_eq!(o.kind, OutcomeKind::Crash);
         assert_eq!(exit_code(o.kind), 1);
     }
@@ -174,16 +200,28 @@ mod tests {
     /// soft failure instead of the node's death.
     #[test]
     fn a_death_after_a_soft_failure_is_the_headline() {
-        let o = classify(&[f(OutcomeKind::Fail, "soft check_db"), f(OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))")]);
-        assert_eq!((o.kind, o.detail.as_str()), (OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))"));
+        let o = classify(&[
+            f(OutcomeKind::Fail, "soft check_db"),
+            f(OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))"),
+        ]);
+        assert_eq!(
+            (o.kind, o.detail.as_str()),
+            (OutcomeKind::Crash, "alice died (signal 11 (SIGSEGV))")
+        );
     }
 
     #[test]
     fn an_unexpected_broken_line_fails_a_run_and_names_its_signature() {
         let o = classify(&[Finding::unexpected_broken("bob", "lightningd: oops")]);
-        assert_eq!((o.kind, o.signature.as_deref()), (OutcomeKind::Fail, Some("lightningd: oops")));
+        assert_eq!(
+            (o.kind, o.signature.as_deref()),
+            (OutcomeKind::Fail, Some("lightningd: oops"))
+        );
         // ...but a step that failed first is the headline.
-        let o = classify(&[f(OutcomeKind::Fail, "step 3"), Finding::unexpected_broken("bob", "lightningd: oops")]);
+        let o = classify(&[
+            f(OutcomeKind::Fail, "step 3"),
+            Finding::unexpected_broken("bob", "lightningd: oops"),
+        ]);
         assert_eq!(o.detail, "step 3");
     }
 
@@ -203,7 +241,10 @@ mod tests {
 
     #[test]
     fn a_hang_outranks_a_failed_expectation() {
-        assert_eq!(classify(&[f(OutcomeKind::Fail, "a"), f(OutcomeKind::Hang, "b")]).kind, OutcomeKind::Hang);
+        assert_eq!(
+            classify(&[f(OutcomeKind::Fail, "a"), f(OutcomeKind::Hang, "b")]).kind,
+            OutcomeKind::Hang
+        );
     }
 
     #[test]
@@ -211,6 +252,9 @@ mod tests {
         let o = classify(&[f(OutcomeKind::Error, "no base binary")]);
         assert_eq!((o.kind, exit_code(o.kind)), (OutcomeKind::Error, 125));
         // ...but a crash before the environment broke is still a crash.
-        assert_eq!(classify(&[f(OutcomeKind::Crash, "x"), f(OutcomeKind::Error, "y")]).kind, OutcomeKind::Crash);
+        assert_eq!(
+            classify(&[f(OutcomeKind::Crash, "x"), f(OutcomeKind::Error, "y")]).kind,
+            OutcomeKind::Crash
+        );
     }
 }

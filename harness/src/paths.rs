@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `$CLN_HARNESS_CACHE`, else `$XDG_CACHE_HOME/cln-harness`, else `~/.cache/cln-harness`.
@@ -16,7 +18,9 @@ pub fn cache_root() -> PathBuf {
 }
 
 fn xdg_cache() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home().join(".cache"))
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache"))
 }
 
 /// `~/.config/cln-harness/config.toml` (or `$CLN_HARNESS_CONFIG`).
@@ -24,7 +28,9 @@ pub fn user_config_file() -> PathBuf {
     if let Some(p) = std::env::var_os("CLN_HARNESS_CONFIG") {
         return PathBuf::from(p);
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).unwrap_or_else(|| home().join(".config"));
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".config"));
     base.join("cln-harness").join("config.toml")
 }
 
@@ -37,5 +43,7 @@ pub fn clnvm_root() -> PathBuf {
 }
 
 pub fn path_dirs() -> Vec<PathBuf> {
-    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default()
 }

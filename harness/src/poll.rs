@@ -24,7 +24,11 @@ pub struct TimedOut<L> {
 /// Poll `look` every `every` until it is ready or `timeout` has passed.
 /// Always looks at least once; the sleeps are async, so an enclosing
 /// timeout (a step's) can still fire.
-pub async fn poll_until<T, L, F, Fut>(timeout: Duration, every: Duration, mut look: F) -> Result<T, TimedOut<L>>
+pub async fn poll_until<T, L, F, Fut>(
+    timeout: Duration,
+    every: Duration,
+    mut look: F,
+) -> Result<T, TimedOut<L>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Look<T, L>>,
@@ -36,7 +40,10 @@ where
             Look::NotYet(l) => l,
         };
         if started.elapsed() >= timeout {
-            return Err(TimedOut { after: timeout, last: Some(last) });
+            return Err(TimedOut {
+                after: timeout,
+                last: Some(last),
+            });
         }
         tokio::time::sleep(every.min(timeout.saturating_sub(started.elapsed()))).await;
     }
@@ -47,20 +54,36 @@ mod tests {
     use super::*;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn ready_values_come_back_and_timeouts_keep_the_last_look() {
         let mut n = 0;
-        let r: Result<u32, TimedOut<u32>> = rt().block_on(poll_until(Duration::from_secs(5), Duration::from_millis(1), || {
-            n += 1;
-            let seen = n;
-            async move { if seen == 3 { Look::Ready(seen * 10) } else { Look::NotYet(seen) } }
-        }));
+        let r: Result<u32, TimedOut<u32>> = rt().block_on(poll_until(
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            || {
+                n += 1;
+                let seen = n;
+                async move {
+                    if seen == 3 {
+                        Look::Ready(seen * 10)
+                    } else {
+                        Look::NotYet(seen)
+                    }
+                }
+            },
+        ));
         assert_eq!(r, Ok(30));
-        let r: Result<(), TimedOut<&str>> =
-            rt().block_on(poll_until(Duration::from_millis(30), Duration::from_millis(5), || async { Look::NotYet("still 0") }));
+        let r: Result<(), TimedOut<&str>> = rt().block_on(poll_until(
+            Duration::from_millis(30),
+            Duration::from_millis(5),
+            || async { Look::NotYet("still 0") },
+        ));
         assert_eq!(r.unwrap_err().last, Some("still 0"));
     }
 }

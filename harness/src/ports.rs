@@ -46,7 +46,9 @@ pub fn start_offset(slot: Option<u32>, pid: u32) -> u16 {
 }
 
 pub fn lease() -> Result<PortLease, PortsExhausted> {
-    let slot = std::env::var("NEXTEST_TEST_GLOBAL_SLOT").ok().and_then(|s| s.parse().ok());
+    let slot = std::env::var("NEXTEST_TEST_GLOBAL_SLOT")
+        .ok()
+        .and_then(|s| s.parse().ok());
     lease_in(&lock_dir(), start_offset(slot, std::process::id()))
 }
 
@@ -64,20 +66,28 @@ pub fn lease_in(dir: &Path, offset: u16) -> Result<PortLease, PortsExhausted> {
         }
         let _ = std::fs::remove_file(&lock);
     }
-    Err(PortsExhausted { dir: dir.to_path_buf() })
+    Err(PortsExhausted {
+        dir: dir.to_path_buf(),
+    })
 }
 
 fn try_lock(lock: &Path) -> bool {
     use std::io::Write;
     for _ in 0..2 {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(lock) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+        {
             Ok(mut f) => {
                 let _ = write!(f, "{}", std::process::id());
                 return true;
             }
             Err(_) => {
                 // A lock whose owner is gone is stale: reclaim it once.
-                let owner: Option<i32> = std::fs::read_to_string(lock).ok().and_then(|s| s.trim().parse().ok());
+                let owner: Option<i32> = std::fs::read_to_string(lock)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
                 let alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
                 if alive || owner.is_none() {
                     return false;
@@ -93,9 +103,17 @@ fn try_lock(lock: &Path) -> bool {
 /// node can hold it a moment longer than lightningd lives).
 pub async fn wait_port_free(port: u16, timeout: std::time::Duration) -> bool {
     use crate::poll::{poll_until, Look};
-    poll_until(timeout, std::time::Duration::from_millis(20), || async move {
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() { Look::Ready(()) } else { Look::NotYet(()) }
-    })
+    poll_until(
+        timeout,
+        std::time::Duration::from_millis(20),
+        || async move {
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                Look::Ready(())
+            } else {
+                Look::NotYet(())
+            }
+        },
+    )
     .await
     .is_ok()
 }

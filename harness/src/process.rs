@@ -86,12 +86,19 @@ pub fn spawn(
     stdout_path: &Path,
     stderr_path: &Path,
 ) -> Result<Supervised, SpawnError> {
-    let err = |kind| SpawnError { program: program.to_path_buf(), kind };
+    let err = |kind| SpawnError {
+        program: program.to_path_buf(),
+        kind,
+    };
     let open = |p: &Path| File::options().create(true).append(true).open(p);
     let stdout = open(stdout_path).map_err(err)?;
     let stderr = open(stderr_path).map_err(err)?;
     let mut cmd = Command::new(program);
-    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -184,7 +191,9 @@ impl Supervised {
     /// SIGKILL the group (crash simulation) and reap the leader.
     pub async fn kill(&mut self) -> Exit {
         self.signal_group(libc::SIGKILL);
-        let exit = self.wait_exit(KILL_REAP).await.unwrap_or(Exit::Signal { signal: libc::SIGKILL });
+        let exit = self.wait_exit(KILL_REAP).await.unwrap_or(Exit::Signal {
+            signal: libc::SIGKILL,
+        });
         self.wait_group_empty(KILL_REAP).await;
         exit
     }
@@ -223,12 +232,20 @@ impl Drop for Supervised {
 /// Live (non-zombie) processes whose process group is `pgid`, from /proc.
 pub fn live_group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the `(comm)`, which may itself contain spaces.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
         let mut f = rest.split(' ');
         let state = f.next().unwrap_or("");
         let _ppid = f.next();
@@ -247,12 +264,22 @@ mod tests {
     use std::time::Instant;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     /// `sh -c script` in `dir`, with its output in `dir/out` and `dir/err`.
     fn sh(dir: &Path, script: &str) -> Supervised {
-        spawn(Path::new("/bin/sh"), &["-c".into(), script.into()], dir, &dir.join("out"), &dir.join("err")).unwrap()
+        spawn(
+            Path::new("/bin/sh"),
+            &["-c".into(), script.into()],
+            dir,
+            &dir.join("out"),
+            &dir.join("err"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -263,7 +290,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert!(live_group_members(p.pid as i32).len() >= 2);
         let exit = rt().block_on(p.stop_ladder(Duration::from_millis(200)));
-        assert_eq!(exit, Exit::Signal { signal: libc::SIGKILL });
+        assert_eq!(
+            exit,
+            Exit::Signal {
+                signal: libc::SIGKILL
+            }
+        );
         assert!(live_group_members(p.pid as i32).is_empty());
     }
 
@@ -271,8 +303,14 @@ mod tests {
     fn stderr_goes_to_a_file_and_exit_codes_are_kept() {
         let d = tempfile::tempdir().unwrap();
         let mut p = sh(d.path(), "echo boom >&2; exit 3");
-        assert_eq!(rt().block_on(p.wait_exit(Duration::from_secs(5))), Some(Exit::Code { code: 3 }));
-        assert_eq!(std::fs::read_to_string(d.path().join("err")).unwrap(), "boom\n");
+        assert_eq!(
+            rt().block_on(p.wait_exit(Duration::from_secs(5))),
+            Some(Exit::Code { code: 3 })
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("err")).unwrap(),
+            "boom\n"
+        );
     }
 
     /// The stop ladder is async: an enclosing step timeout fires even while
@@ -285,8 +323,17 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         let t0 = Instant::now();
-        let r = rt().block_on(async { tokio::time::timeout(Duration::from_millis(200), p.stop_ladder(Duration::from_secs(20))).await });
-        assert!(r.is_err(), "the ladder should still be in its grace period: {r:?}");
+        let r = rt().block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(200),
+                p.stop_ladder(Duration::from_secs(20)),
+            )
+            .await
+        });
+        assert!(
+            r.is_err(),
+            "the ladder should still be in its grace period: {r:?}"
+        );
         assert!(t0.elapsed() < Duration::from_secs(5));
         drop(p);
     }
@@ -294,7 +341,14 @@ mod tests {
     #[test]
     fn drop_kills_and_reaps() {
         let d = tempfile::tempdir().unwrap();
-        let p = spawn(Path::new("/bin/sleep"), &["30".into()], d.path(), &d.path().join("o"), &d.path().join("e")).unwrap();
+        let p = spawn(
+            Path::new("/bin/sleep"),
+            &["30".into()],
+            d.path(),
+            &d.path().join("o"),
+            &d.path().join("e"),
+        )
+        .unwrap();
         let pgid = p.pid as i32;
         drop(p);
         assert!(live_group_members(pgid).is_empty());

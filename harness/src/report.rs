@@ -60,7 +60,12 @@ pub struct BinaryReport {
     pub source: String,
 }
 
-pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &RunState, outcome: &Outcome) -> Report {
+pub fn build(
+    scenario: &crate::scenario::Scenario,
+    file: &str,
+    state: &RunState,
+    outcome: &Outcome,
+) -> Report {
     let mut nodes = Vec::new();
     if let Some(net) = state.network.as_ref() {
         for n in &net.nodes {
@@ -119,7 +124,11 @@ pub fn build(scenario: &crate::scenario::Scenario, file: &str, state: &RunState,
         steps: state.steps.clone(),
         findings: state.findings.clone(),
         binaries,
-        run_dir: state.run_dir.as_ref().filter(|d| d.is_kept()).map(|d| d.path().to_path_buf()),
+        run_dir: state
+            .run_dir
+            .as_ref()
+            .filter(|d| d.is_kept())
+            .map(|d| d.path().to_path_buf()),
         bundle: None,
         duration_ms: state.started.elapsed().as_millis(),
         phases: state.phases.clone(),
@@ -139,7 +148,13 @@ pub fn status_mark(kind: OutcomeKind) -> &'static str {
 
 /// One line per step, as it runs.
 pub fn step_line(r: &StepRecord) -> String {
-    let mut line = format!("  {} {:<7} {:<40} {:>7.2}s", status_mark(r.status), r.step.index, r.step.name, r.elapsed_ms as f64 / 1000.0);
+    let mut line = format!(
+        "  {} {:<7} {:<40} {:>7.2}s",
+        status_mark(r.status),
+        r.step.index,
+        r.step.name,
+        r.elapsed_ms as f64 / 1000.0
+    );
     if r.status != OutcomeKind::Pass {
         line.push_str(&format!("\n          {}", r.detail));
     }
@@ -149,7 +164,10 @@ pub fn step_line(r: &StepRecord) -> String {
 /// `run --repeat N`: pass rate, outcome histogram, and each distinct
 /// headline signature with how often it came.
 pub fn repeat_summary(file: &str, runs: &[Report]) -> String {
-    let seen: Vec<(OutcomeKind, Option<&str>)> = runs.iter().map(|r| (r.outcome, r.first_signature.as_deref())).collect();
+    let seen: Vec<(OutcomeKind, Option<&str>)> = runs
+        .iter()
+        .map(|r| (r.outcome, r.first_signature.as_deref()))
+        .collect();
     tally(file, &seen)
 }
 
@@ -164,8 +182,15 @@ fn tally(file: &str, runs: &[(OutcomeKind, Option<&str>)]) -> String {
             *signatures.entry(sig).or_default() += 1;
         }
     }
-    let hist: Vec<String> = outcomes.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect();
-    let mut s = format!("{file}: {passed}/{} passed ({})", runs.len(), hist.join(", "));
+    let hist: Vec<String> = outcomes
+        .iter()
+        .map(|(k, n)| format!("{} {n}", k.as_str()))
+        .collect();
+    let mut s = format!(
+        "{file}: {passed}/{} passed ({})",
+        runs.len(),
+        hist.join(", ")
+    );
     let mut sigs: Vec<(&str, usize)> = signatures.into_iter().collect();
     sigs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     for (sig, n) in sigs {
@@ -176,7 +201,11 @@ fn tally(file: &str, runs: &[(OutcomeKind, Option<&str>)]) -> String {
 
 /// One line: `phases: resolve 0.01s, bitcoind 0.20s, ...`.
 pub fn phases_line(r: &Report) -> String {
-    let parts: Vec<String> = r.phases.iter().map(|p| format!("{} {:.2}s", p.phase, p.ms as f64 / 1000.0)).collect();
+    let parts: Vec<String> = r
+        .phases
+        .iter()
+        .map(|p| format!("{} {:.2}s", p.phase, p.ms as f64 / 1000.0))
+        .collect();
     format!("  phases: {}", parts.join(", "))
 }
 
@@ -189,7 +218,11 @@ pub fn summary(r: &Report) -> String {
     if let Some(node) = &r.node {
         s.push_str(&format!(" on {node}"));
     }
-    s.push_str(&format!(" after {:.1}s\n  {}", r.duration_ms as f64 / 1000.0, r.detail));
+    s.push_str(&format!(
+        " after {:.1}s\n  {}",
+        r.duration_ms as f64 / 1000.0,
+        r.detail
+    ));
     if let Some(sig) = &r.first_signature {
         s.push_str(&format!("\n  signature: {sig}"));
     }
@@ -199,7 +232,11 @@ pub fn summary(r: &Report) -> String {
             n.name,
             n.role,
             n.version.as_deref().unwrap_or("?"),
-            if n.alive { "alive".to_string() } else { n.exit.map_or("not running".into(), |e| e.to_string()) }
+            if n.alive {
+                "alive".to_string()
+            } else {
+                n.exit.map_or("not running".into(), |e| e.to_string())
+            }
         ));
     }
     if let Some(b) = &r.bundle {
@@ -213,9 +250,17 @@ pub fn summary(r: &Report) -> String {
 /// A self-contained Markdown report: outcome, a timeline of steps and node
 /// events with the crash marked, nodes and binaries.
 pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
-    let mut s = format!("# {} — {}\n\n{}\n\n", r.scenario, r.outcome.as_str().to_uppercase(), scenario.description);
+    let mut s = format!(
+        "# {} — {}\n\n{}\n\n",
+        r.scenario,
+        r.outcome.as_str().to_uppercase(),
+        scenario.description
+    );
     if let Some(step) = &r.step {
-        s.push_str(&format!("**Decided at step {} ({})**", step.index, step.name));
+        s.push_str(&format!(
+            "**Decided at step {} ({})**",
+            step.index, step.name
+        ));
         if let Some(n) = &r.node {
             s.push_str(&format!(" on **{n}**"));
         }
@@ -227,7 +272,11 @@ pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
     }
     s.push_str("## Timeline\n\n| t (s) | step | node | result | took | detail |\n|---:|---|---|---|---:|---|\n");
     for st in &r.steps {
-        let mark = if st.status == OutcomeKind::Pass { "ok".to_string() } else { format!("**{}** ⟵", st.status.as_str().to_uppercase()) };
+        let mark = if st.status == OutcomeKind::Pass {
+            "ok".to_string()
+        } else {
+            format!("**{}** ⟵", st.status.as_str().to_uppercase())
+        };
         s.push_str(&format!(
             "| {:.2} | {} {} | {} | {} | {:.2}s | {} |\n",
             st.at_ms as f64 / 1000.0,
@@ -236,18 +285,36 @@ pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
             st.node.as_deref().unwrap_or(""),
             mark,
             st.elapsed_ms as f64 / 1000.0,
-            if st.status == OutcomeKind::Pass { String::new() } else { st.detail.replace('|', "\\|").replace('\n', " ") }
+            if st.status == OutcomeKind::Pass {
+                String::new()
+            } else {
+                st.detail.replace('|', "\\|").replace('\n', " ")
+            }
         ));
     }
     s.push_str("\n## Nodes\n\n| node | role | version | state | starts |\n|---|---|---|---|---|\n");
     for n in &r.nodes {
-        let starts: Vec<String> = n.starts.iter().map(|st| format!("{} ({})", st.version, st.exit.map_or("running/stopped".into(), |e| e.to_string()))).collect();
+        let starts: Vec<String> = n
+            .starts
+            .iter()
+            .map(|st| {
+                format!(
+                    "{} ({})",
+                    st.version,
+                    st.exit.map_or("running/stopped".into(), |e| e.to_string())
+                )
+            })
+            .collect();
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             n.name,
             n.role,
             n.version.as_deref().unwrap_or("?"),
-            if n.alive { "alive".into() } else { n.exit.map_or("stopped".into(), |e| e.to_string()) },
+            if n.alive {
+                "alive".into()
+            } else {
+                n.exit.map_or("stopped".into(), |e| e.to_string())
+            },
             starts.join(" → ")
         ));
     }
@@ -256,11 +323,22 @@ pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
         s.push_str("none\n");
     }
     for sig in &r.signatures {
-        s.push_str(&format!("- `{}` {}: `{}`\n", sig["node"].as_str().unwrap_or("?"), sig["kind"].as_str().unwrap_or("?"), sig["text"].as_str().unwrap_or("")));
+        s.push_str(&format!(
+            "- `{}` {}: `{}`\n",
+            sig["node"].as_str().unwrap_or("?"),
+            sig["kind"].as_str().unwrap_or("?"),
+            sig["text"].as_str().unwrap_or("")
+        ));
     }
     s.push_str("\n## Binaries\n\n");
     for b in &r.binaries {
-        s.push_str(&format!("- {}: {} `{}` sha256 `{}`\n", b.role, b.version, b.path.display(), b.sha256.as_deref().unwrap_or("?")));
+        s.push_str(&format!(
+            "- {}: {} `{}` sha256 `{}`\n",
+            b.role,
+            b.version,
+            b.path.display(),
+            b.sha256.as_deref().unwrap_or("?")
+        ));
     }
     s
 }
@@ -272,7 +350,12 @@ mod tests {
     #[test]
     fn repeated_runs_tally_outcomes_and_signatures() {
         let sig = Some("UNIQUE constraint failed: channel_htlcs.id");
-        let runs = [(OutcomeKind::Pass, None), (OutcomeKind::Crash, sig), (OutcomeKind::Crash, sig), (OutcomeKind::Hang, Some("x"))];
+        let runs = [
+            (OutcomeKind::Pass, None),
+            (OutcomeKind::Crash, sig),
+            (OutcomeKind::Crash, sig),
+            (OutcomeKind::Hang, Some("x")),
+        ];
         assert_eq!(
             tally("s.toml", &runs),
             "s.toml: 1/4 passed (pass 1, hang 1, crash 2)\n  2× UNIQUE constraint failed: channel_htlcs.id\n  1× x"

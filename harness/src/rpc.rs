@@ -24,13 +24,23 @@ pub const MAX_SOCKET_PATH: usize = 100;
 impl SocketPath {
     pub fn new(real: PathBuf) -> std::io::Result<SocketPath> {
         if real.as_os_str().len() <= MAX_SOCKET_PATH {
-            return Ok(SocketPath { connect: real.clone(), real, _short_dir: None });
+            return Ok(SocketPath {
+                connect: real.clone(),
+                real,
+                _short_dir: None,
+            });
         }
-        let short = tempfile::Builder::new().prefix("clnh-").tempdir_in("/tmp")?;
+        let short = tempfile::Builder::new()
+            .prefix("clnh-")
+            .tempdir_in("/tmp")?;
         let link = short.path().join("d");
         std::os::unix::fs::symlink(real.parent().unwrap_or(Path::new("/")), &link)?;
         let connect = link.join(real.file_name().unwrap_or_default());
-        Ok(SocketPath { real, connect, _short_dir: Some(short) })
+        Ok(SocketPath {
+            real,
+            connect,
+            _short_dir: Some(short),
+        })
     }
     pub fn connect_path(&self) -> &Path {
         &self.connect
@@ -55,7 +65,11 @@ pub enum CallErrorKind {
     Timeout(Duration),
     /// lightningd answered with a JSON-RPC error.
     #[error("failed with code {code:?}: {message}")]
-    Rpc { code: Option<i64>, message: String, data: Option<Value> },
+    Rpc {
+        code: Option<i64>,
+        message: String,
+        data: Option<Value>,
+    },
     /// The connection broke without an answer (typically: lightningd died).
     #[error("lost the connection: {0}")]
     Closed(String),
@@ -65,7 +79,11 @@ impl CallError {
     /// The error as JSON, for `expect.error` matching and reports.
     pub fn to_json(&self) -> Value {
         match &self.kind {
-            CallErrorKind::Rpc { code, message, data } => {
+            CallErrorKind::Rpc {
+                code,
+                message,
+                data,
+            } => {
                 serde_json::json!({"code": code, "message": message, "data": data})
             }
             other => serde_json::json!({"code": null, "message": other.to_string()}),
@@ -83,17 +101,32 @@ pub async fn call(
     timeout: Duration,
 ) -> Result<Value, CallError> {
     let started = Instant::now();
-    let err = |kind| CallError { node: node.into(), method: method.into(), elapsed: started.elapsed(), kind };
+    let err = |kind| CallError {
+        node: node.into(),
+        method: method.into(),
+        elapsed: started.elapsed(),
+        kind,
+    };
     let fut = async {
-        let mut client = cln_rpc::ClnRpc::new(socket).await.map_err(|e| CallErrorKind::Connect {
-            path: socket.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        client.call_raw::<Value, Value>(method, params).await.map_err(|e| match e.code {
-            Some(code) => CallErrorKind::Rpc { code: Some(code as i64), message: e.message, data: e.data },
-            // cln-rpc reports a broken stream as an error without a code.
-            None => CallErrorKind::Closed(e.message),
-        })
+        let mut client =
+            cln_rpc::ClnRpc::new(socket)
+                .await
+                .map_err(|e| CallErrorKind::Connect {
+                    path: socket.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        client
+            .call_raw::<Value, Value>(method, params)
+            .await
+            .map_err(|e| match e.code {
+                Some(code) => CallErrorKind::Rpc {
+                    code: Some(code as i64),
+                    message: e.message,
+                    data: e.data,
+                },
+                // cln-rpc reports a broken stream as an error without a code.
+                None => CallErrorKind::Closed(e.message),
+            })
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
@@ -114,15 +147,31 @@ pub enum RawReply {
 
 /// Write `request` verbatim (any bytes: malformed on purpose is allowed)
 /// and return the first JSON object that answers it.
-pub async fn raw(node: &str, socket: &Path, request: &[u8], timeout: Duration) -> Result<RawReply, CallError> {
+pub async fn raw(
+    node: &str,
+    socket: &Path,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<RawReply, CallError> {
     let started = Instant::now();
-    let err = |kind| CallError { node: node.into(), method: "<raw>".into(), elapsed: started.elapsed(), kind };
+    let err = |kind| CallError {
+        node: node.into(),
+        method: "<raw>".into(),
+        elapsed: started.elapsed(),
+        kind,
+    };
     let fut = async {
-        let mut stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| CallErrorKind::Connect {
-            path: socket.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        stream.write_all(request).await.map_err(|e| CallErrorKind::Closed(e.to_string()))?;
+        let mut stream =
+            tokio::net::UnixStream::connect(socket)
+                .await
+                .map_err(|e| CallErrorKind::Connect {
+                    path: socket.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+        stream
+            .write_all(request)
+            .await
+            .map_err(|e| CallErrorKind::Closed(e.to_string()))?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -131,7 +180,9 @@ pub async fn raw(node: &str, socket: &Path, request: &[u8], timeout: Duration) -
             }
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => {
-                    return Ok(RawReply::Closed { partial: String::from_utf8_lossy(&buf).into_owned() })
+                    return Ok(RawReply::Closed {
+                        partial: String::from_utf8_lossy(&buf).into_owned(),
+                    })
                 }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
@@ -196,7 +247,14 @@ mod tests {
             let _ = s.read(&mut b).await;
             s.write_all(b"{\"partial\":").await.unwrap();
         });
-        let r = raw("alice", &path, b"{not json", Duration::from_secs(5)).await.unwrap();
-        assert_eq!(r, RawReply::Closed { partial: "{\"partial\":".into() });
+        let r = raw("alice", &path, b"{not json", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            RawReply::Closed {
+                partial: "{\"partial\":".into()
+            }
+        );
     }
 }

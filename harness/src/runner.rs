@@ -19,19 +19,36 @@ pub struct RunOptions {
 
 /// The name a run's snapshots go by, shared with the tests:
 /// `<file stem>@<role>=<label>,...` over the roles the scenario used.
-pub fn snapshot_base(path: &Path, roles: &std::collections::BTreeMap<String, crate::binaries::Lightningd>) -> String {
-    let stem = path.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    let roles: Vec<String> = roles.iter().map(|(r, b)| format!("{r}={}", b.version.label())).collect();
+pub fn snapshot_base(
+    path: &Path,
+    roles: &std::collections::BTreeMap<String, crate::binaries::Lightningd>,
+) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let roles: Vec<String> = roles
+        .iter()
+        .map(|(r, b)| format!("{r}={}", b.version.label()))
+        .collect();
     format!("{stem}@{}", roles.join(","))
 }
 
 /// `run --snapshots DIR`: one finding per snapshot that is new or changed
 /// (with its diff), a `.snap.new` beside each for `cargo insta review`.
-fn compare_snapshots(dir: &Path, base: &str, evidence: &crate::gather::Evidence, verbose: bool) -> (Vec<outcome::Finding>, Vec<String>) {
+fn compare_snapshots(
+    dir: &Path,
+    base: &str,
+    evidence: &crate::gather::Evidence,
+    verbose: bool,
+) -> (Vec<outcome::Finding>, Vec<String>) {
     use crate::evidence::snapfile::{compare, Comparison};
     let mut wanted: Vec<(String, &str, serde_json::Value)> = Vec::new();
     for (node, snap) in &evidence.db_snapshots {
-        wanted.push((format!("{base}__{node}"), "stable_view(snap)", crate::evidence::snapshot::stable_view(snap)));
+        wanted.push((
+            format!("{base}__{node}"),
+            "stable_view(snap)",
+            crate::evidence::snapshot::stable_view(snap),
+        ));
     }
     for (node, digest) in &evidence.log_snapshots {
         wanted.push((format!("{base}__{node}__log"), "log_digest", digest.clone()));
@@ -103,22 +120,29 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
     // Every lightningd has exited: read what they left.
     let evidence = crate::gather::gather(&scenario, &state);
     for (node, text) in &evidence.unexpected_broken {
-        state.findings.push(outcome::Finding::unexpected_broken(node, text));
+        state
+            .findings
+            .push(outcome::Finding::unexpected_broken(node, text));
     }
     let mut snapshot_changes = Vec::new();
     if let (Some(dir), true) = (&opts.snapshots, state.network.is_some()) {
-        let (findings, changes) = compare_snapshots(dir, &snapshot_base(path, &state.roles), &evidence, verbose);
+        let (findings, changes) =
+            compare_snapshots(dir, &snapshot_base(path, &state.roles), &evidence, verbose);
         state.findings.extend(findings);
         snapshot_changes = changes;
     }
     let outcome = outcome::classify(&state.findings);
     let mut report = report::build(&scenario, &path.display().to_string(), &state, &outcome);
-    report.signatures = evidence.signatures.iter().map(|s| serde_json::to_value(s).unwrap_or_default()).collect();
+    report.signatures = evidence
+        .signatures
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap_or_default())
+        .collect();
     let quiet = matches!(outcome.kind, OutcomeKind::Pass | OutcomeKind::Error);
-    report.first_signature = outcome
-        .signature
-        .clone()
-        .or_else(|| crate::evidence::signatures::headline(&evidence.signatures, quiet, outcome.node.as_deref()).map(|s| s.text.clone()));
+    report.first_signature = outcome.signature.clone().or_else(|| {
+        crate::evidence::signatures::headline(&evidence.signatures, quiet, outcome.node.as_deref())
+            .map(|s| s.text.clone())
+    });
     report.db_snapshots = evidence.db_snapshots.clone();
     report.log_snapshots = evidence.log_snapshots.clone();
     report.snapshot_changes = snapshot_changes;

@@ -62,7 +62,9 @@ impl ClnVersion {
     /// (`v25.02-321-g1cc64dd67` → `1cc64dd67`).
     pub fn label(&self) -> String {
         match self.raw.rsplit_once("-g") {
-            Some((_, hash)) if self.commits_after.is_some() => hash.split('-').next().unwrap_or(hash).to_string(),
+            Some((_, hash)) if self.commits_after.is_some() => {
+                hash.split('-').next().unwrap_or(hash).to_string()
+            }
             _ => self.raw.clone(),
         }
     }
@@ -70,7 +72,13 @@ impl ClnVersion {
     fn sort_key(&self) -> (u32, u32, u32, u32, u32) {
         // rc builds sort before their release; commits after a tag sort after it.
         let rc_key = self.rc.map_or(u32::MAX, |r| r);
-        (self.year, self.month, self.patch, rc_key, self.commits_after.unwrap_or(0))
+        (
+            self.year,
+            self.month,
+            self.patch,
+            rc_key,
+            self.commits_after.unwrap_or(0),
+        )
     }
 }
 
@@ -81,7 +89,9 @@ impl PartialOrd for ClnVersion {
 }
 impl Ord for ClnVersion {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.sort_key().cmp(&other.sort_key()).then_with(|| self.raw.cmp(&other.raw))
+        self.sort_key()
+            .cmp(&other.sort_key())
+            .then_with(|| self.raw.cmp(&other.raw))
     }
 }
 
@@ -135,7 +145,10 @@ mod tests {
     #[test]
     fn labels_are_tags_or_commits() {
         assert_eq!(ClnVersion::parse("v25.05").unwrap().label(), "v25.05");
-        assert_eq!(ClnVersion::parse("v25.02-321-g1cc64dd67").unwrap().label(), "1cc64dd67");
+        assert_eq!(
+            ClnVersion::parse("v25.02-321-g1cc64dd67").unwrap().label(),
+            "1cc64dd67"
+        );
         assert_eq!(ClnVersion::parse("v26.06.6").unwrap().label(), "v26.06.6");
     }
 
@@ -147,7 +160,10 @@ mod tests {
 
         let broken = ClnVersion::parse("v25.02-321-g1cc64dd67").unwrap();
         assert_eq!(broken.commits_after, Some(321));
-        assert!(!broken.is_release(), "a master build must need --database-upgrade");
+        assert!(
+            !broken.is_release(),
+            "a master build must need --database-upgrade"
+        );
 
         let fixed = ClnVersion::parse("v25.05").unwrap();
         let latest = ClnVersion::parse("v26.06.6").unwrap();
@@ -169,7 +185,9 @@ mod tests {
         let f = |s| Features::of(&ClnVersion::parse(s).unwrap());
         assert!(!f("v24.08").xpay && f("v24.11").xpay);
         assert!(f("v25.02-321-g1cc64dd67").xpay);
-        assert!(!f("v26.04").xpay_handles_pay_by_default && f("v26.06.6").xpay_handles_pay_by_default);
+        assert!(
+            !f("v26.04").xpay_handles_pay_by_default && f("v26.06.6").xpay_handles_pay_by_default
+        );
         assert!(!f("v25.05").mnemonic_hsm_secret && f("v25.12").mnemonic_hsm_secret);
         assert!(f("v26.06.6").keysend_and_pay_deprecated && !f("v26.06.6").legacy_pay_removed);
     }

@@ -20,7 +20,11 @@ fn harness(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn bitcoind_installed() -> bool {
@@ -34,10 +38,31 @@ fn bitcoind_installed() -> bool {
 fn an_unusable_explicit_lightningd_is_exit_125_never_a_substitute() {
     let keysend = "scenarios/keysend.toml";
     let cases: Vec<(Vec<String>, Vec<(&str, &str)>)> = vec![
-        (vec!["--lightningd".into(), "candidate=/nonexistent/lightningd".into()], vec![]),
-        (vec!["--lightningd".into(), "candidate=/bin/false".into()], vec![]),
-        (vec!["--lightningd".into(), "candidate=v0.0.0-not-installed".into()], vec![]),
-        (vec![], vec![("CLN_HARNESS_LIGHTNINGD_CANDIDATE", "/nonexistent/lightningd")]),
+        (
+            vec![
+                "--lightningd".into(),
+                "candidate=/nonexistent/lightningd".into(),
+            ],
+            vec![],
+        ),
+        (
+            vec!["--lightningd".into(), "candidate=/bin/false".into()],
+            vec![],
+        ),
+        (
+            vec![
+                "--lightningd".into(),
+                "candidate=v0.0.0-not-installed".into(),
+            ],
+            vec![],
+        ),
+        (
+            vec![],
+            vec![(
+                "CLN_HARNESS_LIGHTNINGD_CANDIDATE",
+                "/nonexistent/lightningd",
+            )],
+        ),
     ];
     for (extra, env) in cases {
         let mut args = vec!["run", keysend];
@@ -46,17 +71,30 @@ fn an_unusable_explicit_lightningd_is_exit_125_never_a_substitute() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(125), "{args:?} {env:?}: {t}");
         if bitcoind_installed() {
-            assert!(t.contains("never replaced") && t.contains("candidate"), "{args:?} {env:?}: {t}");
+            assert!(
+                t.contains("never replaced") && t.contains("candidate"),
+                "{args:?} {env:?}: {t}"
+            );
         }
     }
 }
 
 #[test]
 fn binaries_shows_the_same_verdict() {
-    let o = harness(&["binaries", "--lightningd", "candidate=/nonexistent/lightningd"], &[]);
+    let o = harness(
+        &[
+            "binaries",
+            "--lightningd",
+            "candidate=/nonexistent/lightningd",
+        ],
+        &[],
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(125), "{t}");
-    assert!(t.contains("UNUSABLE") && t.contains("/nonexistent/lightningd"), "{t}");
+    assert!(
+        t.contains("UNUSABLE") && t.contains("/nonexistent/lightningd"),
+        "{t}"
+    );
 }
 
 /// The bug report: `path = "id[0]]"` panicked the harness (exit 101).
@@ -68,13 +106,19 @@ fn a_malformed_path_is_a_located_usage_error() {
     let o = harness(&["run", &f.display().to_string()], &[]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(t.contains("bad.toml:5:") && t.contains("`]` without an opening `[`"), "{t}");
+    assert!(
+        t.contains("bad.toml:5:") && t.contains("`]` without an opening `[`"),
+        "{t}"
+    );
 }
 
 /// The bug report: an unwritable TMPDIR panicked instead of ending in `error`.
 #[test]
 fn an_unwritable_tmpdir_is_an_environment_error() {
-    let o = harness(&["run", "scenarios/keysend.toml"], &[("TMPDIR", "/nonexistent/tmp")]);
+    let o = harness(
+        &["run", "scenarios/keysend.toml"],
+        &[("TMPDIR", "/nonexistent/tmp")],
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(125), "{t}");
     if bitcoind_installed() {

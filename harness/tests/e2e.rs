@@ -18,30 +18,61 @@ async fn bring_up(m: &Machine, label: &str, names: &[&str]) -> Result<(Network, 
     let bin = m.lightningd(label)?;
     let bitcoin = m.bitcoin.clone()?;
     let dir = RunDir::new(false)?;
-    let nodes = names.iter().map(|n| (NodeConfig::named(n), bin.clone())).collect();
+    let nodes = names
+        .iter()
+        .map(|n| (NodeConfig::named(n), bin.clone()))
+        .collect();
     let mut net = Network::create(dir.path(), &bitcoin, nodes).map_err(|e| e.to_string())?;
     net.start_all().await.map_err(|e| e.to_string())?;
     let channels: Vec<ChannelSpec> = names
         .windows(2)
-        .map(|w| ChannelSpec { push_msat: 100_000_000, ..ChannelSpec::new(w[0], w[1]) })
+        .map(|w| ChannelSpec {
+            push_msat: 100_000_000,
+            ..ChannelSpec::new(w[0], w[1])
+        })
         .collect();
-    net.open_channels(&channels, &|p: &str| eprintln!("  {p}")).await.map_err(|e| e.to_string())?;
+    net.open_channels(&channels, &|p: &str| eprintln!("  {p}"))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((net, dir))
 }
 
 fn keysend_method(net: &Network, node: &str) -> &'static str {
     let v = &net.node(node).unwrap().binary.version;
-    if cln_harness::version::Features::of(v).keysend_and_pay_deprecated { "xkeysend" } else { "keysend" }
+    if cln_harness::version::Features::of(v).keysend_and_pay_deprecated {
+        "xkeysend"
+    } else {
+        "keysend"
+    }
 }
 
-async fn pay_invoice(net: &Network, payer: &str, payee: &str, msat: u64, label: &str) -> Result<(), Failed> {
-    let inv = net.node(payee)?.call("invoice", json!({"amount_msat": msat, "label": label, "description": label}), CALL).await?;
-    let r = net.node(payer)?.call("pay", json!({"bolt11": inv["bolt11"]}), CALL).await?;
+async fn pay_invoice(
+    net: &Network,
+    payer: &str,
+    payee: &str,
+    msat: u64,
+    label: &str,
+) -> Result<(), Failed> {
+    let inv = net
+        .node(payee)?
+        .call(
+            "invoice",
+            json!({"amount_msat": msat, "label": label, "description": label}),
+            CALL,
+        )
+        .await?;
+    let r = net
+        .node(payer)?
+        .call("pay", json!({"bolt11": inv["bolt11"]}), CALL)
+        .await?;
     let r = cln_harness::executor::steps::normalize_payment(r);
     if r["status"] != "complete" {
         return Err(format!("pay {payer}→{payee}: {r}").into());
     }
-    let listed = net.node(payee)?.call("listinvoices", json!({"label": label}), CALL).await?;
+    let listed = net
+        .node(payee)?
+        .call("listinvoices", json!({"label": label}), CALL)
+        .await?;
     if listed["invoices"][0]["status"] != "paid" {
         return Err(format!("{payee}'s invoice not paid: {listed}").into());
     }
@@ -53,7 +84,14 @@ fn two_nodes(m: &Machine, label: &str) -> Result<(), Failed> {
         let (mut net, _dir) = bring_up(m, label, &["alice", "bob"]).await?;
         let bob = net.node("bob")?.id.clone().unwrap();
         let method = keysend_method(&net, "alice");
-        let r = net.node("alice")?.call(method, json!({"destination": bob, "amount_msat": 10_000}), CALL).await?;
+        let r = net
+            .node("alice")?
+            .call(
+                method,
+                json!({"destination": bob, "amount_msat": 10_000}),
+                CALL,
+            )
+            .await?;
         if r.get("payment_preimage").is_none() {
             return Err(format!("{method}: {r}").into());
         }
@@ -123,9 +161,13 @@ fn descendants(pid: i32) -> Vec<i32> {
     let mut frontier = vec![pid];
     while let Some(p) = frontier.pop() {
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(c) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Some(c) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
             let stat = std::fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
-            let ppid = stat.rfind(')').and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<i32>().ok());
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<i32>().ok());
             if ppid == Some(p) {
                 out.push(c);
                 frontier.push(c);
@@ -137,7 +179,11 @@ fn descendants(pid: i32) -> Vec<i32> {
 
 fn is_alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rfind(')').and_then(|i| s[i + 2..].chars().next()).is_some_and(|st| st != 'Z' && st != 'X'))
+        .map(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 2..].chars().next())
+                .is_some_and(|st| st != 'Z' && st != 'X')
+        })
         .unwrap_or(false)
 }
 
@@ -150,7 +196,10 @@ fn main() {
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
     let checks: [(&str, Check); 3] = [
         ("two_nodes_keysend_and_invoice", two_nodes),
-        ("three_nodes_in_a_line_pay_across_both_channels", three_in_a_line),
+        (
+            "three_nodes_in_a_line_pay_across_both_channels",
+            three_in_a_line,
+        ),
         ("sigkill_of_up_leaves_no_daemon", sigkill_leaves_nothing),
     ];
     for label in labels {

@@ -16,7 +16,8 @@ fn tarball(version: &str) -> Vec<u8> {
     header.set_size(script.len() as u64);
     header.set_mode(0o755);
     header.set_cksum();
-    tar.append_data(&mut header, "usr/bin/lightningd", script.as_bytes()).unwrap();
+    tar.append_data(&mut header, "usr/bin/lightningd", script.as_bytes())
+        .unwrap();
     let tar_bytes = tar.into_inner().unwrap();
     let mut xz = Vec::new();
     lzma_rs::xz_compress(&mut &tar_bytes[..], &mut xz).unwrap();
@@ -29,7 +30,11 @@ fn release(root: &Path, tag: &str, platform: &str, corrupt: bool) {
     std::fs::create_dir_all(&dir).unwrap();
     let name = format!("clightning-{tag}-{platform}-amd64.tar.xz");
     let bytes = tarball(tag);
-    std::fs::write(dir.join(format!("SHA256SUMS-{tag}")), format!("{}  {name}\n", hex::encode(Sha256::digest(&bytes)))).unwrap();
+    std::fs::write(
+        dir.join(format!("SHA256SUMS-{tag}")),
+        format!("{}  {name}\n", hex::encode(Sha256::digest(&bytes))),
+    )
+    .unwrap();
     let mut served = bytes;
     if corrupt {
         let last = served.len() - 1;
@@ -53,15 +58,27 @@ fn serve(root: PathBuf) -> String {
             while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
                 line.clear();
             }
-            let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
             let mut out = stream;
             match std::fs::read(root.join(&path)) {
                 Ok(body) => {
-                    let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = out.write_all(&body);
                 }
                 Err(_) => {
-                    let _ = write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
                 }
             }
         }
@@ -70,11 +87,19 @@ fn serve(root: PathBuf) -> String {
 }
 
 fn harness(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cln-harness")).args(args).env("CLN_HARNESS_CACHE", cache).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+        .args(args)
+        .env("CLN_HARNESS_CACHE", cache)
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A served v25.05 release for Ubuntu-22.04 (its tarball corrupted if asked),
@@ -89,33 +114,100 @@ fn served_release(corrupt: bool) -> (tempfile::TempDir, tempfile::TempDir, Strin
 #[test]
 fn a_verified_release_is_installed_where_discovery_finds_it() {
     let (_site, cache, url) = served_release(false);
-    let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Ubuntu-22.04"]);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(cache.path().join("releases/v25.05/usr/bin/lightningd").is_file());
+    assert!(cache
+        .path()
+        .join("releases/v25.05/usr/bin/lightningd")
+        .is_file());
     // Discovery now answers the label with the installed tree.
-    let o = harness(cache.path(), &["binaries", "--lightningd", "candidate=v25.05"]);
-    assert!(text(&o).contains("releases/v25.05/usr/bin/lightningd"), "{}", text(&o));
+    let o = harness(
+        cache.path(),
+        &["binaries", "--lightningd", "candidate=v25.05"],
+    );
+    assert!(
+        text(&o).contains("releases/v25.05/usr/bin/lightningd"),
+        "{}",
+        text(&o)
+    );
     // Installing again is a no-op.
-    let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Ubuntu-22.04"]);
-    assert!(o.status.success() && text(&o).contains("already installed"), "{}", text(&o));
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
+    assert!(
+        o.status.success() && text(&o).contains("already installed"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
 fn a_corrupted_tarball_is_refused_and_nothing_is_installed() {
     let (_site, cache, url) = served_release(true);
-    let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Ubuntu-22.04"]);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
-    assert!(text(&o).contains("does not match") && text(&o).contains("nothing installed"), "{}", text(&o));
-    let left: Vec<_> = std::fs::read_dir(cache.path().join("releases")).unwrap().flatten().map(|e| e.file_name()).filter(|n| n != ".install.lock").collect();
+    assert!(
+        text(&o).contains("does not match") && text(&o).contains("nothing installed"),
+        "{}",
+        text(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(cache.path().join("releases"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != ".install.lock")
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
 fn a_missing_platform_is_a_clear_error() {
     let (_site, cache, url) = served_release(false);
-    let o = harness(cache.path(), &["install", "v25.05", "--from", &url, "--platform", "Fedora-40"]);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Fedora-40",
+        ],
+    );
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
-    assert!(text(&o).contains("no tarball for Fedora-40") && text(&o).contains("--platform"), "{}", text(&o));
+    assert!(
+        text(&o).contains("no tarball for Fedora-40") && text(&o).contains("--platform"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -124,16 +216,39 @@ fn a_local_directory_and_latest_work_offline() {
     release(site.path(), "v26.06.6", "Ubuntu-22.04", false);
     std::fs::write(site.path().join("latest"), "v26.06.6\n").unwrap();
     let from = site.path().display().to_string();
-    let o = harness(cache.path(), &["install", "latest", "--from", &from, "--platform", "Ubuntu-22.04"]);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "latest",
+            "--from",
+            &from,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(cache.path().join("releases/v26.06.6/usr/bin/lightningd").is_file());
+    assert!(cache
+        .path()
+        .join("releases/v26.06.6/usr/bin/lightningd")
+        .is_file());
 }
 
 #[test]
 fn no_network_is_an_environment_error() {
     let cache = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of loopback.
-    let o = harness(cache.path(), &["install", "v25.05", "--from", "http://127.0.0.1:9", "--platform", "Ubuntu-22.04"]);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            "http://127.0.0.1:9",
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains("fetching"), "{}", text(&o));
 }

@@ -4,7 +4,9 @@ use cln_harness::scenario::{self, Action, ExpectResult};
 use proptest::prelude::*;
 
 fn err(text: &str) -> String {
-    scenario::from_str("bug.toml", text).unwrap_err().to_string()
+    scenario::from_str("bug.toml", text)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -20,7 +22,12 @@ fn every_committed_scenario_parses() {
 #[test]
 fn an_unknown_step_is_located_and_a_near_miss_suggested() {
     let e = err("[[steps]]\ndo = \"keysnd\"\nnode = \"alice\"\n");
-    assert!(e.starts_with("bug.toml:2:6: `do`: step 1: unknown step `keysnd` (did you mean `keysend`?)"), "{e}");
+    assert!(
+        e.starts_with(
+            "bug.toml:2:6: `do`: step 1: unknown step `keysnd` (did you mean `keysend`?)"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -28,7 +35,10 @@ fn an_unknown_field_names_the_key_and_what_fits() {
     let e = err("[[steps]]\ndo = \"keysend\"\nnode = \"alice\"\nto = \"bob\"\namout_msat = 5\n");
     assert!(e.starts_with("bug.toml:5:1: `amout_msat`: step 1 (`keysend`): unknown key (did you mean `amount_msat`?)"), "{e}");
     let e = err("[[steps]]\ndo = \"mine\"\nfrobnicate = 5\n");
-    assert!(e.starts_with("bug.toml:3:1: `frobnicate`: step 1 (`mine`): unknown key; expected one of:"), "{e}");
+    assert!(
+        e.starts_with("bug.toml:3:1: `frobnicate`: step 1 (`mine`): unknown key; expected one of:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -41,13 +51,19 @@ fn a_missing_required_key_is_an_error() {
 fn wrong_types_say_what_was_expected() {
     let e = err("[[steps]]\ndo = \"mine\"\nblocks = \"six\"\n");
     assert!(e.starts_with("bug.toml:3:10: `blocks`"), "{e}");
-    assert!(e.contains("expected a non-negative integer, found a string"), "{e}");
+    assert!(
+        e.contains("expected a non-negative integer, found a string"),
+        "{e}"
+    );
 }
 
 #[test]
 fn references_to_unknown_nodes_and_unsaved_results_are_caught_before_running() {
     let e = err("[[steps]]\ndo = \"keysend\"\nnode = \"carol\"\nto = \"bob\"\namount_msat = 1\n");
-    assert!(e.contains("no node named `carol` (nodes: alice, bob)"), "{e}");
+    assert!(
+        e.contains("no node named `carol` (nodes: alice, bob)"),
+        "{e}"
+    );
     let e = err("[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nbolt11 = \"${inv.bolt11}\"\n");
     assert!(e.contains("`${inv.bolt11}` refers to `inv`"), "{e}");
 }
@@ -55,7 +71,10 @@ fn references_to_unknown_nodes_and_unsaved_results_are_caught_before_running() {
 #[test]
 fn pay_xpay_mode_must_match_the_node() {
     let e = err("[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nxpay = \"off\"\nbolt11 = \"x\"\n");
-    assert!(e.contains("set `xpay = \"off\"` under [nodes.alice]"), "{e}");
+    assert!(
+        e.contains("set `xpay = \"off\"` under [nodes.alice]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -67,7 +86,10 @@ fn invalid_toml_is_located() {
 #[test]
 fn defaults_are_two_nodes_on_candidate_with_one_channel() {
     let s = scenario::from_str("x.toml", "").unwrap();
-    assert_eq!(s.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(
+        s.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+        ["alice", "bob"]
+    );
     assert_eq!(s.roles(), ["candidate"]);
     assert_eq!(s.channels.len(), 1);
 }
@@ -89,9 +111,17 @@ expect.error = { code = -32601, message = "Unknown" }
 "#,
     )
     .unwrap();
-    let Action::Repeat { times, steps, .. } = &s.steps[0].action else { panic!() };
+    let Action::Repeat { times, steps, .. } = &s.steps[0].action else {
+        panic!()
+    };
     assert_eq!(*times, 3);
-    assert!(matches!(steps[0].expect.result, ExpectResult::Error { code: Some(-32601), .. }));
+    assert!(matches!(
+        steps[0].expect.result,
+        ExpectResult::Error {
+            code: Some(-32601),
+            ..
+        }
+    ));
 }
 
 /// The bug report: `path = "id[0]]"` in `expect.fields` panicked the
@@ -99,9 +129,15 @@ expect.error = { code = -32601, message = "Unknown" }
 #[test]
 fn malformed_paths_are_located_errors_not_panics() {
     let e = err("[[steps]]\ndo = \"rpc\"\nnode = \"alice\"\nmethod = \"getinfo\"\nexpect.fields = [{ path = \"id[0]]\", exists = true }]\n");
-    assert!(e.contains("bad path `id[0]]` at character 6: `]` without an opening `[`"), "{e}");
+    assert!(
+        e.contains("bad path `id[0]]` at character 6: `]` without an opening `[`"),
+        "{e}"
+    );
     let e = err("[[steps]]\ndo = \"invoice\"\nnode = \"alice\"\namount_msat = 1\nsave = \"x\"\n[[steps]]\ndo = \"pay\"\nnode = \"alice\"\nbolt11 = \"${x.y[0]]}\"\n");
-    assert!(e.contains("`${x.y[0]]}`") && e.contains("`]` without an opening `[`"), "{e}");
+    assert!(
+        e.contains("`${x.y[0]]}`") && e.contains("`]` without an opening `[`"),
+        "{e}"
+    );
 }
 
 /// Options always send `--key=value`; flags are listed apart.
@@ -109,9 +145,18 @@ fn malformed_paths_are_located_errors_not_panics() {
 fn options_carry_values_and_flags_are_explicit() {
     let s = scenario::from_str("t.toml", "[nodes.alice]\noptions = { xpay-handle-pay = true, fee-base = 5 }\nflags = [\"experimental-dual-fund\"]\n").unwrap();
     let alice = &s.nodes[0].options;
-    assert!(alice.contains(&("xpay-handle-pay".into(), Some("true".into()))), "{alice:?}");
-    assert!(alice.contains(&("fee-base".into(), Some("5".into()))), "{alice:?}");
-    assert!(alice.contains(&("experimental-dual-fund".into(), None)), "{alice:?}");
+    assert!(
+        alice.contains(&("xpay-handle-pay".into(), Some("true".into()))),
+        "{alice:?}"
+    );
+    assert!(
+        alice.contains(&("fee-base".into(), Some("5".into()))),
+        "{alice:?}"
+    );
+    assert!(
+        alice.contains(&("experimental-dual-fund".into(), None)),
+        "{alice:?}"
+    );
     let e = err("[nodes.alice]\nflags = [\"--experimental-dual-fund\"]\n");
     assert!(e.contains("without `--`"), "{e}");
 }

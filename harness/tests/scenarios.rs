@@ -26,7 +26,10 @@ fn assert_snapshots(name: &str, report: &Report) {
     settings.bind(|| {
         for (node, snap) in &report.db_snapshots {
             let snap_name = format!("{name}__{node}").replace(['@', ',', '='], "_");
-            insta::assert_json_snapshot!(snap_name, cln_harness::evidence::snapshot::stable_view(snap));
+            insta::assert_json_snapshot!(
+                snap_name,
+                cln_harness::evidence::snapshot::stable_view(snap)
+            );
         }
         for (node, digest) in &report.log_snapshots {
             let snap_name = format!("{name}__{node}__log").replace(['@', ',', '='], "_");
@@ -35,10 +38,22 @@ fn assert_snapshots(name: &str, report: &Report) {
     });
 }
 
-fn run(m: &Machine, file: &Path, discovery: cln_harness::binaries::Discovery) -> Result<Box<Report>, Failed> {
+fn run(
+    m: &Machine,
+    file: &Path,
+    discovery: cln_harness::binaries::Discovery,
+) -> Result<Box<Report>, Failed> {
     let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
-    let cfg = RunConfig { discovery, bitcoin, keep: false };
-    let opts = RunOptions { keep: false, verbose: true, snapshots: None };
+    let cfg = RunConfig {
+        discovery,
+        bitcoin,
+        keep: false,
+    };
+    let opts = RunOptions {
+        keep: false,
+        verbose: true,
+        snapshots: None,
+    };
     match support::runtime().block_on(run_file(file, &cfg, &opts)) {
         RunResult::BadScenario(e) => Err(format!("bad scenario: {e}").into()),
         RunResult::Ran(r) => {
@@ -54,32 +69,73 @@ fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
     let summary = cln_harness::report::summary(report);
     if !entry.expect.contains(&report.outcome) {
         let want: Vec<&str> = entry.expect.iter().map(|k| k.as_str()).collect();
-        return Err(format!("expected {}, got {}\n{summary}", want.join(" or "), report.outcome.as_str()).into());
+        return Err(format!(
+            "expected {}, got {}\n{summary}",
+            want.join(" or "),
+            report.outcome.as_str()
+        )
+        .into());
     }
     if report.exit_code != exit_code(report.outcome) {
-        return Err(format!("outcome {} but exit code {}", report.outcome.as_str(), report.exit_code).into());
+        return Err(format!(
+            "outcome {} but exit code {}",
+            report.outcome.as_str(),
+            report.exit_code
+        )
+        .into());
     }
     if let Some(sig) = &entry.signature {
-        if !report.signatures.iter().any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig.as_str()))) {
-            return Err(format!("expected signature `{sig}`; signatures: {:?}\n{summary}", report.signatures).into());
+        if !report
+            .signatures
+            .iter()
+            .any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig.as_str())))
+        {
+            return Err(format!(
+                "expected signature `{sig}`; signatures: {:?}\n{summary}",
+                report.signatures
+            )
+            .into());
         }
     }
     if let Some(d) = &entry.detail {
-        if !regex::Regex::new(d).map(|r| r.is_match(&report.detail)).unwrap_or(false) {
-            return Err(format!("expected the detail to match /{d}/, got: {}\n{summary}", report.detail).into());
+        if !regex::Regex::new(d)
+            .map(|r| r.is_match(&report.detail))
+            .unwrap_or(false)
+        {
+            return Err(format!(
+                "expected the detail to match /{d}/, got: {}\n{summary}",
+                report.detail
+            )
+            .into());
         }
     }
     if let Some(h) = &entry.headline {
-        if !report.first_signature.as_deref().is_some_and(|f| f.contains(h.as_str())) {
-            return Err(format!("expected the headline signature to contain `{h}`, got {:?}\nsignatures: {:?}", report.first_signature, report.signatures).into());
+        if !report
+            .first_signature
+            .as_deref()
+            .is_some_and(|f| f.contains(h.as_str()))
+        {
+            return Err(format!(
+                "expected the headline signature to contain `{h}`, got {:?}\nsignatures: {:?}",
+                report.first_signature, report.signatures
+            )
+            .into());
         }
     }
     // A passing run never leads with a signature; with `no_signatures`, it has none.
     if report.outcome == OutcomeKind::Pass && report.first_signature.is_some() {
-        return Err(format!("a passing run reported the signature {:?}", report.first_signature).into());
+        return Err(format!(
+            "a passing run reported the signature {:?}",
+            report.first_signature
+        )
+        .into());
     }
     if entry.no_signatures && !report.signatures.is_empty() {
-        return Err(format!("expected no signatures on this run, got {:?}", report.signatures).into());
+        return Err(format!(
+            "expected no signatures on this run, got {:?}",
+            report.signatures
+        )
+        .into());
     }
     Ok(())
 }
@@ -93,13 +149,23 @@ fn scenario_path(root: &Path, name: &str) -> PathBuf {
 }
 
 /// One test per (case, scenario) of a cases file: `<prefix>::<scenario>@<roles>`.
-fn add_cases(suite: &mut support::Suite, machine: &std::sync::Arc<Machine>, root: &Path, prefix: &str, cases_file: &str, snapshots: bool) {
+fn add_cases(
+    suite: &mut support::Suite,
+    machine: &std::sync::Arc<Machine>,
+    root: &Path,
+    prefix: &str,
+    cases_file: &str,
+    snapshots: bool,
+) {
     let text = std::fs::read_to_string(root.join(cases_file)).unwrap_or_default();
     let entries = match cln_harness::matrix::parse(&text) {
         Ok(e) => e,
         Err(e) => {
             let msg = format!("{cases_file}: {e}");
-            suite.add(Trial::test(format!("{prefix}::parse"), move || Err(msg.into())), None);
+            suite.add(
+                Trial::test(format!("{prefix}::parse"), move || Err(msg.into())),
+                None,
+            );
             return;
         }
     };
@@ -109,7 +175,10 @@ fn add_cases(suite: &mut support::Suite, machine: &std::sync::Arc<Machine>, root
         let m = machine.clone();
         let file = scenario_path(root, &entry.scenario);
         // The seed scenarios (top-level `scenarios/`) are snapshotted; the language examples are not.
-        let seed = root.join("scenarios").join(format!("{}.toml", entry.scenario)).exists();
+        let seed = root
+            .join("scenarios")
+            .join(format!("{}.toml", entry.scenario))
+            .exists();
         let snap = (snapshots && seed).then(|| entry.name());
         let trial = Trial::test(format!("{prefix}::{}", entry.name()), move || {
             let d = m.pinned(&entry.roles).map_err(Failed::from)?;
@@ -132,12 +201,23 @@ fn main() {
 
     // 1. Every scenario file, on the roles the CLI would resolve.
     for file in cln_harness::scenario::scenario_files(&[root.join("scenarios")]) {
-        let rel = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
-        let name = format!("scenario::{}", rel.trim_start_matches("scenarios/").trim_end_matches(".toml"));
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let name = format!(
+            "scenario::{}",
+            rel.trim_start_matches("scenarios/")
+                .trim_end_matches(".toml")
+        );
         let scenario = match cln_harness::scenario::load(&file) {
             Ok(s) => s,
             Err(e) => {
-                suite.add(Trial::test(name, move || Err(format!("invalid scenario: {e}").into())), None);
+                suite.add(
+                    Trial::test(name, move || Err(format!("invalid scenario: {e}").into())),
+                    None,
+                );
                 continue;
             }
         };
@@ -161,43 +241,86 @@ fn main() {
     }
 
     // 2. The release-gate matrix, with DB snapshots of the upgrade paths.
-    add_cases(&mut suite, &machine, &root, "matrix", "ci/matrix.toml", true);
+    add_cases(
+        &mut suite,
+        &machine,
+        &root,
+        "matrix",
+        "ci/matrix.toml",
+        true,
+    );
 
     // 3. Verdicts: each line of "an exit code is a contract", on real binaries.
-    add_cases(&mut suite, &machine, &root, "verdict", "fixtures/verdicts/cases.toml", false);
+    add_cases(
+        &mut suite,
+        &machine,
+        &root,
+        "verdict",
+        "fixtures/verdicts/cases.toml",
+        false,
+    );
 
     // 4. `run --snapshots DIR` compares with the accepted files the tests write.
-    let roles: std::collections::BTreeMap<String, String> = [("candidate".to_string(), "v25.05".to_string())].into();
+    let roles: std::collections::BTreeMap<String, String> =
+        [("candidate".to_string(), "v25.05".to_string())].into();
     let missing = machine.missing(&["v25.05".to_string()]);
     let m = machine.clone();
     let root2 = root.clone();
     suite.add(
-        Trial::test("snapshots::run_with_snapshots_fails_on_a_changed_log_and_leaves_a_snap_new", move || {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            for node in ["alice", "bob"] {
-                for suffix in ["", "__log"] {
-                    let name = format!("keysend_candidate_v25.05__{node}{suffix}.snap");
-                    std::fs::copy(root2.join("snapshots").join(&name), dir.path().join(&name)).map_err(|e| format!("{name}: {e}"))?;
+        Trial::test(
+            "snapshots::run_with_snapshots_fails_on_a_changed_log_and_leaves_a_snap_new",
+            move || {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                for node in ["alice", "bob"] {
+                    for suffix in ["", "__log"] {
+                        let name = format!("keysend_candidate_v25.05__{node}{suffix}.snap");
+                        std::fs::copy(root2.join("snapshots").join(&name), dir.path().join(&name))
+                            .map_err(|e| format!("{name}: {e}"))?;
+                    }
                 }
-            }
-            let changed = dir.path().join("keysend_candidate_v25.05__bob__log.snap");
-            let text = std::fs::read_to_string(&changed).map_err(|e| e.to_string())?.replace("\"cln-xpay\",", "\"cln-xpay-gone\",");
-            std::fs::write(&changed, text).map_err(|e| e.to_string())?;
-            let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
-            let cfg = RunConfig { discovery: m.pinned(&roles).map_err(Failed::from)?, bitcoin, keep: false };
-            let opts = RunOptions { keep: false, verbose: false, snapshots: Some(dir.path().to_path_buf()) };
-            let file = root2.join("scenarios/keysend.toml");
-            let RunResult::Ran(report) = support::runtime().block_on(run_file(&file, &cfg, &opts)) else {
-                return Err("bad scenario".into());
-            };
-            if report.outcome != OutcomeKind::Fail || report.snapshot_changes != ["keysend@candidate=v25.05__bob__log"] {
-                return Err(format!("expected one changed snapshot and `fail`, got {} {:?}: {}", report.outcome.as_str(), report.snapshot_changes, report.detail).into());
-            }
-            if !report.detail.contains("+      \"cln-xpay\"") || !changed.with_extension("snap.new").exists() {
-                return Err(format!("expected the diff and a .snap.new: {}", report.detail).into());
-            }
-            Ok(())
-        }),
+                let changed = dir.path().join("keysend_candidate_v25.05__bob__log.snap");
+                let text = std::fs::read_to_string(&changed)
+                    .map_err(|e| e.to_string())?
+                    .replace("\"cln-xpay\",", "\"cln-xpay-gone\",");
+                std::fs::write(&changed, text).map_err(|e| e.to_string())?;
+                let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
+                let cfg = RunConfig {
+                    discovery: m.pinned(&roles).map_err(Failed::from)?,
+                    bitcoin,
+                    keep: false,
+                };
+                let opts = RunOptions {
+                    keep: false,
+                    verbose: false,
+                    snapshots: Some(dir.path().to_path_buf()),
+                };
+                let file = root2.join("scenarios/keysend.toml");
+                let RunResult::Ran(report) =
+                    support::runtime().block_on(run_file(&file, &cfg, &opts))
+                else {
+                    return Err("bad scenario".into());
+                };
+                if report.outcome != OutcomeKind::Fail
+                    || report.snapshot_changes != ["keysend@candidate=v25.05__bob__log"]
+                {
+                    return Err(format!(
+                        "expected one changed snapshot and `fail`, got {} {:?}: {}",
+                        report.outcome.as_str(),
+                        report.snapshot_changes,
+                        report.detail
+                    )
+                    .into());
+                }
+                if !report.detail.contains("+      \"cln-xpay\"")
+                    || !changed.with_extension("snap.new").exists()
+                {
+                    return Err(
+                        format!("expected the diff and a .snap.new: {}", report.detail).into(),
+                    );
+                }
+                Ok(())
+            },
+        ),
         missing,
     );
 

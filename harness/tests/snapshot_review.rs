@@ -11,14 +11,32 @@ use std::path::PathBuf;
 #[test]
 fn log_digest_of_a_recorded_8269_crash() {
     let root = std::fs::canonicalize(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap();
-    let read = |rel: &str| std::fs::read_to_string(root.join("fixtures/evidence").join(rel)).unwrap();
-    let (upgrade, tail, stderr) = (read("8269/alice-log-upgrade.txt"), read("8269/alice-log-tail.txt"), read("8269/alice-stderr.txt"));
+    let read =
+        |rel: &str| std::fs::read_to_string(root.join("fixtures/evidence").join(rel)).unwrap();
+    let (upgrade, tail, stderr) = (
+        read("8269/alice-log-upgrade.txt"),
+        read("8269/alice-log-tail.txt"),
+        read("8269/alice-stderr.txt"),
+    );
     let phases = [
-        Phase { label: "start 2 on 1cc64dd67 (migration)".into(), log: &upgrade, stderr: "" },
-        Phase { label: "start 2 on 1cc64dd67 (crash)".into(), log: &tail, stderr: &stderr },
+        Phase {
+            label: "start 2 on 1cc64dd67 (migration)".into(),
+            log: &upgrade,
+            stderr: "",
+        },
+        Phase {
+            label: "start 2 on 1cc64dd67 (crash)".into(),
+            log: &tail,
+            stderr: &stderr,
+        },
     ];
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(root.join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
-    settings.bind(|| insta::assert_json_snapshot!("fixture-8269-alice__log", digest("alice", &phases, &Redactor::new())));
+    settings.bind(|| {
+        insta::assert_json_snapshot!(
+            "fixture-8269-alice__log",
+            digest("alice", &phases, &Redactor::new())
+        )
+    });
 }

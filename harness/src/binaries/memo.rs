@@ -28,7 +28,12 @@ fn store_path() -> PathBuf {
 /// `path|size|mtime-ns`, or None when the file can't be stat'ed.
 pub fn file_key(path: &Path) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
-    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Some(format!("{}|{}|{mtime}", canonical.display(), meta.len()))
 }
@@ -36,7 +41,10 @@ pub fn file_key(path: &Path) -> Option<String> {
 fn with_facts<T>(f: impl FnOnce(&mut Facts) -> T) -> T {
     let mut guard = MEMO.lock().unwrap_or_else(|p| p.into_inner());
     let facts = guard.get_or_insert_with(|| {
-        std::fs::read(store_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(store_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     });
     f(facts)
 }
@@ -71,8 +79,14 @@ pub fn sha256<E>(path: &Path, compute: impl FnOnce() -> Result<String, E>) -> Re
     remembered(path, |f| &mut f.sha256, compute)
 }
 
-fn remembered<E>(path: &Path, table: fn(&mut Facts) -> &mut BTreeMap<String, String>, compute: impl FnOnce() -> Result<String, E>) -> Result<String, E> {
-    let Some(key) = file_key(path) else { return compute() };
+fn remembered<E>(
+    path: &Path,
+    table: fn(&mut Facts) -> &mut BTreeMap<String, String>,
+    compute: impl FnOnce() -> Result<String, E>,
+) -> Result<String, E> {
+    let Some(key) = file_key(path) else {
+        return compute();
+    };
     if let Some(v) = with_facts(|f| table(f).get(&key).cloned()) {
         return Ok(v);
     }

@@ -69,7 +69,9 @@ impl Lightningd {
 
 /// The file's sha256, remembered per (path, size, mtime).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    memo::sha256(path, || std::fs::read(path).map(|bytes| hex::encode(Sha256::digest(&bytes))))
+    memo::sha256(path, || {
+        std::fs::read(path).map(|bytes| hex::encode(Sha256::digest(&bytes)))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,20 +137,32 @@ pub struct ConfigError {
 pub fn env_var_for(role: &str) -> String {
     let up: String = role
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("CLN_HARNESS_LIGHTNINGD_{up}")
 }
 
 impl Discovery {
-    pub fn from_environment(command_line: Vec<(String, PathBuf)>) -> Result<Discovery, ConfigError> {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with("CLN_HARNESS_LIGHTNINGD_")).collect();
+    pub fn from_environment(
+        command_line: Vec<(String, PathBuf)>,
+    ) -> Result<Discovery, ConfigError> {
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CLN_HARNESS_LIGHTNINGD_"))
+            .collect();
         let cfg_path = paths::user_config_file();
         let config = match std::fs::read_to_string(&cfg_path) {
             Ok(text) => Some((
                 cfg_path.clone(),
-                toml::from_str::<UserConfig>(&text)
-                    .map_err(|e| ConfigError { path: cfg_path.clone(), message: e.to_string() })?,
+                toml::from_str::<UserConfig>(&text).map_err(|e| ConfigError {
+                    path: cfg_path.clone(),
+                    message: e.to_string(),
+                })?,
             )),
             Err(_) => None,
         };
@@ -195,10 +209,20 @@ impl Discovery {
                 Err(why) => tried.push(format!("{source}: {}: {why}", candidate.describe())),
             }
         }
-        Err(ResolveError { request: request.into(), tried, explicit: None })
+        Err(ResolveError {
+            request: request.into(),
+            tried,
+            explicit: None,
+        })
     }
 
-    fn try_candidate(&self, request: &str, source: Source, candidate: Candidate, depth: usize) -> Result<Lightningd, String> {
+    fn try_candidate(
+        &self,
+        request: &str,
+        source: Source,
+        candidate: Candidate,
+        depth: usize,
+    ) -> Result<Lightningd, String> {
         match candidate {
             Candidate::Path(path, label) => {
                 let version = probe(&path).map_err(|e| e.to_string())?;
@@ -207,9 +231,16 @@ impl Discovery {
                         return Err(format!("it is {version}, not {label}"));
                     }
                 }
-                Ok(Lightningd { request: request.into(), source, path, version })
+                Ok(Lightningd {
+                    request: request.into(),
+                    source,
+                    path,
+                    version,
+                })
             }
-            Candidate::Label(label) if label == request || depth > 4 => Err(format!("label `{label}` refers to itself")),
+            Candidate::Label(label) if label == request || depth > 4 => {
+                Err(format!("label `{label}` refers to itself"))
+            }
             Candidate::Label(label) => match self.resolve_depth(&label, depth + 1) {
                 Ok(mut found) => {
                     found.request = request.into();
@@ -224,8 +255,16 @@ impl Discovery {
     /// The highest-priority explicit answer for `request`, if anyone gave one.
     fn explicit_source(&self, request: &str) -> Option<(Source, Candidate)> {
         // 1. --lightningd ROLE=PATH|LABEL (the last one given wins, as with most CLIs)
-        if let Some((_, given)) = self.command_line.iter().rev().find(|(name, _)| name == request) {
-            return Some((Source::CommandLine, Candidate::path_or_label(&given.display().to_string())));
+        if let Some((_, given)) = self
+            .command_line
+            .iter()
+            .rev()
+            .find(|(name, _)| name == request)
+        {
+            return Some((
+                Source::CommandLine,
+                Candidate::path_or_label(&given.display().to_string()),
+            ));
         }
         // 2. $CLN_HARNESS_LIGHTNINGD_<ROLE>: a path, or a label
         let var = env_var_for(request);
@@ -238,12 +277,18 @@ impl Discovery {
         if let Some(v) = cfg.roles.get(request) {
             return Some((src, Candidate::path_or_label(v)));
         }
-        cfg.labels.get(request).map(|p| (src, Candidate::Path(p.clone(), Some(request.into()))))
+        cfg.labels
+            .get(request)
+            .map(|p| (src, Candidate::Path(p.clone(), Some(request.into()))))
     }
 
     /// The one ordered list of discovery sources, consulted only when no
     /// explicit source names the request. See README "Pointing the harness at lightningd".
-    fn discovered_sources(&self, request: &str, tried: &mut Vec<String>) -> Vec<(Source, Candidate)> {
+    fn discovered_sources(
+        &self,
+        request: &str,
+        tried: &mut Vec<String>,
+    ) -> Vec<(Source, Candidate)> {
         let mut out = Vec::new();
         let var = env_var_for(request);
         // 4. the harness's own installs, by label
@@ -256,13 +301,19 @@ impl Discovery {
             out.push((Source::Clnvm, Candidate::Path(p, Some(request.into()))));
         }
         for p in release_trees(&self.release_dirs, request) {
-            out.push((Source::ReleaseTarball, Candidate::Path(p, Some(request.into()))));
+            out.push((
+                Source::ReleaseTarball,
+                Candidate::Path(p, Some(request.into())),
+            ));
         }
         // `candidate` with nothing configured: the newest harness install.
         if request == "candidate" {
             match newest_install(&self.cache_root, &self.release_dirs) {
                 Some((source, p)) => out.push((source, Candidate::Path(p, None))),
-                None => tried.push(format!("harness cache: nothing under {}", self.cache_root.display())),
+                None => tried.push(format!(
+                    "harness cache: nothing under {}",
+                    self.cache_root.display()
+                )),
             }
             // 6. PATH, for candidate only
             for dir in &self.path_dirs {
@@ -292,7 +343,10 @@ impl Discovery {
             names.extend(c.labels.keys().cloned());
         }
         names.extend(list_dirs(&self.cache_root).into_iter().filter_map(|p| {
-            p.join("bin/lightningd").exists().then(|| p.file_name()?.to_str().map(String::from)).flatten()
+            p.join("bin/lightningd")
+                .exists()
+                .then(|| p.file_name()?.to_str().map(String::from))
+                .flatten()
         }));
         let mut seen = std::collections::BTreeSet::new();
         names.retain(|n| seen.insert(n.clone()));
@@ -329,7 +383,12 @@ impl Candidate {
 
 fn list_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -381,7 +440,11 @@ fn newest_install(cache_root: &Path, release_dirs: &[PathBuf]) -> Option<(Source
         .map(|d| d.join("bin/lightningd"))
         .filter(|p| p.is_file())
         .map(|p| (Source::Cache, p))
-        .chain(release_trees(release_dirs, "").into_iter().map(|p| (Source::ReleaseTarball, p)))
+        .chain(
+            release_trees(release_dirs, "")
+                .into_iter()
+                .map(|p| (Source::ReleaseTarball, p)),
+        )
         .filter_map(|(source, p)| Some((probe(&p).ok()?, (source, p))))
         .filter(|(v, _)| v.is_release())
         .max_by(|a, b| a.0.cmp(&b.0))
@@ -417,7 +480,10 @@ pub enum ProbeError {
 /// binary that changes is asked again).
 pub fn probe(path: &Path) -> Result<ClnVersion, ProbeError> {
     let text = memo::version(path, || {
-        let out = Command::new(path).arg("--version").output().map_err(ProbeError::Spawn)?;
+        let out = Command::new(path)
+            .arg("--version")
+            .output()
+            .map_err(ProbeError::Spawn)?;
         if !out.status.success() {
             return Err(ProbeError::Exit(out.status));
         }
@@ -445,10 +511,20 @@ pub struct BitcoindMissing {
 /// path (`--bitcoind`, `$BITCOIND_EXE`) is used as given or not at all.
 pub fn resolve_bitcoind(explicit: Option<&Path>) -> Result<BitcoinBins, BitcoindMissing> {
     let env = std::env::var_os("BITCOIND_EXE").map(PathBuf::from);
-    resolve_bitcoind_in(explicit, env.as_deref(), &paths::cache_root().join("bitcoin"), &paths::path_dirs())
+    resolve_bitcoind_in(
+        explicit,
+        env.as_deref(),
+        &paths::cache_root().join("bitcoin"),
+        &paths::path_dirs(),
+    )
 }
 
-fn resolve_bitcoind_in(explicit: Option<&Path>, env: Option<&Path>, cache: &Path, path_dirs: &[PathBuf]) -> Result<BitcoinBins, BitcoindMissing> {
+fn resolve_bitcoind_in(
+    explicit: Option<&Path>,
+    env: Option<&Path>,
+    cache: &Path,
+    path_dirs: &[PathBuf],
+) -> Result<BitcoinBins, BitcoindMissing> {
     let usable = |bitcoind: &Path| {
         let cli = bitcoind.with_file_name("bitcoin-cli");
         (bitcoind.is_file() && cli.is_file()).then_some(cli)
@@ -479,9 +555,16 @@ fn resolve_bitcoind_in(explicit: Option<&Path>, env: Option<&Path>, cache: &Path
     let mut tried = Vec::new();
     for (source, bitcoind) in candidates {
         if let Some(bitcoin_cli) = usable(&bitcoind) {
-            return Ok(BitcoinBins { bitcoind, bitcoin_cli, source });
+            return Ok(BitcoinBins {
+                bitcoind,
+                bitcoin_cli,
+                source,
+            });
         }
-        tried.push(format!("{source}: {} (with bitcoin-cli beside it)", bitcoind.display()));
+        tried.push(format!(
+            "{source}: {} (with bitcoin-cli beside it)",
+            bitcoind.display()
+        ));
     }
     if tried.is_empty() {
         tried.push(format!("nothing under {}", cache.display()));
@@ -540,7 +623,11 @@ mod tests {
     #[test]
     fn clnvm_layout_with_greenlight_suffix() {
         let d = tempfile::tempdir().unwrap();
-        fake_lightningd(&d.path().join("clnvm/ab12cd/v24.11gl1/usr/local/bin/lightningd"), "v24.11gl1");
+        fake_lightningd(
+            &d.path()
+                .join("clnvm/ab12cd/v24.11gl1/usr/local/bin/lightningd"),
+            "v24.11gl1",
+        );
         let found = discovery(d.path()).resolve("v24.11").unwrap();
         assert_eq!(found.source, Source::Clnvm);
     }
@@ -548,8 +635,16 @@ mod tests {
     #[test]
     fn unpacked_release_tarball_layout() {
         let d = tempfile::tempdir().unwrap();
-        fake_lightningd(&d.path().join("releases/clightning-v25.02.1/usr/bin/lightningd"), "v25.02.1");
-        fake_lightningd(&d.path().join("releases/clightning-v25.05/usr/bin/lightningd"), "v25.05");
+        fake_lightningd(
+            &d.path()
+                .join("releases/clightning-v25.02.1/usr/bin/lightningd"),
+            "v25.02.1",
+        );
+        fake_lightningd(
+            &d.path()
+                .join("releases/clightning-v25.05/usr/bin/lightningd"),
+            "v25.05",
+        );
         let found = discovery(d.path()).resolve("v25.02.1").unwrap();
         assert_eq!(found.source, Source::ReleaseTarball);
         assert_eq!(found.version.raw, "v25.02.1");
@@ -565,14 +660,22 @@ mod tests {
         fake_lightningd(&p("cache/v24.11/bin/lightningd"), "v24.11");
         let mut disc = discovery(d.path());
         let mut cfg = UserConfig::default();
-        cfg.roles.insert("base".into(), p("cfg/bin/lightningd").display().to_string());
+        cfg.roles
+            .insert("base".into(), p("cfg/bin/lightningd").display().to_string());
         disc.config = Some((p("config.toml"), cfg));
         assert_eq!(disc.resolve("base").unwrap().version.raw, "v25.02.1");
-        disc.env.insert(env_var_for("base"), p("env/bin/lightningd").display().to_string());
+        disc.env.insert(
+            env_var_for("base"),
+            p("env/bin/lightningd").display().to_string(),
+        );
         assert_eq!(disc.resolve("base").unwrap().version.raw, "v25.05");
-        disc.command_line.push(("base".into(), p("cli/bin/lightningd")));
+        disc.command_line
+            .push(("base".into(), p("cli/bin/lightningd")));
         let found = disc.resolve("base").unwrap();
-        assert_eq!((found.version.raw.as_str(), found.source), ("v26.06.6", Source::CommandLine));
+        assert_eq!(
+            (found.version.raw.as_str(), found.source),
+            ("v26.06.6", Source::CommandLine)
+        );
     }
 
     #[test]
@@ -580,7 +683,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fake_lightningd(&d.path().join("cache/v25.02.1/bin/lightningd"), "v25.02.1");
         let mut disc = discovery(d.path());
-        disc.env.insert("CLN_HARNESS_LIGHTNINGD_BASE".into(), "v25.02.1".into());
+        disc.env
+            .insert("CLN_HARNESS_LIGHTNINGD_BASE".into(), "v25.02.1".into());
         let found = disc.resolve("base").unwrap();
         assert_eq!(found.version.raw, "v25.02.1");
         assert_eq!(found.request, "base");
@@ -591,11 +695,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
         fake_lightningd(&d.path().join("cache/v26.06.6/bin/lightningd"), "v26.06.6");
-        fake_lightningd(&d.path().join("cache/1cc64dd67/bin/lightningd"), "v25.02-321-g1cc64dd67");
+        fake_lightningd(
+            &d.path().join("cache/1cc64dd67/bin/lightningd"),
+            "v25.02-321-g1cc64dd67",
+        );
         let disc = discovery(d.path());
         assert_eq!(disc.resolve("candidate").unwrap().version.raw, "v26.06.6");
         let err = disc.resolve("base").unwrap_err();
-        assert!(err.to_string().contains("CLN_HARNESS_LIGHTNINGD_BASE"), "{err}");
+        assert!(
+            err.to_string().contains("CLN_HARNESS_LIGHTNINGD_BASE"),
+            "{err}"
+        );
     }
 
     /// The bug report: `--lightningd candidate=/nonexistent/lightningd` passed
@@ -619,7 +729,9 @@ mod tests {
         ];
         for (given, why) in &unusable {
             let mut by_cli = discovery(d.path());
-            by_cli.command_line.push(("candidate".into(), PathBuf::from(given)));
+            by_cli
+                .command_line
+                .push(("candidate".into(), PathBuf::from(given)));
             let mut by_env = discovery(d.path());
             by_env.env.insert(env_var_for("candidate"), given.clone());
             let mut by_config = discovery(d.path());
@@ -630,7 +742,10 @@ mod tests {
                 let e = disc.resolve("candidate").unwrap_err();
                 assert!(e.explicit.is_some(), "{given}: {e}");
                 let text = e.to_string();
-                assert!(text.contains(why) && text.contains("never replaced"), "{given}: {text}");
+                assert!(
+                    text.contains(why) && text.contains("never replaced"),
+                    "{given}: {text}"
+                );
             }
         }
     }
@@ -641,9 +756,13 @@ mod tests {
         fake_lightningd(&d.path().join("cache/v26.06.6/bin/lightningd"), "v26.06.6");
         fake_lightningd(&d.path().join("cache/v25.05/bin/lightningd"), "v25.05");
         let mut disc = discovery(d.path());
-        disc.command_line.push(("candidate".into(), PathBuf::from("v25.05")));
+        disc.command_line
+            .push(("candidate".into(), PathBuf::from("v25.05")));
         let found = disc.resolve("candidate").unwrap();
-        assert_eq!((found.version.raw.as_str(), found.source), ("v25.05", Source::CommandLine));
+        assert_eq!(
+            (found.version.raw.as_str(), found.source),
+            ("v25.05", Source::CommandLine)
+        );
     }
 
     #[test]
@@ -654,10 +773,20 @@ mod tests {
         std::fs::write(&good, "").unwrap();
         std::fs::write(good.with_file_name("bitcoin-cli"), "").unwrap();
         let cache = d.path().join("cache");
-        assert_eq!(resolve_bitcoind_in(None, None, &cache, &[]).unwrap().bitcoind, good);
-        let e = resolve_bitcoind_in(Some(Path::new("/nope/bitcoind")), None, &cache, &[]).unwrap_err();
-        assert!(e.to_string().contains("--bitcoind gave /nope/bitcoind"), "{e}");
-        let e = resolve_bitcoind_in(None, Some(Path::new("/nope/bitcoind")), &cache, &[]).unwrap_err();
+        assert_eq!(
+            resolve_bitcoind_in(None, None, &cache, &[])
+                .unwrap()
+                .bitcoind,
+            good
+        );
+        let e =
+            resolve_bitcoind_in(Some(Path::new("/nope/bitcoind")), None, &cache, &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("--bitcoind gave /nope/bitcoind"),
+            "{e}"
+        );
+        let e =
+            resolve_bitcoind_in(None, Some(Path::new("/nope/bitcoind")), &cache, &[]).unwrap_err();
         assert!(e.to_string().contains("$BITCOIND_EXE gave"), "{e}");
     }
 
@@ -666,9 +795,15 @@ mod tests {
     #[test]
     fn candidate_finds_an_installed_release_tarball() {
         let d = tempfile::tempdir().unwrap();
-        fake_lightningd(&d.path().join("releases/v26.06.6/usr/bin/lightningd"), "v26.06.6");
+        fake_lightningd(
+            &d.path().join("releases/v26.06.6/usr/bin/lightningd"),
+            "v26.06.6",
+        );
         let found = discovery(d.path()).resolve("candidate").unwrap();
-        assert_eq!((found.version.raw.as_str(), found.source), ("v26.06.6", Source::ReleaseTarball));
+        assert_eq!(
+            (found.version.raw.as_str(), found.source),
+            ("v26.06.6", Source::ReleaseTarball)
+        );
     }
 
     #[test]

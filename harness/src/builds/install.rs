@@ -31,7 +31,9 @@ impl ReleaseSource {
     pub fn parse(from: Option<&str>) -> ReleaseSource {
         match from {
             None => ReleaseSource::Url(GITHUB_DOWNLOADS.into()),
-            Some(s) if s.starts_with("http://") || s.starts_with("https://") => ReleaseSource::Url(s.trim_end_matches('/').into()),
+            Some(s) if s.starts_with("http://") || s.starts_with("https://") => {
+                ReleaseSource::Url(s.trim_end_matches('/').into())
+            }
             Some(s) => ReleaseSource::Dir(PathBuf::from(s)),
         }
     }
@@ -51,7 +53,9 @@ impl ReleaseSource {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e.to_string()),
             },
-            ReleaseSource::Url(base) => http_get(&format!("{base}/{tag}/{file}")).map(|r| r.map(|(body, _)| body)),
+            ReleaseSource::Url(base) => {
+                http_get(&format!("{base}/{tag}/{file}")).map(|r| r.map(|(body, _)| body))
+            }
         }
     }
 
@@ -60,9 +64,17 @@ impl ReleaseSource {
     /// named `latest` holding the tag.
     fn latest(&self) -> Result<String, String> {
         let (body, url) = match self {
-            ReleaseSource::Url(base) if base == GITHUB_DOWNLOADS => http_get(GITHUB_LATEST)?.ok_or("no latest release page")?,
-            ReleaseSource::Url(base) => http_get(&format!("{base}/latest"))?.ok_or("the mirror has no `latest` file")?,
-            ReleaseSource::Dir(d) => (std::fs::read(d.join("latest")).map_err(|e| format!("{}: {e}", d.join("latest").display()))?, String::new()),
+            ReleaseSource::Url(base) if base == GITHUB_DOWNLOADS => {
+                http_get(GITHUB_LATEST)?.ok_or("no latest release page")?
+            }
+            ReleaseSource::Url(base) => {
+                http_get(&format!("{base}/latest"))?.ok_or("the mirror has no `latest` file")?
+            }
+            ReleaseSource::Dir(d) => (
+                std::fs::read(d.join("latest"))
+                    .map_err(|e| format!("{}: {e}", d.join("latest").display()))?,
+                String::new(),
+            ),
         };
         if let Some(tag) = url.rsplit_once("/tag/").map(|(_, t)| t.to_string()) {
             return Ok(tag);
@@ -78,17 +90,24 @@ impl ReleaseSource {
 
 /// GET with redirects; Ok(None) on 404. Returns the body and the final URL.
 fn http_get(url: &str) -> Result<Option<(Vec<u8>, String)>, String> {
-    let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(300)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(300))
+        .build();
     match agent.get(url).call() {
         Ok(resp) => {
             let final_url = resp.get_url().to_string();
             let mut body = Vec::new();
-            resp.into_reader().read_to_end(&mut body).map_err(|e| e.to_string())?;
+            resp.into_reader()
+                .read_to_end(&mut body)
+                .map_err(|e| e.to_string())?;
             Ok(Some((body, final_url)))
         }
         Err(ureq::Error::Status(404, _)) => Ok(None),
         // ureq's message starts with the URL, which the caller already names.
-        Err(e) => Err(e.to_string().trim_start_matches(&format!("{url}: ")).to_string()),
+        Err(e) => Err(e
+            .to_string()
+            .trim_start_matches(&format!("{url}: "))
+            .to_string()),
     }
 }
 
@@ -110,8 +129,14 @@ pub enum InstallErrorKind {
     NoTarball { platform: String, tried: String },
     #[error("{asset} is not listed in {sums}: refusing an unverified tarball")]
     NotInSums { asset: String, sums: String },
-    #[error("{asset}: sha256 {got} does not match {want} in SHA256SUMS: refusing it, nothing installed")]
-    HashMismatch { asset: String, want: String, got: String },
+    #[error(
+        "{asset}: sha256 {got} does not match {want} in SHA256SUMS: refusing it, nothing installed"
+    )]
+    HashMismatch {
+        asset: String,
+        want: String,
+        got: String,
+    },
     #[error("unpacking {asset}: {message}")]
     Unpack { asset: String, message: String },
     #[error("the unpacked tree is not a usable {tag}: {message}")]
@@ -126,12 +151,18 @@ pub enum InstallErrorKind {
 /// glibc generation.
 pub fn platform_from_os_release(os_release: &str, arch: &str) -> Result<String, String> {
     let field = |k: &str| {
-        os_release.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string())
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
     };
     if arch != "x86_64" && arch != "amd64" {
         return Err(format!("no official CLN release tarballs for {arch}; use `cln-harness build` or point --lightningd at your own build"));
     }
-    let (id, version) = (field("ID").unwrap_or_default(), field("VERSION_ID").unwrap_or_default());
+    let (id, version) = (
+        field("ID").unwrap_or_default(),
+        field("VERSION_ID").unwrap_or_default(),
+    );
     match (id.as_str(), version.as_str()) {
         ("ubuntu", v) if !v.is_empty() => Ok(format!("Ubuntu-{v}")),
         ("debian", "12") => Ok("Ubuntu-22.04".into()),
@@ -142,7 +173,10 @@ pub fn platform_from_os_release(os_release: &str, arch: &str) -> Result<String, 
 
 /// Tarball names to look for, newest naming first (`-amd64` was added in 2023).
 pub fn asset_names(tag: &str, platform: &str) -> Vec<String> {
-    vec![format!("clightning-{tag}-{platform}-amd64.tar.xz"), format!("clightning-{tag}-{platform}.tar.xz")]
+    vec![
+        format!("clightning-{tag}-{platform}-amd64.tar.xz"),
+        format!("clightning-{tag}-{platform}.tar.xz"),
+    ]
 }
 
 /// `<hex>  <name>` lines (and `<hex> *<name>`), as sha256sum writes them.
@@ -151,7 +185,8 @@ pub fn parse_sha256sums(text: &str) -> Vec<(String, String)> {
         .filter_map(|l| {
             let (hash, name) = l.trim().split_once(char::is_whitespace)?;
             let name = name.trim().trim_start_matches('*');
-            (hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit())).then(|| (hash.to_ascii_lowercase(), name.to_string()))
+            (hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+                .then(|| (hash.to_ascii_lowercase(), name.to_string()))
         })
         .collect()
 }
@@ -159,54 +194,109 @@ pub fn parse_sha256sums(text: &str) -> Vec<(String, String)> {
 /// What one install did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Installed {
-    New { tag: String, dir: PathBuf, asset: String },
-    AlreadyThere { tag: String, dir: PathBuf },
+    New {
+        tag: String,
+        dir: PathBuf,
+        asset: String,
+    },
+    AlreadyThere {
+        tag: String,
+        dir: PathBuf,
+    },
 }
 
 /// Install `label` (a tag, or `latest`) into `<cache_root>/releases/<tag>`.
-pub fn install(label: &str, source: &ReleaseSource, platform: &str, cache_root: &Path) -> Result<Installed, InstallError> {
-    let err = |tag: &str, kind: InstallErrorKind| InstallError { tag: tag.to_string(), kind };
+pub fn install(
+    label: &str,
+    source: &ReleaseSource,
+    platform: &str,
+    cache_root: &Path,
+) -> Result<Installed, InstallError> {
+    let err = |tag: &str, kind: InstallErrorKind| InstallError {
+        tag: tag.to_string(),
+        kind,
+    };
     let tag = if label == "latest" {
-        source.latest().map_err(|m| err(label, InstallErrorKind::Fetch { what: "the latest release".into(), message: m }))?
+        source.latest().map_err(|m| {
+            err(
+                label,
+                InstallErrorKind::Fetch {
+                    what: "the latest release".into(),
+                    message: m,
+                },
+            )
+        })?
     } else {
         label.to_string()
     };
     let releases = cache_root.join("releases");
     std::fs::create_dir_all(&releases).map_err(|e| err(&tag, e.into()))?;
-    let _lock = CacheLock::acquire(&releases.join(".install.lock")).map_err(|e| err(&tag, e.into()))?;
+    let _lock = super::CacheLock::acquire(&releases.join(".install.lock"))
+        .map_err(|e| err(&tag, e.into()))?;
     let dest = releases.join(&tag);
     if dest.join("usr/bin/lightningd").is_file() {
         return Ok(Installed::AlreadyThere { tag, dir: dest });
     }
     let sums_name = format!("SHA256SUMS-{tag}");
-    let fetch_err = |what: String, message: String| err(&tag, InstallErrorKind::Fetch { what, message });
+    let fetch_err =
+        |what: String, message: String| err(&tag, InstallErrorKind::Fetch { what, message });
     let sums = source
         .fetch(&tag, &sums_name)
         .map_err(|m| fetch_err(source.describe(&tag, &sums_name), m))?
-        .ok_or_else(|| fetch_err(source.describe(&tag, &sums_name), "not found (is the tag right?)".into()))?;
+        .ok_or_else(|| {
+            fetch_err(
+                source.describe(&tag, &sums_name),
+                "not found (is the tag right?)".into(),
+            )
+        })?;
     let sums = parse_sha256sums(&String::from_utf8_lossy(&sums));
     let names = asset_names(&tag, platform);
     let mut found = None;
     for name in &names {
-        if let Some(bytes) = source.fetch(&tag, name).map_err(|m| fetch_err(source.describe(&tag, name), m))? {
+        if let Some(bytes) = source
+            .fetch(&tag, name)
+            .map_err(|m| fetch_err(source.describe(&tag, name), m))?
+        {
             found = Some((name.clone(), bytes));
             break;
         }
     }
-    let (asset, bytes) = found.ok_or_else(|| err(&tag, InstallErrorKind::NoTarball { platform: platform.into(), tried: names.join(", ") }))?;
+    let (asset, bytes) = found.ok_or_else(|| {
+        err(
+            &tag,
+            InstallErrorKind::NoTarball {
+                platform: platform.into(),
+                tried: names.join(", "),
+            },
+        )
+    })?;
     let want = sums
         .iter()
         .find(|(_, n)| *n == asset)
         .map(|(h, _)| h.clone())
-        .ok_or_else(|| err(&tag, InstallErrorKind::NotInSums { asset: asset.clone(), sums: sums_name.clone() }))?;
+        .ok_or_else(|| {
+            err(
+                &tag,
+                InstallErrorKind::NotInSums {
+                    asset: asset.clone(),
+                    sums: sums_name.clone(),
+                },
+            )
+        })?;
     let got = hex::encode(Sha256::digest(&bytes));
     if got != want {
-        return Err(err(&tag, InstallErrorKind::HashMismatch { asset, want, got }));
+        return Err(err(
+            &tag,
+            InstallErrorKind::HashMismatch { asset, want, got },
+        ));
     }
     // Unpack beside the destination, check, then publish with one rename.
     let partial = releases.join(format!(".{tag}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    let unpacked = unpack_tar_xz(&bytes, &partial).map_err(|m| InstallErrorKind::Unpack { asset: asset.clone(), message: m });
+    let unpacked = unpack_tar_xz(&bytes, &partial).map_err(|m| InstallErrorKind::Unpack {
+        asset: asset.clone(),
+        message: m,
+    });
     let checked = unpacked.and_then(|()| check_tree(&partial, &tag));
     if let Err(kind) = checked {
         let _ = std::fs::remove_dir_all(&partial);
@@ -216,21 +306,31 @@ pub fn install(label: &str, source: &ReleaseSource, platform: &str, cache_root: 
         let _ = std::fs::remove_dir_all(&partial);
         err(&tag, e.into())
     })?;
-    Ok(Installed::New { tag, dir: dest, asset })
+    Ok(Installed::New {
+        tag,
+        dir: dest,
+        asset,
+    })
 }
 
 fn unpack_tar_xz(bytes: &[u8], into: &Path) -> Result<(), String> {
     let mut tar_bytes = Vec::new();
-    lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut tar_bytes).map_err(|e| format!("not xz: {e}"))?;
+    lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut tar_bytes)
+        .map_err(|e| format!("not xz: {e}"))?;
     std::fs::create_dir_all(into).map_err(|e| e.to_string())?;
     // `unpack` refuses entries that would land outside `into`.
-    tar::Archive::new(&tar_bytes[..]).unpack(into).map_err(|e| e.to_string())
+    tar::Archive::new(&tar_bytes[..])
+        .unpack(into)
+        .map_err(|e| e.to_string())
 }
 
 /// The tree must hold a lightningd that says it is `tag`.
 fn check_tree(root: &Path, tag: &str) -> Result<(), InstallErrorKind> {
     let bin = root.join("usr/bin/lightningd");
-    let not = |message: String| InstallErrorKind::NotThatRelease { tag: tag.into(), message };
+    let not = |message: String| InstallErrorKind::NotThatRelease {
+        tag: tag.into(),
+        message,
+    };
     if !bin.is_file() {
         return Err(not("no usr/bin/lightningd in the tarball".into()));
     }
@@ -241,55 +341,66 @@ fn check_tree(root: &Path, tag: &str) -> Result<(), InstallErrorKind> {
     Ok(())
 }
 
-/// One install at a time per cache: an exclusive `flock` held while alive.
-struct CacheLock(std::fs::File);
-
-impl CacheLock {
-    fn acquire(path: &Path) -> std::io::Result<CacheLock> {
-        use std::os::unix::io::AsRawFd;
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-        // SAFETY: plain syscall on a file descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(CacheLock(f))
-    }
-}
-
-impl Drop for CacheLock {
-    fn drop(&mut self) {
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: as above.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn platforms_from_os_release() {
-        let debian12 = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
-        assert_eq!(platform_from_os_release(debian12, "x86_64").unwrap(), "Ubuntu-22.04");
+        let debian12 =
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
+        assert_eq!(
+            platform_from_os_release(debian12, "x86_64").unwrap(),
+            "Ubuntu-22.04"
+        );
         let ubuntu = "NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"24.04\"\n";
-        assert_eq!(platform_from_os_release(ubuntu, "x86_64").unwrap(), "Ubuntu-24.04");
-        assert!(platform_from_os_release("ID=alpine\nVERSION_ID=3.20\n", "x86_64").unwrap_err().contains("--platform"));
-        assert!(platform_from_os_release(ubuntu, "aarch64").unwrap_err().contains("aarch64"));
+        assert_eq!(
+            platform_from_os_release(ubuntu, "x86_64").unwrap(),
+            "Ubuntu-24.04"
+        );
+        assert!(
+            platform_from_os_release("ID=alpine\nVERSION_ID=3.20\n", "x86_64")
+                .unwrap_err()
+                .contains("--platform")
+        );
+        assert!(platform_from_os_release(ubuntu, "aarch64")
+            .unwrap_err()
+            .contains("aarch64"));
     }
 
     #[test]
     fn asset_names_and_sums() {
-        assert_eq!(asset_names("v25.05", "Ubuntu-22.04")[0], "clightning-v25.05-Ubuntu-22.04-amd64.tar.xz");
+        assert_eq!(
+            asset_names("v25.05", "Ubuntu-22.04")[0],
+            "clightning-v25.05-Ubuntu-22.04-amd64.tar.xz"
+        );
         let h = "a".repeat(64);
-        let sums = parse_sha256sums(&format!("{h}  clightning-v25.05-Ubuntu-22.04-amd64.tar.xz\n{}  *x.zip\nnot a line\n", "B".repeat(64)));
-        assert_eq!(sums, [(h, "clightning-v25.05-Ubuntu-22.04-amd64.tar.xz".into()), ("b".repeat(64), "x.zip".into())]);
+        let sums = parse_sha256sums(&format!(
+            "{h}  clightning-v25.05-Ubuntu-22.04-amd64.tar.xz\n{}  *x.zip\nnot a line\n",
+            "B".repeat(64)
+        ));
+        assert_eq!(
+            sums,
+            [
+                (h, "clightning-v25.05-Ubuntu-22.04-amd64.tar.xz".into()),
+                ("b".repeat(64), "x.zip".into())
+            ]
+        );
     }
 
     #[test]
     fn sources_from_the_command_line() {
-        assert_eq!(ReleaseSource::parse(None), ReleaseSource::Url(GITHUB_DOWNLOADS.into()));
-        assert_eq!(ReleaseSource::parse(Some("http://127.0.0.1:8/rel/")), ReleaseSource::Url("http://127.0.0.1:8/rel".into()));
-        assert_eq!(ReleaseSource::parse(Some("/srv/mirror")), ReleaseSource::Dir("/srv/mirror".into()));
+        assert_eq!(
+            ReleaseSource::parse(None),
+            ReleaseSource::Url(GITHUB_DOWNLOADS.into())
+        );
+        assert_eq!(
+            ReleaseSource::parse(Some("http://127.0.0.1:8/rel/")),
+            ReleaseSource::Url("http://127.0.0.1:8/rel".into())
+        );
+        assert_eq!(
+            ReleaseSource::parse(Some("/srv/mirror")),
+            ReleaseSource::Dir("/srv/mirror".into())
+        );
     }
 }

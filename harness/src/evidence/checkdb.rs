@@ -41,24 +41,70 @@ pub struct CreatedIndex {
 pub const CREATED_INDEXES: &[CreatedIndex] = &[
     // 225 migrate_initialize_invoice_wait_indexes (wrote the typo'd last_invoice_created_index),
     // 229 migrate_invoice_created_index_var (renamed it). v23.08.
-    CreatedIndex { subsystem: "invoices", table: "invoices", id_column: "id", since_version: 225, noun: "invoice" },
+    CreatedIndex {
+        subsystem: "invoices",
+        table: "invoices",
+        id_column: "id",
+        since_version: 225,
+        noun: "invoice",
+    },
     // 244 migrate_initialize_payment_wait_indexes. v23.11.
-    CreatedIndex { subsystem: "sendpays", table: "payments", id_column: "id", since_version: 244, noun: "sendpay (payment part)" },
+    CreatedIndex {
+        subsystem: "sendpays",
+        table: "payments",
+        id_column: "id",
+        since_version: 244,
+        noun: "sendpay (payment part)",
+    },
     // 248 migrate_initialize_forwards_wait_indexes. v23.11.
-    CreatedIndex { subsystem: "forwards", table: "forwards", id_column: "rowid", since_version: 248, noun: "forward" },
+    CreatedIndex {
+        subsystem: "forwards",
+        table: "forwards",
+        id_column: "rowid",
+        since_version: 248,
+        noun: "forward",
+    },
     // 266 migrate_initialize_channel_htlcs_wait_indexes (broken builds only; NULL in releases),
     // 268 migrate_initialize_channel_htlcs_wait_indexes_and_fixup_forwards. v25.05.
-    CreatedIndex { subsystem: "htlcs", table: "channel_htlcs", id_column: "id", since_version: 266, noun: "HTLC" },
+    CreatedIndex {
+        subsystem: "htlcs",
+        table: "channel_htlcs",
+        id_column: "id",
+        since_version: 266,
+        noun: "HTLC",
+    },
     // 273 CREATE TABLE chain_moves, 274 CREATE TABLE channel_moves. v25.09.
-    CreatedIndex { subsystem: "chainmoves", table: "chain_moves", id_column: "id", since_version: 273, noun: "chain move" },
-    CreatedIndex { subsystem: "channelmoves", table: "channel_moves", id_column: "id", since_version: 274, noun: "channel move" },
+    CreatedIndex {
+        subsystem: "chainmoves",
+        table: "chain_moves",
+        id_column: "id",
+        since_version: 273,
+        noun: "chain move",
+    },
+    CreatedIndex {
+        subsystem: "channelmoves",
+        table: "channel_moves",
+        id_column: "id",
+        since_version: 274,
+        noun: "channel move",
+    },
     // 278 CREATE TABLE network_events. v25.12.
-    CreatedIndex { subsystem: "networkevents", table: "network_events", id_column: "id", since_version: 278, noun: "network event" },
+    CreatedIndex {
+        subsystem: "networkevents",
+        table: "network_events",
+        id_column: "id",
+        since_version: 278,
+        noun: "network event",
+    },
 ];
 
 /// Tables with an `updated_index` column, and when it came (`ALTER TABLE ... ADD updated_index`).
-pub const UPDATED_INDEXES: &[(&str, &str, i64)] =
-    &[("invoices", "invoices", 226), ("sendpays", "payments", 242), ("forwards", "forwards", 246), ("htlcs", "channel_htlcs", 264)];
+pub const UPDATED_INDEXES: &[(&str, &str, i64)] = &[
+    ("invoices", "invoices", 226),
+    ("sendpays", "payments", 242),
+    ("forwards", "forwards", 246),
+    ("htlcs", "channel_htlcs", 264),
+];
 
 /// Schema versions written only by the master builds carrying #8269's typo.
 pub const BROKEN_HTLCS_MIGRATION_VERSIONS: std::ops::RangeInclusive<i64> = 266..=267;
@@ -86,7 +132,11 @@ pub fn release_for_schema(version: i64) -> String {
     match RELEASES.iter().position(|(v, _)| *v >= version) {
         Some(i) if RELEASES[i].0 == version => RELEASES[i].1.to_string(),
         Some(0) => format!("older than {}", RELEASES[0].1),
-        Some(i) => format!("between {} and {} (a development build)", RELEASES[i - 1].1, RELEASES[i].1),
+        Some(i) => format!(
+            "between {} and {} (a development build)",
+            RELEASES[i - 1].1,
+            RELEASES[i].1
+        ),
         None => format!("newer than {}", RELEASES[RELEASES.len() - 1].1),
     }
 }
@@ -147,7 +197,10 @@ pub struct CheckDbError {
 }
 
 pub fn check_db(path: &Path) -> Result<CheckReport, CheckDbError> {
-    let err = |kind| CheckDbError { path: path.to_path_buf(), kind };
+    let err = |kind| CheckDbError {
+        path: path.to_path_buf(),
+        kind,
+    };
     let (db, version) = open_lightningd_db(path).map_err(err)?;
     let mut report = CheckReport {
         path: path.to_path_buf(),
@@ -188,8 +241,15 @@ pub fn run_checks(conn: &Connection, report: &mut CheckReport) -> Result<(), DbE
 
 fn integrity_check(conn: &Connection, report: &mut CheckReport) -> Result<(), DbErrorKind> {
     report.checks_run.push("integrity_check".into());
-    let mut st = q("PRAGMA integrity_check", conn.prepare("PRAGMA integrity_check"))?;
-    let rows = q("PRAGMA integrity_check", st.query_map([], |r| r.get::<_, String>(0)).and_then(|m| m.collect::<Result<Vec<_>, _>>()))?;
+    let mut st = q(
+        "PRAGMA integrity_check",
+        conn.prepare("PRAGMA integrity_check"),
+    )?;
+    let rows = q(
+        "PRAGMA integrity_check",
+        st.query_map([], |r| r.get::<_, String>(0))
+            .and_then(|m| m.collect::<Result<Vec<_>, _>>()),
+    )?;
     let problems: Vec<String> = rows.into_iter().filter(|r| r != "ok").collect();
     if !problems.is_empty() {
         report.findings.push(Finding {
@@ -197,8 +257,19 @@ fn integrity_check(conn: &Connection, report: &mut CheckReport) -> Result<(), Db
             severity: Severity::Corruption,
             table: None,
             row: None,
-            what: format!("PRAGMA integrity_check reports {} problem(s): {}", problems.len(), problems.iter().take(10).cloned().collect::<Vec<_>>().join("; ")),
-            consequence: "lightningd may read wrong data or fail on any statement touching the damaged pages".into(),
+            what: format!(
+                "PRAGMA integrity_check reports {} problem(s): {}",
+                problems.len(),
+                problems
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            consequence:
+                "lightningd may read wrong data or fail on any statement touching the damaged pages"
+                    .into(),
             issues: vec![],
             remedy: Some("restore from a backup; do not start lightningd on this file".into()),
         });
@@ -208,21 +279,37 @@ fn integrity_check(conn: &Connection, report: &mut CheckReport) -> Result<(), Db
 
 fn foreign_key_check(conn: &Connection, report: &mut CheckReport) -> Result<(), DbErrorKind> {
     report.checks_run.push("foreign_key_check".into());
-    let mut st = q("PRAGMA foreign_key_check", conn.prepare("PRAGMA foreign_key_check"))?;
+    let mut st = q(
+        "PRAGMA foreign_key_check",
+        conn.prepare("PRAGMA foreign_key_check"),
+    )?;
     let rows = q(
         "PRAGMA foreign_key_check",
-        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, String>(2)?)))
-            .and_then(|m| m.collect::<Result<Vec<_>, _>>()),
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .and_then(|m| m.collect::<Result<Vec<_>, _>>()),
     )?;
     let mut by_table: Vec<(String, String, Vec<Option<i64>>)> = Vec::new();
     for (table, rowid, parent) in rows {
-        match by_table.iter_mut().find(|(t, p, _)| *t == table && *p == parent) {
+        match by_table
+            .iter_mut()
+            .find(|(t, p, _)| *t == table && *p == parent)
+        {
             Some(e) => e.2.push(rowid),
             None => by_table.push((table, parent, vec![rowid])),
         }
     }
     for (table, parent, rowids) in by_table {
-        let shown: Vec<String> = rowids.iter().take(10).map(|r| r.map_or("?".into(), |r| r.to_string())).collect();
+        let shown: Vec<String> = rowids
+            .iter()
+            .take(10)
+            .map(|r| r.map_or("?".into(), |r| r.to_string()))
+            .collect();
         report.findings.push(Finding {
             check: "foreign_key_check".into(),
             severity: Severity::Corruption,
@@ -241,13 +328,19 @@ fn foreign_key_check(conn: &Connection, report: &mut CheckReport) -> Result<(), 
 
 fn max_id(conn: &Connection, table: &str, column: &str) -> Result<Option<i64>, DbErrorKind> {
     let sql = format!("SELECT MAX({column}) FROM {table}");
-    q(sql.clone(), conn.query_row(&sql, [], |r| r.get::<_, Option<i64>>(0)))
+    q(
+        sql.clone(),
+        conn.query_row(&sql, [], |r| r.get::<_, Option<i64>>(0)),
+    )
 }
 
 fn issues_for(subsystem: &str, version: i64) -> Vec<String> {
     let typo = BROKEN_HTLCS_MIGRATION_VERSIONS.contains(&version);
     match subsystem {
-        "htlcs" => vec!["ElementsProject/lightning#8269".into(), "ElementsProject/lightning#8270".into()],
+        "htlcs" => vec![
+            "ElementsProject/lightning#8269".into(),
+            "ElementsProject/lightning#8270".into(),
+        ],
         "forwards" if typo => vec!["ElementsProject/lightning#8269".into()],
         _ => vec![],
     }
@@ -263,25 +356,55 @@ fn remedy_for(subsystem: &str, var: &str, table: &str, column: &str, version: i6
     }
 }
 
-fn created_index_check(conn: &Connection, idx: &CreatedIndex, report: &mut CheckReport) -> Result<(), DbErrorKind> {
+fn created_index_check(
+    conn: &Connection,
+    idx: &CreatedIndex,
+    report: &mut CheckReport,
+) -> Result<(), DbErrorKind> {
     let version = report.schema_version;
-    if version < idx.since_version || !q("looking for tables", dbread::table_exists(conn, idx.table))? {
+    if version < idx.since_version
+        || !q("looking for tables", dbread::table_exists(conn, idx.table))?
+    {
         return Ok(());
     }
     let var = format!("last_{}_created_index", idx.subsystem);
-    report.checks_run.push(format!("created-index/{}: vars.{var} >= MAX({}.{})", idx.subsystem, idx.table, idx.id_column));
-    let Some(max) = max_id(conn, idx.table, idx.id_column)? else { return Ok(()) };
+    report.checks_run.push(format!(
+        "created-index/{}: vars.{var} >= MAX({}.{})",
+        idx.subsystem, idx.table, idx.id_column
+    ));
+    let Some(max) = max_id(conn, idx.table, idx.id_column)? else {
+        return Ok(());
+    };
     let value = q(format!("reading vars.{var}"), dbread::var_int(conn, &var))?;
     // Before migration 229 the invoices var went by a typo'd name; such builds never read it.
-    let typo_invoice = if idx.subsystem == "invoices" { q("reading vars", dbread::var_int(conn, "last_invoice_created_index"))? } else { None };
+    let typo_invoice = if idx.subsystem == "invoices" {
+        q(
+            "reading vars",
+            dbread::var_int(conn, "last_invoice_created_index"),
+        )?
+    } else {
+        None
+    };
     let current = value.unwrap_or(0);
     if current >= max {
         return Ok(());
     }
     // The first id lightningd will hand out that already exists.
-    let clash_sql = format!("SELECT MIN({c}) FROM {t} WHERE {c} > ?1", c = idx.id_column, t = idx.table);
-    let clash: Option<i64> = q(clash_sql.clone(), conn.query_row(&clash_sql, [current], |r| r.get(0)))?;
-    let rows: i64 = q("counting rows", conn.query_row(&format!("SELECT count(*) FROM {}", idx.table), [], |r| r.get(0)))?;
+    let clash_sql = format!(
+        "SELECT MIN({c}) FROM {t} WHERE {c} > ?1",
+        c = idx.id_column,
+        t = idx.table
+    );
+    let clash: Option<i64> = q(
+        clash_sql.clone(),
+        conn.query_row(&clash_sql, [current], |r| r.get(0)),
+    )?;
+    let rows: i64 = q(
+        "counting rows",
+        conn.query_row(&format!("SELECT count(*) FROM {}", idx.table), [], |r| {
+            r.get(0)
+        }),
+    )?;
     let unique = format!("UNIQUE constraint failed: {}.{}", idx.table, idx.id_column);
     let what = match value {
         None => format!(
@@ -318,21 +441,41 @@ fn created_index_check(conn: &Connection, idx: &CreatedIndex, report: &mut Check
         what,
         consequence,
         issues: issues_for(idx.subsystem, version),
-        remedy: Some(remedy_for(idx.subsystem, &var, idx.table, idx.id_column, version)),
+        remedy: Some(remedy_for(
+            idx.subsystem,
+            &var,
+            idx.table,
+            idx.id_column,
+            version,
+        )),
     });
     Ok(())
 }
 
-fn updated_index_check(conn: &Connection, subsystem: &str, table: &str, since: i64, report: &mut CheckReport) -> Result<(), DbErrorKind> {
-    if report.schema_version < since || !q("looking for tables", dbread::table_exists(conn, table))? {
+fn updated_index_check(
+    conn: &Connection,
+    subsystem: &str,
+    table: &str,
+    since: i64,
+    report: &mut CheckReport,
+) -> Result<(), DbErrorKind> {
+    if report.schema_version < since || !q("looking for tables", dbread::table_exists(conn, table))?
+    {
         return Ok(());
     }
-    if !q("table_info", dbread::columns(conn, table))?.iter().any(|c| c == "updated_index") {
+    if !q("table_info", dbread::columns(conn, table))?
+        .iter()
+        .any(|c| c == "updated_index")
+    {
         return Ok(());
     }
     let var = format!("last_{subsystem}_updated_index");
-    report.checks_run.push(format!("updated-index/{subsystem}: vars.{var} >= MAX({table}.updated_index)"));
-    let Some(max) = max_id(conn, table, "updated_index")? else { return Ok(()) };
+    report.checks_run.push(format!(
+        "updated-index/{subsystem}: vars.{var} >= MAX({table}.updated_index)"
+    ));
+    let Some(max) = max_id(conn, table, "updated_index")? else {
+        return Ok(());
+    };
     let current = q(format!("reading vars.{var}"), dbread::var_int(conn, &var))?;
     if current.unwrap_or(0) >= max {
         return Ok(());
@@ -356,7 +499,12 @@ fn updated_index_check(conn: &Connection, subsystem: &str, table: &str, since: i
 
 /// The human report.
 pub fn render_report(r: &CheckReport) -> String {
-    let mut s = format!("check-db {}\nschema version {} ({})\n", r.path.display(), r.schema_version, r.schema_release);
+    let mut s = format!(
+        "check-db {}\nschema version {} ({})\n",
+        r.path.display(),
+        r.schema_version,
+        r.schema_release
+    );
     for n in &r.notes {
         s.push_str(&format!("note: {n}\n"));
     }
@@ -374,7 +522,10 @@ pub fn render_report(r: &CheckReport) -> String {
         if let Some(row) = &f.row {
             s.push_str(&format!(" {row}"));
         }
-        s.push_str(&format!("\n  what:   {}\n  then:   {}\n", f.what, f.consequence));
+        s.push_str(&format!(
+            "\n  what:   {}\n  then:   {}\n",
+            f.what, f.consequence
+        ));
         if !f.issues.is_empty() {
             s.push_str(&format!("  issue:  {}\n", f.issues.join(", ")));
         }
@@ -404,25 +555,50 @@ mod tests {
         // by 1cc64dd67 with --database-upgrade=true, and crashed on her next keysend.
         let r = check("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3");
         assert_eq!(r.schema_version, 267);
-        assert_eq!(r.schema_release, "between v25.02.1 and v25.05 (a development build)");
+        assert_eq!(
+            r.schema_release,
+            "between v25.02.1 and v25.05 (a development build)"
+        );
         assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
         let f = &r.findings[0];
         assert_eq!(f.check, "created-index/htlcs");
         assert_eq!(f.severity, Severity::Crash);
         assert_eq!(f.table.as_deref(), Some("channel_htlcs"));
-        assert_eq!(f.row.as_deref(), Some("vars.name = 'last_htlcs_created_index'"));
+        assert_eq!(
+            f.row.as_deref(),
+            Some("vars.name = 'last_htlcs_created_index'")
+        );
         assert!(f.what.starts_with("vars has no last_htlcs_created_index row, but channel_htlcs has 4 row(s) with MAX(id) = 4"), "{}", f.what);
         assert!(f.consequence.starts_with("the next HTLC insert gets id 1, which exists, and fails with \"UNIQUE constraint failed: channel_htlcs.id\""), "{}", f.consequence);
-        assert_eq!(f.issues, ["ElementsProject/lightning#8269", "ElementsProject/lightning#8270"]);
-        assert!(f.remedy.as_deref().unwrap().starts_with("start this node on v25.05 or later"));
-        assert!(r.notes.iter().any(|n| n.contains("186a9383d and 04ba55d88")));
-        assert!(r.checks_run.iter().any(|c| c.starts_with("created-index/htlcs")));
+        assert_eq!(
+            f.issues,
+            [
+                "ElementsProject/lightning#8269",
+                "ElementsProject/lightning#8270"
+            ]
+        );
+        assert!(f
+            .remedy
+            .as_deref()
+            .unwrap()
+            .starts_with("start this node on v25.05 or later"));
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.contains("186a9383d and 04ba55d88")));
+        assert!(r
+            .checks_run
+            .iter()
+            .any(|c| c.starts_with("created-index/htlcs")));
     }
 
     #[test]
     fn the_same_db_upgraded_by_v25_05_is_clean() {
         let r = check("alice-v25.02.1-then-v25.05.sqlite3");
-        assert_eq!((r.schema_version, r.schema_release.as_str()), (268, "v25.05"));
+        assert_eq!(
+            (r.schema_version, r.schema_release.as_str()),
+            (268, "v25.05")
+        );
         assert!(r.is_clean(), "{}", render_report(&r));
         assert!(r.notes.is_empty());
     }
@@ -438,21 +614,44 @@ mod tests {
     #[test]
     fn schemas_before_and_after_the_htlcs_index_are_clean() {
         let old = check("alice-v25.02.1.sqlite3");
-        assert_eq!((old.schema_version, old.schema_release.as_str()), (263, "v25.02.1"));
+        assert_eq!(
+            (old.schema_version, old.schema_release.as_str()),
+            (263, "v25.02.1")
+        );
         assert!(old.is_clean(), "{}", render_report(&old));
-        assert!(!old.checks_run.iter().any(|c| c.starts_with("created-index/htlcs")), "ids came from autoincrement before 266");
+        assert!(
+            !old.checks_run
+                .iter()
+                .any(|c| c.starts_with("created-index/htlcs")),
+            "ids came from autoincrement before 266"
+        );
         let new = check("alice-v26.06.6.sqlite3");
         assert_eq!(new.schema_version, 282);
         assert!(new.is_clean(), "{}", render_report(&new));
-        for sub in ["htlcs", "chainmoves", "channelmoves", "networkevents", "sendpays"] {
-            assert!(new.checks_run.iter().any(|c| c.starts_with(&format!("created-index/{sub}:"))), "{sub}: {:?}", new.checks_run);
+        for sub in [
+            "htlcs",
+            "chainmoves",
+            "channelmoves",
+            "networkevents",
+            "sendpays",
+        ] {
+            assert!(
+                new.checks_run
+                    .iter()
+                    .any(|c| c.starts_with(&format!("created-index/{sub}:"))),
+                "{sub}: {:?}",
+                new.checks_run
+            );
         }
     }
 
     /// Runs the checks over a private, writable copy of a fixture after `tamper`.
     fn tampered(name: &str, tamper: &str) -> CheckReport {
         let (_dir, db) = copy_fixture(name);
-        rusqlite::Connection::open(&db).unwrap().execute_batch(tamper).unwrap();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(tamper)
+            .unwrap();
         check_db(&db).unwrap()
     }
 
@@ -467,7 +666,10 @@ mod tests {
         assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
         let f = &r.findings[0];
         assert_eq!(f.check, "created-index/sendpays");
-        assert_eq!(f.what, "vars.last_sendpays_created_index = 1, below MAX(payments.id) = 4");
+        assert_eq!(
+            f.what,
+            "vars.last_sendpays_created_index = 1, below MAX(payments.id) = 4"
+        );
         assert!(f.consequence.starts_with("1 more sendpay (payment part) insert(s) succeed, then the one given id 3, which exists, fails with \"UNIQUE constraint failed: payments.id\""), "{}", f.consequence);
         assert!(f.issues.is_empty());
     }
@@ -479,11 +681,27 @@ mod tests {
             "UPDATE vars SET intval = 2 WHERE name = 'last_sendpays_updated_index';
              PRAGMA foreign_keys = OFF; DELETE FROM channels;",
         );
-        let checks: Vec<(&str, Severity)> = r.findings.iter().map(|f| (f.check.as_str(), f.severity)).collect();
-        assert!(checks.contains(&("updated-index/sendpays", Severity::Warning)), "{checks:?}");
-        let fk: Vec<&Finding> = r.findings.iter().filter(|f| f.check == "foreign_key_check").collect();
+        let checks: Vec<(&str, Severity)> = r
+            .findings
+            .iter()
+            .map(|f| (f.check.as_str(), f.severity))
+            .collect();
+        assert!(
+            checks.contains(&("updated-index/sendpays", Severity::Warning)),
+            "{checks:?}"
+        );
+        let fk: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.check == "foreign_key_check")
+            .collect();
         assert!(!fk.is_empty(), "{checks:?}");
-        assert!(fk.iter().any(|f| f.table.as_deref() == Some("channel_htlcs") && f.what == "4 row(s) of channel_htlcs reference a missing channels row"), "{fk:#?}");
+        assert!(
+            fk.iter()
+                .any(|f| f.table.as_deref() == Some("channel_htlcs")
+                    && f.what == "4 row(s) of channel_htlcs reference a missing channels row"),
+            "{fk:#?}"
+        );
     }
 
     #[test]
@@ -516,31 +734,52 @@ mod tests {
         .unwrap();
         // A naive reader sees the torn file: here "malformed database schema (filler)", or the var gone.
         let naive_view = dbread::var_int(&naive, "last_htlcs_created_index");
-        assert!(!matches!(naive_view, Ok(Some(_))), "the spill must be visible to a naive reader: {naive_view:?}");
+        assert!(
+            !matches!(naive_view, Ok(Some(_))),
+            "the spill must be visible to a naive reader: {naive_view:?}"
+        );
         drop(naive);
         let r = check_db(&crashed).unwrap();
         assert!(r.is_clean(), "{}", render_report(&r));
-        assert!(r.notes[0].contains("leftover -journal") && r.notes[0].contains("rolled back"), "{:?}", r.notes);
+        assert!(
+            r.notes[0].contains("leftover -journal") && r.notes[0].contains("rolled back"),
+            "{:?}",
+            r.notes
+        );
         assert_eq!(dir_state(crashed.parent().unwrap()), before);
     }
 
     #[test]
     fn clean_and_unreadable_databases() {
-        assert!(check_db(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3")).unwrap().is_clean());
+        assert!(check_db(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"))
+            .unwrap()
+            .is_clean());
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");
         std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
         assert!(check_db(&text).is_err());
         let other = dir.path().join("other.sqlite3");
-        rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE vars (name TEXT);").unwrap();
+        rusqlite::Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE vars (name TEXT);")
+            .unwrap();
         let e = check_db(&other).unwrap_err();
-        assert_eq!(e.to_string(), format!("check-db {}: not a lightningd database: no `version` table", other.display()));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "check-db {}: not a lightningd database: no `version` table",
+                other.display()
+            )
+        );
     }
 
     #[test]
     fn releases_by_schema_version() {
         assert_eq!(release_for_schema(263), "v25.02.1");
-        assert_eq!(release_for_schema(266), "between v25.02.1 and v25.05 (a development build)");
+        assert_eq!(
+            release_for_schema(266),
+            "between v25.02.1 and v25.05 (a development build)"
+        );
         assert_eq!(release_for_schema(100), "older than v23.02");
         assert_eq!(release_for_schema(300), "newer than v26.04..v26.06");
     }
@@ -553,6 +792,16 @@ mod tests {
         assert_eq!(v["findings"][0]["severity"], "crash");
         assert_eq!(v["findings"][0]["check"], "created-index/htlcs");
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["path", "schema_version", "schema_release", "checks_run", "findings", "notes"]);
+        assert_eq!(
+            keys,
+            [
+                "path",
+                "schema_version",
+                "schema_release",
+                "checks_run",
+                "findings",
+                "notes"
+            ]
+        );
     }
 }

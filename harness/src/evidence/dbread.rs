@@ -25,7 +25,10 @@ pub enum OpenErrorKind {
     #[error("not an SQLite database (no `SQLite format 3` header)")]
     NotSqlite,
     #[error("copying it and its {sidecar} to a private dir: {source}")]
-    Copy { sidecar: &'static str, source: std::io::Error },
+    Copy {
+        sidecar: &'static str,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Sqlite(#[source] rusqlite::Error),
 }
@@ -40,7 +43,9 @@ pub struct ReadOnlyDb {
 
 impl std::fmt::Debug for ReadOnlyDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadOnlyDb").field("note", &self.note).finish()
+        f.debug_struct("ReadOnlyDb")
+            .field("note", &self.note)
+            .finish()
     }
 }
 
@@ -89,7 +94,10 @@ fn pending_sidecar(path: &Path) -> Option<(&'static str, PathBuf)> {
         return Some(("-journal", journal));
     }
     let wal = sidecar(path, "-wal");
-    if std::fs::metadata(&wal).map(|m| m.len() > 0).unwrap_or(false) {
+    if std::fs::metadata(&wal)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
         return Some(("-wal", wal));
     }
     None
@@ -102,13 +110,22 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnlyDb, OpenErrorKind> {
     }
     let (conn, note, copy) = match pending_sidecar(path) {
         None => {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = Connection::open_with_flags(sqlite_uri(path, "mode=ro&immutable=1"), flags).map_err(OpenErrorKind::Sqlite)?;
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(sqlite_uri(path, "mode=ro&immutable=1"), flags)
+                .map_err(OpenErrorKind::Sqlite)?;
             (conn, None, None)
         }
         Some((kind, side)) => {
-            let copy_err = |source| OpenErrorKind::Copy { sidecar: kind, source };
-            let dir = tempfile::Builder::new().prefix("cln-harness-dbcopy-").tempdir().map_err(copy_err)?;
+            let copy_err = |source| OpenErrorKind::Copy {
+                sidecar: kind,
+                source,
+            };
+            let dir = tempfile::Builder::new()
+                .prefix("cln-harness-dbcopy-")
+                .tempdir()
+                .map_err(copy_err)?;
             let db = dir.path().join("lightningd.sqlite3");
             std::fs::copy(path, &db).map_err(copy_err)?;
             std::fs::copy(&side, sidecar(&db, kind)).map_err(copy_err)?;
@@ -125,9 +142,17 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnlyDb, OpenErrorKind> {
     };
     // Make the first read happen now, so "file is not a database" and a failed
     // rollback surface as open errors; and refuse writes on the copy too.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(OpenErrorKind::Sqlite)?;
-    conn.pragma_update(None, "query_only", true).map_err(OpenErrorKind::Sqlite)?;
-    Ok(ReadOnlyDb { conn, note, _copy: copy })
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(OpenErrorKind::Sqlite)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(OpenErrorKind::Sqlite)?;
+    Ok(ReadOnlyDb {
+        conn,
+        note,
+        _copy: copy,
+    })
 }
 
 /// Why a lightningd database could not be read; shared by check-db and snapshots.
@@ -138,12 +163,18 @@ pub enum DbErrorKind {
     #[error("not a lightningd database: no `{missing}` table")]
     NotLightningd { missing: &'static str },
     #[error("query failed ({what}): {source}")]
-    Query { what: String, source: rusqlite::Error },
+    Query {
+        what: String,
+        source: rusqlite::Error,
+    },
 }
 
 /// Tags a failed query with what it was for.
 pub fn q<T>(what: impl Into<String>, r: rusqlite::Result<T>) -> Result<T, DbErrorKind> {
-    r.map_err(|source| DbErrorKind::Query { what: what.into(), source })
+    r.map_err(|source| DbErrorKind::Query {
+        what: what.into(),
+        source,
+    })
 }
 
 /// Opens `path` read-only, checks it is a lightningd database (`version` and
@@ -155,34 +186,51 @@ pub fn open_lightningd_db(path: &Path) -> Result<(ReadOnlyDb, i64), DbErrorKind>
             return Err(DbErrorKind::NotLightningd { missing: table });
         }
     }
-    let version = q("SELECT version FROM version", schema_version(&db.conn))?.ok_or(DbErrorKind::NotLightningd { missing: "version" })?;
+    let version = q("SELECT version FROM version", schema_version(&db.conn))?
+        .ok_or(DbErrorKind::NotLightningd { missing: "version" })?;
     Ok((db, version))
 }
 
 pub fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Column names of `table` (empty if there is no such table).
 pub fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
-    let names = st.query_map([table], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let names = st
+        .query_map([table], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(names)
 }
 
 /// CLN's `version` table: one row, the index of the last migration applied.
 pub fn schema_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     use rusqlite::OptionalExtension;
-    conn.query_row("SELECT version FROM version LIMIT 1", [], |r| r.get::<_, i64>(0)).optional()
+    conn.query_row("SELECT version FROM version LIMIT 1", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()
 }
 
 /// A `vars` row as an integer: `intval`, else `val` parsed (old schemas kept ints in `val`).
 pub fn var_int(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     use rusqlite::OptionalExtension;
     let has_intval = columns(conn, "vars")?.iter().any(|c| c == "intval");
-    let sql = if has_intval { "SELECT intval, val FROM vars WHERE name = ?1" } else { "SELECT NULL, val FROM vars WHERE name = ?1" };
+    let sql = if has_intval {
+        "SELECT intval, val FROM vars WHERE name = ?1"
+    } else {
+        "SELECT NULL, val FROM vars WHERE name = ?1"
+    };
     let row = conn
-        .query_row(sql, [name], |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?)))
+        .query_row(sql, [name], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<String>>(1)?))
+        })
         .optional()?;
     Ok(row.and_then(|(i, v)| i.or_else(|| v.and_then(|v| v.trim().parse().ok()))))
 }
@@ -193,7 +241,10 @@ pub(crate) mod test_support {
     use std::time::SystemTime;
 
     pub fn fixture_db(name: &str) -> PathBuf {
-        PathBuf::from(format!("{}/../fixtures/evidence/db/{name}", env!("CARGO_MANIFEST_DIR")))
+        PathBuf::from(format!(
+            "{}/../fixtures/evidence/db/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
     }
 
     /// A private copy of a fixture DB, so a test may look at mtimes and sidecars.
@@ -211,7 +262,11 @@ pub(crate) mod test_support {
             .map(|e| {
                 let e = e.unwrap();
                 let m = e.metadata().unwrap();
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap(), m.modified().unwrap())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                    m.modified().unwrap(),
+                )
             })
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -224,7 +279,8 @@ pub(crate) mod test_support {
     /// leave them, then rolls back. Returns the crashed copy's path.
     pub fn crash_mid_transaction(dir: &Path, db: &Path, uncommitted: &str) -> PathBuf {
         let conn = rusqlite::Connection::open(db).unwrap();
-        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA cache_size=2; BEGIN;").unwrap();
+        conn.execute_batch("PRAGMA journal_mode=DELETE; PRAGMA cache_size=2; BEGIN;")
+            .unwrap();
         conn.execute_batch(uncommitted).unwrap();
         let crashed = dir.join("crashed");
         std::fs::create_dir(&crashed).unwrap();
@@ -260,7 +316,10 @@ mod tests {
 
     #[test]
     fn uris_cannot_be_confused_by_odd_paths() {
-        assert_eq!(sqlite_uri(Path::new("/tmp/a b/x?y#z%.sqlite3"), "mode=ro"), "file:/tmp/a%20b/x%3Fy%23z%25.sqlite3?mode=ro");
+        assert_eq!(
+            sqlite_uri(Path::new("/tmp/a b/x?y#z%.sqlite3"), "mode=ro"),
+            "file:/tmp/a%20b/x%3Fy%23z%25.sqlite3?mode=ro"
+        );
     }
 
     #[test]
@@ -269,11 +328,21 @@ mod tests {
         let before = dir_state(dir.path());
         let ro = open_read_only(&db).unwrap();
         assert_eq!(schema_version(&ro.conn).unwrap(), Some(267));
-        assert_eq!(var_int(&ro.conn, "last_forwards_created_index").unwrap(), Some(4));
+        assert_eq!(
+            var_int(&ro.conn, "last_forwards_created_index").unwrap(),
+            Some(4)
+        );
         assert_eq!(var_int(&ro.conn, "last_htlcs_created_index").unwrap(), None);
-        assert!(ro.conn.execute("DELETE FROM vars", []).is_err(), "read-only");
+        assert!(
+            ro.conn.execute("DELETE FROM vars", []).is_err(),
+            "read-only"
+        );
         drop(ro);
-        assert_eq!(dir_state(dir.path()), before, "no byte, no mtime, no new sidecar");
+        assert_eq!(
+            dir_state(dir.path()),
+            before,
+            "no byte, no mtime, no new sidecar"
+        );
     }
 
     #[test]
@@ -283,13 +352,29 @@ mod tests {
         let crashed_dir = db.parent().unwrap();
         let before = dir_state(crashed_dir);
         // What a naive immutable reader would see: the torn, uncommitted state.
-        let naive = Connection::open_with_flags(sqlite_uri(&db, "mode=ro&immutable=1"), OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI).unwrap();
-        let torn: i64 = naive.query_row("SELECT count(*) FROM t WHERE v = -1", [], |r| r.get(0)).unwrap();
-        assert!(torn > 0, "the test DB must really have spilled uncommitted pages");
+        let naive = Connection::open_with_flags(
+            sqlite_uri(&db, "mode=ro&immutable=1"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        let torn: i64 = naive
+            .query_row("SELECT count(*) FROM t WHERE v = -1", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            torn > 0,
+            "the test DB must really have spilled uncommitted pages"
+        );
         let ro = open_read_only(&db).unwrap();
-        let committed: i64 = ro.conn.query_row("SELECT count(*) FROM t WHERE v = -1", [], |r| r.get(0)).unwrap();
+        let committed: i64 = ro
+            .conn
+            .query_row("SELECT count(*) FROM t WHERE v = -1", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(committed, 0);
-        assert!(ro.note.as_deref().unwrap().contains("rolled back"), "{:?}", ro.note);
+        assert!(
+            ro.note.as_deref().unwrap().contains("rolled back"),
+            "{:?}",
+            ro.note
+        );
         drop(ro);
         assert_eq!(dir_state(crashed_dir), before);
     }
@@ -300,6 +385,9 @@ mod tests {
         let p = dir.path().join("x.sqlite3");
         std::fs::write(&p, "hello, this is a text file and not SQLite").unwrap();
         assert!(matches!(open_read_only(&p), Err(OpenErrorKind::NotSqlite)));
-        assert!(matches!(open_read_only(&dir.path().join("missing")), Err(OpenErrorKind::Io(_))));
+        assert!(matches!(
+            open_read_only(&dir.path().join("missing")),
+            Err(OpenErrorKind::Io(_))
+        ));
     }
 }

@@ -35,9 +35,13 @@ fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
         plugin_started: Regex::new(r"plugin-manager: started\(\d+\) (\S+)").expect("static regex"),
-        migration: Regex::new(r"Updating database from version (\d+) to (\d+)").expect("static regex"),
+        migration: Regex::new(r"Updating database from version (\d+) to (\d+)")
+            .expect("static regex"),
         unusual: Regex::new(r"^\S+ UNUSUAL (.*)$").expect("static regex"),
-        failure_words: Regex::new(r"(?i)\b(fail(ed|ure)?|error|cannot|could not|unable|invalid|corrupt)\b").expect("static regex"),
+        failure_words: Regex::new(
+            r"(?i)\b(fail(ed|ure)?|error|cannot|could not|unable|invalid|corrupt)\b",
+        )
+        .expect("static regex"),
     })
 }
 
@@ -71,8 +75,15 @@ fn phase_digest(node: &str, phase: &Phase, r: &Redactor) -> Value {
         for s in signatures::extract(node, text, r) {
             // Frames and exit statuses are in the run report; the digest keeps causes and deaths.
             let echo = s.kind == SignatureKind::Broken && s.is_echo();
-            if !s.is_benign() && !echo && !matches!(s.kind, SignatureKind::Backtrace | SignatureKind::Exit) {
-                sigs.insert(s.to_string().trim_start_matches(&format!("{node} ")).to_string());
+            if !s.is_benign()
+                && !echo
+                && !matches!(s.kind, SignatureKind::Backtrace | SignatureKind::Exit)
+            {
+                sigs.insert(
+                    s.to_string()
+                        .trim_start_matches(&format!("{node} "))
+                        .to_string(),
+                );
             }
         }
     }
@@ -111,34 +122,86 @@ mod tests {
     use super::*;
 
     fn fixture(rel: &str) -> String {
-        std::fs::read_to_string(format!("{}/../fixtures/evidence/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/../fixtures/evidence/{rel}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
     fn an_upgrade_start_shows_its_migration_plugins_and_nothing_volatile() {
         let log = fixture("8269/alice-log-upgrade.txt");
-        let d = digest("alice", &[Phase { label: "start 2 on 1cc64dd67".into(), log: &log, stderr: "" }], &Redactor::new());
+        let d = digest(
+            "alice",
+            &[Phase {
+                label: "start 2 on 1cc64dd67".into(),
+                log: &log,
+                stderr: "",
+            }],
+            &Redactor::new(),
+        );
         let phase = &d[0];
         assert_eq!(phase["migrations"], json!(["263 -> 267"]));
-        let plugins: Vec<&str> = phase["plugins_started"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-        assert!(plugins.contains(&"cln-xpay") && plugins.contains(&"bookkeeper") && plugins.contains(&"wss-proxy"), "{plugins:?}");
+        let plugins: Vec<&str> = phase["plugins_started"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            plugins.contains(&"cln-xpay")
+                && plugins.contains(&"bookkeeper")
+                && plugins.contains(&"wss-proxy"),
+            "{plugins:?}"
+        );
         // The wss-proxy that disables itself on a Python without `websockets` is no signature.
         assert_eq!(phase["signatures"], json!([]));
         let text = d.to_string();
-        assert!(!text.contains("/root/") && !text.contains("2026-"), "{text}");
+        assert!(
+            !text.contains("/root/") && !text.contains("2026-"),
+            "{text}"
+        );
     }
 
     #[test]
     fn the_8269_crash_is_in_the_digest_by_cause_and_death() {
         let log = fixture("8269/alice-log-tail.txt");
         let stderr = fixture("8269/alice-stderr.txt");
-        let d = digest("alice", &[Phase { label: "start 2".into(), log: &log, stderr: &stderr }], &Redactor::new());
-        let sigs: Vec<&str> = d[0]["signatures"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-        assert!(sigs.contains(&"[unique_constraint] UNIQUE constraint failed: channel_htlcs.id"), "{sigs:#?}");
+        let d = digest(
+            "alice",
+            &[Phase {
+                label: "start 2".into(),
+                log: &log,
+                stderr: &stderr,
+            }],
+            &Redactor::new(),
+        );
+        let sigs: Vec<&str> = d[0]["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            sigs.contains(&"[unique_constraint] UNIQUE constraint failed: channel_htlcs.id"),
+            "{sigs:#?}"
+        );
         assert!(sigs.contains(&"[fatal_signal] FATAL SIGNAL 6"), "{sigs:#?}");
         assert!(!sigs.iter().any(|s| s.contains("backtrace")), "{sigs:#?}");
         // The same input gives the same digest: sets, sorted.
-        assert_eq!(d, digest("alice", &[Phase { label: "start 2".into(), log: &log, stderr: &stderr }], &Redactor::new()));
+        assert_eq!(
+            d,
+            digest(
+                "alice",
+                &[Phase {
+                    label: "start 2".into(),
+                    log: &log,
+                    stderr: &stderr
+                }],
+                &Redactor::new()
+            )
+        );
     }
 
     #[test]

@@ -13,11 +13,11 @@
 //!
 //! Real inputs for the tests live in `fixtures/evidence/` (see its README).
 
+pub mod checkdb;
+pub mod dbread;
+pub mod logdigest;
 pub mod redact;
 pub mod signatures;
-pub mod timeline;
-pub mod dbread;
-pub mod checkdb;
-pub mod snapshot;
-pub mod logdigest;
 pub mod snapfile;
+pub mod snapshot;
+pub mod timeline;

@@ -70,8 +70,18 @@ pub struct Redactor {
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redactor")
-            .field("names", &self.names.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>())
-            .field("rules", &self.rules.iter().map(|r| r.name).collect::<Vec<_>>())
+            .field(
+                "names",
+                &self
+                    .names
+                    .iter()
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -82,8 +92,16 @@ impl Default for Redactor {
     }
 }
 
-fn rule(name: &'static str, pattern: &str, replace: impl Fn(&Captures) -> String + Send + Sync + 'static) -> Rule {
-    Rule { name, re: Regex::new(pattern).unwrap_or_else(|e| panic!("redaction rule {name}: {e}")), replace: Box::new(replace) }
+fn rule(
+    name: &'static str,
+    pattern: &str,
+    replace: impl Fn(&Captures) -> String + Send + Sync + 'static,
+) -> Rule {
+    Rule {
+        name,
+        re: Regex::new(pattern).unwrap_or_else(|e| panic!("redaction rule {name}: {e}")),
+        replace: Box::new(replace),
+    }
 }
 
 fn fixed(s: &'static str) -> impl Fn(&Captures) -> String + Send + Sync + 'static {
@@ -95,7 +113,11 @@ impl Redactor {
         use placeholder::*;
         let rules = vec![
             // Temp run dirs, wherever TMPDIR points: /tmp/cln-harness-86CjKi/alice/log -> <run>/alice/log.
-            rule("run-dir", r"(?:/[\w.+-]+)*/cln-harness-[A-Za-z0-9_]{4,}\b", fixed(RUN)),
+            rule(
+                "run-dir",
+                r"(?:/[\w.+-]+)*/cln-harness-[A-Za-z0-9_]{4,}\b",
+                fixed(RUN),
+            ),
             // Version strings: v25.02.1, v25.05rc1, v25.02-321-g1cc64dd67, v25.02-321-g1cc64dd67-modded,
             // and the alias form without `v` (IRATEMONKEY-25.02-321-g1cc64dd67).
             rule(
@@ -118,11 +140,17 @@ impl Redactor {
             // Unix time with a fraction, as in bob's invoice label for a keysend: keysend-1795655161.178330423.
             rule("unix-time", r"\b1\d{9}\.\d{6,9}\b", fixed(TIME)),
             // crash.log lines start with seconds since start: "+10.618750396 lightningdBROKEN: ...".
-            rule("crashlog-elapsed", r"(?m)^\+\d+\.\d+ ", |_| format!("{TIME} ")),
+            rule("crashlog-elapsed", r"(?m)^\+\d+\.\d+ ", |_| {
+                format!("{TIME} ")
+            }),
             // crash.log.20261126010650
-            rule("crashlog-name", r"\bcrash\.log\.\d{14}\b", |_| format!("crash.log.{TIME}")),
+            rule("crashlog-name", r"\bcrash\.log\.\d{14}\b", |_| {
+                format!("crash.log.{TIME}")
+            }),
             // crash.log size header: "209932 bytes, <time>"
-            rule("crashlog-size", r"(?m)^\d+ bytes, ", |_| "<n> bytes, ".to_string()),
+            rule("crashlog-size", r"(?m)^\d+ bytes, ", |_| {
+                "<n> bytes, ".to_string()
+            }),
             // host:port, IPv4 and IPv6 ([::1]:1234), and localhost:port.
             rule(
                 "addr",
@@ -136,7 +164,11 @@ impl Redactor {
                 |c| format!("{}{}{PORT}", &c[1], &c[2]),
             ),
             // Invoices and offers carry random secrets: lnbcrt500n1p4s0p0m..., lno1qgs...
-            rule("bolt11", r"\b(?:lnbcrt|lnbc|lntbs|lntb|lnsb)[0-9a-z]{20,}\b", fixed(BOLT11)),
+            rule(
+                "bolt11",
+                r"\b(?:lnbcrt|lnbc|lntbs|lntb|lnsb)[0-9a-z]{20,}\b",
+                fixed(BOLT11),
+            ),
             rule("bolt12", r"\bln[oir]1[0-9a-z]{20,}\b", fixed(BOLT12)),
             // Code addresses in backtraces: 0x55f2eeedc29d, 0xffffffffffffffff.
             rule("code-addr", r"\b0x[0-9a-fA-F]{8,16}\b", fixed(ADDR)),
@@ -160,12 +192,21 @@ impl Redactor {
                 |c| format!("{}:{LINE}", &c[1]),
             ),
             // Process ids: "pid 2492", "pid=2492", "started(1886)".
-            rule("pid", r"\b(pid[ =:]\s*)\d+\b", |c| format!("{}{PID}", &c[1])),
-            rule("started-pid", r"\bstarted\(\d+\)", |_| format!("started({PID})")),
+            rule("pid", r"\b(pid[ =:]\s*)\d+\b", |c| {
+                format!("{}{PID}", &c[1])
+            }),
+            rule("started-pid", r"\bstarted\(\d+\)", |_| {
+                format!("started({PID})")
+            }),
             // JSON-RPC ids: cli:keysend#2115/cln:keysend#130 (counters depend on polling).
-            rule("rpc-id", r"\b([\w-]+:[\w-]+)#\d+\b", |c| format!("{}#<n>", &c[1])),
+            rule("rpc-id", r"\b([\w-]+:[\w-]+)#\d+\b", |c| {
+                format!("{}#<n>", &c[1])
+            }),
         ];
-        Redactor { names: Vec::new(), rules }
+        Redactor {
+            names: Vec::new(),
+            rules,
+        }
     }
 
     /// Like [`Redactor::new`], but known node ids become `<name.id>`
@@ -184,7 +225,8 @@ impl Redactor {
         if from.is_empty() {
             return self;
         }
-        let re = Regex::new(&format!("(?i){}", regex::escape(from))).expect("escaped literal is a valid regex");
+        let re = Regex::new(&format!("(?i){}", regex::escape(from)))
+            .expect("escaped literal is a valid regex");
         self.names.push((re, to.to_string()));
         self
     }
@@ -211,7 +253,11 @@ impl Redactor {
         match v {
             Value::String(s) => Value::String(self.redact(s)),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.redact_json(x)).collect()),
-            Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.redact_json(x))).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.redact_json(x)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -232,7 +278,9 @@ mod tests {
     fn the_8269_crash_line_reads_the_same_from_every_build() {
         // Real line from fixtures/evidence/8269/alice-log-tail.txt (1cc64dd67).
         let line = "2026-11-26T01:06:50.241Z **BROKEN** lightningd: Error executing statement: wallet/wallet.c:3247: INSERT INTO channel_htlcs ( id, channel_id) VALUES (?, ?);: UNIQUE constraint failed: channel_htlcs.id";
-        let other_build = line.replace("3247", "3199").replace("01:06:50.241", "09:10:11.000");
+        let other_build = line
+            .replace("3247", "3199")
+            .replace("01:06:50.241", "09:10:11.000");
         let r = Redactor::new();
         assert_eq!(r.redact(line), r.redact(&other_build));
         assert_eq!(
@@ -244,9 +292,19 @@ mod tests {
     #[test]
     fn known_node_ids_get_their_names_and_unknown_ones_a_placeholder() {
         let r = named();
-        let line = format!("{BOB}-channeld-chan#1: peer_in WIRE_UPDATE_ADD_HTLC from {ALICE} and 02{}", "ab".repeat(32));
-        assert_eq!(r.redact(&line), "<bob.id>-channeld-chan#1: peer_in WIRE_UPDATE_ADD_HTLC from <alice.id> and <node-id>");
-        assert_eq!(r.redact(&ALICE.to_uppercase()), "<alice.id>", "ids read from a BLOB via hex() are upper case");
+        let line = format!(
+            "{BOB}-channeld-chan#1: peer_in WIRE_UPDATE_ADD_HTLC from {ALICE} and 02{}",
+            "ab".repeat(32)
+        );
+        assert_eq!(
+            r.redact(&line),
+            "<bob.id>-channeld-chan#1: peer_in WIRE_UPDATE_ADD_HTLC from <alice.id> and <node-id>"
+        );
+        assert_eq!(
+            r.redact(&ALICE.to_uppercase()),
+            "<alice.id>",
+            "ids read from a BLOB via hex() are upper case"
+        );
         assert_eq!(Redactor::new().redact(ALICE), "<node-id>");
     }
 
@@ -257,35 +315,79 @@ mod tests {
             r.redact("preimage=6c9b75e2ffe5ca45e561c8c9962bb81e48b106a9f71ebca1a5f3e719817ace10 on 102x1x0/0"),
             "preimage=<hash> on <scid>/0"
         );
-        assert_eq!(r.redact("connect to 127.0.0.1:31277 or [::1]:9735"), "connect to <addr> or <addr>");
-        assert_eq!(r.redact("--bitcoin-rpcport=46627 -rpcport=46627 \"port\": 31277"), "--bitcoin-rpcport=<port> -rpcport=<port> \"port\": <port>");
-        assert_eq!(r.redact("channeld-chan#1: pid 2492, msgfd 82"), "channeld-chan#1: pid <pid>, msgfd 82");
-        assert_eq!(r.redact("plugin-manager: started(1886) /x/autoclean"), "plugin-manager: started(<pid>) /x/autoclean");
+        assert_eq!(
+            r.redact("connect to 127.0.0.1:31277 or [::1]:9735"),
+            "connect to <addr> or <addr>"
+        );
+        assert_eq!(
+            r.redact("--bitcoin-rpcport=46627 -rpcport=46627 \"port\": 31277"),
+            "--bitcoin-rpcport=<port> -rpcport=<port> \"port\": <port>"
+        );
+        assert_eq!(
+            r.redact("channeld-chan#1: pid 2492, msgfd 82"),
+            "channeld-chan#1: pid <pid>, msgfd 82"
+        );
+        assert_eq!(
+            r.redact("plugin-manager: started(1886) /x/autoclean"),
+            "plugin-manager: started(<pid>) /x/autoclean"
+        );
         assert_eq!(
             r.redact("backtrace: wallet/wallet.c:3310 (wallet_htlc_save_out) 0x55f2eeec5112"),
             "backtrace: wallet/wallet.c:<line> (wallet_htlc_save_out) <addr>"
         );
-        assert_eq!(r.redact("cmd cli:keysend#2115/cln:keysend#130 partid 0"), "cmd cli:keysend#<n>/cln:keysend#<n> partid 0");
-        assert_eq!(r.redact("sig 304402205c9ed5c401590ee76a29675ec52d288bfe67b74306226b35a2ebf6ee3410fcde"), "sig <hex>");
+        assert_eq!(
+            r.redact("cmd cli:keysend#2115/cln:keysend#130 partid 0"),
+            "cmd cli:keysend#<n>/cln:keysend#<n> partid 0"
+        );
+        assert_eq!(
+            r.redact(
+                "sig 304402205c9ed5c401590ee76a29675ec52d288bfe67b74306226b35a2ebf6ee3410fcde"
+            ),
+            "sig <hex>"
+        );
         assert_eq!(
             r.redact("pay lnbcrt500n1p4s0p0msp5tv3665rsfa5uhnj0q8w6842huwg5ttvd3hsk6p5r0wdye9n0tf2qpp57e8jft48j0d7tr4jhh227wxru9leksa26ztgt5904 now"),
             "pay <bolt11> now"
         );
-        assert_eq!(r.redact("offer lno1qgsqvgnwgcg35z6ee2h3yczraddm72xrfua9uve2rlrm9deu7xyfzrc"), "offer <bolt12>");
+        assert_eq!(
+            r.redact("offer lno1qgsqvgnwgcg35z6ee2h3yczraddm72xrfua9uve2rlrm9deu7xyfzrc"),
+            "offer <bolt12>"
+        );
     }
 
     #[test]
     fn versions_timestamps_and_run_dirs() {
         let r = Redactor::new();
-        assert_eq!(r.redact("FATAL SIGNAL 6 (version v25.02-321-g1cc64dd67)"), "FATAL SIGNAL 6 (version <version>)");
-        assert_eq!(r.redact("lightningd v25.02.1 then v25.05 then v25.05rc1"), "lightningd <version> then <version> then <version>");
-        assert_eq!(r.redact("alias IRATEMONKEY-25.02-321-g1cc64dd67 (color"), "alias IRATEMONKEY-<version> (color");
-        assert_eq!(r.redact("2025-05-20T12:34:56Z UpdateTip date='2025-05-20T12:34:56.123456Z'"), "<time> UpdateTip date='<time>'");
-        assert_eq!(r.redact("Opened log file /tmp/cln-harness-86CjKi/alice/log"), "Opened log file <run>/alice/log");
-        assert_eq!(r.redact("/var/tmp/x/cln-harness-AbC123/bob/regtest"), "<run>/bob/regtest");
+        assert_eq!(
+            r.redact("FATAL SIGNAL 6 (version v25.02-321-g1cc64dd67)"),
+            "FATAL SIGNAL 6 (version <version>)"
+        );
+        assert_eq!(
+            r.redact("lightningd v25.02.1 then v25.05 then v25.05rc1"),
+            "lightningd <version> then <version> then <version>"
+        );
+        assert_eq!(
+            r.redact("alias IRATEMONKEY-25.02-321-g1cc64dd67 (color"),
+            "alias IRATEMONKEY-<version> (color"
+        );
+        assert_eq!(
+            r.redact("2025-05-20T12:34:56Z UpdateTip date='2025-05-20T12:34:56.123456Z'"),
+            "<time> UpdateTip date='<time>'"
+        );
+        assert_eq!(
+            r.redact("Opened log file /tmp/cln-harness-86CjKi/alice/log"),
+            "Opened log file <run>/alice/log"
+        );
+        assert_eq!(
+            r.redact("/var/tmp/x/cln-harness-AbC123/bob/regtest"),
+            "<run>/bob/regtest"
+        );
         assert_eq!(r.redact("keysend-1795655161.178330423"), "keysend-<time>");
         // The install cache is not a run dir.
-        assert_eq!(r.redact("/root/.cache/cln-harness/bitcoin/bin"), "/root/.cache/cln-harness/bitcoin/bin");
+        assert_eq!(
+            r.redact("/root/.cache/cln-harness/bitcoin/bin"),
+            "/root/.cache/cln-harness/bitcoin/bin"
+        );
     }
 
     #[test]
@@ -298,7 +400,13 @@ mod tests {
     #[test]
     fn numbers_that_only_look_like_volatile_things_survive() {
         let r = Redactor::new();
-        for keep in ["HTLC LOCAL 4 = SENT_ADD_HTLC", "amount=10000msat cltv=130", "height=107 tx=109", "0x20000", "version 268"] {
+        for keep in [
+            "HTLC LOCAL 4 = SENT_ADD_HTLC",
+            "amount=10000msat cltv=130",
+            "height=107 tx=109",
+            "0x20000",
+            "version 268",
+        ] {
             assert_eq!(r.redact(keep), keep);
         }
     }
@@ -315,10 +423,21 @@ mod tests {
 
     #[test]
     fn timing_counters_are_volatile_and_scenario_counters_are_not() {
-        for v in ["data_version", "last_networkevents_created_index", "last_channelmoves_created_index", "last_invoices_updated_index", "last_forwards_deleted_index"] {
+        for v in [
+            "data_version",
+            "last_networkevents_created_index",
+            "last_channelmoves_created_index",
+            "last_invoices_updated_index",
+            "last_forwards_deleted_index",
+        ] {
             assert!(is_volatile_var(v), "{v}");
         }
-        for v in ["last_htlcs_created_index", "last_invoices_created_index", "last_sendpays_created_index", "last_forwards_created_index"] {
+        for v in [
+            "last_htlcs_created_index",
+            "last_invoices_created_index",
+            "last_sendpays_created_index",
+            "last_forwards_created_index",
+        ] {
             assert!(!is_volatile_var(v), "{v}");
         }
     }
@@ -326,7 +445,11 @@ mod tests {
     #[test]
     fn redacting_twice_changes_nothing() {
         let r = named();
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/evidence/8269/alice-log-tail.txt")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/evidence/8269/alice-log-tail.txt"
+        ))
+        .unwrap();
         let once = r.redact(&text);
         assert_eq!(r.redact(&once), once);
         assert!(!once.contains(ALICE) && !once.contains("0x55"), "{once}");

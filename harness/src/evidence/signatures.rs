@@ -67,7 +67,11 @@ pub const PEER_CONNECTION_LOST_STATUS: &str = "(62208)";
 
 impl Signature {
     fn new(node: &str, kind: SignatureKind, text: String) -> Signature {
-        Signature { node: node.to_string(), kind, text }
+        Signature {
+            node: node.to_string(),
+            kind,
+            text,
+        }
     }
 
     /// Signatures that appear in healthy runs too, from shutdowns and
@@ -77,15 +81,23 @@ impl Signature {
     /// node). Benign signatures never appear in a report.
     pub fn is_benign(&self) -> bool {
         self.kind == SignatureKind::SubdaemonDied
-            && (self.text.contains(PEER_CONNECTION_LOST_STATUS) || self.text.starts_with("Peer transient failure"))
+            && (self.text.contains(PEER_CONNECTION_LOST_STATUS)
+                || self.text.starts_with("Peer transient failure"))
     }
 
     /// A BROKEN line that only echoes a death another signature already
     /// names (`FATAL SIGNAL`, a backtrace frame, `Killing plugin`, a
     /// subdaemon's death), as opposed to a BROKEN line that says why.
     pub fn is_echo(&self) -> bool {
-        const ECHOES: [&str; 7] =
-            ["FATAL SIGNAL", "backtrace:", "Killing plugin", "Plugin marked as important", "Owning subdaemon", "killed with signal", "), exiting."];
+        const ECHOES: [&str; 7] = [
+            "FATAL SIGNAL",
+            "backtrace:",
+            "Killing plugin",
+            "Plugin marked as important",
+            "Owning subdaemon",
+            "killed with signal",
+            "), exiting.",
+        ];
         ECHOES.iter().any(|e| self.text.contains(e))
     }
 
@@ -114,7 +126,10 @@ impl Signature {
 
 impl std::fmt::Display for Signature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let kind = serde_json::to_value(self.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         write!(f, "{} [{kind}] {}", self.node, self.text)
     }
 }
@@ -177,19 +192,38 @@ fn split_line(line: &str) -> Line<'_> {
     let p = patterns();
     if let Some(c) = p.log_line.captures(line) {
         let level = c.get(1).map(|m| m.as_str().trim_matches('*'));
-        return Line { level, subsystem: c.get(2).map_or("", |m| m.as_str()), message: c.get(3).map_or("", |m| m.as_str()) };
+        return Line {
+            level,
+            subsystem: c.get(2).map_or("", |m| m.as_str()),
+            message: c.get(3).map_or("", |m| m.as_str()),
+        };
     }
     if let Some(c) = p.crash_line.captures(line) {
-        return Line { level: c.get(2).map(|m| m.as_str()), subsystem: c.get(1).map_or("", |m| m.as_str()), message: c.get(3).map_or("", |m| m.as_str()) };
+        return Line {
+            level: c.get(2).map(|m| m.as_str()),
+            subsystem: c.get(1).map_or("", |m| m.as_str()),
+            message: c.get(3).map_or("", |m| m.as_str()),
+        };
     }
     if let Some(c) = p.bare_subsystem.captures(line) {
-        return Line { level: None, subsystem: c.get(1).map_or("", |m| m.as_str()), message: c.get(2).map_or("", |m| m.as_str()) };
+        return Line {
+            level: None,
+            subsystem: c.get(1).map_or("", |m| m.as_str()),
+            message: c.get(2).map_or("", |m| m.as_str()),
+        };
     }
-    Line { level: None, subsystem: "", message: line }
+    Line {
+        level: None,
+        subsystem: "",
+        message: line,
+    }
 }
 
 fn frame_text(file: &str, function: &str, r: &Redactor) -> Option<String> {
-    if matches!(function, "(null)" | "???" | "") || file.starts_with("(null)") || file.starts_with("???") {
+    if matches!(function, "(null)" | "???" | "")
+        || file.starts_with("(null)")
+        || file.starts_with("???")
+    {
         return None;
     }
     // The line number is always dropped: frames name code, and lines move between builds.
@@ -197,7 +231,11 @@ fn frame_text(file: &str, function: &str, r: &Redactor) -> Option<String> {
 }
 
 fn with_subsystem(subsystem: &str, message: &str) -> String {
-    if subsystem.is_empty() { message.to_string() } else { format!("{subsystem}: {message}") }
+    if subsystem.is_empty() {
+        message.to_string()
+    } else {
+        format!("{subsystem}: {message}")
+    }
 }
 
 /// Signatures in one text (a log file, a crash.log, a stderr), in order of
@@ -222,9 +260,20 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
             }
         }
         if let Some(c) = p.assertion.captures(raw) {
-            let prog = c.get(1).map_or(String::new(), |m| format!("{}: ", m.as_str()));
-            let func = c.get(3).map_or(String::new(), |m| format!("{}: ", m.as_str()));
-            out.push(Signature::new(node, Assertion, r.redact(&format!("{prog}{}:<line>: {func}Assertion {} failed.", &c[2], &c[4]))));
+            let prog = c
+                .get(1)
+                .map_or(String::new(), |m| format!("{}: ", m.as_str()));
+            let func = c
+                .get(3)
+                .map_or(String::new(), |m| format!("{}: ", m.as_str()));
+            out.push(Signature::new(
+                node,
+                Assertion,
+                r.redact(&format!(
+                    "{prog}{}:<line>: {func}Assertion {} failed.",
+                    &c[2], &c[4]
+                )),
+            ));
             continue;
         }
         if let Some(c) = p.panic.captures(raw) {
@@ -233,7 +282,11 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
                 "" => lines.get(i).map_or("", |l| l.trim()),
                 same => same,
             };
-            out.push(Signature::new(node, Assertion, r.redact(&format!("panicked at {}:<line>: {msg}", &c[2]))));
+            out.push(Signature::new(
+                node,
+                Assertion,
+                r.redact(&format!("panicked at {}:<line>: {msg}", &c[2])),
+            ));
             continue;
         }
         let line = split_line(raw);
@@ -241,7 +294,11 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
         let quiet = matches!(line.level, Some("DEBUG" | "TRACE" | "IO_IN" | "IO_OUT"));
 
         if let Some(c) = p.fatal.captures(msg) {
-            out.push(Signature::new(node, FatalSignal, format!("FATAL SIGNAL {}", &c[1])));
+            out.push(Signature::new(
+                node,
+                FatalSignal,
+                format!("FATAL SIGNAL {}", &c[1]),
+            ));
         } else if let Some(c) = p.backtrace.captures(msg) {
             if let Some(t) = frame_text(&c[1], &c[3], r) {
                 out.push(Signature::new(node, Backtrace, t));
@@ -250,7 +307,11 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
         if let Some(c) = p.sql.captures(msg) {
             out.push(Signature::new(node, SqlError, r.redact(&c[1])));
             if let Some(u) = p.unique.captures(msg) {
-                out.push(Signature::new(node, UniqueConstraint, format!("UNIQUE constraint failed: {}", &u[1])));
+                out.push(Signature::new(
+                    node,
+                    UniqueConstraint,
+                    format!("UNIQUE constraint failed: {}", &u[1]),
+                ));
             }
         }
         if line.subsystem.starts_with("plugin-") && !quiet {
@@ -259,11 +320,19 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
                 .is_some_and(|reason| !reason.starts_with("disabled itself"))
                 || msg.starts_with("Plugin marked as important");
             if died {
-                out.push(Signature::new(node, PluginDied, r.redact(&with_subsystem(line.subsystem, msg))));
+                out.push(Signature::new(
+                    node,
+                    PluginDied,
+                    r.redact(&with_subsystem(line.subsystem, msg)),
+                ));
             }
         }
         if p.subd.is_match(msg) {
-            let t = if msg.starts_with("STATUS_FAIL_") { with_subsystem(line.subsystem, msg) } else { msg.to_string() };
+            let t = if msg.starts_with("STATUS_FAIL_") {
+                with_subsystem(line.subsystem, msg)
+            } else {
+                msg.to_string()
+            };
             out.push(Signature::new(node, SubdaemonDied, r.redact(&t)));
         }
         if let Some(pos) = msg.find("That's weird: ") {
@@ -276,7 +345,11 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
             out.push(Signature::new(node, MemLeak, r.redact(msg)));
         }
         if line.level == Some("BROKEN") || msg.contains("bad hsm request") {
-            out.push(Signature::new(node, Broken, r.redact(&with_subsystem(line.subsystem, msg))));
+            out.push(Signature::new(
+                node,
+                Broken,
+                r.redact(&with_subsystem(line.subsystem, msg)),
+            ));
         }
     }
     dedup(out)
@@ -285,13 +358,19 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
 /// Drops repeated (node, kind, text), keeping the first.
 pub fn dedup(sigs: Vec<Signature>) -> Vec<Signature> {
     let mut seen = HashSet::new();
-    sigs.into_iter().filter(|s| seen.insert(s.clone())).collect()
+    sigs.into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .collect()
 }
 
 /// A node that ended badly: `exit_description` as a report prints it, e.g.
 /// `signal 6 (SIGABRT)` or `exit code 1`.
 pub fn exit_signature(node: &str, exit_description: &str) -> Signature {
-    Signature::new(node, SignatureKind::Exit, Redactor::new().redact(exit_description.trim()))
+    Signature::new(
+        node,
+        SignatureKind::Exit,
+        Redactor::new().redact(exit_description.trim()),
+    )
 }
 
 /// The signature that best names what went wrong: a UNIQUE constraint over
@@ -302,17 +381,29 @@ pub fn exit_signature(node: &str, exit_description: &str) -> Signature {
 /// the later (an important plugin dies, lightningd kills channeld on its way out).
 /// Ties go to the earliest. Benign signatures never count.
 pub fn first_crash(sigs: &[Signature]) -> Option<&Signature> {
-    sigs.iter().enumerate().filter(|(_, s)| !s.is_benign()).min_by_key(|(i, s)| (s.rank(), *i)).map(|(_, s)| s)
+    sigs.iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_benign())
+        .min_by_key(|(i, s)| (s.rank(), *i))
+        .map(|(_, s)| s)
 }
 
 /// The signature a report leads with: none for a passing run; for a run
 /// whose outcome names a node, the best of that node's signatures first
 /// (the node that died is where the cause is), else the best of all.
-pub fn headline<'a>(sigs: &'a [Signature], passed: bool, node: Option<&str>) -> Option<&'a Signature> {
+pub fn headline<'a>(
+    sigs: &'a [Signature],
+    passed: bool,
+    node: Option<&str>,
+) -> Option<&'a Signature> {
     if passed {
         return None;
     }
-    let own: Vec<Signature> = sigs.iter().filter(|s| Some(s.node.as_str()) == node).cloned().collect();
+    let own: Vec<Signature> = sigs
+        .iter()
+        .filter(|s| Some(s.node.as_str()) == node)
+        .cloned()
+        .collect();
     match first_crash(&own) {
         Some(best) => sigs.iter().find(|s| **s == *best),
         None => first_crash(sigs),
@@ -323,7 +414,10 @@ pub fn headline<'a>(sigs: &'a [Signature], passed: bool, node: Option<&str>) -> 
 /// line fails the run unless a whitelist regex matches it. The regexes are
 /// matched against the redacted signature text (`lightningd: ...`), so write
 /// them without timestamps and with placeholders where a value is volatile.
-pub fn broken_lines_not_whitelisted<'a>(sigs: &'a [Signature], whitelist: &[Regex]) -> Vec<&'a Signature> {
+pub fn broken_lines_not_whitelisted<'a>(
+    sigs: &'a [Signature],
+    whitelist: &[Regex],
+) -> Vec<&'a Signature> {
     sigs.iter()
         .filter(|s| matches!(s.kind, SignatureKind::Broken | SignatureKind::Weird))
         .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
@@ -341,7 +435,10 @@ mod tests {
     }
 
     fn of_kind(sigs: &[Signature], kind: SignatureKind) -> Vec<&str> {
-        sigs.iter().filter(|s| s.kind == kind).map(|s| s.text.as_str()).collect()
+        sigs.iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.text.as_str())
+            .collect()
     }
 
     const UNIQUE_8269: &str = "UNIQUE constraint failed: channel_htlcs.id";
@@ -349,16 +446,35 @@ mod tests {
     #[test]
     fn issue_8269_keysend_after_upgrade_names_the_channel_htlcs_unique_constraint() {
         // alice: v25.02.1 -> 1cc64dd67 with --database-upgrade=true, then keysend.
-        let sigs = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("8269/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(of_kind(&sigs, UniqueConstraint), [UNIQUE_8269]);
         assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
         let sql = of_kind(&sigs, SqlError);
-        assert_eq!(sql.len(), 1, "the statement is logged twice but is one signature: {sql:?}");
-        assert!(sql[0].starts_with("Error executing statement: wallet/wallet.c:<line>: INSERT INTO channel_htlcs ("), "{}", sql[0]);
+        assert_eq!(
+            sql.len(),
+            1,
+            "the statement is logged twice but is one signature: {sql:?}"
+        );
+        assert!(
+            sql[0].starts_with(
+                "Error executing statement: wallet/wallet.c:<line>: INSERT INTO channel_htlcs ("
+            ),
+            "{}",
+            sql[0]
+        );
         assert!(sql[0].ends_with(UNIQUE_8269));
         let crash = first_crash(&sigs).unwrap();
-        assert_eq!((crash.node.as_str(), crash.kind, crash.text.as_str()), ("alice", UniqueConstraint, UNIQUE_8269));
-        assert!(of_kind(&sigs, Backtrace).contains(&"wallet/wallet.c:<line> (wallet_htlc_save_out)"));
+        assert_eq!(
+            (crash.node.as_str(), crash.kind, crash.text.as_str()),
+            ("alice", UniqueConstraint, UNIQUE_8269)
+        );
+        assert!(
+            of_kind(&sigs, Backtrace).contains(&"wallet/wallet.c:<line> (wallet_htlc_save_out)")
+        );
     }
 
     #[test]
@@ -368,7 +484,11 @@ mod tests {
         let stderr = extract("alice", &fixture("8269/alice-stderr.txt"), &r);
         let crash = extract("alice", &fixture("8269/alice-crash.log.tail.txt"), &r);
         for kind in [UniqueConstraint, SqlError, FatalSignal] {
-            assert_eq!(of_kind(&log, kind), of_kind(&stderr, kind), "{kind:?} log vs stderr");
+            assert_eq!(
+                of_kind(&log, kind),
+                of_kind(&stderr, kind),
+                "{kind:?} log vs stderr"
+            );
         }
         // crash.log writes "lightningdBROKEN: ..." where the log writes "**BROKEN** lightningd: ...".
         assert_eq!(crash, log);
@@ -381,12 +501,23 @@ mod tests {
 
     #[test]
     fn every_broken_line_fails_the_run_unless_whitelisted() {
-        let sigs = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("8269/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
         let all = broken_lines_not_whitelisted(&sigs, &[]);
-        assert!(all.iter().any(|s| s.text == "lightningd: FATAL SIGNAL 6 (version <version>)"), "{all:#?}");
-        let left = broken_lines_not_whitelisted(&sigs, &[Regex::new("backtrace: |FATAL SIGNAL").unwrap()]);
+        assert!(
+            all.iter()
+                .any(|s| s.text == "lightningd: FATAL SIGNAL 6 (version <version>)"),
+            "{all:#?}"
+        );
+        let left =
+            broken_lines_not_whitelisted(&sigs, &[Regex::new("backtrace: |FATAL SIGNAL").unwrap()]);
         assert_eq!(left.len(), 1, "{left:#?}");
-        assert!(left[0].text.starts_with("lightningd: Error executing statement: "));
+        assert!(left[0]
+            .text
+            .starts_with("lightningd: Error executing statement: "));
         // The UNUSUAL lines in the same tail are not BROKEN.
         assert!(!sigs.iter().any(|s| s.text.contains("channel_hint_update")));
     }
@@ -395,7 +526,11 @@ mod tests {
     fn an_important_plugin_killed_takes_lightningd_down_and_shutdown_noise_is_ignored() {
         // v26.06.6: SIGKILL to alice's autoclean; the tail also has every other
         // plugin's "Killing plugin: exited during normal operation" at DEBUG (shutdown).
-        let sigs = extract("alice", &fixture("plugin-death/alice-log-tail.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("plugin-death/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(
             of_kind(&sigs, PluginDied),
             [
@@ -403,7 +538,10 @@ mod tests {
                 "plugin-autoclean: Plugin marked as important, shutting down lightningd!"
             ]
         );
-        assert_eq!(first_crash(&sigs).unwrap().text, "plugin-autoclean: Killing plugin: exited during normal operation");
+        assert_eq!(
+            first_crash(&sigs).unwrap().text,
+            "plugin-autoclean: Killing plugin: exited during normal operation"
+        );
         // lightningd killing channeld on the way down is a transient failure with a signal status,
         // still a subdaemon death (not the benign peer-went-away exit).
         assert_eq!(of_kind(&sigs, SubdaemonDied), ["Peer transient failure in CHANNELD_NORMAL: channeld: Owning subdaemon channeld died (9)"]);
@@ -411,20 +549,40 @@ mod tests {
 
     #[test]
     fn a_plugin_that_disables_itself_did_not_die() {
-        let sigs = extract("alice", &fixture("8269/alice-log-upgrade.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("8269/alice-log-upgrade.txt"),
+            &Redactor::new(),
+        );
         assert!(of_kind(&sigs, PluginDied).is_empty(), "{sigs:#?}");
     }
 
     #[test]
     fn a_killed_channeld_under_dev_fail_on_subdaemon_fail() {
         // v26.06.6: SIGKILL to bob's channeld; bob exits 1.
-        let sigs = extract("bob", &fixture("subdaemon-death/bob-log-tail.txt"), &Redactor::new());
-        assert_eq!(of_kind(&sigs, SubdaemonDied), ["Subdaemon channeld killed with signal 9"]);
-        assert_eq!(of_kind(&sigs, Broken), ["<node-id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]);
+        let sigs = extract(
+            "bob",
+            &fixture("subdaemon-death/bob-log-tail.txt"),
+            &Redactor::new(),
+        );
+        assert_eq!(
+            of_kind(&sigs, SubdaemonDied),
+            ["Subdaemon channeld killed with signal 9"]
+        );
+        assert_eq!(
+            of_kind(&sigs, Broken),
+            ["<node-id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]
+        );
         assert_eq!(first_crash(&sigs).unwrap().kind, SubdaemonDied);
-        let named = Redactor::with_names(&[("alice".into(), "0352c1870d2401b12de0f94c24c8b30e1c213a1720b0337794cd0ef478e9d8a0a9".into())]);
+        let named = Redactor::with_names(&[(
+            "alice".into(),
+            "0352c1870d2401b12de0f94c24c8b30e1c213a1720b0337794cd0ef478e9d8a0a9".into(),
+        )]);
         let sigs = extract("bob", &fixture("subdaemon-death/bob-log-tail.txt"), &named);
-        assert_eq!(of_kind(&sigs, Broken), ["<alice.id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]);
+        assert_eq!(
+            of_kind(&sigs, Broken),
+            ["<alice.id>-channeld-chan#1: Subdaemon channeld killed with signal 9"]
+        );
     }
 
     #[test]
@@ -450,12 +608,24 @@ lightningd: connectd failed (signal 9), exiting.
 ";
         let sigs = extract("carol", text, &r);
         assert_eq!(of_kind(&sigs, SubdaemonDied), ["connectd failed (signal 9), exiting.", "<node-id>-channeld-chan#3: STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7"]);
-        assert_eq!(of_kind(&sigs, Weird), ["That's weird: Peer did not close, forcing close"]);
-        assert_eq!(of_kind(&sigs, BadReestablish), ["STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7"]);
-        assert_eq!(of_kind(&sigs, SqlError), ["Accessing a null column 4/htlc_id in query SELECT ..."]);
+        assert_eq!(
+            of_kind(&sigs, Weird),
+            ["That's weird: Peer did not close, forcing close"]
+        );
+        assert_eq!(
+            of_kind(&sigs, BadReestablish),
+            ["STATUS_FAIL_INTERNAL_ERROR: Bad reestablish commitment_number: 5 vs 7"]
+        );
+        assert_eq!(
+            of_kind(&sigs, SqlError),
+            ["Accessing a null column 4/htlc_id in query SELECT ..."]
+        );
         assert_eq!(of_kind(&sigs, MemLeak), ["MEMLEAK: <addr>"]);
         assert!(of_kind(&sigs, Broken).contains(&"hsmd: bad hsm request"));
-        let unlisted = broken_lines_not_whitelisted(&sigs, &[Regex::new("MEMLEAK|bad hsm|STATUS_FAIL").unwrap()]);
+        let unlisted = broken_lines_not_whitelisted(
+            &sigs,
+            &[Regex::new("MEMLEAK|bad hsm|STATUS_FAIL").unwrap()],
+        );
         assert_eq!(unlisted.iter().map(|s| s.kind).collect::<Vec<_>>(), [Weird]);
     }
 
@@ -463,8 +633,14 @@ lightningd: connectd failed (signal 9), exiting.
     fn exit_signatures_and_json_shape() {
         let s = exit_signature("alice", "signal 6 (SIGABRT)");
         assert_eq!(s.kind, Exit);
-        assert_eq!(serde_json::to_value(&s).unwrap(), serde_json::json!({"node": "alice", "kind": "exit", "text": "signal 6 (SIGABRT)"}));
-        assert_eq!(serde_json::to_value(UniqueConstraint).unwrap(), "unique_constraint");
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({"node": "alice", "kind": "exit", "text": "signal 6 (SIGABRT)"})
+        );
+        assert_eq!(
+            serde_json::to_value(UniqueConstraint).unwrap(),
+            "unique_constraint"
+        );
         assert_eq!(first_crash(std::slice::from_ref(&s)), Some(&s));
         assert_eq!(s.to_string(), "alice [exit] signal 6 (SIGABRT)");
     }
@@ -473,9 +649,16 @@ lightningd: connectd failed (signal 9), exiting.
     /// logged just before it. v25.02.1, `dev crash` (lightningd's fatal()).
     #[test]
     fn a_fatal_is_named_by_the_broken_line_that_says_why() {
-        let sigs = extract("alice", &fixture("fatal-cause/alice-log-tail.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("fatal-cause/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
-        assert_eq!(first_crash(&sigs).unwrap().text, "lightningd: Crash at user request");
+        assert_eq!(
+            first_crash(&sigs).unwrap().text,
+            "lightningd: Crash at user request"
+        );
     }
 
     /// The bug report: assertion messages on stderr never became signatures,
@@ -485,13 +668,23 @@ lightningd: connectd failed (signal 9), exiting.
     fn a_plugin_assertion_on_stderr_is_the_signature_of_the_death_it_caused() {
         let r = Redactor::new();
         let mut sigs = extract("alice", &fixture("plugin-assertion/alice-stderr.txt"), &r);
-        assert_eq!(of_kind(&sigs, Assertion), ["python3: plugins/crashy.c:<line>: crash_assert: Assertion `balance >= 0' failed."]);
-        sigs.extend(extract("alice", &fixture("plugin-assertion/alice-log-tail.txt"), &r));
+        assert_eq!(
+            of_kind(&sigs, Assertion),
+            ["python3: plugins/crashy.c:<line>: crash_assert: Assertion `balance >= 0' failed."]
+        );
+        sigs.extend(extract(
+            "alice",
+            &fixture("plugin-assertion/alice-log-tail.txt"),
+            &r,
+        ));
         assert_eq!(of_kind(&sigs, PluginDied).len(), 2, "{sigs:#?}");
         assert_eq!(first_crash(&sigs).unwrap().kind, Assertion);
         // The log alone still names the death, not the "shutting down" echo.
         let log = extract("alice", &fixture("plugin-assertion/alice-log-tail.txt"), &r);
-        assert_eq!(first_crash(&log).unwrap().text, "plugin-crashy-plugin.py: Killing plugin: exited during normal operation");
+        assert_eq!(
+            first_crash(&log).unwrap().text,
+            "plugin-crashy-plugin.py: Killing plugin: exited during normal operation"
+        );
     }
 
     #[test]
@@ -511,9 +704,17 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
 
     #[test]
     fn a_segfault_is_named_by_its_signal() {
-        let sigs = extract("alice", &fixture("segfault-raw/alice-log-tail.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("segfault-raw/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(first_crash(&sigs).unwrap().text, "FATAL SIGNAL 11");
-        let stderr = extract("alice", &fixture("segfault-raw/alice-stderr.txt"), &Redactor::new());
+        let stderr = extract(
+            "alice",
+            &fixture("segfault-raw/alice-stderr.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(first_crash(&stderr).unwrap().text, "FATAL SIGNAL 11");
     }
 
@@ -522,32 +723,75 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
     /// `manual-setup-and-restarts` (bob killed and restarted, alice restarted).
     #[test]
     fn restart_noise_is_benign_and_never_a_headline() {
-        for f in ["restart-noise/alice-log-excerpt.txt", "restart-noise/bob-log-excerpt.txt"] {
+        for f in [
+            "restart-noise/alice-log-excerpt.txt",
+            "restart-noise/bob-log-excerpt.txt",
+        ] {
             let sigs = extract("x", &fixture(f), &Redactor::new());
-            assert!(!sigs.is_empty() && sigs.iter().all(Signature::is_benign), "{f}: {sigs:#?}");
+            assert!(
+                !sigs.is_empty() && sigs.iter().all(Signature::is_benign),
+                "{f}: {sigs:#?}"
+            );
             assert_eq!(first_crash(&sigs), None);
             assert_eq!(headline(&sigs, false, Some("x")), None);
         }
-        let crash = extract("alice", &fixture("8269/alice-log-tail.txt"), &Redactor::new());
-        assert_eq!(headline(&crash, true, Some("alice")), None, "a passing run has no headline");
-        assert_eq!(headline(&crash, false, Some("alice")).unwrap().text, UNIQUE_8269);
+        let crash = extract(
+            "alice",
+            &fixture("8269/alice-log-tail.txt"),
+            &Redactor::new(),
+        );
+        assert_eq!(
+            headline(&crash, true, Some("alice")),
+            None,
+            "a passing run has no headline"
+        );
+        assert_eq!(
+            headline(&crash, false, Some("alice")).unwrap().text,
+            UNIQUE_8269
+        );
     }
 
     #[test]
     fn splitting_the_three_line_formats() {
         assert_eq!(
             split_line("2026-11-26T01:06:50.358Z **BROKEN** lightningd: FATAL SIGNAL 6"),
-            Line { level: Some("BROKEN"), subsystem: "lightningd", message: "FATAL SIGNAL 6" }
+            Line {
+                level: Some("BROKEN"),
+                subsystem: "lightningd",
+                message: "FATAL SIGNAL 6"
+            }
         );
         assert_eq!(
             split_line("lightningd-1 2026-11-26T01:06:50.358Z INFO    plugin-pay: hi: there"),
-            Line { level: Some("INFO"), subsystem: "plugin-pay", message: "hi: there" }
+            Line {
+                level: Some("INFO"),
+                subsystem: "plugin-pay",
+                message: "hi: there"
+            }
         );
         assert_eq!(
             split_line("+10.618666192 lightningdBROKEN: FATAL SIGNAL 6"),
-            Line { level: Some("BROKEN"), subsystem: "lightningd", message: "FATAL SIGNAL 6" }
+            Line {
+                level: Some("BROKEN"),
+                subsystem: "lightningd",
+                message: "FATAL SIGNAL 6"
+            }
         );
-        assert_eq!(split_line("lightningd: FATAL SIGNAL 6"), Line { level: None, subsystem: "lightningd", message: "FATAL SIGNAL 6" });
-        assert_eq!(split_line("Error executing statement: x"), Line { level: None, subsystem: "", message: "Error executing statement: x" });
+        assert_eq!(
+            split_line("lightningd: FATAL SIGNAL 6"),
+            Line {
+                level: None,
+                subsystem: "lightningd",
+                message: "FATAL SIGNAL 6"
+            }
+        );
+        assert_eq!(
+            split_line("Error executing statement: x"),
+            Line {
+                level: None,
+                subsystem: "",
+                message: "Error executing statement: x"
+            }
+        );
     }
 }

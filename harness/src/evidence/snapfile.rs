@@ -16,9 +16,14 @@ use std::path::{Path, PathBuf};
 pub enum Comparison {
     Same,
     /// No accepted snapshot yet; a `.snap.new` was written.
-    New { pending: PathBuf },
+    New {
+        pending: PathBuf,
+    },
     /// Differs from the accepted snapshot; a `.snap.new` was written.
-    Changed { pending: PathBuf, diff: String },
+    Changed {
+        pending: PathBuf,
+        diff: String,
+    },
 }
 
 /// `<dir>/<name>.snap`, with the characters tests replace in names replaced.
@@ -42,13 +47,25 @@ pub fn render(expression: &str, value: &Value) -> String {
 
 /// A unified diff of two values' pretty JSON (accepted → new).
 pub fn diff(old: &Value, new: &Value) -> String {
-    let (a, b) = (serde_json::to_string_pretty(old).unwrap_or_default(), serde_json::to_string_pretty(new).unwrap_or_default());
-    similar::TextDiff::from_lines(&a, &b).unified_diff().context_radius(3).header("accepted", "this run").to_string()
+    let (a, b) = (
+        serde_json::to_string_pretty(old).unwrap_or_default(),
+        serde_json::to_string_pretty(new).unwrap_or_default(),
+    );
+    similar::TextDiff::from_lines(&a, &b)
+        .unified_diff()
+        .context_radius(3)
+        .header("accepted", "this run")
+        .to_string()
 }
 
 /// Compare `value` with the accepted `<dir>/<name>.snap`; on a difference
 /// (or none accepted yet) write `<name>.snap.new` beside it for review.
-pub fn compare(dir: &Path, name: &str, expression: &str, value: &Value) -> std::io::Result<Comparison> {
+pub fn compare(
+    dir: &Path,
+    name: &str,
+    expression: &str,
+    value: &Value,
+) -> std::io::Result<Comparison> {
     let path = snap_path(dir, name);
     let pending = path.with_extension("snap.new");
     let accepted = match std::fs::read_to_string(&path) {
@@ -64,7 +81,10 @@ pub fn compare(dir: &Path, name: &str, expression: &str, value: &Value) -> std::
         Some(old) => {
             std::fs::create_dir_all(dir)?;
             std::fs::write(&pending, render(expression, value))?;
-            Ok(Comparison::Changed { pending, diff: diff(&old, value) })
+            Ok(Comparison::Changed {
+                pending,
+                diff: diff(&old, value),
+            })
         }
         None => {
             std::fs::create_dir_all(dir)?;
@@ -84,15 +104,24 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let accepted = "---\nsource: harness/tests/scenarios.rs\nexpression: stable_view(snap)\n---\n{\n  \"a\": [1, 2],\n  \"b\": \"x\"\n}\n";
         std::fs::write(snap_path(d.path(), "s@base=v1"), accepted).unwrap();
-        assert_eq!(compare(d.path(), "s@base=v1", "e", &json!({"b": "x", "a": [1, 2]})).unwrap(), Comparison::Same);
+        assert_eq!(
+            compare(d.path(), "s@base=v1", "e", &json!({"b": "x", "a": [1, 2]})).unwrap(),
+            Comparison::Same
+        );
         match compare(d.path(), "s@base=v1", "e", &json!({"a": [1, 3], "b": "x"})).unwrap() {
             Comparison::Changed { pending, diff } => {
                 assert!(pending.ends_with("s_base_v1.snap.new"));
                 assert!(diff.contains("-    2") && diff.contains("+    3"), "{diff}");
-                assert_eq!(parse(&std::fs::read_to_string(pending).unwrap()), Some(json!({"a": [1, 3], "b": "x"})));
+                assert_eq!(
+                    parse(&std::fs::read_to_string(pending).unwrap()),
+                    Some(json!({"a": [1, 3], "b": "x"}))
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(compare(d.path(), "other", "e", &json!(1)).unwrap(), Comparison::New { .. }));
+        assert!(matches!(
+            compare(d.path(), "other", "e", &json!(1)).unwrap(),
+            Comparison::New { .. }
+        ));
     }
 }

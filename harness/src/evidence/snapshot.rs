@@ -29,7 +29,6 @@ pub struct SnapshotError {
     pub kind: DbErrorKind,
 }
 
-
 /// The part of a DB snapshot that two runs of one scenario agree on, for
 /// committed snapshots: the schema, the `*_created_index` counters the
 /// scenario decides (the #8269 invariant), and which HTLCs, payments and
@@ -38,14 +37,24 @@ pub struct SnapshotError {
 pub fn stable_view(snap: &Value) -> Value {
     let pick = |rows: &Value, keys: &[&str]| -> Value {
         rows.as_array()
-            .map(|rs| rs.iter().map(|r| keys.iter().map(|k| (k.to_string(), r[*k].clone())).collect::<Map<_, _>>()).collect())
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| {
+                        keys.iter()
+                            .map(|k| (k.to_string(), r[*k].clone()))
+                            .collect::<Map<_, _>>()
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let vars: Map<String, Value> = snap["vars"]
         .as_object()
         .map(|o| {
             o.iter()
-                .filter(|(k, _)| k.ends_with("_created_index") && !super::redact::is_volatile_var(k))
+                .filter(|(k, _)| {
+                    k.ends_with("_created_index") && !super::redact::is_volatile_var(k)
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -60,7 +69,10 @@ pub fn stable_view(snap: &Value) -> Value {
 }
 
 pub fn db_snapshot(path: &Path, r: &Redactor) -> Result<Value, SnapshotError> {
-    let err = |kind| SnapshotError { path: path.to_path_buf(), kind };
+    let err = |kind| SnapshotError {
+        path: path.to_path_buf(),
+        kind,
+    };
     let (db, version) = open_lightningd_db(path).map_err(err)?;
     snapshot_conn(&db.conn, version, r).map_err(err)
 }
@@ -92,7 +104,12 @@ struct Field {
 }
 
 const fn f(name: &'static str, kind: Col) -> Field {
-    Field { name, column: name, expr: None, kind }
+    Field {
+        name,
+        column: name,
+        expr: None,
+        kind,
+    }
 }
 
 fn htlc_state(i: i64) -> Option<&'static str> {
@@ -141,24 +158,34 @@ fn channel_state(i: i64) -> Option<&'static str> {
 }
 
 fn side(i: i64) -> Option<&'static str> {
-    ["local", "remote", "none"].get(usize::try_from(i).ok()?).copied()
+    ["local", "remote", "none"]
+        .get(usize::try_from(i).ok()?)
+        .copied()
 }
 
 fn direction(i: i64) -> Option<&'static str> {
     // wallet/wallet.c: #define DIRECTION_INCOMING 0 (and outgoing 1).
-    ["incoming", "outgoing"].get(usize::try_from(i).ok()?).copied()
+    ["incoming", "outgoing"]
+        .get(usize::try_from(i).ok()?)
+        .copied()
 }
 
 fn payment_status(i: i64) -> Option<&'static str> {
-    ["pending", "complete", "failed"].get(usize::try_from(i).ok()?).copied()
+    ["pending", "complete", "failed"]
+        .get(usize::try_from(i).ok()?)
+        .copied()
 }
 
 fn invoice_status(i: i64) -> Option<&'static str> {
-    ["unpaid", "paid", "expired"].get(usize::try_from(i).ok()?).copied()
+    ["unpaid", "paid", "expired"]
+        .get(usize::try_from(i).ok()?)
+        .copied()
 }
 
 fn forward_status(i: i64) -> Option<&'static str> {
-    ["offered", "settled", "failed", "local_failed"].get(usize::try_from(i).ok()?).copied()
+    ["offered", "settled", "failed", "local_failed"]
+        .get(usize::try_from(i).ok()?)
+        .copied()
 }
 
 struct Table {
@@ -173,7 +200,12 @@ const TABLES: &[Table] = &[
         order_by: "id",
         fields: &[
             f("id", Col::Int),
-            Field { name: "peer", column: "peer_id", expr: Some("(SELECT node_id FROM peers WHERE peers.id = channels.peer_id)"), kind: Col::Hex },
+            Field {
+                name: "peer",
+                column: "peer_id",
+                expr: Some("(SELECT node_id FROM peers WHERE peers.id = channels.peer_id)"),
+                kind: Col::Hex,
+            },
             f("state", Col::Enum(channel_state)),
             f("funder", Col::Enum(side)),
             f("funding_satoshi", Col::Int),
@@ -246,7 +278,12 @@ const TABLES: &[Table] = &[
         name: "forwards",
         order_by: "rowid",
         fields: &[
-            Field { name: "rowid", column: "in_htlc_id", expr: Some("rowid"), kind: Col::Int },
+            Field {
+                name: "rowid",
+                column: "in_htlc_id",
+                expr: Some("rowid"),
+                kind: Col::Int,
+            },
             f("in_channel_scid", Col::Scid),
             f("in_htlc_id", Col::Int),
             f("out_channel_scid", Col::Scid),
@@ -272,7 +309,9 @@ fn json_value(v: ValueRef<'_>, kind: Col, r: &Redactor) -> Value {
         (ValueRef::Null, _) => Value::Null,
         (_, Col::Time) => Value::String(super::redact::placeholder::TIME.into()),
         (_, Col::Random) => Value::String("<random>".into()),
-        (ValueRef::Integer(i), Col::Enum(name)) => Value::String(name(i).map_or_else(|| format!("UNKNOWN({i})"), str::to_string)),
+        (ValueRef::Integer(i), Col::Enum(name)) => {
+            Value::String(name(i).map_or_else(|| format!("UNKNOWN({i})"), str::to_string))
+        }
         (ValueRef::Integer(i), Col::Scid) => Value::String(r.redact(&scid_text(i))),
         (ValueRef::Integer(i), _) => Value::from(i),
         (ValueRef::Real(x), _) => Value::from(x),
@@ -289,13 +328,28 @@ fn table_rows(conn: &Connection, t: &Table, r: &Redactor) -> Result<Option<Value
     if !q("looking for tables", dbread::table_exists(conn, t.name))? {
         return Ok(None);
     }
-    let present = q(format!("table_info({})", t.name), dbread::columns(conn, t.name))?;
-    let fields: Vec<&Field> = t.fields.iter().filter(|f| present.iter().any(|c| c == f.column)).collect();
+    let present = q(
+        format!("table_info({})", t.name),
+        dbread::columns(conn, t.name),
+    )?;
+    let fields: Vec<&Field> = t
+        .fields
+        .iter()
+        .filter(|f| present.iter().any(|c| c == f.column))
+        .collect();
     if fields.is_empty() {
         return Ok(Some(Value::Array(vec![])));
     }
-    let select: Vec<String> = fields.iter().map(|f| f.expr.unwrap_or(f.column).to_string()).collect();
-    let sql = format!("SELECT {} FROM {} ORDER BY {}", select.join(", "), t.name, t.order_by);
+    let select: Vec<String> = fields
+        .iter()
+        .map(|f| f.expr.unwrap_or(f.column).to_string())
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        select.join(", "),
+        t.name,
+        t.order_by
+    );
     let mut st = q(sql.clone(), conn.prepare(&sql))?;
     let mut rows = q(sql.clone(), st.query([]))?;
     let mut out = Vec::new();
@@ -329,7 +383,15 @@ fn vars(conn: &Connection, r: &Redactor) -> Result<Value, DbErrorKind> {
         let v = if super::redact::is_volatile_var(&name) {
             Value::String(super::redact::placeholder::COUNT.into())
         } else if name.contains("time") {
-            json_value(if matches!(intval, ValueRef::Null) { val } else { intval }, Col::Time, r)
+            json_value(
+                if matches!(intval, ValueRef::Null) {
+                    val
+                } else {
+                    intval
+                },
+                Col::Time,
+                r,
+            )
         } else if !matches!(intval, ValueRef::Null) {
             json_value(intval, Col::Int, r)
         } else if !matches!(blobval, ValueRef::Null) {
@@ -349,7 +411,11 @@ fn vars(conn: &Connection, r: &Redactor) -> Result<Value, DbErrorKind> {
 }
 
 /// The snapshot of an open connection (pure over the DB; no file system).
-pub fn snapshot_conn(conn: &Connection, schema_version: i64, r: &Redactor) -> Result<Value, DbErrorKind> {
+pub fn snapshot_conn(
+    conn: &Connection,
+    schema_version: i64,
+    r: &Redactor,
+) -> Result<Value, DbErrorKind> {
     let mut top = Map::new();
     top.insert("schema_version".into(), Value::from(schema_version));
     top.insert("vars".into(), vars(conn, r)?);
@@ -370,7 +436,10 @@ mod tests {
     const BOB_25: &str = "03cc84513415829782736fbc0be95c157e55335322dd511eda9d176166425f664b";
 
     fn names() -> Redactor {
-        Redactor::with_names(&[("alice".into(), ALICE_25.into()), ("bob".into(), BOB_25.into())])
+        Redactor::with_names(&[
+            ("alice".into(), ALICE_25.into()),
+            ("bob".into(), BOB_25.into()),
+        ])
     }
 
     fn snap(name: &str) -> Value {
@@ -388,9 +457,17 @@ mod tests {
     fn issue_8269_the_crashed_db_shows_the_missing_htlcs_index_next_to_four_htlcs() {
         let v = snap("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3");
         assert_eq!(v["schema_version"], 267);
-        assert_eq!(v["vars"]["last_forwards_created_index"], 4, "the typo'd migration wrote MAX(channel_htlcs.id) here");
+        assert_eq!(
+            v["vars"]["last_forwards_created_index"], 4,
+            "the typo'd migration wrote MAX(channel_htlcs.id) here"
+        );
         assert!(v["vars"].get("last_htlcs_created_index").is_none());
-        let ids: Vec<i64> = v["channel_htlcs"].as_array().unwrap().iter().map(|h| h["id"].as_i64().unwrap()).collect();
+        let ids: Vec<i64> = v["channel_htlcs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_i64().unwrap())
+            .collect();
         assert_eq!(ids, [1, 2, 3, 4]);
         assert_eq!(v["forwards"], serde_json::json!([]));
         insta_settings().bind(|| insta::assert_json_snapshot!("alice-8269-crashed", v));
@@ -426,19 +503,34 @@ mod tests {
         // The raw rows did differ.
         let raw = |n: &str| {
             let db = dbread::open_read_only(&fixture_db(n)).unwrap();
-            db.conn.query_row("SELECT hex(payment_hash) FROM payments WHERE id = 1", [], |r| r.get::<_, String>(0)).unwrap()
+            db.conn
+                .query_row(
+                    "SELECT hex(payment_hash) FROM payments WHERE id = 1",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .unwrap()
         };
-        assert_ne!(raw("alice-v25.05-run1.sqlite3"), raw("alice-v25.05-run2.sqlite3"));
+        assert_ne!(
+            raw("alice-v25.05-run1.sqlite3"),
+            raw("alice-v25.05-run2.sqlite3")
+        );
     }
 
     #[test]
     fn old_and_new_schemas_snapshot_with_the_columns_they_have() {
         let old = snap("alice-v25.02.1.sqlite3");
         assert_eq!(old["schema_version"], 263);
-        assert!(old["channel_htlcs"][0].get("updated_index").is_none(), "no such column before schema 264");
+        assert!(
+            old["channel_htlcs"][0].get("updated_index").is_none(),
+            "no such column before schema 264"
+        );
         let new = db_snapshot(&fixture_db("alice-v26.06.6.sqlite3"), &Redactor::new()).unwrap();
         assert_eq!(new["schema_version"], 282);
-        assert_eq!(new["vars"]["last_networkevents_created_index"], "<n>", "timing decides it: redacted");
+        assert_eq!(
+            new["vars"]["last_networkevents_created_index"], "<n>",
+            "timing decides it: redacted"
+        );
         assert_eq!(new["channel_htlcs"][0]["updated_index"], 9);
     }
 
@@ -449,9 +541,15 @@ mod tests {
         db_snapshot(&db, &Redactor::new()).unwrap();
         assert_eq!(dir_state(dir.path()), before);
         let other = dir.path().join("other.sqlite3");
-        rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE version (version INTEGER);").unwrap();
+        rusqlite::Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE version (version INTEGER);")
+            .unwrap();
         let e = db_snapshot(&other, &Redactor::new()).unwrap_err();
-        assert!(matches!(e.kind, DbErrorKind::NotLightningd { missing: "vars" }), "{e}");
+        assert!(
+            matches!(e.kind, DbErrorKind::NotLightningd { missing: "vars" }),
+            "{e}"
+        );
     }
 
     #[test]
@@ -460,6 +558,13 @@ mod tests {
         assert_eq!(htlc_state(9), Some("RCVD_REMOVE_ACK_REVOCATION"));
         assert_eq!(htlc_state(20), None);
         assert_eq!(channel_state(3), Some("CHANNELD_NORMAL"));
-        assert_eq!(json_value(ValueRef::Integer(99), Col::Enum(channel_state), &Redactor::new()), Value::from("UNKNOWN(99)"));
+        assert_eq!(
+            json_value(
+                ValueRef::Integer(99),
+                Col::Enum(channel_state),
+                &Redactor::new()
+            ),
+            Value::from("UNKNOWN(99)")
+        );
     }
 }

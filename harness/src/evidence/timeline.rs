@@ -30,7 +30,9 @@ pub struct TimelineEntry {
 
 fn ts_re() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z\s?").unwrap())
+    R.get_or_init(|| {
+        Regex::new(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z\s?").unwrap()
+    })
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -59,7 +61,11 @@ pub fn parse_leading_timestamp(line: &str) -> Option<(Timestamp, &str, &str)> {
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
     let whole = c.get(0).unwrap();
     let text = whole.as_str().trim_end();
-    Some((Timestamp(secs * 1_000_000_000 + frac), text, &line[whole.end()..]))
+    Some((
+        Timestamp(secs * 1_000_000_000 + frac),
+        text,
+        &line[whole.end()..],
+    ))
 }
 
 /// Splits one source into entries; blank lines are dropped.
@@ -74,7 +80,13 @@ pub fn entries(source: &str, text: &str) -> Vec<TimelineEntry> {
         match parse_leading_timestamp(raw) {
             Some((t, tt, rest)) => {
                 last = Some((t, tt.to_string()));
-                out.push(TimelineEntry { time: Some(t), time_text: tt.to_string(), source: source.to_string(), line: rest.to_string(), own_time: true });
+                out.push(TimelineEntry {
+                    time: Some(t),
+                    time_text: tt.to_string(),
+                    source: source.to_string(),
+                    line: rest.to_string(),
+                    own_time: true,
+                });
             }
             None => out.push(TimelineEntry {
                 time: last.as_ref().map(|(t, _)| *t),
@@ -91,7 +103,10 @@ pub fn entries(source: &str, text: &str) -> Vec<TimelineEntry> {
 /// Merges named texts (`("alice", <her log>)`, `("bitcoind", <debug.log>)`)
 /// into one list ordered by time; stable for ties.
 pub fn merge(inputs: &[(String, String)]) -> Vec<TimelineEntry> {
-    let mut all: Vec<TimelineEntry> = inputs.iter().flat_map(|(name, text)| entries(name, text)).collect();
+    let mut all: Vec<TimelineEntry> = inputs
+        .iter()
+        .flat_map(|(name, text)| entries(name, text))
+        .collect();
     all.sort_by_key(|e| e.time);
     all
 }
@@ -101,7 +116,11 @@ pub fn merge(inputs: &[(String, String)]) -> Vec<TimelineEntry> {
 pub fn render(entries: &[TimelineEntry]) -> String {
     let mut s = String::new();
     for e in entries {
-        let t = if e.time_text.is_empty() { "-" } else { &e.time_text };
+        let t = if e.time_text.is_empty() {
+            "-"
+        } else {
+            &e.time_text
+        };
         s.push_str(&format!("{t} {}: {}\n", e.source, e.line));
     }
     s
@@ -118,15 +137,23 @@ mod tests {
 
     #[test]
     fn timestamps_of_lightningd_and_bitcoind_compare_on_one_clock() {
-        let (ms, _, rest) = parse_leading_timestamp("2026-11-26T01:06:50.241Z **BROKEN** lightningd: x").unwrap();
-        let (s, _, _) = parse_leading_timestamp("2026-11-26T01:06:50Z [rpc] ThreadRPCServer").unwrap();
+        let (ms, _, rest) =
+            parse_leading_timestamp("2026-11-26T01:06:50.241Z **BROKEN** lightningd: x").unwrap();
+        let (s, _, _) =
+            parse_leading_timestamp("2026-11-26T01:06:50Z [rpc] ThreadRPCServer").unwrap();
         let (us, _, _) = parse_leading_timestamp("2026-11-26T01:06:50.240999Z UpdateTip").unwrap();
         assert_eq!(rest, "**BROKEN** lightningd: x");
         assert!(s < us && us < ms);
         assert_eq!(ms.0 - s.0, 241_000_000);
         // 2025-05-20T00:00:00Z is 1747699200 (date -d @1747699200 -u).
-        assert_eq!(parse_leading_timestamp("2025-05-20T00:00:00Z").unwrap().0, Timestamp(1_747_699_200_000_000_000));
-        assert_eq!(parse_leading_timestamp("+10.618666192 lightningdBROKEN: x"), None);
+        assert_eq!(
+            parse_leading_timestamp("2025-05-20T00:00:00Z").unwrap().0,
+            Timestamp(1_747_699_200_000_000_000)
+        );
+        assert_eq!(
+            parse_leading_timestamp("+10.618666192 lightningdBROKEN: x"),
+            None
+        );
         assert_eq!(parse_leading_timestamp("2025-13-20T00:00:00Z x"), None);
     }
 
@@ -135,20 +162,41 @@ mod tests {
         let inputs = [
             ("alice".to_string(), fixture("8269/alice-log-tail.txt")),
             ("bob".to_string(), fixture("8269/bob-log-tail.txt")),
-            ("bitcoind".to_string(), fixture("8269/bitcoind-debug-tail.txt")),
+            (
+                "bitcoind".to_string(),
+                fixture("8269/bitcoind-debug-tail.txt"),
+            ),
         ];
         let merged = merge(&inputs);
-        assert_eq!(merged.len(), inputs.iter().map(|(_, t)| t.lines().filter(|l| !l.trim().is_empty()).count()).sum::<usize>());
+        assert_eq!(
+            merged.len(),
+            inputs
+                .iter()
+                .map(|(_, t)| t.lines().filter(|l| !l.trim().is_empty()).count())
+                .sum::<usize>()
+        );
         assert!(merged.windows(2).all(|w| w[0].time <= w[1].time));
-        let pos = |source: &str, needle: &str| merged.iter().position(|e| e.source == source && e.line.contains(needle)).unwrap_or_else(|| panic!("{source}: {needle}"));
+        let pos = |source: &str, needle: &str| {
+            merged
+                .iter()
+                .position(|e| e.source == source && e.line.contains(needle))
+                .unwrap_or_else(|| panic!("{source}: {needle}"))
+        };
         let offered = pos("bob", "peer_in WIRE_UPDATE_ADD_HTLC");
         let unique = pos("alice", "UNIQUE constraint failed: channel_htlcs.id");
         let fatal = pos("alice", "FATAL SIGNAL 6");
         let lost = pos("bob", "Peer connection lost");
-        assert!(offered < unique && unique < fatal && fatal < lost, "{offered} {unique} {fatal} {lost}");
+        assert!(
+            offered < unique && unique < fatal && fatal < lost,
+            "{offered} {unique} {fatal} {lost}"
+        );
         let text = render(&merged);
-        assert!(text.contains("\n2026-11-26T01:06:50.367Z bob: INFO    "), "{text}");
-        assert!(text.contains("2026-11-26T01:06:50Z bitcoind: [rpc] ThreadRPCServer method=getblockhash"));
+        assert!(
+            text.contains("\n2026-11-26T01:06:50.367Z bob: INFO    "),
+            "{text}"
+        );
+        assert!(text
+            .contains("2026-11-26T01:06:50Z bitcoind: [rpc] ThreadRPCServer method=getblockhash"));
     }
 
     #[test]
@@ -156,9 +204,23 @@ mod tests {
         let a = "junk before any time\n2025-05-20T12:00:01.000Z INFO a1\n  continued a1\n\n2025-05-20T12:00:03.000Z INFO a3\n";
         let b = "2025-05-20T12:00:01Z b1\n2025-05-20T12:00:02Z b2\nstderr noise\n";
         let merged = merge(&[("a".into(), a.into()), ("b".into(), b.into())]);
-        let lines: Vec<String> = merged.iter().map(|e| format!("{}:{}", e.source, e.line.trim())).collect();
+        let lines: Vec<String> = merged
+            .iter()
+            .map(|e| format!("{}:{}", e.source, e.line.trim()))
+            .collect();
         // a1 and b1 share a time: a was given first, so a1 (and its continuation) come first.
-        assert_eq!(lines, ["a:junk before any time", "a:INFO a1", "a:continued a1", "b:b1", "b:b2", "b:stderr noise", "a:INFO a3"]);
+        assert_eq!(
+            lines,
+            [
+                "a:junk before any time",
+                "a:INFO a1",
+                "a:continued a1",
+                "b:b1",
+                "b:b2",
+                "b:stderr noise",
+                "a:INFO a3"
+            ]
+        );
         assert_eq!(
             render(&merged[..4]),
             "- a: junk before any time\n2025-05-20T12:00:01.000Z a: INFO a1\n2025-05-20T12:00:01.000Z a:   continued a1\n2025-05-20T12:00:01Z b: b1\n"

@@ -31,7 +31,9 @@ pub struct Liveness {
 
 impl Liveness {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Liveness {
-        Liveness { expected_up: names.into_iter().map(|n| (n.to_string(), false)).collect() }
+        Liveness {
+            expected_up: names.into_iter().map(|n| (n.to_string(), false)).collect(),
+        }
     }
 
     pub fn expect_up(&mut self, node: &str) {
@@ -56,7 +58,10 @@ impl Liveness {
                 // A socket that refuses or drops us means lightningd is going
                 // down; a slow answer (a busy or hung node) is not a death.
                 let gone = match n.call("getinfo", json!({}), PROBE_TIMEOUT).await {
-                    Err(e) => matches!(e.kind, CallErrorKind::Closed(_) | CallErrorKind::Connect { .. }),
+                    Err(e) => matches!(
+                        e.kind,
+                        CallErrorKind::Closed(_) | CallErrorKind::Connect { .. }
+                    ),
                     Ok(_) => false,
                 };
                 if gone {
@@ -67,7 +72,10 @@ impl Liveness {
                 // Reap the rest of its process group before evidence is read.
                 n.kill().await;
                 self.expected_up.insert(n.name.clone(), false);
-                dead.push(Death { node: n.name.clone(), exit });
+                dead.push(Death {
+                    node: n.name.clone(),
+                    exit,
+                });
             }
         }
         dead

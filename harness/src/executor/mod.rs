@@ -56,13 +56,21 @@ fn env_finding(detail: String) -> Finding {
     Finding::new(OutcomeKind::Error, None, None, detail)
 }
 
-pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(Event)) -> RunState {
+pub async fn run(
+    scenario: &Scenario,
+    cfg: &RunConfig,
+    on_event: &mut dyn FnMut(Event),
+) -> RunState {
     let started = Instant::now();
     let mut state = RunState {
         network: None,
         run_dir: None,
         roles: BTreeMap::new(),
-        node_roles: scenario.nodes.iter().map(|n| (n.name.clone(), n.role.clone())).collect(),
+        node_roles: scenario
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.role.clone()))
+            .collect(),
         steps: vec![],
         findings: vec![],
         started,
@@ -71,7 +79,10 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
     match RunDir::new(cfg.keep) {
         Ok(d) => state.run_dir = Some(d),
         Err(e) => {
-            state.findings.push(env_finding(format!("cannot create a run dir in {}: {e}", std::env::temp_dir().display())));
+            state.findings.push(env_finding(format!(
+                "cannot create a run dir in {}: {e}",
+                std::env::temp_dir().display()
+            )));
             return state;
         }
     }
@@ -92,8 +103,16 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
     // Everything until now was resolving binaries.
     rec.phase_marks.push(("resolve", 0));
     rec.phase("starting bitcoind");
-    let nodes = scenario.nodes.iter().map(|n| (node_config(n), state.roles[&n.role].clone())).collect();
-    let run_dir = state.run_dir.as_ref().map(|d| d.path().to_path_buf()).unwrap_or_default();
+    let nodes = scenario
+        .nodes
+        .iter()
+        .map(|n| (node_config(n), state.roles[&n.role].clone()))
+        .collect();
+    let run_dir = state
+        .run_dir
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default();
     let net = match Network::create(&run_dir, &cfg.bitcoin, nodes) {
         Ok(n) => n,
         Err(e) => {
@@ -103,7 +122,12 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
     };
     let mut driver = Driver {
         scenario,
-        world: World::new(net, &cfg.discovery, state.roles.clone(), state.node_roles.clone()),
+        world: World::new(
+            net,
+            &cfg.discovery,
+            state.roles.clone(),
+            state.node_roles.clone(),
+        ),
         bindings: Bindings::new(),
         liveness: Liveness::new(scenario.nodes.iter().map(|n| n.name.as_str())),
         rec,
@@ -126,7 +150,13 @@ pub async fn run(scenario: &Scenario, cfg: &RunConfig, on_event: &mut dyn FnMut(
 }
 
 fn node_config(n: &NodeDecl) -> NodeConfig {
-    NodeConfig { name: n.name.clone(), developer: n.developer, xpay: n.xpay, reconnect: n.reconnect, extra: n.options.clone() }
+    NodeConfig {
+        name: n.name.clone(),
+        developer: n.developer,
+        xpay: n.xpay,
+        reconnect: n.reconnect,
+        extra: n.options.clone(),
+    }
 }
 
 /// How much longer than its own deadline a wait step may take before it
@@ -134,7 +164,10 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
 const WAIT_GUARD: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn setup_ref() -> StepRef {
-    StepRef { index: "0".into(), name: "setup".into() }
+    StepRef {
+        index: "0".into(),
+        name: "setup".into(),
+    }
 }
 
 struct Driver<'a> {
@@ -148,7 +181,12 @@ struct Driver<'a> {
 impl Driver<'_> {
     /// Start every node and (with `setup = "auto"`) open the channels.
     async fn setup(&mut self) -> bool {
-        let names: Vec<&str> = self.scenario.nodes.iter().map(|n| n.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .scenario
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
         self.rec.phase(&format!("starting {}", names.join(", ")));
         let started = self.world.net.start_all().await;
         // Only nodes that did start are expected up: one that refused its
@@ -167,7 +205,13 @@ impl Driver<'_> {
                 .scenario
                 .channels
                 .iter()
-                .map(|c| ChannelSpec { from: c.from.clone(), to: c.to.clone(), amount_sat: c.amount_sat, announce: c.announce, push_msat: c.push_msat })
+                .map(|c| ChannelSpec {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                    amount_sat: c.amount_sat,
+                    announce: c.announce,
+                    push_msat: c.push_msat,
+                })
                 .collect();
             let rec = std::cell::RefCell::new(&mut self.rec);
             let progress = |m: &str| rec.borrow_mut().phase(m);
@@ -202,7 +246,12 @@ impl Driver<'_> {
                     Some(it) => format!("{prefix}{}#{it}", i + 1),
                     None => format!("{prefix}{}", i + 1),
                 };
-                if let Action::Repeat { times, var, steps: body } = &step.action {
+                if let Action::Repeat {
+                    times,
+                    var,
+                    steps: body,
+                } = &step.action
+                {
                     for it in 1..=*times {
                         self.bindings.insert(var.clone(), json!(it));
                         let inner_prefix = format!("{}{}.", prefix, i + 1);
@@ -226,7 +275,9 @@ impl Driver<'_> {
     /// lives on leaves the step's own error.
     async fn settle(&mut self, e: StepError) -> StepError {
         match e {
-            StepError::ConnectionLost { node, otherwise, .. } => {
+            StepError::ConnectionLost {
+                node, otherwise, ..
+            } => {
                 if let Ok(n) = self.world.net.node_mut(&node) {
                     n.wait_exit(DYING_GRACE).await;
                 }
@@ -237,7 +288,10 @@ impl Driver<'_> {
     }
 
     async fn run_one(&mut self, step: &Step, index: String) -> bool {
-        let sref = StepRef { index, name: step_title(step) };
+        let sref = StepRef {
+            index,
+            name: step_title(step),
+        };
         let node = step.action.node().map(String::from);
         let timeout = step.timeout.unwrap_or(self.scenario.step_timeout);
         let (t0, at_ms) = (Instant::now(), self.rec.elapsed_ms());
@@ -247,10 +301,22 @@ impl Driver<'_> {
         // A wait's own deadline is the step's timeout, and its expiry a
         // `fail` that shows what it saw; the outer guard only catches a
         // wait that itself got stuck.
-        let guard = if step.action.is_wait() { timeout + WAIT_GUARD } else { timeout };
-        let result = match tokio::time::timeout(guard, self.world.execute(&step.action, &self.bindings, timeout)).await {
+        let guard = if step.action.is_wait() {
+            timeout + WAIT_GUARD
+        } else {
+            timeout
+        };
+        let result = match tokio::time::timeout(
+            guard,
+            self.world.execute(&step.action, &self.bindings, timeout),
+        )
+        .await
+        {
             Ok(r) => r,
-            Err(_) => Err(StepError::Hang(format!("did not finish within {}", secs(timeout)))),
+            Err(_) => Err(StepError::Hang(format!(
+                "did not finish within {}",
+                secs(timeout)
+            ))),
         };
         let result = match result {
             Err(e) => Err(self.settle(e).await),
@@ -270,7 +336,10 @@ impl Driver<'_> {
         let ended_in_error = result.is_err();
         let checked = self.check(step, result);
         // A node that died during the step, whatever the step said.
-        let deaths = self.liveness.deaths(&mut self.world.net, ended_in_error).await;
+        let deaths = self
+            .liveness
+            .deaths(&mut self.world.net, ended_in_error)
+            .await;
         let status = match &checked {
             _ if self.record_deaths(&sref, &deaths, checked.as_ref().err()) => OutcomeKind::Crash,
             Ok(v) => {
@@ -297,28 +366,51 @@ impl Driver<'_> {
             (_, Some(f)) => f.detail.clone(),
             _ => String::new(),
         };
-        self.rec.step(StepRecord { step: sref, node, status, elapsed_ms: t0.elapsed().as_millis(), detail, at_ms });
+        self.rec.step(StepRecord {
+            step: sref,
+            node,
+            status,
+            elapsed_ms: t0.elapsed().as_millis(),
+            detail,
+            at_ms,
+        });
         status == OutcomeKind::Pass || (step.soft && status == OutcomeKind::Fail)
     }
 
     /// Apply the step's expectations to its result.
-    fn check(&mut self, step: &Step, result: Result<serde_json::Value, StepError>) -> Result<serde_json::Value, StepError> {
+    fn check(
+        &mut self,
+        step: &Step,
+        result: Result<serde_json::Value, StepError>,
+    ) -> Result<serde_json::Value, StepError> {
         let expectable = match result {
             Ok(v) => Ok(v),
             // A plain failure where success was expected keeps its own words.
-            Err(StepError::Fail(m)) if step.expect.result == ExpectResult::Ok => return Err(StepError::Fail(m)),
+            Err(StepError::Fail(m)) if step.expect.result == ExpectResult::Ok => {
+                return Err(StepError::Fail(m))
+            }
             Err(e) => match e.as_expectable() {
                 Some(v) => Err(v),
                 None => return Err(e),
             },
         };
-        let value = expect::check_result(&step.expect, expectable, &self.bindings).map_err(StepError::Fail)?;
+        let value = expect::check_result(&step.expect, expectable, &self.bindings)
+            .map_err(StepError::Fail)?;
         for (names, want_alive) in [(&step.expect.alive, true), (&step.expect.dead, false)] {
             for name in names {
-                let alive = self.world.net.node_mut(name).map(|n| n.is_running()).unwrap_or(false);
+                let alive = self
+                    .world
+                    .net
+                    .node_mut(name)
+                    .map(|n| n.is_running())
+                    .unwrap_or(false);
                 if alive != want_alive {
                     let word = |a: bool| if a { "alive" } else { "dead" };
-                    return Err(StepError::Fail(format!("expected {name} to be {}, but it is {}", word(want_alive), word(alive))));
+                    return Err(StepError::Fail(format!(
+                        "expected {name} to be {}, but it is {}",
+                        word(want_alive),
+                        word(alive)
+                    )));
                 }
             }
         }
@@ -327,15 +419,27 @@ impl Driver<'_> {
 
     /// Record each death as a crash at `at`; returns whether there was one.
     /// The step's own error, if any, is kept as context.
-    fn record_deaths(&mut self, at: &StepRef, deaths: &[Death], step_error: Option<&StepError>) -> bool {
+    fn record_deaths(
+        &mut self,
+        at: &StepRef,
+        deaths: &[Death],
+        step_error: Option<&StepError>,
+    ) -> bool {
         let context = match step_error {
             Some(StepError::Rpc(v)) => format!("; the step got {}", crate::text::json_brief(v)),
-            Some(StepError::Fail(m) | StepError::Hang(m) | StepError::Env(m)) => format!("; the step: {m}"),
+            Some(StepError::Fail(m) | StepError::Hang(m) | StepError::Env(m)) => {
+                format!("; the step: {m}")
+            }
             _ => String::new(),
         };
         for d in deaths {
             let detail = format!("{} died ({}){context}", d.node, d.exit);
-            self.rec.finding(Finding::new(OutcomeKind::Crash, Some(at.clone()), Some(d.node.clone()), detail));
+            self.rec.finding(Finding::new(
+                OutcomeKind::Crash,
+                Some(at.clone()),
+                Some(d.node.clone()),
+                detail,
+            ));
         }
         !deaths.is_empty()
     }
@@ -344,7 +448,10 @@ impl Driver<'_> {
     /// a crash too, not something teardown silently absorbs.
     async fn deaths_after_the_steps(&mut self) {
         let deaths = self.liveness.deaths(&mut self.world.net, true).await;
-        let at = StepRef { index: "end".into(), name: "after the last step".into() };
+        let at = StepRef {
+            index: "end".into(),
+            name: "after the last step".into(),
+        };
         self.record_deaths(&at, &deaths, None);
     }
 }
@@ -353,13 +460,31 @@ impl Driver<'_> {
 /// unless the error names the node that died.
 fn finding_of(e: &StepError, step: StepRef, node: Option<&str>, context: &str) -> Finding {
     let node = node.map(String::from);
-    let prefix = if context.is_empty() { String::new() } else { format!("{context}: ") };
+    let prefix = if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    };
     let (kind, node, detail) = match e {
-        StepError::Rpc(v) => (OutcomeKind::Fail, node, format!("error {}", crate::text::json_brief(v))),
+        StepError::Rpc(v) => (
+            OutcomeKind::Fail,
+            node,
+            format!("error {}", crate::text::json_brief(v)),
+        ),
         StepError::Fail(d) => (OutcomeKind::Fail, node, d.clone()),
         StepError::Hang(d) => (OutcomeKind::Hang, node, d.clone()),
-        StepError::ConnectionLost { node: n, detail, .. } => (OutcomeKind::Fail, Some(n.clone()), detail.clone()),
-        StepError::Crash { node: n, exit, detail } => (OutcomeKind::Crash, Some(n.clone()), format!("{n} died with {exit} while starting; {detail}")),
+        StepError::ConnectionLost {
+            node: n, detail, ..
+        } => (OutcomeKind::Fail, Some(n.clone()), detail.clone()),
+        StepError::Crash {
+            node: n,
+            exit,
+            detail,
+        } => (
+            OutcomeKind::Crash,
+            Some(n.clone()),
+            format!("{n} died with {exit} while starting; {detail}"),
+        ),
         StepError::Env(d) => (OutcomeKind::Error, node, d.clone()),
     };
     Finding::new(kind, Some(step), node, format!("{prefix}{detail}"))
@@ -368,10 +493,16 @@ fn finding_of(e: &StepError, step: StepRef, node: Option<&str>, context: &str) -
 /// `keysend alice → bob`, for step lines.
 pub fn step_title(step: &Step) -> String {
     use Action::*;
-    let to_text = |v: &serde_json::Value| v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+    let to_text = |v: &serde_json::Value| {
+        v.as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string())
+    };
     let detail = match &step.action {
         Keysend { node, to, .. } => format!("{node} → {}", to_text(to)),
-        Connect { node, peer } | OpenChannel { node, peer, .. } | WaitChannel { node, peer, .. } => format!("{node} → {peer}"),
+        Connect { node, peer }
+        | OpenChannel { node, peer, .. }
+        | WaitChannel { node, peer, .. } => format!("{node} → {peer}"),
         Upgrade { node, role } => format!("{node} → {role}"),
         Rpc { node, method, .. } | WaitRpc { node, method, .. } => format!("{node} {method}"),
         Mine { blocks } => format!("{blocks}"),

@@ -44,7 +44,9 @@ pub fn phase_key(msg: &str) -> &'static str {
         ("running steps", "steps"),
         ("stopping", "stop"),
     ];
-    KEYS.iter().find(|(prefix, _)| msg.starts_with(prefix)).map_or("other", |(_, k)| k)
+    KEYS.iter()
+        .find(|(prefix, _)| msg.starts_with(prefix))
+        .map_or("other", |(_, k)| k)
 }
 
 /// Sum the time between consecutive phase marks per key; the last phase
@@ -73,7 +75,13 @@ pub struct Recorder<'a> {
 
 impl<'a> Recorder<'a> {
     pub fn new(started: Instant, on_event: &'a mut dyn FnMut(Event)) -> Recorder<'a> {
-        Recorder { steps: vec![], findings: vec![], started, phase_marks: vec![], on_event }
+        Recorder {
+            steps: vec![],
+            findings: vec![],
+            started,
+            phase_marks: vec![],
+            on_event,
+        }
     }
 
     pub fn phase(&mut self, msg: &str) {
@@ -101,16 +109,43 @@ mod tests {
 
     #[test]
     fn phases_add_up_per_key() {
-        let marks = [("bitcoind", 0), ("start_nodes", 200), ("open", 700), ("open", 800), ("stop", 1000)];
+        let marks = [
+            ("bitcoind", 0),
+            ("start_nodes", 200),
+            ("open", 700),
+            ("open", 800),
+            ("stop", 1000),
+        ];
         let t = phase_times(&marks, 1100);
-        assert_eq!(t, [
-            PhaseTime { phase: "bitcoind", ms: 200 },
-            PhaseTime { phase: "start_nodes", ms: 500 },
-            PhaseTime { phase: "open", ms: 300 },
-            PhaseTime { phase: "stop", ms: 100 },
-        ]);
+        assert_eq!(
+            t,
+            [
+                PhaseTime {
+                    phase: "bitcoind",
+                    ms: 200
+                },
+                PhaseTime {
+                    phase: "start_nodes",
+                    ms: 500
+                },
+                PhaseTime {
+                    phase: "open",
+                    ms: 300
+                },
+                PhaseTime {
+                    phase: "stop",
+                    ms: 100
+                },
+            ]
+        );
         assert_eq!(phase_key("funding alice, carol"), "fund");
-        assert_eq!(phase_key("waiting for alice ↔ bob to be CHANNELD_NORMAL"), "channel_normal");
-        assert_eq!(phase_key("waiting for gossip to reach every node"), "gossip");
+        assert_eq!(
+            phase_key("waiting for alice ↔ bob to be CHANNELD_NORMAL"),
+            "channel_normal"
+        );
+        assert_eq!(
+            phase_key("waiting for gossip to reach every node"),
+            "gossip"
+        );
     }
 }

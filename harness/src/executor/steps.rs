@@ -29,9 +29,17 @@ pub enum StepError {
     /// The connection to `node` broke without an answer: it is probably
     /// dying. The driver waits for its exit; if it lives on, `otherwise`
     /// is what the step ended in.
-    ConnectionLost { node: String, detail: String, otherwise: Box<StepError> },
+    ConnectionLost {
+        node: String,
+        detail: String,
+        otherwise: Box<StepError>,
+    },
     /// The node died while starting.
-    Crash { node: String, exit: Exit, detail: String },
+    Crash {
+        node: String,
+        exit: Exit,
+        detail: String,
+    },
     /// The environment: not a product failure.
     Env(String),
 }
@@ -64,8 +72,19 @@ pub struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    pub fn new(net: Network, discovery: &'a Discovery, roles: BTreeMap<String, Lightningd>, node_roles: BTreeMap<String, String>) -> World<'a> {
-        World { net, discovery, roles, node_roles, invoices: 0 }
+    pub fn new(
+        net: Network,
+        discovery: &'a Discovery,
+        roles: BTreeMap<String, Lightningd>,
+        node_roles: BTreeMap<String, String>,
+    ) -> World<'a> {
+        World {
+            net,
+            discovery,
+            roles,
+            node_roles,
+            invoices: 0,
+        }
     }
 
     /// `${alice.id}` and friends, for every node.
@@ -81,31 +100,63 @@ impl<'a> World<'a> {
         }
     }
 
-    pub async fn execute(&mut self, action: &Action, b: &Bindings, timeout: Duration) -> Result<Value, StepError> {
+    pub async fn execute(
+        &mut self,
+        action: &Action,
+        b: &Bindings,
+        timeout: Duration,
+    ) -> Result<Value, StepError> {
         use Action::*;
-        let resolve = |v: &Value| values::resolve(v, b).map_err(|e| StepError::Fail(format!("bad value: {e}")));
+        let resolve = |v: &Value| {
+            values::resolve(v, b).map_err(|e| StepError::Fail(format!("bad value: {e}")))
+        };
         let amount = |v: &Value| {
             let v = resolve(v)?;
-            values::as_amount(&v).ok_or_else(|| StepError::Fail(format!("amount_msat: not an amount: {v}")))
+            values::as_amount(&v)
+                .ok_or_else(|| StepError::Fail(format!("amount_msat: not an amount: {v}")))
         };
         match action {
             Fund { node } => {
-                self.net.fund(std::slice::from_ref(node)).await.map_err(net_step_error)?;
+                self.net
+                    .fund(std::slice::from_ref(node))
+                    .await
+                    .map_err(net_step_error)?;
                 Ok(json!({}))
             }
             Connect { node, peer } => self.net.connect(node, peer).await.map_err(net_step_error),
-            OpenChannel { node, peer, amount_sat, announce, push_msat } => {
-                let spec = ChannelSpec { from: node.clone(), to: peer.clone(), amount_sat: *amount_sat, announce: *announce, push_msat: *push_msat };
+            OpenChannel {
+                node,
+                peer,
+                amount_sat,
+                announce,
+                push_msat,
+            } => {
+                let spec = ChannelSpec {
+                    from: node.clone(),
+                    to: peer.clone(),
+                    amount_sat: *amount_sat,
+                    announce: *announce,
+                    push_msat: *push_msat,
+                };
                 self.net.open_channel(&spec).await.map_err(net_step_error)
             }
             Mine { blocks } => {
                 self.net.mine(*blocks).await.map_err(net_step_error)?;
-                Ok(json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}))
+                Ok(
+                    json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}),
+                )
             }
-            WaitChannel { node, peer, state } => {
-                self.net.wait_channel_state(node, peer, state, None, timeout).await.map_err(net_step_error)
-            }
-            Invoice { node, amount_msat, label, description } => {
+            WaitChannel { node, peer, state } => self
+                .net
+                .wait_channel_state(node, peer, state, None, timeout)
+                .await
+                .map_err(net_step_error),
+            Invoice {
+                node,
+                amount_msat,
+                label,
+                description,
+            } => {
                 let amount = amount(amount_msat)?;
                 self.invoices += 1;
                 let label = match label {
@@ -117,21 +168,44 @@ impl<'a> World<'a> {
                     Some(d) => resolve(d)?,
                     None => label.clone(),
                 };
-                self.rpc(node, "invoice", json!({"amount_msat": amount, "label": label, "description": description}), timeout).await
+                self.rpc(
+                    node,
+                    "invoice",
+                    json!({"amount_msat": amount, "label": label, "description": description}),
+                    timeout,
+                )
+                .await
             }
             Pay { node, bolt11, xpay } => {
                 self.require_pay_mode(node, *xpay)?;
                 let bolt11 = resolve(bolt11)?;
-                let r = self.rpc(node, "pay", json!({"bolt11": bolt11}), timeout).await?;
+                let r = self
+                    .rpc(node, "pay", json!({"bolt11": bolt11}), timeout)
+                    .await?;
                 Ok(normalize_payment(r))
             }
-            Keysend { node, to, amount_msat } => {
+            Keysend {
+                node,
+                to,
+                amount_msat,
+            } => {
                 let destination = self.node_id_of(&resolve(to)?)?;
                 let amount = amount(amount_msat)?;
                 let n = self.net.node(node).map_err(env)?;
                 // keysend is deprecated from v26.06; its replacement is xkeysend.
-                let method = if Features::of(&n.binary.version).keysend_and_pay_deprecated { "xkeysend" } else { "keysend" };
-                let r = self.rpc(node, method, json!({"destination": destination, "amount_msat": amount}), timeout).await?;
+                let method = if Features::of(&n.binary.version).keysend_and_pay_deprecated {
+                    "xkeysend"
+                } else {
+                    "keysend"
+                };
+                let r = self
+                    .rpc(
+                        node,
+                        method,
+                        json!({"destination": destination, "amount_msat": amount}),
+                        timeout,
+                    )
+                    .await?;
                 Ok(normalize_payment(r))
             }
             Restart { node } => {
@@ -172,7 +246,8 @@ impl<'a> World<'a> {
                 // line must not satisfy a wait after a restart.
                 let found = poll_until(timeout, Duration::from_millis(50), || {
                     let bytes = std::fs::read(&path).unwrap_or_default();
-                    let text = String::from_utf8_lossy(bytes.get(since as usize..).unwrap_or(&[])).into_owned();
+                    let text = String::from_utf8_lossy(bytes.get(since as usize..).unwrap_or(&[]))
+                        .into_owned();
                     let hit = text.lines().find(|l| re.is_match(l)).map(String::from);
                     let last = text.lines().last().map(String::from);
                     async move { hit.map_or(Look::NotYet(last), Look::Ready) }
@@ -183,19 +258,29 @@ impl<'a> World<'a> {
                     Err(TimedOut { after, last }) => Err(StepError::Fail(format!(
                         "no line matching /{pattern}/ in {node}'s log within {}; its last line: {}",
                         secs(after),
-                        last.flatten().map_or("(none)".into(), |l| crate::text::truncate(l.trim(), 300))
+                        last.flatten()
+                            .map_or("(none)".into(), |l| crate::text::truncate(l.trim(), 300))
                     ))),
                 }
             }
-            AssertLog { node, pattern, present } => {
+            AssertLog {
+                node,
+                pattern,
+                present,
+            } => {
                 let re = regex::Regex::new(pattern).map_err(env)?;
                 let path = self.net.node(node).map_err(env)?.log_file();
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 match (text.lines().find(|l| re.is_match(l)), present) {
                     (Some(l), true) => Ok(json!({"line": l})),
                     (None, false) => Ok(json!({})),
-                    (None, true) => Err(StepError::Fail(format!("expected a line matching /{pattern}/ in {node}'s log; none found"))),
-                    (Some(l), false) => Err(StepError::Fail(format!("expected no line matching /{pattern}/ in {node}'s log; found: {}", l.trim()))),
+                    (None, true) => Err(StepError::Fail(format!(
+                        "expected a line matching /{pattern}/ in {node}'s log; none found"
+                    ))),
+                    (Some(l), false) => Err(StepError::Fail(format!(
+                        "expected no line matching /{pattern}/ in {node}'s log; found: {}",
+                        l.trim()
+                    ))),
                 }
             }
             AssertAlive { node, alive } => {
@@ -203,10 +288,18 @@ impl<'a> World<'a> {
                 if running == *alive {
                     Ok(json!({"alive": running}))
                 } else {
-                    Err(StepError::Fail(format!("expected {node} {}, but it is {}", alive_word(*alive), alive_word(running))))
+                    Err(StepError::Fail(format!(
+                        "expected {node} {}, but it is {}",
+                        alive_word(*alive),
+                        alive_word(running)
+                    )))
                 }
             }
-            Rpc { node, method, params } => {
+            Rpc {
+                node,
+                method,
+                params,
+            } => {
                 let params = resolve(params)?;
                 self.rpc(node, method, params, timeout).await
             }
@@ -224,12 +317,19 @@ impl<'a> World<'a> {
                     Ok(RawReply::Closed { partial }) => Err(StepError::ConnectionLost {
                         node: node.clone(),
                         detail: "the raw request's socket closed without a reply".into(),
-                        otherwise: Box::new(StepError::Rpc(json!({"code": null, "message": "socket closed without a reply", "partial": partial}))),
+                        otherwise: Box::new(StepError::Rpc(
+                            json!({"code": null, "message": "socket closed without a reply", "partial": partial}),
+                        )),
                     }),
                     Err(e) => Err(call_failure(node, e)),
                 }
             }
-            WaitRpc { node, method, params, until } => {
+            WaitRpc {
+                node,
+                method,
+                params,
+                until,
+            } => {
                 let params = resolve(params)?;
                 let n = self.net.node(node).map_err(env)?;
                 let polled = poll_until(timeout, Duration::from_millis(100), || {
@@ -240,7 +340,9 @@ impl<'a> World<'a> {
                                 Ok(()) => Look::Ready(Ok(v)),
                                 Err(why) => Look::NotYet(why),
                             },
-                            Err(e) if matches!(e.kind, CallErrorKind::Rpc { .. }) => Look::NotYet(format!("error {}", e.to_json())),
+                            Err(e) if matches!(e.kind, CallErrorKind::Rpc { .. }) => {
+                                Look::NotYet(format!("error {}", e.to_json()))
+                            }
                             Err(e) => Look::Ready(Err(call_failure(node, e))),
                         }
                     }
@@ -258,20 +360,28 @@ impl<'a> World<'a> {
             CheckDb { node } => {
                 let n = self.net.node_mut(node).map_err(env)?;
                 if n.is_running() {
-                    return Err(StepError::Env(format!("check_db needs {node} stopped: lightningd holds its database")));
+                    return Err(StepError::Env(format!(
+                        "check_db needs {node} stopped: lightningd holds its database"
+                    )));
                 }
-                let (clean, report) = crate::dbcheck_adapter::check_db_json(&n.database()).map_err(StepError::Env)?;
+                let (clean, report) =
+                    crate::dbcheck_adapter::check_db_json(&n.database()).map_err(StepError::Env)?;
                 if clean {
                     Ok(report)
                 } else {
-                    Err(StepError::Fail(format!("check-db found problems in {node}'s database: {}", crate::dbcheck_adapter::findings_summary(&report))))
+                    Err(StepError::Fail(format!(
+                        "check-db found problems in {node}'s database: {}",
+                        crate::dbcheck_adapter::findings_summary(&report)
+                    )))
                 }
             }
             Sleep { seconds } => {
                 tokio::time::sleep(Duration::from_secs_f64(*seconds)).await;
                 Ok(json!({}))
             }
-            Repeat { .. } => Err(StepError::Env("internal: a repeat reached execute (the driver unrolls it)".into())),
+            Repeat { .. } => Err(StepError::Env(
+                "internal: a repeat reached execute (the driver unrolls it)".into(),
+            )),
         }
     }
 
@@ -279,26 +389,49 @@ impl<'a> World<'a> {
         let n = self.net.node(node).map_err(env)?;
         let f = Features::of(&n.binary.version);
         match want.unwrap_or(n.config.xpay) {
-            XpayMode::On if !f.xpay => Err(StepError::Env(format!("pay with xpay on needs v24.11+; {node} runs {}", n.binary.version))),
-            XpayMode::Off if f.legacy_pay_removed => Err(StepError::Env(format!("legacy pay (xpay off) does not exist on {}", n.binary.version))),
+            XpayMode::On if !f.xpay => Err(StepError::Env(format!(
+                "pay with xpay on needs v24.11+; {node} runs {}",
+                n.binary.version
+            ))),
+            XpayMode::Off if f.legacy_pay_removed => Err(StepError::Env(format!(
+                "legacy pay (xpay off) does not exist on {}",
+                n.binary.version
+            ))),
             _ => Ok(()),
         }
     }
 
     fn node_id_of(&self, to: &Value) -> Result<String, StepError> {
-        let s = to.as_str().ok_or_else(|| StepError::Fail(format!("expected a node name or id, got {to}")))?;
+        let s = to
+            .as_str()
+            .ok_or_else(|| StepError::Fail(format!("expected a node name or id, got {to}")))?;
         match self.net.node(s) {
-            Ok(n) => n.id.clone().ok_or_else(|| StepError::Env(format!("{s} has no id yet (never started)"))),
+            Ok(n) => {
+                n.id.clone()
+                    .ok_or_else(|| StepError::Env(format!("{s} has no id yet (never started)")))
+            }
             Err(_) => Ok(s.to_string()),
         }
     }
 
-    async fn rpc(&self, node: &str, method: &str, params: Value, timeout: Duration) -> Result<Value, StepError> {
+    async fn rpc(
+        &self,
+        node: &str,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, StepError> {
         let n = self.net.node(node).map_err(env)?;
-        n.call(method, params, timeout).await.map_err(|e| call_failure(node, e))
+        n.call(method, params, timeout)
+            .await
+            .map_err(|e| call_failure(node, e))
     }
 
-    async fn start_node(&mut self, name: &str, binary: Option<Lightningd>) -> Result<Value, StepError> {
+    async fn start_node(
+        &mut self,
+        name: &str,
+        binary: Option<Lightningd>,
+    ) -> Result<Value, StepError> {
         let n = self.net.node_mut(name).map_err(env)?;
         if let Some(b) = binary {
             n.binary = b;
@@ -310,7 +443,11 @@ impl<'a> World<'a> {
             Err(e) => Err(match &e.kind {
                 // The binary died on its own while starting (e.g. a
                 // migration crash, which only reaches stderr).
-                StartErrorKind::Exited { exit, .. } => StepError::Crash { node: name.into(), exit: *exit, detail: e.to_string() },
+                StartErrorKind::Exited { exit, .. } => StepError::Crash {
+                    node: name.into(),
+                    exit: *exit,
+                    detail: e.to_string(),
+                },
                 StartErrorKind::NotReady(_) => StepError::Hang(e.to_string()),
                 _ => StepError::Env(e.to_string()),
             }),
@@ -319,7 +456,11 @@ impl<'a> World<'a> {
 }
 
 fn alive_word(alive: bool) -> &'static str {
-    if alive { "alive" } else { "dead" }
+    if alive {
+        "alive"
+    } else {
+        "dead"
+    }
 }
 
 /// An RPC error becomes [`StepError::Rpc`]; a broken connection means the
@@ -327,10 +468,18 @@ fn alive_word(alive: bool) -> &'static str {
 fn call_failure(node: &str, e: CallError) -> StepError {
     match &e.kind {
         CallErrorKind::Rpc { .. } => StepError::Rpc(e.to_json()),
-        CallErrorKind::Timeout(t) => StepError::Hang(format!("{node}: `{}` did not answer within {}", e.method, secs(*t))),
+        CallErrorKind::Timeout(t) => StepError::Hang(format!(
+            "{node}: `{}` did not answer within {}",
+            e.method,
+            secs(*t)
+        )),
         CallErrorKind::Closed(_) | CallErrorKind::Connect { .. } => {
             let detail = format!("`{}` got no answer: {}", e.method, e.kind);
-            StepError::ConnectionLost { node: node.into(), detail: detail.clone(), otherwise: Box::new(StepError::Fail(detail)) }
+            StepError::ConnectionLost {
+                node: node.into(),
+                detail: detail.clone(),
+                otherwise: Box::new(StepError::Fail(detail)),
+            }
         }
     }
 }
@@ -342,7 +491,11 @@ pub fn net_step_error(e: NetworkError) -> StepError {
         NetworkError::Rpc(c) => call_failure(&c.node.clone(), c),
         NetworkError::Timeout { .. } => StepError::Fail(e.to_string()),
         NetworkError::Start(ref se) => match &se.kind {
-            StartErrorKind::Exited { exit, .. } => StepError::Crash { node: se.node.clone(), exit: *exit, detail: e.to_string() },
+            StartErrorKind::Exited { exit, .. } => StepError::Crash {
+                node: se.node.clone(),
+                exit: *exit,
+                detail: e.to_string(),
+            },
             StartErrorKind::NotReady(_) => StepError::Hang(e.to_string()),
             _ => StepError::Env(e.to_string()),
         },
@@ -372,8 +525,13 @@ mod tests {
     #[test]
     fn xpay_and_classic_results_mean_the_same() {
         let classic = normalize_payment(json!({"status": "complete", "payment_preimage": "aa"}));
-        let xpay = normalize_payment(json!({"payment_preimage": "aa", "amount_msat": 1000, "failed_parts": 0}));
+        let xpay = normalize_payment(
+            json!({"payment_preimage": "aa", "amount_msat": 1000, "failed_parts": 0}),
+        );
         assert_eq!(classic["status"], xpay["status"]);
-        assert_eq!(normalize_payment(json!({"status": "failed"}))["status"], "failed");
+        assert_eq!(
+            normalize_payment(json!({"status": "failed"}))["status"],
+            "failed"
+        );
     }
 }

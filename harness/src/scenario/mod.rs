@@ -26,8 +26,19 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Scenario, ScenarioError> {
         Err(e) => {
             let before = &bytes[..e.valid_up_to()];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let col = before.len() - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-            Err(ScenarioError { file: file.into(), line, column: col, key: None, message: "not valid UTF-8".into() })
+            let col = before.len()
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            Err(ScenarioError {
+                file: file.into(),
+                line,
+                column: col,
+                key: None,
+                message: "not valid UTF-8".into(),
+            })
         }
     }
 }
@@ -46,7 +57,10 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     // `${scenario.dir}` in a node option is the scenario file's directory,
     // so a file can name a plugin that sits beside it (lightningd runs in
     // the node's dir, where a relative path would not resolve).
-    let dir = std::fs::canonicalize(path).ok().and_then(|p| p.parent().map(|d| d.display().to_string())).unwrap_or_else(|| ".".into());
+    let dir = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.display().to_string()))
+        .unwrap_or_else(|| ".".into());
     for node in &mut scenario.nodes {
         for (_, value) in &mut node.options {
             if let Some(v) = value {

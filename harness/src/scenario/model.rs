@@ -104,36 +104,126 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Fund { node: String },
-    Connect { node: String, peer: String },
-    OpenChannel { node: String, peer: String, amount_sat: u64, announce: bool, push_msat: u64 },
-    Mine { blocks: u64 },
-    WaitChannel { node: String, peer: String, state: String },
-    Invoice { node: String, amount_msat: Value, label: Option<Value>, description: Option<Value> },
-    Pay { node: String, bolt11: Value, xpay: Option<XpayMode> },
-    Keysend { node: String, to: Value, amount_msat: Value },
-    Restart { node: String },
-    Upgrade { node: String, role: String },
-    Kill { node: String },
-    Start { node: String },
-    Stop { node: String },
-    WaitLog { node: String, pattern: String },
-    AssertLog { node: String, pattern: String, present: bool },
-    AssertAlive { node: String, alive: bool },
-    Rpc { node: String, method: String, params: Value },
-    Raw { node: String, request: RawRequest },
-    WaitRpc { node: String, method: String, params: Value, until: FieldCheck },
-    CheckDb { node: String },
-    Sleep { seconds: f64 },
-    Repeat { times: u64, var: String, steps: Vec<Step> },
+    Fund {
+        node: String,
+    },
+    Connect {
+        node: String,
+        peer: String,
+    },
+    OpenChannel {
+        node: String,
+        peer: String,
+        amount_sat: u64,
+        announce: bool,
+        push_msat: u64,
+    },
+    Mine {
+        blocks: u64,
+    },
+    WaitChannel {
+        node: String,
+        peer: String,
+        state: String,
+    },
+    Invoice {
+        node: String,
+        amount_msat: Value,
+        label: Option<Value>,
+        description: Option<Value>,
+    },
+    Pay {
+        node: String,
+        bolt11: Value,
+        xpay: Option<XpayMode>,
+    },
+    Keysend {
+        node: String,
+        to: Value,
+        amount_msat: Value,
+    },
+    Restart {
+        node: String,
+    },
+    Upgrade {
+        node: String,
+        role: String,
+    },
+    Kill {
+        node: String,
+    },
+    Start {
+        node: String,
+    },
+    Stop {
+        node: String,
+    },
+    WaitLog {
+        node: String,
+        pattern: String,
+    },
+    AssertLog {
+        node: String,
+        pattern: String,
+        present: bool,
+    },
+    AssertAlive {
+        node: String,
+        alive: bool,
+    },
+    Rpc {
+        node: String,
+        method: String,
+        params: Value,
+    },
+    Raw {
+        node: String,
+        request: RawRequest,
+    },
+    WaitRpc {
+        node: String,
+        method: String,
+        params: Value,
+        until: FieldCheck,
+    },
+    CheckDb {
+        node: String,
+    },
+    Sleep {
+        seconds: f64,
+    },
+    Repeat {
+        times: u64,
+        var: String,
+        steps: Vec<Step>,
+    },
 }
 
 /// The one list of step kinds: what `do = "..."` accepts, in the order the
 /// docs list them. [`Action::kind`] maps back onto it.
 pub const STEP_KINDS: &[&str] = &[
-    "fund", "connect", "open_channel", "mine", "wait_channel", "invoice", "pay", "keysend", "restart",
-    "upgrade", "kill", "start", "stop", "wait_log", "assert_log", "assert_alive", "rpc", "raw", "wait_rpc",
-    "check_db", "sleep", "repeat",
+    "fund",
+    "connect",
+    "open_channel",
+    "mine",
+    "wait_channel",
+    "invoice",
+    "pay",
+    "keysend",
+    "restart",
+    "upgrade",
+    "kill",
+    "start",
+    "stop",
+    "wait_log",
+    "assert_log",
+    "assert_alive",
+    "rpc",
+    "raw",
+    "wait_rpc",
+    "check_db",
+    "sleep",
+    "repeat",
 ];
 
 impl Action {
@@ -168,23 +258,43 @@ impl Action {
 
     /// Steps whose purpose is to wait for a state until their timeout.
     pub fn is_wait(&self) -> bool {
-        matches!(self, Action::WaitRpc { .. } | Action::WaitLog { .. } | Action::WaitChannel { .. })
+        matches!(
+            self,
+            Action::WaitRpc { .. } | Action::WaitLog { .. } | Action::WaitChannel { .. }
+        )
     }
 
     /// Steps after which the node runs (again), when they succeed.
     pub fn starts_node(&self) -> bool {
-        matches!(self, Action::Start { .. } | Action::Restart { .. } | Action::Upgrade { .. })
+        matches!(
+            self,
+            Action::Start { .. } | Action::Restart { .. } | Action::Upgrade { .. }
+        )
     }
 
     /// The node a step acts on, if any.
     pub fn node(&self) -> Option<&str> {
         use Action::*;
         match self {
-            Fund { node } | Connect { node, .. } | OpenChannel { node, .. } | WaitChannel { node, .. }
-            | Invoice { node, .. } | Pay { node, .. } | Keysend { node, .. } | Restart { node }
-            | Upgrade { node, .. } | Kill { node } | Start { node } | Stop { node } | WaitLog { node, .. }
-            | AssertLog { node, .. } | AssertAlive { node, .. } | Rpc { node, .. } | Raw { node, .. }
-            | WaitRpc { node, .. } | CheckDb { node } => Some(node),
+            Fund { node }
+            | Connect { node, .. }
+            | OpenChannel { node, .. }
+            | WaitChannel { node, .. }
+            | Invoice { node, .. }
+            | Pay { node, .. }
+            | Keysend { node, .. }
+            | Restart { node }
+            | Upgrade { node, .. }
+            | Kill { node }
+            | Start { node }
+            | Stop { node }
+            | WaitLog { node, .. }
+            | AssertLog { node, .. }
+            | AssertAlive { node, .. }
+            | Rpc { node, .. }
+            | Raw { node, .. }
+            | WaitRpc { node, .. }
+            | CheckDb { node } => Some(node),
             Mine { .. } | Sleep { .. } | Repeat { .. } => None,
         }
     }
@@ -216,7 +326,10 @@ pub enum ExpectResult {
     #[default]
     Ok,
     /// The step must fail; optionally with this code and a message regex.
-    Error { code: Option<i64>, message: Option<String> },
+    Error {
+        code: Option<i64>,
+        message: Option<String>,
+    },
     /// Either is fine.
     Any,
 }

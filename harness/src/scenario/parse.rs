@@ -55,10 +55,14 @@ impl Tv {
         match &self.kind {
             TvKind::Str(s) | TvKind::Datetime(s) => Value::String(s.clone()),
             TvKind::Int(i) => Value::from(*i),
-            TvKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            TvKind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             TvKind::Bool(b) => Value::Bool(*b),
             TvKind::Array(a) => Value::Array(a.iter().map(Tv::to_json).collect()),
-            TvKind::Table(t) => Value::Object(t.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect()),
+            TvKind::Table(t) => {
+                Value::Object(t.iter().map(|(k, _, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 }
@@ -70,12 +74,25 @@ fn convert(v: toml::Spanned<toml::de::DeValue<'_>>) -> Result<Tv, (Range<usize>,
         DeValue::String(s) => TvKind::Str(s.into_owned()),
         DeValue::Integer(i) => {
             let text = i.as_str().replace('_', "");
-            let n = i64::from_str_radix(text.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b"), i.radix())
-                .map_err(|_| (span.clone(), format!("integer `{}` does not fit in 64 bits", i.as_str())))?;
+            let n = i64::from_str_radix(
+                text.trim_start_matches("0x")
+                    .trim_start_matches("0o")
+                    .trim_start_matches("0b"),
+                i.radix(),
+            )
+            .map_err(|_| {
+                (
+                    span.clone(),
+                    format!("integer `{}` does not fit in 64 bits", i.as_str()),
+                )
+            })?;
             TvKind::Int(n)
         }
         DeValue::Float(f) => TvKind::Float(
-            f.as_str().replace('_', "").parse().map_err(|_| (span.clone(), format!("bad float `{}`", f.as_str())))?,
+            f.as_str()
+                .replace('_', "")
+                .parse()
+                .map_err(|_| (span.clone(), format!("bad float `{}`", f.as_str())))?,
         ),
         DeValue::Boolean(b) => TvKind::Bool(b),
         DeValue::Datetime(d) => TvKind::Datetime(d.to_string()),
@@ -114,11 +131,22 @@ impl Source<'_> {
         let offset = offset.min(self.text.len());
         let before = &self.text.as_bytes()[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         Location { line, column }
     }
-    fn error(&self, span: &Range<usize>, key: Option<&str>, message: impl Into<String>) -> ScenarioError {
+    fn error(
+        &self,
+        span: &Range<usize>,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         let loc = self.location(span.start);
         ScenarioError {
             file: self.file.to_string(),
@@ -147,8 +175,18 @@ impl<'s, 'a> Fields<'s, 'a> {
     fn new(src: &'s Source<'a>, tv: &Tv, context: impl Into<String>) -> R<Self> {
         let context = context.into();
         match &tv.kind {
-            TvKind::Table(entries) => Ok(Fields { src, span: tv.span.clone(), context, entries: entries.clone(), allowed: vec![] }),
-            _ => Err(src.error(&tv.span, None, format!("{context} must be a table, found {}", tv.type_name()))),
+            TvKind::Table(entries) => Ok(Fields {
+                src,
+                span: tv.span.clone(),
+                context,
+                entries: entries.clone(),
+                allowed: vec![],
+            }),
+            _ => Err(src.error(
+                &tv.span,
+                None,
+                format!("{context} must be a table, found {}", tv.type_name()),
+            )),
         }
     }
 
@@ -159,7 +197,11 @@ impl<'s, 'a> Fields<'s, 'a> {
     }
 
     fn err(&self, tv: &Tv, key: &str, msg: impl Into<String>) -> ScenarioError {
-        self.src.error(&tv.span, Some(key), format!("{}: {}", self.context, msg.into()))
+        self.src.error(
+            &tv.span,
+            Some(key),
+            format!("{}: {}", self.context, msg.into()),
+        )
     }
 
     fn required<T>(&mut self, key: &'static str, f: impl Fn(&mut Self, &Tv) -> R<T>) -> R<T> {
@@ -167,18 +209,30 @@ impl<'s, 'a> Fields<'s, 'a> {
             Some(tv) => f(self, &tv),
             None => {
                 // A typo of this very key is the likelier story.
-                if let Some((k, span, _)) = self.entries.iter().find(|(k, _, _)| suggest(k, &[key]).is_some()) {
+                if let Some((k, span, _)) = self
+                    .entries
+                    .iter()
+                    .find(|(k, _, _)| suggest(k, &[key]).is_some())
+                {
                     return Err(self.src.error(
                         span,
                         Some(k),
                         format!("{}: unknown key (did you mean `{key}`?)", self.context),
                     ));
                 }
-                Err(self.src.error(&self.span, Some(key), format!("{}: missing required key `{key}`", self.context)))
+                Err(self.src.error(
+                    &self.span,
+                    Some(key),
+                    format!("{}: missing required key `{key}`", self.context),
+                ))
             }
         }
     }
-    fn optional<T>(&mut self, key: &'static str, f: impl Fn(&mut Self, &Tv) -> R<T>) -> R<Option<T>> {
+    fn optional<T>(
+        &mut self,
+        key: &'static str,
+        f: impl Fn(&mut Self, &Tv) -> R<T>,
+    ) -> R<Option<T>> {
         match self.take(key) {
             Some(tv) => f(self, &tv).map(Some),
             None => Ok(None),
@@ -194,25 +248,41 @@ impl<'s, 'a> Fields<'s, 'a> {
     fn as_string(&self, tv: &Tv, key: &str) -> R<String> {
         match &tv.kind {
             TvKind::Str(s) => Ok(s.clone()),
-            _ => Err(self.err(tv, key, format!("expected a string, found {}", tv.type_name()))),
+            _ => Err(self.err(
+                tv,
+                key,
+                format!("expected a string, found {}", tv.type_name()),
+            )),
         }
     }
     fn opt_u64(&mut self, key: &'static str) -> R<Option<u64>> {
         self.optional(key, |s, tv| match tv.kind {
             TvKind::Int(i) if i >= 0 => Ok(i as u64),
-            _ => Err(s.err(tv, key, format!("expected a non-negative integer, found {}", tv.type_name()))),
+            _ => Err(s.err(
+                tv,
+                key,
+                format!("expected a non-negative integer, found {}", tv.type_name()),
+            )),
         })
     }
     fn opt_i64(&mut self, key: &'static str) -> R<Option<i64>> {
         self.optional(key, |s, tv| match tv.kind {
             TvKind::Int(i) => Ok(i),
-            _ => Err(s.err(tv, key, format!("expected an integer, found {}", tv.type_name()))),
+            _ => Err(s.err(
+                tv,
+                key,
+                format!("expected an integer, found {}", tv.type_name()),
+            )),
         })
     }
     fn opt_bool(&mut self, key: &'static str) -> R<Option<bool>> {
         self.optional(key, |s, tv| match tv.kind {
             TvKind::Bool(b) => Ok(b),
-            _ => Err(s.err(tv, key, format!("expected true or false, found {}", tv.type_name()))),
+            _ => Err(s.err(
+                tv,
+                key,
+                format!("expected true or false, found {}", tv.type_name()),
+            )),
         })
     }
     fn opt_seconds(&mut self, key: &'static str) -> R<Option<f64>> {
@@ -234,7 +304,11 @@ impl<'s, 'a> Fields<'s, 'a> {
             .optional(key, |s, tv| match &tv.kind {
                 TvKind::Array(items) => items.iter().map(|i| s.as_string(i, key)).collect(),
                 TvKind::Str(one) => Ok(vec![one.clone()]),
-                _ => Err(s.err(tv, key, format!("expected a list of strings, found {}", tv.type_name()))),
+                _ => Err(s.err(
+                    tv,
+                    key,
+                    format!("expected a list of strings, found {}", tv.type_name()),
+                )),
             })?
             .unwrap_or_default())
     }
@@ -245,11 +319,17 @@ impl<'s, 'a> Fields<'s, 'a> {
             let mut allowed = self.allowed.clone();
             allowed.sort();
             allowed.dedup();
-            let hint = suggest(k, &allowed).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+            let hint = suggest(k, &allowed)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
             return Err(self.src.error(
                 span,
                 Some(k),
-                format!("{}: unknown key{hint}; expected one of: {}", self.context, allowed.join(", ")),
+                format!(
+                    "{}: unknown key{hint}; expected one of: {}",
+                    self.context,
+                    allowed.join(", ")
+                ),
             ));
         }
         Ok(())
@@ -264,13 +344,22 @@ fn suggest<'x>(word: &str, allowed: &[&'x str]) -> Option<&'x str> {
         for (i, ca) in a.chars().enumerate() {
             let mut cur = vec![i + 1];
             for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != *cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
         prev[b.len()]
     }
-    allowed.iter().map(|a| (distance(word, a), *a)).filter(|(d, _)| *d <= 2).min().map(|(_, a)| a)
+    allowed
+        .iter()
+        .map(|a| (distance(word, a), *a))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, a)| a)
 }
 
 pub use super::model::STEP_KINDS;
@@ -285,11 +374,18 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         src.error(&span, None, format!("invalid TOML: {}", e.message()))
     })?;
     let root_span = root.span();
-    let root = convert(toml::Spanned::new(root_span, toml::de::DeValue::Table(root.into_inner())))
-        .map_err(|(span, msg)| src.error(&span, None, msg))?;
+    let root = convert(toml::Spanned::new(
+        root_span,
+        toml::de::DeValue::Table(root.into_inner()),
+    ))
+    .map_err(|(span, msg)| src.error(&span, None, msg))?;
     let mut top = Fields::new(&src, &root, "scenario")?;
 
-    let default_name = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string();
+    let default_name = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenario")
+        .to_string();
     let name = top.opt_string("name")?.unwrap_or(default_name);
     let description = top.opt_string("description")?.unwrap_or_default();
     let setup = match top.take("setup") {
@@ -300,7 +396,10 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             _ => return Err(top.err(&tv, "setup", "expected \"auto\" or \"manual\"")),
         },
     };
-    let step_timeout = top.opt_seconds("step_timeout")?.map(Duration::from_secs_f64).unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let step_timeout = top
+        .opt_seconds("step_timeout")?
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let broken_log = top.string_list("broken_log")?;
 
     let nodes_declared = top.take("nodes");
@@ -330,7 +429,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 .enumerate()
                 .map(|(i, c)| parse_channel(&src, c, i + 1))
                 .collect::<R<Vec<_>>>()?,
-            _ => return Err(top.err(&tv, "channels", "expected an array of tables ([[channels]])")),
+            _ => {
+                return Err(top.err(
+                    &tv,
+                    "channels",
+                    "expected an array of tables ([[channels]])",
+                ))
+            }
         },
         None if nodes_declared.is_none() => vec![ChannelDecl {
             location: Location::default(),
@@ -348,13 +453,30 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         None => vec![],
     };
     top.finish()?;
-    Ok(Scenario { name, description, nodes, channels, setup, step_timeout, broken_log, steps })
+    Ok(Scenario {
+        name,
+        description,
+        nodes,
+        channels,
+        setup,
+        step_timeout,
+        broken_log,
+        steps,
+    })
 }
 
 fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<NodeDecl> {
     let mut f = Fields::new(src, tv, format!("node `{name}`"))?;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(src.error(kspan, Some(name), "node names are letters, digits, `-` and `_`"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(src.error(
+            kspan,
+            Some(name),
+            "node names are letters, digits, `-` and `_`",
+        ));
     }
     let role = f.opt_string("role")?.unwrap_or_else(|| "candidate".into());
     let developer = f.opt_bool("developer")?.unwrap_or(true);
@@ -362,7 +484,8 @@ fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<Node
     let xpay = match f.take("xpay") {
         None => XpayMode::Default,
         Some(v) => match &v.kind {
-            TvKind::Str(s) => XpayMode::parse(s).ok_or_else(|| f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\""))?,
+            TvKind::Str(s) => XpayMode::parse(s)
+                .ok_or_else(|| f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\""))?,
             _ => return Err(f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")),
         },
     };
@@ -399,7 +522,14 @@ fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<Node
         options.push((flag, None));
     }
     f.finish()?;
-    Ok(NodeDecl { name: name.to_string(), role, developer, xpay, reconnect, options })
+    Ok(NodeDecl {
+        name: name.to_string(),
+        role,
+        developer,
+        xpay,
+        reconnect,
+        options,
+    })
 }
 
 fn parse_channel(src: &Source, tv: &Tv, n: usize) -> R<ChannelDecl> {
@@ -418,18 +548,35 @@ fn parse_channel(src: &Source, tv: &Tv, n: usize) -> R<ChannelDecl> {
 
 fn parse_steps(src: &Source, tv: &Tv, prefix: &str) -> R<Vec<Step>> {
     let TvKind::Array(items) = &tv.kind else {
-        return Err(src.error(&tv.span, Some("steps"), "expected an array of tables ([[steps]])"));
+        return Err(src.error(
+            &tv.span,
+            Some("steps"),
+            "expected an array of tables ([[steps]])",
+        ));
     };
-    items.iter().enumerate().map(|(i, s)| parse_step(src, s, &format!("{prefix}{}", i + 1))).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_step(src, s, &format!("{prefix}{}", i + 1)))
+        .collect()
 }
 
 fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
     let mut f = Fields::new(src, tv, format!("step {number}"))?;
     let kind = f.string("do")?;
     if !STEP_KINDS.contains(&kind.as_str()) {
-        let hint = suggest(&kind, STEP_KINDS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = suggest(&kind, STEP_KINDS)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
         let span = tv_span_of_key(tv, "do").unwrap_or(tv.span.clone());
-        return Err(src.error(&span, Some("do"), format!("step {number}: unknown step `{kind}`{hint}; steps are: {}", STEP_KINDS.join(", "))));
+        return Err(src.error(
+            &span,
+            Some("do"),
+            format!(
+                "step {number}: unknown step `{kind}`{hint}; steps are: {}",
+                STEP_KINDS.join(", ")
+            ),
+        ));
     }
     f.context = format!("step {number} (`{kind}`)");
     let label = f.opt_string("name")?.unwrap_or_else(|| kind.clone());
@@ -443,8 +590,13 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
     let node = |f: &mut Fields| f.string("node");
     use Action::*;
     let action = match kind.as_str() {
-        "fund" => Fund { node: node(&mut f)? },
-        "connect" => Connect { node: node(&mut f)?, peer: f.string("peer")? },
+        "fund" => Fund {
+            node: node(&mut f)?,
+        },
+        "connect" => Connect {
+            node: node(&mut f)?,
+            peer: f.string("peer")?,
+        },
         "open_channel" => OpenChannel {
             node: node(&mut f)?,
             peer: f.string("peer")?,
@@ -452,11 +604,15 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
             announce: f.opt_bool("announce")?.unwrap_or(true),
             push_msat: f.opt_u64("push_msat")?.unwrap_or(0),
         },
-        "mine" => Mine { blocks: f.opt_u64("blocks")?.unwrap_or(1) },
+        "mine" => Mine {
+            blocks: f.opt_u64("blocks")?.unwrap_or(1),
+        },
         "wait_channel" => WaitChannel {
             node: node(&mut f)?,
             peer: f.string("peer")?,
-            state: f.opt_string("state")?.unwrap_or_else(|| "CHANNELD_NORMAL".into()),
+            state: f
+                .opt_string("state")?
+                .unwrap_or_else(|| "CHANNELD_NORMAL".into()),
         },
         "invoice" => Invoice {
             node: node(&mut f)?,
@@ -470,48 +626,90 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
             let xpay = match f.take("xpay") {
                 None => None,
                 Some(v) => Some(match &v.kind {
-                    TvKind::Str(s) => XpayMode::parse(s).ok_or_else(|| f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\""))?,
+                    TvKind::Str(s) => XpayMode::parse(s).ok_or_else(|| {
+                        f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")
+                    })?,
                     _ => return Err(f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")),
                 }),
             };
             Pay { node, bolt11, xpay }
         }
-        "keysend" => Keysend { node: node(&mut f)?, to: f.value("to")?, amount_msat: f.value("amount_msat")? },
-        "restart" => Restart { node: node(&mut f)? },
-        "upgrade" => Upgrade { node: node(&mut f)?, role: f.string("role")? },
-        "kill" => Kill { node: node(&mut f)? },
-        "start" => Start { node: node(&mut f)? },
-        "stop" => Stop { node: node(&mut f)? },
-        "wait_log" => WaitLog { node: node(&mut f)?, pattern: f.string("pattern")? },
+        "keysend" => Keysend {
+            node: node(&mut f)?,
+            to: f.value("to")?,
+            amount_msat: f.value("amount_msat")?,
+        },
+        "restart" => Restart {
+            node: node(&mut f)?,
+        },
+        "upgrade" => Upgrade {
+            node: node(&mut f)?,
+            role: f.string("role")?,
+        },
+        "kill" => Kill {
+            node: node(&mut f)?,
+        },
+        "start" => Start {
+            node: node(&mut f)?,
+        },
+        "stop" => Stop {
+            node: node(&mut f)?,
+        },
+        "wait_log" => WaitLog {
+            node: node(&mut f)?,
+            pattern: f.string("pattern")?,
+        },
         "assert_log" => AssertLog {
             node: node(&mut f)?,
             pattern: f.string("pattern")?,
             present: f.opt_bool("present")?.unwrap_or(true),
         },
-        "assert_alive" => AssertAlive { node: node(&mut f)?, alive: f.opt_bool("alive")?.unwrap_or(true) },
+        "assert_alive" => AssertAlive {
+            node: node(&mut f)?,
+            alive: f.opt_bool("alive")?.unwrap_or(true),
+        },
         "rpc" => Rpc {
             node: node(&mut f)?,
             method: f.string("method")?,
-            params: f.opt_value("params")?.unwrap_or_else(|| Value::Object(Default::default())),
+            params: f
+                .opt_value("params")?
+                .unwrap_or_else(|| Value::Object(Default::default())),
         },
         "raw" => {
             let node = node(&mut f)?;
             let request = f.required("request", |s, tv| match &tv.kind {
                 TvKind::Table(_) => Ok(RawRequest::Json(tv.to_json())),
                 TvKind::Str(text) => Ok(RawRequest::Text(text.clone())),
-                _ => Err(s.err(tv, "request", "expected a table (a JSON object) or a string (exact bytes)")),
+                _ => Err(s.err(
+                    tv,
+                    "request",
+                    "expected a table (a JSON object) or a string (exact bytes)",
+                )),
             })?;
             Raw { node, request }
         }
         "wait_rpc" => {
             let node = node(&mut f)?;
             let method = f.string("method")?;
-            let params = f.opt_value("params")?.unwrap_or_else(|| Value::Object(Default::default()));
-            let until = f.required("until", |_, tv| parse_field_check(src, tv, &format!("step {number} `until`")))?;
-            WaitRpc { node, method, params, until }
+            let params = f
+                .opt_value("params")?
+                .unwrap_or_else(|| Value::Object(Default::default()));
+            let until = f.required("until", |_, tv| {
+                parse_field_check(src, tv, &format!("step {number} `until`"))
+            })?;
+            WaitRpc {
+                node,
+                method,
+                params,
+                until,
+            }
         }
-        "check_db" => CheckDb { node: node(&mut f)? },
-        "sleep" => Sleep { seconds: f.opt_seconds("seconds")?.unwrap_or(1.0) },
+        "check_db" => CheckDb {
+            node: node(&mut f)?,
+        },
+        "sleep" => Sleep {
+            seconds: f.opt_seconds("seconds")?.unwrap_or(1.0),
+        },
         "repeat" => {
             let times = f.required("times", |s, tv| match tv.kind {
                 TvKind::Int(i) if (1..=100_000).contains(&i) => Ok(i as u64),
@@ -521,15 +719,32 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
             let steps = f.required("steps", |_, tv| parse_steps(src, tv, &format!("{number}.")))?;
             Repeat { times, var, steps }
         }
-        other => return Err(src.error(&tv.span, Some("do"), format!("step {number}: `{other}` is listed as a step kind but has no parser"))),
+        other => {
+            return Err(src.error(
+                &tv.span,
+                Some("do"),
+                format!("step {number}: `{other}` is listed as a step kind but has no parser"),
+            ))
+        }
     };
     f.finish()?;
-    Ok(Step { label, location: src.location(tv.span.start), action, save, expect, timeout, soft })
+    Ok(Step {
+        label,
+        location: src.location(tv.span.start),
+        action,
+        save,
+        expect,
+        timeout,
+        soft,
+    })
 }
 
 fn tv_span_of_key(tv: &Tv, key: &str) -> Option<Range<usize>> {
     match &tv.kind {
-        TvKind::Table(e) => e.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v.span.clone()),
+        TvKind::Table(e) => e
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, v)| v.span.clone()),
         _ => None,
     }
 }
@@ -539,13 +754,17 @@ fn parse_expect(src: &Source, tv: &Tv, number: &str) -> R<Expect> {
     let ok = f.opt_bool("ok")?;
     let error = f.take("error");
     let result = match (ok, error) {
-        (Some(true), Some(e)) => return Err(f.err(&e, "error", "`ok = true` and `error` contradict each other")),
+        (Some(true), Some(e)) => {
+            return Err(f.err(&e, "error", "`ok = true` and `error` contradict each other"))
+        }
         (_, Some(e)) => {
             let mut ef = Fields::new(src, &e, format!("step {number} `expect.error`"))?;
             let code = ef.opt_i64("code")?;
             let message = ef.opt_string("message")?;
             if let Some(m) = &message {
-                regex::Regex::new(m).map_err(|err| src.error(&e.span, Some("message"), format!("bad regex: {err}")))?;
+                regex::Regex::new(m).map_err(|err| {
+                    src.error(&e.span, Some("message"), format!("bad regex: {err}"))
+                })?;
             }
             ef.finish()?;
             ExpectResult::Error { code, message }
@@ -560,26 +779,39 @@ fn parse_expect(src: &Source, tv: &Tv, number: &str) -> R<Expect> {
                 .iter()
                 .map(|i| parse_field_check(src, i, &format!("step {number} `expect.fields`")))
                 .collect::<R<_>>()?,
-            _ => return Err(f.err(&tv, "fields", "expected an array of { path = ..., equals|matches|count|exists = ... }")),
+            _ => {
+                return Err(f.err(
+                    &tv,
+                    "fields",
+                    "expected an array of { path = ..., equals|matches|count|exists = ... }",
+                ))
+            }
         },
     };
     let alive = f.string_list("alive")?;
     let dead = f.string_list("dead")?;
     f.finish()?;
-    Ok(Expect { result, fields, alive, dead })
+    Ok(Expect {
+        result,
+        fields,
+        alive,
+        dead,
+    })
 }
 
 fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     let mut f = Fields::new(src, tv, context)?;
     let path_span = tv_span_of_key(tv, "path").unwrap_or(tv.span.clone());
     let path = f.string("path")?;
-    let path = super::values::PathExpr::parse(&path).map_err(|e| src.error(&path_span, Some("path"), format!("{context}: {e}")))?;
+    let path = super::values::PathExpr::parse(&path)
+        .map_err(|e| src.error(&path_span, Some("path"), format!("{context}: {e}")))?;
     let mut checks = Vec::new();
     if let Some(v) = f.opt_value("equals")? {
         checks.push(Check::Equals(v));
     }
     if let Some(m) = f.opt_string("matches")? {
-        regex::Regex::new(&m).map_err(|e| src.error(&tv.span, Some("matches"), format!("bad regex: {e}")))?;
+        regex::Regex::new(&m)
+            .map_err(|e| src.error(&tv.span, Some("matches"), format!("bad regex: {e}")))?;
         checks.push(Check::Matches(m));
     }
     if let Some(n) = f.opt_u64("count")? {
@@ -590,9 +822,19 @@ fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     }
     f.finish()?;
     match checks.len() {
-        1 => Ok(FieldCheck { path, check: checks.remove(0) }),
-        0 => Err(src.error(&tv.span, Some("path"), format!("{context}: give one of equals, matches, count, exists"))),
-        _ => Err(src.error(&tv.span, Some("path"), format!("{context}: give only one of equals, matches, count, exists"))),
+        1 => Ok(FieldCheck {
+            path,
+            check: checks.remove(0),
+        }),
+        0 => Err(src.error(
+            &tv.span,
+            Some("path"),
+            format!("{context}: give one of equals, matches, count, exists"),
+        )),
+        _ => Err(src.error(
+            &tv.span,
+            Some("path"),
+            format!("{context}: give only one of equals, matches, count, exists"),
+        )),
     }
 }
-

@@ -32,7 +32,11 @@ impl Checker<'_> {
         if self.nodes.contains(name) {
             return Ok(());
         }
-        Err(self.err(loc, Some(key), format!("{ctx}: no node named `{name}` (nodes: {})", self.names())))
+        Err(self.err(
+            loc,
+            Some(key),
+            format!("{ctx}: no node named `{name}` (nodes: {})", self.names()),
+        ))
     }
 
     fn names(&self) -> String {
@@ -40,15 +44,19 @@ impl Checker<'_> {
     }
 
     fn regex(&self, loc: Location, key: &str, pattern: &str, ctx: &str) -> R {
-        regex::Regex::new(pattern).map(|_| ()).map_err(|e| self.err(loc, Some(key), format!("{ctx}: bad regex: {e}")))
+        regex::Regex::new(pattern)
+            .map(|_| ())
+            .map_err(|e| self.err(loc, Some(key), format!("{ctx}: bad regex: {e}")))
     }
 
     fn templates(&self, loc: Location, v: &Value, bound: &BTreeSet<String>, ctx: &str) -> R {
         match v {
             Value::String(s) => {
-                let refs = values::references(s).map_err(|e| self.err(loc, None, format!("{ctx}: {e}")))?;
+                let refs = values::references(s)
+                    .map_err(|e| self.err(loc, None, format!("{ctx}: {e}")))?;
                 for r in refs {
-                    values::check_reference(&r).map_err(|e| self.err(loc, None, format!("{ctx}: `${{{r}}}`: {e}")))?;
+                    values::check_reference(&r)
+                        .map_err(|e| self.err(loc, None, format!("{ctx}: `${{{r}}}`: {e}")))?;
                     let root = values::root_of(&r);
                     if !bound.contains(root) {
                         return Err(self.err(
@@ -63,8 +71,12 @@ impl Checker<'_> {
                 }
                 Ok(())
             }
-            Value::Array(a) => a.iter().try_for_each(|x| self.templates(loc, x, bound, ctx)),
-            Value::Object(o) => o.values().try_for_each(|x| self.templates(loc, x, bound, ctx)),
+            Value::Array(a) => a
+                .iter()
+                .try_for_each(|x| self.templates(loc, x, bound, ctx)),
+            Value::Object(o) => o
+                .values()
+                .try_for_each(|x| self.templates(loc, x, bound, ctx)),
             _ => Ok(()),
         }
     }
@@ -89,14 +101,23 @@ impl Checker<'_> {
                 Connect { peer, .. } | OpenChannel { peer, .. } | WaitChannel { peer, .. } => {
                     self.node(loc, "peer", peer, &ctx)?
                 }
-                Invoice { amount_msat, label, description, .. } => {
+                Invoice {
+                    amount_msat,
+                    label,
+                    description,
+                    ..
+                } => {
                     self.templates(loc, amount_msat, bound, &ctx)?;
                     for v in [label, description].into_iter().flatten() {
                         self.templates(loc, v, bound, &ctx)?;
                     }
                     if let Value::Number(n) = amount_msat {
                         if n.as_u64().is_none() {
-                            return Err(self.err(loc, Some("amount_msat"), format!("{ctx}: expected a positive integer")));
+                            return Err(self.err(
+                                loc,
+                                Some("amount_msat"),
+                                format!("{ctx}: expected a positive integer"),
+                            ));
                         }
                     }
                 }
@@ -118,7 +139,9 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Keysend { to, amount_msat, .. } => {
+                Keysend {
+                    to, amount_msat, ..
+                } => {
                     self.templates(loc, to, bound, &ctx)?;
                     self.templates(loc, amount_msat, bound, &ctx)?;
                     if let Value::String(s) = to {
@@ -129,12 +152,22 @@ impl Checker<'_> {
                     }
                 }
                 Upgrade { role, .. } if role.is_empty() => {
-                    return Err(self.err(loc, Some("role"), format!("{ctx}: a role name is required")))
+                    return Err(self.err(
+                        loc,
+                        Some("role"),
+                        format!("{ctx}: a role name is required"),
+                    ))
                 }
-                WaitLog { pattern, .. } | AssertLog { pattern, .. } => self.regex(loc, "pattern", pattern, &ctx)?,
+                WaitLog { pattern, .. } | AssertLog { pattern, .. } => {
+                    self.regex(loc, "pattern", pattern, &ctx)?
+                }
                 Rpc { params, method, .. } => {
                     if method.is_empty() {
-                        return Err(self.err(loc, Some("method"), format!("{ctx}: method must not be empty")));
+                        return Err(self.err(
+                            loc,
+                            Some("method"),
+                            format!("{ctx}: method must not be empty"),
+                        ));
                     }
                     self.templates(loc, params, bound, &ctx)?
                 }
@@ -144,7 +177,10 @@ impl Checker<'_> {
                         self.templates(loc, v, bound, &ctx)?;
                     }
                 }
-                Raw { request: RawRequest::Json(v), .. } => self.templates(loc, v, bound, &ctx)?,
+                Raw {
+                    request: RawRequest::Json(v),
+                    ..
+                } => self.templates(loc, v, bound, &ctx)?,
                 Repeat { var, steps, .. } => {
                     let mut inner = bound.clone();
                     inner.insert(var.clone());
@@ -156,7 +192,11 @@ impl Checker<'_> {
             }
             if let Some(name) = &step.save {
                 if self.nodes.contains(name) {
-                    return Err(self.err(loc, Some("save"), format!("{ctx}: `{name}` is a node name; save under another name")));
+                    return Err(self.err(
+                        loc,
+                        Some("save"),
+                        format!("{ctx}: `{name}` is a node name; save under another name"),
+                    ));
                 }
                 bound.insert(name.clone());
             }
@@ -174,7 +214,11 @@ fn mode(m: XpayMode) -> &'static str {
 }
 
 pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
-    let c = Checker { file, scenario: s, nodes: s.nodes.iter().map(|n| n.name.clone()).collect() };
+    let c = Checker {
+        file,
+        scenario: s,
+        nodes: s.nodes.iter().map(|n| n.name.clone()).collect(),
+    };
     let top = Location { line: 1, column: 1 };
     if s.nodes.is_empty() {
         return Err(c.err(top, Some("nodes"), "a scenario needs at least one node"));
@@ -184,8 +228,22 @@ pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
     }
     for n in &s.nodes {
         for (key, value) in &n.options {
-            let refs = value.as_deref().map(values::references).transpose().map_err(|e| c.err(top, Some(key), format!("node `{}` option `{key}`: {e}", n.name)))?;
-            if let Some(bad) = refs.unwrap_or_default().into_iter().find(|r| r != "scenario.dir") {
+            let refs = value
+                .as_deref()
+                .map(values::references)
+                .transpose()
+                .map_err(|e| {
+                    c.err(
+                        top,
+                        Some(key),
+                        format!("node `{}` option `{key}`: {e}", n.name),
+                    )
+                })?;
+            if let Some(bad) = refs
+                .unwrap_or_default()
+                .into_iter()
+                .find(|r| r != "scenario.dir")
+            {
                 return Err(c.err(top, Some(key), format!("node `{}` option `{key}`: `${{{bad}}}`: an option may only refer to `${{scenario.dir}}` (the scenario file's directory)", n.name)));
             }
         }
@@ -195,10 +253,18 @@ pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
         c.node(ch.location, "from", &ch.from, &ctx)?;
         c.node(ch.location, "to", &ch.to, &ctx)?;
         if ch.from == ch.to {
-            return Err(c.err(ch.location, Some("to"), format!("{ctx}: a channel needs two different nodes")));
+            return Err(c.err(
+                ch.location,
+                Some("to"),
+                format!("{ctx}: a channel needs two different nodes"),
+            ));
         }
         if ch.amount_sat == 0 {
-            return Err(c.err(ch.location, Some("amount_sat"), format!("{ctx}: amount must be positive")));
+            return Err(c.err(
+                ch.location,
+                Some("amount_sat"),
+                format!("{ctx}: amount must be positive"),
+            ));
         }
     }
     let mut bound: BTreeSet<String> = c.nodes.clone();

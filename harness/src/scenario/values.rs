@@ -12,9 +12,18 @@ pub type Bindings = BTreeMap<String, Value>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
     #[error("`${{{expr}}}`: nothing is bound to `{root}` (bound: {bound})")]
-    Unbound { expr: String, root: String, bound: String },
+    Unbound {
+        expr: String,
+        root: String,
+        bound: String,
+    },
     #[error("`${{{expr}}}`: `{root}` has no `{path}` (its value: {value})")]
-    NoSuchField { expr: String, root: String, path: String, value: String },
+    NoSuchField {
+        expr: String,
+        root: String,
+        path: String,
+        value: String,
+    },
     #[error("unterminated `${{` in {0:?}")]
     Unterminated(String),
     #[error("`${{{expr}}}`: {error}")]
@@ -49,7 +58,11 @@ pub struct PathError {
 
 impl PathExpr {
     pub fn parse(text: &str) -> Result<PathExpr, PathError> {
-        let err = |offset: usize, message: &str| PathError { path: text.to_string(), offset, message: message.to_string() };
+        let err = |offset: usize, message: &str| PathError {
+            path: text.to_string(),
+            offset,
+            message: message.to_string(),
+        };
         let mut segments = Vec::new();
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -58,11 +71,17 @@ impl PathExpr {
         while i < bytes.len() {
             match bytes[i] {
                 b'[' => {
-                    let close = text[i..].find(']').map(|c| i + c).ok_or_else(|| err(i, "`[` without a closing `]`"))?;
+                    let close = text[i..]
+                        .find(']')
+                        .map(|c| i + c)
+                        .ok_or_else(|| err(i, "`[` without a closing `]`"))?;
                     let inner = text[i + 1..close].trim();
-                    let index = inner
-                        .parse::<usize>()
-                        .map_err(|_| err(i + 1, "expected an index (a non-negative integer) between `[` and `]`"))?;
+                    let index = inner.parse::<usize>().map_err(|_| {
+                        err(
+                            i + 1,
+                            "expected an index (a non-negative integer) between `[` and `]`",
+                        )
+                    })?;
                     segments.push(Segment::Index(index));
                     i = close + 1;
                     expect_key = false;
@@ -82,7 +101,9 @@ impl PathExpr {
                     if !expect_key {
                         return Err(err(i, "expected `.` or `[` after `]`"));
                     }
-                    let end = text[i..].find(['.', '[', ']']).map_or(text.len(), |e| i + e);
+                    let end = text[i..]
+                        .find(['.', '[', ']'])
+                        .map_or(text.len(), |e| i + e);
                     let key = &text[i..end];
                     segments.push(match key.parse::<usize>() {
                         Ok(n) => Segment::Index(n),
@@ -93,7 +114,10 @@ impl PathExpr {
                 }
             }
         }
-        Ok(PathExpr { text: text.to_string(), segments })
+        Ok(PathExpr {
+            text: text.to_string(),
+            segments,
+        })
     }
 
     pub fn segments(&self) -> &[Segment] {
@@ -125,7 +149,9 @@ pub fn references(s: &str) -> Result<Vec<String>, BindError> {
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| BindError::Unterminated(s.to_string()))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| BindError::Unterminated(s.to_string()))?;
         out.push(after[..end].trim().to_string());
         rest = &after[end + 1..];
     }
@@ -153,13 +179,19 @@ fn eval(expr: &str, b: &Bindings) -> Result<Value, BindError> {
         bound: b.keys().cloned().collect::<Vec<_>>().join(", "),
     })?;
     let path = expr[root.len()..].trim_start_matches('.');
-    let parsed = PathExpr::parse(path).map_err(|e| BindError::BadPath { expr: expr.into(), error: e })?;
-    parsed.lookup(value).cloned().ok_or_else(|| BindError::NoSuchField {
+    let parsed = PathExpr::parse(path).map_err(|e| BindError::BadPath {
         expr: expr.into(),
-        root: root.into(),
-        path: path.into(),
-        value: crate::text::truncate(&value.to_string(), 200),
-    })
+        error: e,
+    })?;
+    parsed
+        .lookup(value)
+        .cloned()
+        .ok_or_else(|| BindError::NoSuchField {
+            expr: expr.into(),
+            root: root.into(),
+            path: path.into(),
+            value: crate::text::truncate(&value.to_string(), 200),
+        })
 }
 
 /// Resolve every template inside `v`.
@@ -168,7 +200,9 @@ pub fn resolve(v: &Value, b: &Bindings) -> Result<Value, BindError> {
         Value::String(s) => resolve_str(s, b)?,
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, b)).collect::<Result<_, _>>()?),
         Value::Object(o) => Value::Object(
-            o.iter().map(|(k, x)| Ok((k.clone(), resolve(x, b)?))).collect::<Result<_, BindError>>()?,
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), resolve(x, b)?)))
+                .collect::<Result<_, BindError>>()?,
         ),
         other => other.clone(),
     })
@@ -180,7 +214,11 @@ fn resolve_str(s: &str, b: &Bindings) -> Result<Value, BindError> {
         return Ok(Value::String(s.to_string()));
     }
     let trimmed = s.trim();
-    if refs.len() == 1 && trimmed.starts_with("${") && trimmed.ends_with('}') && trimmed[2..].find('}') == Some(trimmed.len() - 3) {
+    if refs.len() == 1
+        && trimmed.starts_with("${")
+        && trimmed.ends_with('}')
+        && trimmed[2..].find('}') == Some(trimmed.len() - 3)
+    {
         return eval(&refs[0], b);
     }
     let mut out = String::new();
@@ -188,7 +226,9 @@ fn resolve_str(s: &str, b: &Bindings) -> Result<Value, BindError> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| BindError::Unterminated(s.to_string()))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| BindError::Unterminated(s.to_string()))?;
         match eval(after[..end].trim(), b)? {
             Value::String(x) => out.push_str(&x),
             other => out.push_str(&other.to_string()),
@@ -217,21 +257,37 @@ mod tests {
     fn bindings() -> Bindings {
         let mut b = Bindings::new();
         b.insert("bob".into(), json!({"id": "02ab", "port": 20001}));
-        b.insert("inv".into(), json!({"bolt11": "lnbcrt1...", "routes": [{"scid": "103x1x0"}]}));
+        b.insert(
+            "inv".into(),
+            json!({"bolt11": "lnbcrt1...", "routes": [{"scid": "103x1x0"}]}),
+        );
         b.insert("i".into(), json!(3));
         b
     }
 
     #[test]
     fn a_whole_reference_keeps_its_type() {
-        assert_eq!(resolve(&json!("${bob.port}"), &bindings()).unwrap(), json!(20001));
-        assert_eq!(resolve(&json!("${inv.routes[0].scid}"), &bindings()).unwrap(), json!("103x1x0"));
-        assert_eq!(resolve(&json!("${inv.routes.0.scid}"), &bindings()).unwrap(), json!("103x1x0"));
+        assert_eq!(
+            resolve(&json!("${bob.port}"), &bindings()).unwrap(),
+            json!(20001)
+        );
+        assert_eq!(
+            resolve(&json!("${inv.routes[0].scid}"), &bindings()).unwrap(),
+            json!("103x1x0")
+        );
+        assert_eq!(
+            resolve(&json!("${inv.routes.0.scid}"), &bindings()).unwrap(),
+            json!("103x1x0")
+        );
     }
 
     #[test]
     fn references_inside_text_interpolate() {
-        let v = resolve(&json!({"label": "pay-${i}", "amount": "${i}000"}), &bindings()).unwrap();
+        let v = resolve(
+            &json!({"label": "pay-${i}", "amount": "${i}000"}),
+            &bindings(),
+        )
+        .unwrap();
         assert_eq!(v, json!({"label": "pay-3", "amount": "3000"}));
         assert_eq!(as_amount(&v["amount"]), Some(3000));
     }
@@ -242,23 +298,45 @@ mod tests {
         assert!(e.to_string().contains("nothing is bound to `carol`"), "{e}");
         let e = resolve(&json!("${bob.nope}"), &bindings()).unwrap_err();
         assert!(e.to_string().contains("has no `nope`"), "{e}");
-        assert!(matches!(references("${oops"), Err(BindError::Unterminated(_))));
+        assert!(matches!(
+            references("${oops"),
+            Err(BindError::Unterminated(_))
+        ));
     }
 
     #[test]
     fn paths_parse_once_with_a_located_error() {
         let p = PathExpr::parse("channels[0].state").unwrap();
-        assert_eq!(p.segments(), [Segment::Key("channels".into()), Segment::Index(0), Segment::Key("state".into())]);
-        assert_eq!(PathExpr::parse("channels.0.state").unwrap().segments(), p.segments());
+        assert_eq!(
+            p.segments(),
+            [
+                Segment::Key("channels".into()),
+                Segment::Index(0),
+                Segment::Key("state".into())
+            ]
+        );
+        assert_eq!(
+            PathExpr::parse("channels.0.state").unwrap().segments(),
+            p.segments()
+        );
         assert_eq!(PathExpr::parse("").unwrap().segments(), []);
-        assert_eq!(PathExpr::parse("[1][2]").unwrap().segments(), [Segment::Index(1), Segment::Index(2)]);
+        assert_eq!(
+            PathExpr::parse("[1][2]").unwrap().segments(),
+            [Segment::Index(1), Segment::Index(2)]
+        );
         // The path from the bug report that used to panic the harness (exit 101).
         let e = PathExpr::parse("id[0]]").unwrap_err();
-        assert_eq!((e.offset, e.message.as_str()), (5, "`]` without an opening `[`"));
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (5, "`]` without an opening `[`")
+        );
         for bad in ["a..b", "a.", "[x]", "a[", "a]b", "a[0]b", "[-1]", "]"] {
             assert!(PathExpr::parse(bad).is_err(), "{bad}");
         }
-        assert!(matches!(resolve(&json!("${inv.routes[0]]}"), &bindings()), Err(BindError::BadPath { .. })));
+        assert!(matches!(
+            resolve(&json!("${inv.routes[0]]}"), &bindings()),
+            Err(BindError::BadPath { .. })
+        ));
         assert!(check_reference("x.y[0]]").is_err());
         assert!(check_reference("inv.routes[0].scid").is_ok());
     }

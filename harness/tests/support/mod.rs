@@ -68,7 +68,11 @@ pub fn repo_root() -> PathBuf {
 pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
     let mut s = String::from("cln-harness test environment\n");
     match &m.bitcoin {
-        Ok(b) => s.push_str(&format!("  bitcoind: {} ({})\n", b.bitcoind.display(), b.source)),
+        Ok(b) => s.push_str(&format!(
+            "  bitcoind: {} ({})\n",
+            b.bitcoind.display(),
+            b.source
+        )),
         Err(e) => s.push_str(&format!("  bitcoind: MISSING: {e}\n")),
     }
     for name in m.discovery.known_requests() {
@@ -94,7 +98,10 @@ pub fn require_binaries() -> bool {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// The trials of one test binary, and which were skipped for want of
@@ -106,7 +113,10 @@ pub struct Suite {
 
 impl Suite {
     pub fn new() -> Suite {
-        Suite { trials: Vec::new(), skipped: Vec::new() }
+        Suite {
+            trials: Vec::new(),
+            skipped: Vec::new(),
+        }
     }
 
     /// Add a trial; with `missing = Some(why)` it is skipped at list time,
@@ -130,10 +140,11 @@ impl Suite {
 
     pub fn run(mut self, machine: &Machine, args: &libtest_mimic::Arguments) -> ! {
         let text = environment_text(machine, &self.skipped);
-        self.trials.push(libtest_mimic::Trial::test("environment", move || {
-            println!("{text}");
-            Ok(())
-        }));
+        self.trials
+            .push(libtest_mimic::Trial::test("environment", move || {
+                println!("{text}");
+                Ok(())
+            }));
         libtest_mimic::run(args, self.trials).exit()
     }
 }
