@@ -432,6 +432,16 @@ pub fn refusal(exit: Exit, stderr: &str) -> Option<String> {
             c[3].trim()
         ));
     }
+    // A database written by a newer lightningd: asking an older binary to
+    // open it is a downgrade, which the scenario set up, not a bug the
+    // binary has (e.g. v25.02.1's backported migrations vs v25.02).
+    let down = regex::Regex::new(r"Refusing to migrate down from version (\d+) to (\d+)").ok()?;
+    if let Some(c) = down.captures(stderr) {
+        return Some(format!(
+            "the database is at schema {} (written by a newer lightningd) and this lightningd knows only up to {}: a downgrade, which lightningd refuses",
+            &c[1], &c[2]
+        ));
+    }
     match exit {
         Exit::Code { code: 10 } => Some("a subdaemon could not run or is another version (exit code 10): is the install tree complete?".into()),
         Exit::Code { code: 11 } => Some("another lightningd holds this dir's pidfile (exit code 11)".into()),
@@ -444,6 +454,20 @@ mod tests {
     use super::*;
 
     const ONE: Exit = Exit::Code { code: 1 };
+
+    #[test]
+    fn a_database_from_a_newer_lightningd_is_a_refusal_not_a_crash() {
+        // Seen when bisecting #8269: v25.02 over a DB v25.02.1 wrote.
+        let r = refusal(
+            ONE,
+            "lightningd: Refusing to migrate down from version 263 to 261\n",
+        )
+        .unwrap();
+        assert!(
+            r.contains("schema 263") && r.contains("up to 261") && r.contains("downgrade"),
+            "{r}"
+        );
+    }
 
     #[test]
     fn option_complaints_are_refusals_with_lightningds_words() {

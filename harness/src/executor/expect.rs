@@ -54,32 +54,113 @@ pub fn check_result(
     Ok(value)
 }
 
-/// One `{ path, equals|matches|count|exists }` against a value.
+/// Does `got` contain `want`? Objects: every key of `want` is in `got`
+/// with a value that contains `want`'s; lists: each of `want`'s elements is
+/// contained by some element of `got`; anything else: equal (numbers and
+/// amounts by value, so `1000` contains `"1000msat"`).
+pub fn contains(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| contains(gv, wv))),
+        (Value::Array(g), Value::Array(w)) => {
+            w.iter().all(|wv| g.iter().any(|gv| contains(gv, wv)))
+        }
+        (g, w) if g == w => true,
+        (g, w) => match (values::as_amount(g), values::as_amount(w)) {
+            (Some(a), Some(b)) => a == b && (g.is_number() || w.is_number()),
+            _ => false,
+        },
+    }
+}
+
+/// The elements a collection check looks at: a list's elements, or an
+/// object's values.
+fn elements(v: &Value) -> Option<Vec<&Value>> {
+    match v {
+        Value::Array(a) => Some(a.iter().collect()),
+        Value::Object(o) => Some(o.values().collect()),
+        _ => None,
+    }
+}
+
+/// One `{ path, [where], [sum], equals|matches|count|exists|contains|any|all|unique_by }`
+/// against a value.
 pub fn check_field(fc: &FieldCheck, value: &Value, b: &Bindings) -> Result<(), String> {
-    let got = fc.path.lookup(value);
+    let resolve = |v: &Value| values::resolve(v, b).map_err(|e| e.to_string());
+    let got = fc.path.lookup_with(value, b);
     let shown = |g: Option<&Value>| {
         g.map_or_else(
             || format!("nothing (the result: {})", json_brief(value)),
             json_brief,
         )
     };
+    // `where` narrows a list to the elements that contain it; `sum` folds it.
+    let narrowed;
+    let (got, what) = match &fc.filter {
+        None => (got, format!("`{}`", fc.path)),
+        Some(w) => {
+            let w = resolve(w)?;
+            let list = got.and_then(elements).ok_or_else(|| {
+                format!(
+                    "expected `{}` to be a list to filter, got {}",
+                    fc.path,
+                    shown(got)
+                )
+            })?;
+            narrowed = Value::Array(
+                list.into_iter()
+                    .filter(|e| contains(e, &w))
+                    .cloned()
+                    .collect(),
+            );
+            (
+                Some(&narrowed),
+                format!("`{}` where {}", fc.path, json_brief(&w)),
+            )
+        }
+    };
+    let summed;
+    let (got, what) = match &fc.sum {
+        None => (got, what),
+        Some(field) => {
+            let list = got.and_then(elements).ok_or_else(|| {
+                format!("expected {what} to be a list to sum, got {}", shown(got))
+            })?;
+            let mut total: u64 = 0;
+            for e in list {
+                let v = field.lookup(e).and_then(values::as_amount).ok_or_else(|| {
+                    format!(
+                        "sum of `{field}` over {what}: {} has no amount at `{field}`",
+                        json_brief(e)
+                    )
+                })?;
+                total = total
+                    .checked_add(v)
+                    .ok_or_else(|| format!("sum of `{field}` over {what} overflows"))?;
+            }
+            summed = Value::from(total);
+            (Some(&summed), format!("the sum of `{field}` over {what}"))
+        }
+    };
     match &fc.check {
         Check::Exists(want) => {
             if got.is_some() != *want {
                 let verb = if *want { "exist" } else { "not exist" };
-                return Err(format!(
-                    "expected `{}` to {verb}, got {}",
-                    fc.path,
-                    shown(got)
-                ));
+                return Err(format!("expected {what} to {verb}, got {}", shown(got)));
             }
         }
         Check::Equals(want) => {
-            let want = values::resolve(want, b).map_err(|e| e.to_string())?;
-            if got != Some(&want) {
+            let want = resolve(want)?;
+            let equal = match (got, fc.sum.is_some()) {
+                // A sum is a number; the expected amount may be written "1000msat".
+                (Some(g), true) => values::as_amount(g) == values::as_amount(&want),
+                (g, false) => g == Some(&want),
+                (None, true) => false,
+            };
+            if !equal {
                 return Err(format!(
-                    "expected `{}` == {}, got {}",
-                    fc.path,
+                    "expected {what} == {}, got {}",
                     json_brief(&want),
                     shown(got)
                 ));
@@ -91,8 +172,7 @@ pub fn check_field(fc: &FieldCheck, value: &Value, b: &Bindings) -> Result<(), S
                 Some(other) => other.to_string(),
                 None => {
                     return Err(format!(
-                        "expected `{}` to match /{re}/, got {}",
-                        fc.path,
+                        "expected {what} to match /{re}/, got {}",
                         shown(None)
                     ))
                 }
@@ -102,30 +182,74 @@ pub fn check_field(fc: &FieldCheck, value: &Value, b: &Bindings) -> Result<(), S
                 .unwrap_or(false)
             {
                 return Err(format!(
-                    "expected `{}` to match /{re}/, got {}",
-                    fc.path,
+                    "expected {what} to match /{re}/, got {}",
                     crate::text::truncate(&format!("{text:?}"), 300)
                 ));
             }
         }
         Check::Count(n) => {
-            let len = match got {
-                Some(Value::Array(a)) => a.len(),
-                Some(Value::Object(o)) => o.len(),
-                _ => {
-                    return Err(format!(
-                        "expected `{}` to be a list of {n}, got {}",
-                        fc.path,
-                        shown(got)
-                    ))
-                }
-            };
-            if len as u64 != *n {
+            let Some(list) = got.and_then(elements) else {
                 return Err(format!(
-                    "expected {n} entries in `{}`, got {len}: {}",
-                    fc.path,
+                    "expected {what} to be a list of {n}, got {}",
                     shown(got)
                 ));
+            };
+            if list.len() as u64 != *n {
+                return Err(format!(
+                    "expected {n} entries in {what}, got {}: {}",
+                    list.len(),
+                    shown(got)
+                ));
+            }
+        }
+        Check::Contains(want) | Check::Any(want) | Check::All(want) => {
+            let want = resolve(want)?;
+            let Some(list) = got.and_then(elements) else {
+                return Err(format!("expected {what} to be a list, got {}", shown(got)));
+            };
+            let (ok, verb) = match &fc.check {
+                Check::All(_) => (
+                    list.iter().all(|e| contains(e, &want)),
+                    "every element to contain",
+                ),
+                _ => (
+                    list.iter().any(|e| contains(e, &want)),
+                    "an element containing",
+                ),
+            };
+            if !ok {
+                let offender = match &fc.check {
+                    Check::All(_) => list
+                        .iter()
+                        .find(|e| !contains(e, &want))
+                        .map(|e| format!("; this one does not: {}", json_brief(e)))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                return Err(format!(
+                    "expected {what} to have {verb} {}, got {}{offender}",
+                    json_brief(&want),
+                    shown(got)
+                ));
+            }
+        }
+        Check::UniqueBy(fields) => {
+            let Some(list) = got.and_then(elements) else {
+                return Err(format!("expected {what} to be a list, got {}", shown(got)));
+            };
+            let mut seen: Vec<(Vec<Option<&Value>>, &Value)> = Vec::new();
+            for e in list {
+                let key: Vec<Option<&Value>> = fields.iter().map(|f| f.lookup(e)).collect();
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                    let names: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+                    return Err(format!(
+                        "expected no two elements of {what} to share {}; these do: {} and {}",
+                        names.join(", "),
+                        json_brief(first),
+                        json_brief(e)
+                    ));
+                }
+                seen.push((key, e));
             }
         }
     }
@@ -141,8 +265,99 @@ mod tests {
     fn fc(path: &str, check: Check) -> FieldCheck {
         FieldCheck {
             path: PathExpr::parse(path).unwrap(),
+            filter: None,
+            sum: None,
             check,
         }
+    }
+
+    fn channels() -> Value {
+        json!({"channels": [
+            {"peer_id": "02aa", "state": "ONCHAIN", "to_us_msat": 0, "short_channel_id": "1x1x0"},
+            {"peer_id": "02bb", "state": "CHANNELD_NORMAL", "to_us_msat": 700, "short_channel_id": "2x1x0"},
+            {"peer_id": "02cc", "state": "CHANNELD_NORMAL", "to_us_msat": "300msat", "short_channel_id": "2x1x0"},
+        ]})
+    }
+
+    #[test]
+    fn collections_contain_any_all_count_where_and_sum() {
+        let mut b = Bindings::new();
+        b.insert("bob".into(), json!({"id": "02bb"}));
+        let v = channels();
+        let ok = |fc: FieldCheck| check_field(&fc, &v, &b);
+        assert!(ok(fc(
+            "channels",
+            Check::Contains(json!({"peer_id": "${bob.id}", "state": "CHANNELD_NORMAL"}))
+        ))
+        .is_ok());
+        assert!(ok(fc("channels", Check::Any(json!({"state": "ONCHAIN"})))).is_ok());
+        let e = ok(fc(
+            "channels",
+            Check::All(json!({"state": "CHANNELD_NORMAL"})),
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("every element to contain")
+                && e.contains("this one does not: {\"peer_id\":\"02aa\""),
+            "{e}"
+        );
+        let normal = |check| FieldCheck {
+            filter: Some(json!({"state": "CHANNELD_NORMAL"})),
+            ..fc("channels", check)
+        };
+        assert!(ok(normal(Check::Count(2))).is_ok());
+        let e = ok(normal(Check::Count(3))).unwrap_err();
+        assert!(
+            e.contains(
+                "expected 3 entries in `channels` where {\"state\":\"CHANNELD_NORMAL\"}, got 2"
+            ),
+            "{e}"
+        );
+        // Amounts as numbers and as "Nmsat" strings add up.
+        let sum = |want| FieldCheck {
+            sum: Some(PathExpr::parse("to_us_msat").unwrap()),
+            ..normal(Check::Equals(want))
+        };
+        assert!(ok(sum(json!(1000))).is_ok());
+        assert!(ok(sum(json!("1000msat"))).is_ok());
+        let e = ok(sum(json!(999))).unwrap_err();
+        assert!(
+            e.contains("the sum of `to_us_msat` over `channels` where"),
+            "{e}"
+        );
+        assert!(ok(fc(
+            "channels[peer_id=${bob.id}].state",
+            Check::Equals(json!("CHANNELD_NORMAL"))
+        ))
+        .is_ok());
+        assert!(
+            ok(fc(
+                "channels",
+                Check::Contains(json!([{"peer_id": "02cc"}]))
+            ))
+            .is_err(),
+            "a list is not an element"
+        );
+    }
+
+    #[test]
+    fn unique_by_names_the_two_that_clash() {
+        let v = channels();
+        let b = Bindings::new();
+        let by = |f: &[&str]| {
+            fc(
+                "channels",
+                Check::UniqueBy(f.iter().map(|p| PathExpr::parse(p).unwrap()).collect()),
+            )
+        };
+        assert!(check_field(&by(&["peer_id"]), &v, &b).is_ok());
+        let e = check_field(&by(&["short_channel_id"]), &v, &b).unwrap_err();
+        assert!(
+            e.contains("share `short_channel_id`; these do: {\"peer_id\":\"02bb\"")
+                && e.contains("\"peer_id\":\"02cc\""),
+            "{e}"
+        );
+        assert!(check_field(&by(&["short_channel_id", "peer_id"]), &v, &b).is_ok());
     }
 
     #[test]

@@ -3,15 +3,19 @@
 //! the outcome is `outcome`'s job; rendering is `report`'s.
 //!
 //! The parts, each with one job:
-//! - [`steps`]: what each step does to the network ([`steps::World`]);
+//! - [`steps`]: what each step does to the network ([`steps::World`]),
+//!   with `chain_steps` (close, channel ends, bitcoind, mempool) and
+//!   `payments` (the pay/keysend requests, version-translated);
 //! - [`expect`]: pure expectation checking;
 //! - [`liveness`]: which nodes should be up, and who died anyway;
 //! - [`record`]: step records, findings, progress events.
 //!
 //! This file only drives them: setup, the step loop, the final checks.
 
+mod chain_steps;
 pub mod expect;
 pub mod liveness;
+mod payments;
 pub mod record;
 pub mod steps;
 
@@ -325,6 +329,13 @@ impl Driver<'_> {
         if let (Ok(_), true, Some(n)) = (&result, step.action.starts_node(), &node) {
             self.liveness.expect_up(n);
             self.world.node_facts(&mut self.bindings);
+        }
+        // A binary that refused to start (an option it does not know, a
+        // database from a newer version) never ran: its absence is the
+        // environment error the step reports, not a death.
+        if let (Err(StepError::Env(_)), true, Some(n)) = (&result, step.action.starts_node(), &node)
+        {
+            self.liveness.expect_down(n);
         }
         // A node the step expects dead may be on its way down.
         for n in &step.expect.dead {

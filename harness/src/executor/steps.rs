@@ -56,7 +56,7 @@ impl StepError {
     }
 }
 
-fn env<E: std::fmt::Display>(e: E) -> StepError {
+pub(super) fn env<E: std::fmt::Display>(e: E) -> StepError {
     StepError::Env(e.to_string())
 }
 
@@ -110,6 +110,9 @@ impl<'a> World<'a> {
         let resolve = |v: &Value| {
             values::resolve(v, b).map_err(|e| StepError::Fail(format!("bad value: {e}")))
         };
+        let resolve_map = |m: &serde_json::Map<String, Value>| {
+            resolve(&Value::Object(m.clone())).map(|v| v.as_object().cloned().unwrap_or_default())
+        };
         let amount = |v: &Value| {
             let v = resolve(v)?;
             values::as_amount(&v)
@@ -146,11 +149,24 @@ impl<'a> World<'a> {
                     json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}),
                 )
             }
-            WaitChannel { node, peer, state } => self
-                .net
-                .wait_channel_state(node, peer, state, None, timeout)
-                .await
-                .map_err(net_step_error),
+            WaitChannel { node, peer, state } => {
+                self.wait_channel(node, peer, state, timeout).await
+            }
+            Close {
+                node,
+                peer,
+                unilateral_after,
+            } => self.close(node, peer, *unilateral_after, timeout).await,
+            Bitcoin { method, params } => self.bitcoin(method, &resolve(params)?),
+            WaitMempool { count, txid } => {
+                let txid = match txid {
+                    Some(t) => Some(resolve(t)?.as_str().map(String::from).ok_or_else(|| {
+                        StepError::Fail("txid: expected a transaction id".into())
+                    })?),
+                    None => None,
+                };
+                self.wait_mempool(*count, txid.as_deref(), timeout).await
+            }
             Invoice {
                 node,
                 amount_msat,
@@ -176,36 +192,36 @@ impl<'a> World<'a> {
                 )
                 .await
             }
-            Pay { node, bolt11, xpay } => {
+            Pay {
+                node,
+                bolt11,
+                xpay,
+                params,
+            } => {
                 self.require_pay_mode(node, *xpay)?;
-                let bolt11 = resolve(bolt11)?;
-                let r = self
-                    .rpc(node, "pay", json!({"bolt11": bolt11}), timeout)
-                    .await?;
+                let request = super::payments::pay_request(resolve(bolt11)?, &resolve_map(params)?);
+                let r = self.rpc(node, "pay", request, timeout).await?;
                 Ok(normalize_payment(r))
             }
             Keysend {
                 node,
                 to,
                 amount_msat,
+                params,
             } => {
                 let destination = self.node_id_of(&resolve(to)?)?;
                 let amount = amount(amount_msat)?;
                 let n = self.net.node(node).map_err(env)?;
                 // keysend is deprecated from v26.06; its replacement is xkeysend.
-                let method = if Features::of(&n.binary.version).keysend_and_pay_deprecated {
-                    "xkeysend"
-                } else {
-                    "keysend"
-                };
-                let r = self
-                    .rpc(
-                        node,
-                        method,
-                        json!({"destination": destination, "amount_msat": amount}),
-                        timeout,
-                    )
-                    .await?;
+                let xkeysend = Features::of(&n.binary.version).keysend_and_pay_deprecated;
+                let (method, request) = super::payments::keysend_request(
+                    xkeysend,
+                    &destination,
+                    amount,
+                    &resolve_map(params)?,
+                )
+                .map_err(StepError::Env)?;
+                let r = self.rpc(node, method, request, timeout).await?;
                 Ok(normalize_payment(r))
             }
             Restart { node } => {
@@ -465,7 +481,7 @@ fn alive_word(alive: bool) -> &'static str {
 
 /// An RPC error becomes [`StepError::Rpc`]; a broken connection means the
 /// node may be dying.
-fn call_failure(node: &str, e: CallError) -> StepError {
+pub(super) fn call_failure(node: &str, e: CallError) -> StepError {
     match &e.kind {
         CallErrorKind::Rpc { .. } => StepError::Rpc(e.to_json()),
         CallErrorKind::Timeout(t) => StepError::Hang(format!(

@@ -2,6 +2,7 @@
 //! pure (no IO; any byte string gives `Ok` or a located error). Only
 //! [`load`] touches the filesystem.
 
+pub mod expr;
 pub mod model;
 pub mod parse;
 pub mod validate;

@@ -136,11 +136,33 @@ pub enum Action {
         node: String,
         bolt11: Value,
         xpay: Option<XpayMode>,
+        /// Any other parameter `pay` takes (`maxfee`, `retry_for`, ...), passed through.
+        params: serde_json::Map<String, Value>,
     },
     Keysend {
         node: String,
         to: Value,
         amount_msat: Value,
+        /// Any other parameter `keysend` takes (`extratlvs`, `maxdelay`, ...),
+        /// passed through (translated for `xkeysend` where keysend is deprecated).
+        params: serde_json::Map<String, Value>,
+    },
+    /// `close`: mutual, or unilateral once `unilateral_after` seconds pass
+    /// without the peer agreeing (e.g. it is stopped).
+    Close {
+        node: String,
+        peer: String,
+        unilateral_after: Option<u64>,
+    },
+    /// Any bitcoind RPC, e.g. `getrawmempool`.
+    Bitcoin {
+        method: String,
+        params: Value,
+    },
+    /// Until the mempool holds at least `count` transactions (or `txid`).
+    WaitMempool {
+        count: u64,
+        txid: Option<Value>,
     },
     Restart {
         node: String,
@@ -210,6 +232,9 @@ pub const STEP_KINDS: &[&str] = &[
     "invoice",
     "pay",
     "keysend",
+    "close",
+    "bitcoin",
+    "wait_mempool",
     "restart",
     "upgrade",
     "kill",
@@ -239,6 +264,9 @@ impl Action {
             Invoice { .. } => "invoice",
             Pay { .. } => "pay",
             Keysend { .. } => "keysend",
+            Close { .. } => "close",
+            Bitcoin { .. } => "bitcoin",
+            WaitMempool { .. } => "wait_mempool",
             Restart { .. } => "restart",
             Upgrade { .. } => "upgrade",
             Kill { .. } => "kill",
@@ -260,7 +288,10 @@ impl Action {
     pub fn is_wait(&self) -> bool {
         matches!(
             self,
-            Action::WaitRpc { .. } | Action::WaitLog { .. } | Action::WaitChannel { .. }
+            Action::WaitRpc { .. }
+                | Action::WaitLog { .. }
+                | Action::WaitChannel { .. }
+                | Action::WaitMempool { .. }
         )
     }
 
@@ -283,6 +314,7 @@ impl Action {
             | Invoice { node, .. }
             | Pay { node, .. }
             | Keysend { node, .. }
+            | Close { node, .. }
             | Restart { node }
             | Upgrade { node, .. }
             | Kill { node }
@@ -295,7 +327,9 @@ impl Action {
             | Raw { node, .. }
             | WaitRpc { node, .. }
             | CheckDb { node } => Some(node),
-            Mine { .. } | Sleep { .. } | Repeat { .. } => None,
+            Mine { .. } | Sleep { .. } | Repeat { .. } | Bitcoin { .. } | WaitMempool { .. } => {
+                None
+            }
         }
     }
     /// Steps after which a node stopping is expected, not a crash.
@@ -336,15 +370,45 @@ pub enum ExpectResult {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldCheck {
-    /// `a.b[0].c` (or `a.b.0.c`) into the step's result.
+    /// `a.b[0].c` (or `a.b.0.c`, `a.b[id=${x.id}].c`) into the step's result.
     pub path: super::values::PathExpr,
+    /// `where = { field = value, ... }`: only the list's elements that
+    /// contain this (see [`Check::Contains`]) are counted, summed or checked.
+    pub filter: Option<Value>,
+    /// `sum = "field"`: the check applies to the sum of this field over
+    /// the (filtered) list's elements, amounts included.
+    pub sum: Option<super::values::PathExpr>,
     pub check: Check,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
     Equals(Value),
+    /// A regex against a string, or against the compact JSON text of any
+    /// other value (a number, a list, an object).
     Matches(String),
     Count(u64),
     Exists(bool),
+    /// The list has an element that contains this: an object contains
+    /// another when every key of the other is there with a value that
+    /// contains that key's value; lists contain each of the other's
+    /// elements; anything else must be equal.
+    Contains(Value),
+    /// At least one (`Any`) or every (`All`) element contains this.
+    Any(Value),
+    All(Value),
+    /// No two elements have the same values at these paths.
+    UniqueBy(Vec<super::values::PathExpr>),
 }
+
+/// The keys of a field check that pick its check, in the docs' order.
+pub const CHECK_KEYS: &[&str] = &[
+    "equals",
+    "matches",
+    "count",
+    "exists",
+    "contains",
+    "any",
+    "all",
+    "unique_by",
+];

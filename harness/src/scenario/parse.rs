@@ -405,9 +405,27 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let nodes_declared = top.take("nodes");
     let mut nodes = Vec::new();
     if let Some(tv) = &nodes_declared {
-        let t = Fields::new(&src, tv, "[nodes]")?;
-        for (name, kspan, v) in &t.entries {
-            nodes.push(parse_node(&src, name, kspan, v)?);
+        if let TvKind::Array(names) = &tv.kind {
+            // `nodes = ["alice", "bob", "carol"]`: every node with the defaults.
+            for n in names {
+                let TvKind::Str(name) = &n.kind else {
+                    return Err(src.error(
+                        &n.span,
+                        Some("nodes"),
+                        "expected node names, or [nodes.NAME] tables",
+                    ));
+                };
+                let empty = Tv {
+                    span: n.span.clone(),
+                    kind: TvKind::Table(vec![]),
+                };
+                nodes.push(parse_node(&src, name, &n.span, &empty)?);
+            }
+        } else {
+            let t = Fields::new(&src, tv, "[nodes]")?;
+            for (name, kspan, v) in &t.entries {
+                nodes.push(parse_node(&src, name, kspan, v)?);
+            }
         }
     } else {
         for n in ["alice", "bob"] {
@@ -422,22 +440,57 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
     }
 
-    let channels = match top.take("channels") {
+    let topology = match top.take("topology") {
+        None => None,
         Some(tv) => match &tv.kind {
-            TvKind::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, c)| parse_channel(&src, c, i + 1))
-                .collect::<R<Vec<_>>>()?,
+            TvKind::Str(t) => {
+                Some(topology_channels(t, &nodes).map_err(|m| top.err(&tv, "topology", m))?)
+            }
+            _ => {
+                return Err(top.err(
+                    &tv,
+                    "topology",
+                    "expected \"line\", \"triangle\" or \"star\"",
+                ))
+            }
+        },
+    };
+    let declared_channels = match top.take("channels") {
+        Some(tv) => match &tv.kind {
+            TvKind::Array(items) => Some(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| parse_channel(&src, c, i + 1))
+                    .collect::<R<Vec<_>>>()?,
+            ),
             _ => {
                 return Err(top.err(
                     &tv,
                     "channels",
-                    "expected an array of tables ([[channels]])",
+                    "expected an array of tables ([[channels]] or channels = [{ from = ..., to = ... }])",
                 ))
             }
         },
-        None if nodes_declared.is_none() => vec![ChannelDecl {
+        None => None,
+    };
+    let channels = match (topology, declared_channels) {
+        // A declared channel between two nodes the topology joins overrides
+        // that channel (amount, push, announce); others are added.
+        (Some(mut generated), Some(declared)) => {
+            for d in declared {
+                match generated.iter_mut().find(|g| {
+                    (g.from == d.from && g.to == d.to) || (g.from == d.to && g.to == d.from)
+                }) {
+                    Some(g) => *g = d,
+                    None => generated.push(d),
+                }
+            }
+            generated
+        }
+        (Some(generated), None) => generated,
+        (None, Some(declared)) => declared,
+        (None, None) if nodes_declared.is_none() => vec![ChannelDecl {
             location: Location::default(),
             from: "alice".into(),
             to: "bob".into(),
@@ -445,7 +498,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             announce: true,
             push_msat: 0,
         }],
-        None => vec![],
+        (None, None) => vec![],
     };
 
     let steps = match top.take("steps") {
@@ -463,6 +516,50 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         broken_log,
         steps,
     })
+}
+
+/// `topology = "line" | "triangle" | "star"` over the nodes in declaration
+/// order: a line joins each node to the next; a triangle is three nodes
+/// joined in a ring; a star joins the first node to every other.
+pub fn topology_channels(kind: &str, nodes: &[NodeDecl]) -> Result<Vec<ChannelDecl>, String> {
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let pairs: Vec<(&str, &str)> = match kind {
+        "line" if names.len() >= 2 => names.windows(2).map(|w| (w[0], w[1])).collect(),
+        "triangle" if names.len() == 3 => vec![
+            (names[0], names[1]),
+            (names[1], names[2]),
+            (names[2], names[0]),
+        ],
+        "star" if names.len() >= 2 => names[1..].iter().map(|n| (names[0], *n)).collect(),
+        "line" | "star" => {
+            return Err(format!(
+                "a {kind} needs at least two nodes, found {}",
+                names.len()
+            ))
+        }
+        "triangle" => {
+            return Err(format!(
+                "a triangle needs exactly three nodes, found {}",
+                names.len()
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown topology `{other}`; expected \"line\", \"triangle\" or \"star\""
+            ))
+        }
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(from, to)| ChannelDecl {
+            location: Location::default(),
+            from: from.into(),
+            to: to.into(),
+            amount_sat: 1_000_000,
+            announce: true,
+            push_msat: 0,
+        })
+        .collect())
 }
 
 fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<NodeDecl> {
@@ -561,7 +658,99 @@ fn parse_steps(src: &Source, tv: &Tv, prefix: &str) -> R<Vec<Step>> {
         .collect()
 }
 
+/// What the value of a step's kind key names in the compact form
+/// (`{ keysend = "alice", ... }`, `{ mine = 6 }`).
+fn head_key(kind: &str) -> &'static str {
+    match kind {
+        "mine" => "blocks",
+        "sleep" => "seconds",
+        "repeat" => "times",
+        "bitcoin" => "method",
+        "wait_mempool" => "count",
+        _ => "node",
+    }
+}
+
+/// The compact form, one step a line: the step kind is a key whose value
+/// is the step's head (its node, or blocks/seconds/times/method/count).
+/// Rewritten into the long form, with the spans of what was written, so
+/// errors point at the same places in both forms.
+fn expand_compact(src: &Source, tv: &Tv, number: &str) -> R<Tv> {
+    let TvKind::Table(entries) = &tv.kind else {
+        return Ok(tv.clone());
+    };
+    if entries.iter().any(|(k, _, _)| k == "do") {
+        return Ok(tv.clone());
+    }
+    let kinds: Vec<&(String, Range<usize>, Tv)> = entries
+        .iter()
+        .filter(|(k, _, _)| STEP_KINDS.contains(&k.as_str()))
+        .collect();
+    match kinds.as_slice() {
+        [] => Err(src.error(
+            &tv.span,
+            Some("do"),
+            format!("step {number}: no step kind: write `do = \"KIND\"`, or the kind as a key (`{{ keysend = \"alice\", ... }}`); steps are: {}", STEP_KINDS.join(", ")),
+        )),
+        [(kind, kspan, head)] => {
+            let head_name = head_key(kind);
+            if let Some((_, span, _)) = entries.iter().find(|(k, _, _)| k == head_name) {
+                return Err(src.error(span, Some(head_name), format!("step {number}: `{kind} = ...` already gives the {head_name}; drop `{head_name}`")));
+            }
+            let mut out = Vec::with_capacity(entries.len() + 1);
+            for (k, ks, v) in entries {
+                if k == kind {
+                    out.push(("do".to_string(), kspan.clone(), Tv { span: kspan.clone(), kind: TvKind::Str(kind.clone()) }));
+                    out.push((head_name.to_string(), head.span.clone(), head.clone()));
+                } else {
+                    out.push((k.clone(), ks.clone(), v.clone()));
+                }
+            }
+            Ok(Tv { span: tv.span.clone(), kind: TvKind::Table(out) })
+        }
+        [(a, _, _), (b, bspan, _), ..] => Err(src.error(bspan, Some(b), format!("step {number}: one step per table, found `{a}` and `{b}`"))),
+    }
+}
+
+/// Parameters `pay` and `keysend` pass through to their RPCs (from CLN's
+/// request schemas, v24.11 to v26.06); anything else is an unknown key.
+pub const PAY_PARAMS: &[&str] = &[
+    "amount_msat",
+    "label",
+    "riskfactor",
+    "maxfeepercent",
+    "retry_for",
+    "maxdelay",
+    "exemptfee",
+    "localinvreqid",
+    "exclude",
+    "maxfee",
+    "description",
+    "partial_msat",
+];
+pub const KEYSEND_PARAMS: &[&str] = &[
+    "label",
+    "maxfeepercent",
+    "retry_for",
+    "maxdelay",
+    "exemptfee",
+    "routehints",
+    "extratlvs",
+    "maxfee",
+];
+
+fn passthrough(f: &mut Fields, keys: &[&'static str]) -> R<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for k in keys {
+        if let Some(v) = f.opt_value(k)? {
+            out.insert(k.to_string(), v);
+        }
+    }
+    Ok(out)
+}
+
 fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
+    let tv = &expand_compact(src, tv, number)?;
     let mut f = Fields::new(src, tv, format!("step {number}"))?;
     let kind = f.string("do")?;
     if !STEP_KINDS.contains(&kind.as_str()) {
@@ -632,12 +821,41 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
                     _ => return Err(f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")),
                 }),
             };
-            Pay { node, bolt11, xpay }
+            let params = passthrough(&mut f, PAY_PARAMS)?;
+            Pay {
+                node,
+                bolt11,
+                xpay,
+                params,
+            }
         }
         "keysend" => Keysend {
             node: node(&mut f)?,
             to: f.value("to")?,
             amount_msat: f.value("amount_msat")?,
+            params: passthrough(&mut f, KEYSEND_PARAMS)?,
+        },
+        "close" => Close {
+            node: node(&mut f)?,
+            peer: f.string("peer")?,
+            unilateral_after: f.opt_u64("unilateral_after")?,
+        },
+        "bitcoin" => Bitcoin {
+            method: f.string("method")?,
+            params: f
+                .optional("params", |s, tv| match &tv.kind {
+                    TvKind::Array(_) => Ok(tv.to_json()),
+                    _ => Err(s.err(
+                        tv,
+                        "params",
+                        "expected a list of positional arguments, e.g. [\"${close.txid}\"]",
+                    )),
+                })?
+                .unwrap_or(Value::Array(vec![])),
+        },
+        "wait_mempool" => WaitMempool {
+            count: f.opt_u64("count")?.unwrap_or(1),
+            txid: f.opt_value("txid")?,
         },
         "restart" => Restart {
             node: node(&mut f)?,
@@ -803,8 +1021,27 @@ fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     let mut f = Fields::new(src, tv, context)?;
     let path_span = tv_span_of_key(tv, "path").unwrap_or(tv.span.clone());
     let path = f.string("path")?;
-    let path = super::values::PathExpr::parse(&path)
-        .map_err(|e| src.error(&path_span, Some("path"), format!("{context}: {e}")))?;
+    let parse_path = |p: &str, key: &str, span: &Range<usize>| {
+        super::values::PathExpr::parse(p)
+            .map_err(|e| src.error(span, Some(key), format!("{context}: {e}")))
+    };
+    let path = parse_path(&path, "path", &path_span)?;
+    let sub_object = |f: &mut Fields, key: &'static str| {
+        f.optional(key, |s, tv| match &tv.kind {
+            TvKind::Table(_) => Ok(tv.to_json()),
+            _ => Err(s.err(
+                tv,
+                key,
+                "expected a table of fields, e.g. { state = \"ONCHAIN\" }",
+            )),
+        })
+    };
+    let filter = sub_object(&mut f, "where")?;
+    let sum_span = tv_span_of_key(tv, "sum").unwrap_or(tv.span.clone());
+    let sum = f
+        .opt_string("sum")?
+        .map(|p| parse_path(&p, "sum", &sum_span))
+        .transpose()?;
     let mut checks = Vec::new();
     if let Some(v) = f.opt_value("equals")? {
         checks.push(Check::Equals(v));
@@ -820,21 +1057,66 @@ fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
     if let Some(b) = f.opt_bool("exists")? {
         checks.push(Check::Exists(b));
     }
-    f.finish()?;
-    match checks.len() {
-        1 => Ok(FieldCheck {
-            path,
-            check: checks.remove(0),
-        }),
-        0 => Err(src.error(
-            &tv.span,
-            Some("path"),
-            format!("{context}: give one of equals, matches, count, exists"),
-        )),
-        _ => Err(src.error(
-            &tv.span,
-            Some("path"),
-            format!("{context}: give only one of equals, matches, count, exists"),
-        )),
+    if let Some(v) = f.opt_value("contains")? {
+        checks.push(Check::Contains(v));
     }
+    if let Some(v) = sub_object(&mut f, "any")? {
+        checks.push(Check::Any(v));
+    }
+    if let Some(v) = sub_object(&mut f, "all")? {
+        checks.push(Check::All(v));
+    }
+    let unique_span = tv_span_of_key(tv, "unique_by").unwrap_or(tv.span.clone());
+    let unique = f.string_list("unique_by")?;
+    if tv_span_of_key(tv, "unique_by").is_some() {
+        if unique.is_empty() {
+            return Err(src.error(
+                &unique_span,
+                Some("unique_by"),
+                format!("{context}: name at least one field"),
+            ));
+        }
+        checks.push(Check::UniqueBy(
+            unique
+                .iter()
+                .map(|p| parse_path(p, "unique_by", &unique_span))
+                .collect::<R<_>>()?,
+        ));
+    }
+    f.finish()?;
+    let one_of = CHECK_KEYS.join(", ");
+    let check = match checks.len() {
+        1 => checks.remove(0),
+        0 => {
+            return Err(src.error(
+                &tv.span,
+                Some("path"),
+                format!("{context}: give one of {one_of}"),
+            ))
+        }
+        _ => {
+            return Err(src.error(
+                &tv.span,
+                Some("path"),
+                format!("{context}: give only one of {one_of}"),
+            ))
+        }
+    };
+    if sum.is_some() && !matches!(check, Check::Equals(_)) {
+        return Err(src.error(
+            &sum_span,
+            Some("sum"),
+            format!("{context}: a `sum` is compared with `equals`"),
+        ));
+    }
+    if (filter.is_some() || sum.is_some()) && matches!(check, Check::Exists(_) | Check::Matches(_))
+    {
+        return Err(src.error(&tv.span, Some("where"), format!("{context}: `where` and `sum` go with equals, count, contains, any, all or unique_by")));
+    }
+    Ok(FieldCheck {
+        path,
+        filter,
+        sum,
+        check,
+    })
 }

@@ -55,10 +55,14 @@ impl Checker<'_> {
                 let refs = values::references(s)
                     .map_err(|e| self.err(loc, None, format!("{ctx}: {e}")))?;
                 for r in refs {
-                    values::check_reference(&r)
+                    let expr = values::check_reference(&r)
                         .map_err(|e| self.err(loc, None, format!("{ctx}: `${{{r}}}`: {e}")))?;
-                    let root = values::root_of(&r);
-                    if !bound.contains(root) {
+                    // Selector values may hold references of their own.
+                    for inner in values::references(&r).unwrap_or_default() {
+                        self.templates(loc, &Value::String(format!("${{{inner}}}")), bound, ctx)?;
+                    }
+                    if let Some(root) = expr.roots().into_iter().find(|root| !bound.contains(*root))
+                    {
                         return Err(self.err(
                             loc,
                             None,
@@ -81,6 +85,26 @@ impl Checker<'_> {
         }
     }
 
+    /// References in a field check's expected values and path selectors.
+    fn field_check(
+        &self,
+        loc: Location,
+        fc: &FieldCheck,
+        bound: &BTreeSet<String>,
+        ctx: &str,
+    ) -> R {
+        self.templates(loc, &Value::String(fc.path.to_string()), bound, ctx)?;
+        if let Some(w) = &fc.filter {
+            self.templates(loc, w, bound, ctx)?;
+        }
+        match &fc.check {
+            Check::Equals(v) | Check::Contains(v) | Check::Any(v) | Check::All(v) => {
+                self.templates(loc, v, bound, ctx)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn steps(&self, steps: &[Step], bound: &mut BTreeSet<String>, prefix: &str) -> R {
         for (i, step) in steps.iter().enumerate() {
             let ctx = format!("step {prefix}{} (`{}`)", i + 1, step.label);
@@ -92,15 +116,25 @@ impl Checker<'_> {
                 self.node(loc, "expect", n, &ctx)?;
             }
             for fc in &step.expect.fields {
-                if let Check::Equals(v) = &fc.check {
-                    self.templates(loc, v, bound, &ctx)?;
-                }
+                self.field_check(loc, fc, bound, &ctx)?;
             }
             use Action::*;
             match &step.action {
-                Connect { peer, .. } | OpenChannel { peer, .. } | WaitChannel { peer, .. } => {
-                    self.node(loc, "peer", peer, &ctx)?
+                Connect { peer, .. }
+                | OpenChannel { peer, .. }
+                | WaitChannel { peer, .. }
+                | Close { peer, .. } => self.node(loc, "peer", peer, &ctx)?,
+                Bitcoin { method, params } => {
+                    if method.is_empty() {
+                        return Err(self.err(
+                            loc,
+                            Some("method"),
+                            format!("{ctx}: method must not be empty"),
+                        ));
+                    }
+                    self.templates(loc, params, bound, &ctx)?
                 }
+                WaitMempool { txid: Some(t), .. } => self.templates(loc, t, bound, &ctx)?,
                 Invoice {
                     amount_msat,
                     label,
@@ -121,8 +155,14 @@ impl Checker<'_> {
                         }
                     }
                 }
-                Pay { node, bolt11, xpay } => {
+                Pay {
+                    node,
+                    bolt11,
+                    xpay,
+                    params,
+                } => {
                     self.templates(loc, bolt11, bound, &ctx)?;
+                    self.templates(loc, &Value::Object(params.clone()), bound, &ctx)?;
                     let declared = self.scenario.node(node).map(|n| n.xpay).unwrap_or_default();
                     if let Some(want) = xpay {
                         if *want != declared {
@@ -140,9 +180,13 @@ impl Checker<'_> {
                     }
                 }
                 Keysend {
-                    to, amount_msat, ..
+                    to,
+                    amount_msat,
+                    params,
+                    ..
                 } => {
                     self.templates(loc, to, bound, &ctx)?;
+                    self.templates(loc, &Value::Object(params.clone()), bound, &ctx)?;
                     self.templates(loc, amount_msat, bound, &ctx)?;
                     if let Value::String(s) = to {
                         let is_id = s.len() == 66 && s.chars().all(|c| c.is_ascii_hexdigit());
@@ -173,9 +217,7 @@ impl Checker<'_> {
                 }
                 WaitRpc { params, until, .. } => {
                     self.templates(loc, params, bound, &ctx)?;
-                    if let Check::Equals(v) = &until.check {
-                        self.templates(loc, v, bound, &ctx)?;
-                    }
+                    self.field_check(loc, until, bound, &ctx)?;
                 }
                 Raw {
                     request: RawRequest::Json(v),

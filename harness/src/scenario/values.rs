@@ -11,23 +11,12 @@ pub type Bindings = BTreeMap<String, Value>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
-    #[error("`${{{expr}}}`: nothing is bound to `{root}` (bound: {bound})")]
-    Unbound {
-        expr: String,
-        root: String,
-        bound: String,
-    },
-    #[error("`${{{expr}}}`: `{root}` has no `{path}` (its value: {value})")]
-    NoSuchField {
-        expr: String,
-        root: String,
-        path: String,
-        value: String,
-    },
     #[error("unterminated `${{` in {0:?}")]
     Unterminated(String),
     #[error("`${{{expr}}}`: {error}")]
-    BadPath { expr: String, error: PathError },
+    BadExpr { expr: String, error: String },
+    #[error("`${{{expr}}}`: {error}")]
+    Eval { expr: String, error: String },
 }
 
 /// One step into a JSON value.
@@ -35,12 +24,20 @@ pub enum BindError {
 pub enum Segment {
     Key(String),
     Index(usize),
+    /// `[field=value]`: the first element of a list whose `field` is
+    /// `value` (a string compared as text; `${...}` in it resolved first),
+    /// because element order differs between versions.
+    Select {
+        field: String,
+        value: String,
+    },
 }
 
 /// A path into a JSON value, parsed once (in validation, with a located
 /// error) so that evaluating it can never fail on syntax:
-/// `channels[0].state`, `channels.0.state`, `a-b.c_d`, or `` (the value
-/// itself). A key made of digits indexes an array.
+/// `channels[0].state`, `channels.0.state`, `a-b.c_d`,
+/// `channels[peer_id=${bob.id}].state`, or `` (the value itself). A key
+/// made of digits indexes an array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathExpr {
     text: String,
@@ -71,18 +68,46 @@ impl PathExpr {
         while i < bytes.len() {
             match bytes[i] {
                 b'[' => {
+                    // The matching `]`: a selector's value may hold `${...}` with brackets.
+                    let mut depth = 0usize;
                     let close = text[i..]
-                        .find(']')
-                        .map(|c| i + c)
+                        .char_indices()
+                        .find(|&(_, c)| {
+                            match c {
+                                '[' => depth += 1,
+                                ']' => depth -= 1,
+                                _ => {}
+                            }
+                            depth == 0
+                        })
+                        .map(|(c, _)| i + c)
                         .ok_or_else(|| err(i, "`[` without a closing `]`"))?;
                     let inner = text[i + 1..close].trim();
-                    let index = inner.parse::<usize>().map_err(|_| {
-                        err(
-                            i + 1,
-                            "expected an index (a non-negative integer) between `[` and `]`",
-                        )
-                    })?;
-                    segments.push(Segment::Index(index));
+                    if let Some((field, value)) = inner.split_once('=') {
+                        let field = field.trim();
+                        if field.is_empty()
+                            || !field
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                        {
+                            return Err(err(
+                                i + 1,
+                                "expected `[field=value]` with a plain field name",
+                            ));
+                        }
+                        segments.push(Segment::Select {
+                            field: field.to_string(),
+                            value: value.trim().to_string(),
+                        });
+                    } else {
+                        let index = inner.parse::<usize>().map_err(|_| {
+                            err(
+                                i + 1,
+                                "expected an index (a non-negative integer) or `field=value` between `[` and `]`",
+                            )
+                        })?;
+                        segments.push(Segment::Index(index));
+                    }
                     i = close + 1;
                     expect_key = false;
                 }
@@ -124,13 +149,29 @@ impl PathExpr {
         &self.segments
     }
 
-    /// Follow the path into a value.
+    /// Follow the path into a value (selectors compare literally).
     pub fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        self.lookup_with(value, &Bindings::new())
+    }
+
+    /// Follow the path, resolving `${...}` in selector values against `b`.
+    pub fn lookup_with<'v>(&self, value: &'v Value, b: &Bindings) -> Option<&'v Value> {
         let mut cur = value;
         for seg in &self.segments {
             cur = match seg {
                 Segment::Key(k) => cur.get(k)?,
                 Segment::Index(i) => cur.get(*i)?,
+                Segment::Select { field, value } => {
+                    let want = match resolve_str(value, b).ok()? {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    cur.as_array()?.iter().find(|e| match e.get(field) {
+                        Some(Value::String(s)) => *s == want,
+                        Some(other) => other.to_string() == want,
+                        None => false,
+                    })?
+                }
             };
         }
         Some(cur)
@@ -143,55 +184,58 @@ impl std::fmt::Display for PathExpr {
     }
 }
 
-/// The references in a template string (`${...}` bodies).
+/// The `${...}` bodies in a template string, with nested braces balanced
+/// (a selector may hold a reference: `${peers.channels[peer_id=${bob.id}]}`).
 pub fn references(s: &str) -> Result<Vec<String>, BindError> {
+    Ok(spans(s)?
+        .into_iter()
+        .map(|(start, end)| s[start + 2..end - 1].trim().to_string())
+        .collect())
+}
+
+/// Byte ranges of each top-level `${...}` (from `$` to the closing `}` inclusive).
+fn spans(s: &str) -> Result<Vec<(usize, usize)>, BindError> {
     let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| BindError::Unterminated(s.to_string()))?;
-        out.push(after[..end].trim().to_string());
-        rest = &after[end + 1..];
+    let mut from = 0;
+    while let Some(rel) = s[from..].find("${") {
+        let start = from + rel;
+        let mut depth = 0usize;
+        let mut end = None;
+        for (i, c) in s[start + 1..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(start + 1 + i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let end = end.ok_or_else(|| BindError::Unterminated(s.to_string()))?;
+        out.push((start, end));
+        from = end;
     }
     Ok(out)
 }
 
-/// The bound name a reference starts with (`inv` in `inv.bolt11`).
-pub fn root_of(expr: &str) -> &str {
-    let end = expr.find(['.', '[', ']']).unwrap_or(expr.len());
-    &expr[..end]
-}
-
-/// Check a reference's path syntax (validation calls this, so that a run
-/// never meets a bad path).
-pub fn check_reference(expr: &str) -> Result<(), PathError> {
-    let root = root_of(expr);
-    PathExpr::parse(expr[root.len()..].trim_start_matches('.')).map(|_| ())
+/// Parse a reference's body (validation calls this, so that a run never
+/// meets a bad expression). The names it reads are `.roots()`.
+pub fn check_reference(expr: &str) -> Result<super::expr::Expr, super::expr::ExprError> {
+    super::expr::Expr::parse(expr)
 }
 
 fn eval(expr: &str, b: &Bindings) -> Result<Value, BindError> {
-    let root = root_of(expr);
-    let value = b.get(root).ok_or_else(|| BindError::Unbound {
+    let parsed = super::expr::Expr::parse(expr).map_err(|e| BindError::BadExpr {
         expr: expr.into(),
-        root: root.into(),
-        bound: b.keys().cloned().collect::<Vec<_>>().join(", "),
+        error: e.to_string(),
     })?;
-    let path = expr[root.len()..].trim_start_matches('.');
-    let parsed = PathExpr::parse(path).map_err(|e| BindError::BadPath {
+    parsed.eval(b).map_err(|error| BindError::Eval {
         expr: expr.into(),
-        error: e,
-    })?;
-    parsed
-        .lookup(value)
-        .cloned()
-        .ok_or_else(|| BindError::NoSuchField {
-            expr: expr.into(),
-            root: root.into(),
-            path: path.into(),
-            value: crate::text::truncate(&value.to_string(), 200),
-        })
+        error,
+    })
 }
 
 /// Resolve every template inside `v`.
@@ -209,33 +253,26 @@ pub fn resolve(v: &Value, b: &Bindings) -> Result<Value, BindError> {
 }
 
 fn resolve_str(s: &str, b: &Bindings) -> Result<Value, BindError> {
-    let refs = references(s)?;
-    if refs.is_empty() {
+    let spans = spans(s)?;
+    if spans.is_empty() {
         return Ok(Value::String(s.to_string()));
     }
-    let trimmed = s.trim();
-    if refs.len() == 1
-        && trimmed.starts_with("${")
-        && trimmed.ends_with('}')
-        && trimmed[2..].find('}') == Some(trimmed.len() - 3)
-    {
-        return eval(&refs[0], b);
+    // A string that is exactly one reference keeps the value's type.
+    let lead = s.len() - s.trim_start().len();
+    if spans.len() == 1 && spans[0] == (lead, s.trim_end().len()) {
+        return eval(s[spans[0].0 + 2..spans[0].1 - 1].trim(), b);
     }
     let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| BindError::Unterminated(s.to_string()))?;
-        match eval(after[..end].trim(), b)? {
+    let mut last = 0;
+    for (start, end) in spans {
+        out.push_str(&s[last..start]);
+        match eval(s[start + 2..end - 1].trim(), b)? {
             Value::String(x) => out.push_str(&x),
             other => out.push_str(&other.to_string()),
         }
-        rest = &after[end + 1..];
+        last = end;
     }
-    out.push_str(rest);
+    out.push_str(&s[last..]);
     Ok(Value::String(out))
 }
 
@@ -335,9 +372,18 @@ mod tests {
         }
         assert!(matches!(
             resolve(&json!("${inv.routes[0]]}"), &bindings()),
-            Err(BindError::BadPath { .. })
+            Err(BindError::BadExpr { .. })
         ));
         assert!(check_reference("x.y[0]]").is_err());
+        let sel = PathExpr::parse("channels[peer_id=${bob.id}].state").unwrap();
+        assert_eq!(
+            sel.segments()[1],
+            Segment::Select {
+                field: "peer_id".into(),
+                value: "${bob.id}".into()
+            }
+        );
+        assert!(PathExpr::parse("channels[=x]").is_err());
         assert!(check_reference("inv.routes[0].scid").is_ok());
     }
 }
