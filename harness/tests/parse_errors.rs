@@ -217,3 +217,141 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+/// The compact form (the step kind as a key, one step a line) means
+/// exactly what the long form means, and its errors are located too.
+#[test]
+fn compact_steps_mean_what_long_steps_mean() {
+    let long = "[[steps]]\ndo = \"keysend\"\nnode = \"alice\"\nto = \"bob\"\namount_msat = 5000\n[[steps]]\ndo = \"mine\"\nblocks = 6\n[[steps]]\ndo = \"repeat\"\ntimes = 2\n[[steps.steps]]\ndo = \"restart\"\nnode = \"bob\"\n";
+    let compact = "steps = [\n  { keysend = \"alice\", to = \"bob\", amount_msat = 5000 },\n  { mine = 6 },\n  { repeat = 2, steps = [{ restart = \"bob\" }] },\n]\n";
+    // Everything but where each step sits in its file.
+    let strip = |s: scenario::Scenario| -> String {
+        let text = format!(
+            "{:?}",
+            s.steps
+                .into_iter()
+                .map(|s| s.action)
+                .collect::<Vec<Action>>()
+        );
+        regex::Regex::new(r"location: Location \{[^}]*\}")
+            .unwrap()
+            .replace_all(&text, "")
+            .into_owned()
+    };
+    let (l, c) = (
+        scenario::from_str("l.toml", long).unwrap(),
+        scenario::from_str("c.toml", compact).unwrap(),
+    );
+    assert_eq!(strip(l), strip(c));
+    let e = err(
+        "steps = [\n  { keysend = \"alice\", node = \"bob\", to = \"bob\", amount_msat = 1 },\n]\n",
+    );
+    assert!(
+        e.starts_with(
+            "bug.toml:2:24: `node`: step 1: `keysend = ...` already gives the node; drop `node`"
+        ),
+        "{e}"
+    );
+    let e = err("steps = [\n  { mine = 1, sleep = 2 },\n]\n");
+    assert!(
+        e.starts_with(
+            "bug.toml:2:15: `sleep`: step 1: one step per table, found `mine` and `sleep`"
+        ),
+        "{e}"
+    );
+    let e = err("steps = [\n  { nodee = \"alice\" },\n]\n");
+    assert!(
+        e.starts_with("bug.toml:2:3: `do`: step 1: no step kind"),
+        "{e}"
+    );
+    let e = err(
+        "steps = [{ keysend = \"alice\", to = \"bob\", amount_msat = 1, maxfeeprecent = 1 }]\n",
+    );
+    assert!(
+        e.contains(
+            "`maxfeeprecent`: step 1 (`keysend`): unknown key (did you mean `maxfeepercent`?)"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn topologies_join_the_declared_nodes_with_overrides() {
+    let chans = |text: &str| -> Vec<(String, String, u64)> {
+        scenario::from_str("t.toml", text)
+            .unwrap()
+            .channels
+            .into_iter()
+            .map(|c| (c.from, c.to, c.amount_sat))
+            .collect()
+    };
+    let m = 1_000_000;
+    let nodes = "nodes = [\"a\", \"b\", \"c\"]\n";
+    assert_eq!(
+        chans(&format!("{nodes}topology = \"line\"")),
+        [("a".into(), "b".into(), m), ("b".into(), "c".into(), m)]
+    );
+    assert_eq!(
+        chans(&format!("{nodes}topology = \"star\"")),
+        [("a".into(), "b".into(), m), ("a".into(), "c".into(), m)]
+    );
+    assert_eq!(chans(&format!("{nodes}topology = \"triangle\"")).len(), 3);
+    // An override keeps its place; a channel the topology lacks is added.
+    let o = chans(&format!("{nodes}topology = \"line\"\nchannels = [{{ from = \"c\", to = \"b\", amount_sat = 5 }}, {{ from = \"a\", to = \"c\" }}]"));
+    assert_eq!(
+        o,
+        [
+            ("a".into(), "b".into(), m),
+            ("c".into(), "b".into(), 5),
+            ("a".into(), "c".into(), m)
+        ]
+    );
+    let e = err("nodes = [\"a\", \"b\"]\ntopology = \"triangle\"\n");
+    assert!(
+        e.starts_with(
+            "bug.toml:2:12: `topology`: scenario: a triangle needs exactly three nodes, found 2"
+        ),
+        "{e}"
+    );
+    let e = err("nodes = [\"a\", \"b\"]\ntopology = \"ring\"\n");
+    assert!(e.contains("unknown topology `ring`"), "{e}");
+}
+
+#[test]
+fn new_steps_and_checks_parse_with_their_errors() {
+    let s = scenario::from_str(
+        "n.toml",
+        "steps = [\n  { close = \"alice\", peer = \"bob\", unilateral_after = 1, save = \"c\" },\n  { wait_mempool = 1, txid = \"${c.txid}\" },\n  { bitcoin = \"getblockcount\" },\n  { wait_channel = \"alice\", peer = \"bob\", state = \"gone\" },\n  { rpc = \"alice\", method = \"listpeerchannels\", expect.fields = [{ path = \"channels\", count = 1, where = { state = \"ONCHAIN\" } }, { path = \"channels\", sum = \"to_us_msat\", equals = \"${len(repeat('ab', 350)) * 2}\" }, { path = \"channels\", unique_by = [\"short_channel_id\"] }, { path = \"channels[peer_id=${bob.id}].state\", equals = \"ONCHAIN\" }] },\n]\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        &s.steps[0].action,
+        Action::Close {
+            unilateral_after: Some(1),
+            ..
+        }
+    ));
+    assert!(matches!(
+        &s.steps[1].action,
+        Action::WaitMempool {
+            count: 1,
+            txid: Some(_)
+        }
+    ));
+    let e = err("steps = [{ bitcoin = \"getrawmempool\", params = \"x\" }]\n");
+    assert!(
+        e.contains("`params`: step 1 (`bitcoin`): expected a list of positional arguments"),
+        "{e}"
+    );
+    let e = err("steps = [{ rpc = \"alice\", method = \"x\", expect.fields = [{ path = \"a\", sum = \"b\", count = 1 }] }]\n");
+    assert!(e.contains("a `sum` is compared with `equals`"), "{e}");
+    let e = err("steps = [{ rpc = \"alice\", method = \"x\", expect.fields = [{ path = \"a\", equals = \"${nobody.id}\" }] }]\n");
+    assert!(e.contains("refers to `nobody`"), "{e}");
+    let e = err("steps = [{ rpc = \"alice\", method = \"x\", expect.fields = [{ path = \"a[peer_id=${nobody.id}]\", exists = true }] }]\n");
+    assert!(e.contains("refers to `nobody`"), "{e}");
+    let e = err("steps = [{ rpc = \"alice\", method = \"x\", params = { v = \"${hex('a'}\" } }]\n");
+    assert!(
+        e.contains("expected `,` or `)`") || e.contains("unterminated"),
+        "{e}"
+    );
+}

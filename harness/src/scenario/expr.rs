@@ -13,7 +13,8 @@
 //! Helpers are there for what bug reports contain: `hex('text')` (UTF-8
 //! bytes as hex, e.g. an extra TLV's value), `repeat('ab', 350)` (a long
 //! payload in one line), `len(x)` (characters of a string, entries of a
-//! list or object). Arithmetic is on integers (amounts: `"1000msat"` strings
+//! list or object), `sum(list, 'field')` (an amount field added up over a
+//! list, e.g. a saved `listfunds`' outputs). Arithmetic is on integers (amounts: `"1000msat"` strings
 //! count as 1000), checked for overflow.
 
 use super::values::{as_amount, Bindings, PathExpr};
@@ -43,6 +44,7 @@ pub enum Func {
     Hex,
     Repeat,
     Len,
+    Sum,
 }
 
 impl Func {
@@ -50,6 +52,7 @@ impl Func {
         ("hex", Func::Hex, 1),
         ("repeat", Func::Repeat, 2),
         ("len", Func::Len, 1),
+        ("sum", Func::Sum, 2),
     ];
 }
 
@@ -303,6 +306,27 @@ impl Expr {
                             })?;
                         Ok(Value::String(text_of(&args[0]).repeat(n as usize)))
                     }
+                    Func::Sum => {
+                        let field =
+                            PathExpr::parse(&text_of(&args[1])).map_err(|e| format!("sum: {e}"))?;
+                        let list = args[0].as_array().ok_or_else(|| {
+                            format!(
+                                "sum: expected a list, got {}",
+                                crate::text::truncate(&args[0].to_string(), 200)
+                            )
+                        })?;
+                        let mut total: i128 = 0;
+                        for e in list {
+                            let v = field.lookup(e).and_then(integer).ok_or_else(|| {
+                                format!(
+                                    "sum: {} has no amount at `{field}`",
+                                    crate::text::truncate(&e.to_string(), 200)
+                                )
+                            })?;
+                            total += v;
+                        }
+                        Ok(int_json(total.min(i128::from(u64::MAX))))
+                    }
                     Func::Len => match &args[0] {
                         Value::String(s) => Ok(Value::from(s.chars().count())),
                         Value::Array(a) => Ok(Value::from(a.len())),
@@ -371,6 +395,10 @@ mod tests {
         );
         b.insert("i".into(), json!(3));
         b.insert("half".into(), json!("500msat"));
+        b.insert(
+            "amounts".into(),
+            json!([{"amount_msat": 3000}, {"amount_msat": "500msat"}]),
+        );
         b.insert("bob".into(), json!({"id": "02bb"}));
         b.insert("peers".into(), json!({"channels": [{"peer_id": "02aa", "state": "ONCHAIN"}, {"peer_id": "02bb", "state": "CHANNELD_NORMAL"}]}));
         Expr::parse(text).map_err(|e| e.to_string())?.eval(&b)
@@ -392,6 +420,11 @@ mod tests {
         assert_eq!(eval("len(repeat('ab', 350))").unwrap(), json!(700));
         assert_eq!(eval("len(hex(repeat('x', 350)))").unwrap(), json!(700));
         assert_eq!(eval("len(inv.routes)").unwrap(), json!(1));
+        assert_eq!(
+            eval("sum(peers.channels, 'n')").unwrap_err(),
+            "sum: {\"peer_id\":\"02aa\",\"state\":\"ONCHAIN\"} has no amount at `n`"
+        );
+        assert_eq!(eval("sum(amounts, 'amount_msat')").unwrap(), json!(3500));
         assert!(eval("nope(1)")
             .unwrap_err()
             .contains("unknown helper `nope`"));
