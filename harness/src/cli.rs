@@ -63,9 +63,13 @@ pub enum Command {
     },
     /// Check a lightningd.sqlite3 offline (read-only): exit 0 clean, 1 findings, 2 unreadable.
     CheckDb {
-        path: PathBuf,
+        #[arg(required_unless_present = "explain")]
+        path: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Print every check with the schema versions it applies to, and exit.
+        #[arg(long)]
+        explain: bool,
     },
     /// Download official release tarballs (checked against SHA256SUMS) into
     /// the harness cache: `install v25.05 v26.06.6`, `install latest`.
@@ -237,7 +241,16 @@ pub fn main_with_args(cli: Cli) -> i32 {
             platform,
         } => install(&labels, from.as_deref(), platform.as_deref()),
         Command::List { dirs } => list(&dirs),
-        Command::CheckDb { path, json } => check_db_command(&path, json),
+        Command::CheckDb { explain: true, .. } => {
+            print!("{}", crate::evidence::accounting::explain());
+            exit::pass()
+        }
+        Command::CheckDb {
+            path: Some(path),
+            json,
+            ..
+        } => check_db_command(&path, json),
+        Command::CheckDb { path: None, .. } => exit::usage(),
     }
 }
 

@@ -127,6 +127,15 @@ const RELEASES: &[(i64, &str)] = &[
     (282, "v26.04..v26.06"),
 ];
 
+/// The first release whose schema includes migration `version`.
+pub fn first_release_with(version: i64) -> String {
+    match RELEASES.iter().find(|(v, _)| *v >= version) {
+        Some((_, r)) if version > 219 => format!("from {r}"),
+        Some(_) => "every supported release".to_string(),
+        None => "newer than every known release".to_string(),
+    }
+}
+
 /// "v25.02.1", or "between v25.02.1 and v25.05 (a development build)".
 pub fn release_for_schema(version: i64) -> String {
     match RELEASES.iter().position(|(v, _)| *v >= version) {
@@ -236,7 +245,7 @@ pub fn run_checks(conn: &Connection, report: &mut CheckReport) -> Result<(), DbE
     for &(subsystem, table, since) in UPDATED_INDEXES {
         updated_index_check(conn, subsystem, table, since, report)?;
     }
-    Ok(())
+    super::accounting::run(conn, report)
 }
 
 fn integrity_check(conn: &Connection, report: &mut CheckReport) -> Result<(), DbErrorKind> {

@@ -13,6 +13,7 @@
 //!
 //! Real inputs for the tests live in `fixtures/evidence/` (see its README).
 
+pub mod accounting;
 pub mod checkdb;
 pub mod dbread;
 pub mod logdigest;
