@@ -596,6 +596,15 @@ async fn bisect(args: &BisectArgs) -> i32 {
         eprintln!("error: --labels needs at least two builds, oldest first");
         return exit::usage();
     }
+    // Refs that are not commits are the user's to fix: say so before anything starts.
+    let repo =
+        crate::builds::git::Repo::new(args.repo.as_deref().unwrap_or(std::path::Path::new(".")));
+    for r in [&args.good, &args.bad].into_iter().flatten() {
+        if let Err(e) = repo.commit(r) {
+            eprintln!("error: {e}");
+            return exit::usage();
+        }
+    }
     let cfg = match run_config(&args.bins, false) {
         Ok(c) => c,
         Err(code) => return code,

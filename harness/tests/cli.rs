@@ -132,3 +132,91 @@ fn a_missing_scenario_file_is_a_usage_error() {
     let o = harness(&["run", "no/such/file.toml"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn check_db_explain_lists_every_check_with_its_schema_range() {
+    let o = harness(&["check-db", "--explain"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    for id in [
+        "integrity",
+        "created-index/htlcs",
+        "moves/chain-once",
+        "moves/balance",
+        "payments/complete-not-all-failed",
+    ] {
+        assert!(t.contains(id), "{id}: {t}");
+    }
+    let o = harness(&["check-db"], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no path and no --explain is a usage error: {}",
+        text(&o)
+    );
+}
+
+/// `build` and `bisect --good/--bad` on something that is not a commit:
+/// a usage problem the user can fix, decided before anything builds.
+#[test]
+fn build_and_bisect_name_a_ref_that_is_not_there() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let st = Command::new("git")
+            .arg("-C")
+            .arg(repo.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "one"]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_env = [("CLN_HARNESS_CACHE", cache.path().to_str().unwrap())];
+    let repo_arg = repo.path().to_str().unwrap();
+    let o = harness(&["build", "--repo", repo_arg, "v99.99"], &cache_env);
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains("`v99.99` is not a commit here"),
+        "{}",
+        text(&o)
+    );
+    let o = harness(
+        &[
+            "bisect",
+            "scenarios/keysend.toml",
+            "--repo",
+            repo_arg,
+            "--good",
+            "v99.99",
+            "--bad",
+            "HEAD",
+        ],
+        &cache_env,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`v99.99` is not a commit here"),
+        "{}",
+        text(&o)
+    );
+    let o = harness(
+        &[
+            "bisect",
+            "scenarios/keysend.toml",
+            "--good",
+            "a",
+            "--labels",
+            "x,y",
+        ],
+        &cache_env,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--labels and --good are two modes: {}",
+        text(&o)
+    );
+}
