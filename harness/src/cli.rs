@@ -83,6 +83,11 @@ pub enum Command {
         /// The tarball platform (e.g. `Ubuntu-22.04`); default: this machine's.
         #[arg(long)]
         platform: Option<String>,
+        /// Maintainer keys to check the release's signatures with (armored
+        /// `*.txt`/`*.asc`, e.g. a CLN checkout's `contrib/keys`); default:
+        /// CLN's repository at the tag (or `<from>/keys/` on a mirror).
+        #[arg(long, value_name = "DIR")]
+        keys: Option<PathBuf>,
     },
     /// The first build on which a scenario changes behaviour: over commits
     /// of a checkout (`--good REF --bad REF`, each built or reused) or over
@@ -239,7 +244,13 @@ pub fn main_with_args(cli: Cli) -> i32 {
             labels,
             from,
             platform,
-        } => install(&labels, from.as_deref(), platform.as_deref()),
+            keys,
+        } => install(
+            &labels,
+            from.as_deref(),
+            platform.as_deref(),
+            keys.as_deref(),
+        ),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { explain: true, .. } => {
             print!("{}", crate::evidence::accounting::explain());
@@ -743,7 +754,12 @@ fn build(refs: &[String], repo: Option<&std::path::Path>, flags: &BuildFlags) ->
 /// `install`: 0 when every label is installed (or already was), 125 when
 /// one could not be (no network, no tarball for this platform, a tarball
 /// that fails its checksum: nothing is installed then).
-fn install(labels: &[String], from: Option<&str>, platform: Option<&str>) -> i32 {
+fn install(
+    labels: &[String],
+    from: Option<&str>,
+    platform: Option<&str>,
+    keys: Option<&std::path::Path>,
+) -> i32 {
     use crate::builds::install::{install, platform_from_os_release, Installed, ReleaseSource};
     let platform = match platform {
         Some(p) => p.to_string(),
@@ -762,9 +778,14 @@ fn install(labels: &[String], from: Option<&str>, platform: Option<&str>) -> i32
     let cache = crate::paths::cache_root();
     let mut code = exit::pass();
     for label in labels {
-        match install(label, &source, &platform, &cache) {
-            Ok(Installed::New { tag, dir, asset }) => {
-                println!("{tag}: installed {asset} (sha256 checked against SHA256SUMS-{tag}; signatures not checked) into {}", dir.display())
+        match install(label, &source, &platform, &cache, keys) {
+            Ok(Installed::New {
+                tag,
+                dir,
+                asset,
+                signatures,
+            }) => {
+                println!("{tag}: installed {asset} (sha256 checked against SHA256SUMS-{tag}; {signatures}) into {}", dir.display())
             }
             Ok(Installed::AlreadyThere { tag, dir }) => {
                 println!("{tag}: already installed in {}", dir.display())

@@ -126,6 +126,13 @@ fn a_verified_release_is_installed_where_discovery_finds_it() {
         ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !gpg_present()
+            || text(&o)
+                .contains("signatures not checked: the release publishes no SHA256SUMS-v25.05.asc"),
+        "{}",
+        text(&o)
+    );
     assert!(cache
         .path()
         .join("releases/v25.05/usr/bin/lightningd")
@@ -251,4 +258,175 @@ fn no_network_is_an_environment_error() {
     );
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(text(&o).contains("fetching"), "{}", text(&o));
+}
+
+/// A throwaway maintainer key (no passphrase) in its own keyring; returns
+/// the keyring dir and the armored public key.
+fn maintainer_key() -> (tempfile::TempDir, Vec<u8>) {
+    let home = tempfile::tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let o = Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "Test Maintainer <maintainer@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let public = gpg(&["--armor", "--export", "maintainer@example.com"]);
+    (home, public)
+}
+
+fn sign(keyring: &Path, file: &Path) {
+    let o = Command::new("gpg")
+        .arg("--homedir")
+        .arg(keyring)
+        .args([
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--armor",
+            "--detach-sign",
+            "--output",
+        ])
+        .arg(format!("{}.asc", file.display()))
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn gpg_present() -> bool {
+    cln_harness::builds::signatures::gpg_available()
+}
+
+/// The release's SHA256SUMS signed by a maintainer whose key the mirror
+/// publishes under `keys/`, as CLN's repository does under `contrib/keys/`.
+#[test]
+fn a_signed_release_is_checked_against_the_maintainers_keys() {
+    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    release(site.path(), "v25.05", "Ubuntu-22.04", false);
+    let args = |url: &str| {
+        vec![
+            "install".to_string(),
+            "v25.05".into(),
+            "--from".into(),
+            url.to_string(),
+            "--platform".into(),
+            "Ubuntu-22.04".into(),
+        ]
+    };
+    if !gpg_present() {
+        // Said, never silently taken for checked.
+        let url = serve(site.path().to_path_buf());
+        let o = harness(
+            cache.path(),
+            &args(&url).iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert!(
+            text(&o).contains("signatures not checked: gpg is not installed"),
+            "{}",
+            text(&o)
+        );
+        return;
+    }
+    let (keyring, public) = maintainer_key();
+    std::fs::create_dir_all(site.path().join("keys")).unwrap();
+    std::fs::write(site.path().join("keys/cln.txt"), public).unwrap();
+    sign(
+        keyring.path(),
+        &site.path().join("v25.05/SHA256SUMS-v25.05"),
+    );
+    let url = serve(site.path().to_path_buf());
+    let o = harness(
+        cache.path(),
+        &args(&url).iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "signatures checked: good signature from Test Maintainer <maintainer@example.com>"
+        ),
+        "{}",
+        text(&o)
+    );
+}
+
+/// SHA256SUMS changed after it was signed (a tampered mirror): refused,
+/// nothing installed, even though the tarball matches the changed sums.
+#[test]
+fn a_release_whose_signature_does_not_verify_is_refused() {
+    if !gpg_present() {
+        eprintln!("gpg is not installed: the refusal cannot be exercised (the checked-or-said test covers this machine)");
+        return;
+    }
+    let (site, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    release(site.path(), "v25.05", "Ubuntu-22.04", false);
+    let (keyring, public) = maintainer_key();
+    std::fs::create_dir_all(site.path().join("keys")).unwrap();
+    std::fs::write(site.path().join("keys/cln.txt"), public).unwrap();
+    let sums = site.path().join("v25.05/SHA256SUMS-v25.05");
+    sign(keyring.path(), &sums);
+    let mut text_sums = std::fs::read_to_string(&sums).unwrap();
+    text_sums.push_str(&format!(
+        "{}  clightning-v25.05-Fedora-40-amd64.tar.gz\n",
+        "ab".repeat(32)
+    ));
+    std::fs::write(&sums, text_sums).unwrap();
+    let url = serve(site.path().to_path_buf());
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains("SHA256SUMS-v25.05.asc: BAD signature")
+            && text(&o).contains("nothing installed"),
+        "{}",
+        text(&o)
+    );
+    assert!(!cache.path().join("releases/v25.05").exists());
+    // Signed by a key that is not a maintainer's: refused too, saying how to add keys.
+    let (stranger, _) = maintainer_key();
+    sign(stranger.path(), &sums);
+    let o = harness(
+        cache.path(),
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            &url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    assert!(
+        text(&o).contains("not among the maintainers'") && text(&o).contains("--keys DIR"),
+        "{}",
+        text(&o)
+    );
 }

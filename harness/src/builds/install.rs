@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 /// The release page downloads: `<base>/<tag>/<file>`.
 pub const GITHUB_DOWNLOADS: &str = "https://github.com/ElementsProject/lightning/releases/download";
+/// CLN's repository files at a tag: `<raw>/<tag>/<path>`.
+pub const GITHUB_RAW: &str = "https://raw.githubusercontent.com/ElementsProject/lightning";
 /// Redirects to the newest release's tag page.
 pub const GITHUB_LATEST: &str = "https://github.com/ElementsProject/lightning/releases/latest";
 
@@ -56,6 +58,24 @@ impl ReleaseSource {
             ReleaseSource::Url(base) => {
                 http_get(&format!("{base}/{tag}/{file}")).map(|r| r.map(|(body, _)| body))
             }
+        }
+    }
+
+    /// A maintainer key file (`contrib/keys/<name>` in CLN's repository at
+    /// `tag`; `<base>/keys/<name>` on a mirror or directory), or None.
+    fn fetch_key(&self, tag: &str, name: &str) -> Option<Vec<u8>> {
+        match self {
+            ReleaseSource::Url(base) if base == GITHUB_DOWNLOADS => {
+                http_get(&format!("{GITHUB_RAW}/{tag}/contrib/keys/{name}"))
+                    .ok()
+                    .flatten()
+                    .map(|(b, _)| b)
+            }
+            ReleaseSource::Url(base) => http_get(&format!("{base}/keys/{name}"))
+                .ok()
+                .flatten()
+                .map(|(b, _)| b),
+            ReleaseSource::Dir(d) => std::fs::read(d.join("keys").join(name)).ok(),
         }
     }
 
@@ -127,6 +147,8 @@ pub enum InstallErrorKind {
     Fetch { what: String, message: String },
     #[error("the release has no tarball for {platform} (looked for {tried}); pass --platform to pick another")]
     NoTarball { platform: String, tried: String },
+    #[error("{sums}.asc: {message}: refusing the release, nothing installed")]
+    Signature { sums: String, message: String },
     #[error("{asset} is not listed in {sums}: refusing an unverified tarball")]
     NotInSums { asset: String, sums: String },
     #[error(
@@ -198,11 +220,52 @@ pub enum Installed {
         tag: String,
         dir: PathBuf,
         asset: String,
+        signatures: super::signatures::Signatures,
     },
     AlreadyThere {
         tag: String,
         dir: PathBuf,
     },
+}
+
+/// The release's signatures over its `SHA256SUMS`: checked where gpg, the
+/// `.asc` and maintainer keys (from `keys_dir`, else the source) are there.
+fn check_signatures(
+    source: &ReleaseSource,
+    tag: &str,
+    sums: &[u8],
+    keys_dir: Option<&Path>,
+) -> Result<super::signatures::Signatures, String> {
+    use super::signatures::{verify, Signatures, KEY_FILES};
+    if !super::signatures::gpg_available() {
+        return Ok(Signatures::NotChecked("gpg is not installed".into()));
+    }
+    let asc = format!("SHA256SUMS-{tag}.asc");
+    let Some(sig) = source
+        .fetch(tag, &asc)
+        .map_err(|m| format!("fetching {}: {m}", source.describe(tag, &asc)))?
+    else {
+        return Ok(Signatures::NotChecked(format!(
+            "the release publishes no {asc}"
+        )));
+    };
+    let keys: Vec<Vec<u8>> = match keys_dir {
+        Some(d) => std::fs::read_dir(d)
+            .map_err(|e| format!("--keys {}: {e}", d.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt" || x == "asc"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .collect(),
+        None => KEY_FILES
+            .iter()
+            .filter_map(|k| source.fetch_key(tag, k))
+            .collect(),
+    };
+    if keys.is_empty() {
+        return Ok(Signatures::NotChecked("no maintainer keys could be fetched (pass --keys DIR, e.g. a CLN checkout's contrib/keys)".into()));
+    }
+    verify(sums, &sig, &keys)
 }
 
 /// Install `label` (a tag, or `latest`) into `<cache_root>/releases/<tag>`.
@@ -211,6 +274,7 @@ pub fn install(
     source: &ReleaseSource,
     platform: &str,
     cache_root: &Path,
+    keys_dir: Option<&Path>,
 ) -> Result<Installed, InstallError> {
     let err = |tag: &str, kind: InstallErrorKind| InstallError {
         tag: tag.to_string(),
@@ -249,6 +313,15 @@ pub fn install(
                 "not found (is the tag right?)".into(),
             )
         })?;
+    let signatures = check_signatures(source, &tag, &sums, keys_dir).map_err(|message| {
+        err(
+            &tag,
+            InstallErrorKind::Signature {
+                sums: sums_name.clone(),
+                message,
+            },
+        )
+    })?;
     let sums = parse_sha256sums(&String::from_utf8_lossy(&sums));
     let names = asset_names(&tag, platform);
     let mut found = None;
@@ -310,6 +383,7 @@ pub fn install(
         tag,
         dir: dest,
         asset,
+        signatures,
     })
 }
 

@@ -4,7 +4,8 @@
 //! at a time per cache (a lock).
 //!
 //! - [`install`]: official release tarballs (or a mirror laid out like the
-//!   release page), checked against the release's `SHA256SUMS`.
+//!   release page), checked against the release's `SHA256SUMS`, whose
+//!   signatures [`signatures`] checks with gpg where it can.
 //! - [`build`]: a commit of the user's own checkout, built in a private
 //!   clone and installed as `<cache>/lightningd/<git describe>/`.
 //! - [`git`]: the few git questions both `build` and `bisect` ask.
@@ -12,6 +13,7 @@
 pub mod build;
 pub mod git;
 pub mod install;
+pub mod signatures;
 
 use std::path::Path;
 
