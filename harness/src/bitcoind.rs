@@ -114,6 +114,16 @@ impl Bitcoind {
             })
     }
 
+    /// Height of the next unspent OP_TRUE coinbase (a fixture records it).
+    pub fn next_coinbase(&self) -> u64 {
+        self.next_coinbase
+    }
+
+    /// After a fixture's chain is replayed: its coinbases up to here are spent.
+    pub fn set_next_coinbase(&mut self, height: u64) {
+        self.next_coinbase = height;
+    }
+
     pub fn block_count(&self) -> Result<u64, BitcoindError> {
         Ok(self.call("getblockcount", &[])?.as_u64().unwrap_or(0))
     }
@@ -240,6 +250,18 @@ impl Bitcoind {
 
     pub fn stop(mut self) {
         let _ = self.inner.stop();
+    }
+
+    /// Stop bitcoind and wait for it to exit, its chain state flushed to
+    /// disk (a fixture copies the datadir after this).
+    pub fn shut_down(&mut self) -> Result<(), BitcoindError> {
+        self.inner
+            .stop()
+            .map(|_| ())
+            .map_err(|e| BitcoindError::Rpc {
+                method: "stop".into(),
+                message: format!("{e:#}"),
+            })
     }
 }
 

@@ -106,6 +106,24 @@ pub enum Command {
         #[command(flatten)]
         flags: BuildFlags,
     },
+    /// Run a scenario's first STEP steps, stop the nodes, and save the chain
+    /// and each node's lightning-dir as a fixture (`fixtures/NAME/`) that
+    /// `from_fixture = "NAME"` resumes from. Exit 0 saved, 1 the run did not
+    /// pass (nothing saved), 2 bad input, 125 environment.
+    Record {
+        scenario: PathBuf,
+        /// Record after this many top-level steps (1-based; the scenario's
+        /// steps up to and including it run).
+        #[arg(long, value_name = "STEP")]
+        at: usize,
+        #[arg(long)]
+        name: String,
+        /// Where the fixture dir goes (default: `fixtures/NAME`).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        bins: BinaryArgs,
+    },
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -237,6 +255,13 @@ pub fn main_with_args(cli: Cli) -> i32 {
             no_wait,
         } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
+        Command::Record {
+            scenario,
+            at,
+            name,
+            out,
+            bins,
+        } => rt.block_on(record(&scenario, at, &name, out, &bins)),
         Command::Run(args) => rt.block_on(run(&args)),
         Command::Bisect(args) => rt.block_on(bisect(&args)),
         Command::Build { refs, repo, flags } => build(&refs, repo.as_deref(), &flags),
@@ -501,6 +526,7 @@ fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfi
         discovery,
         bitcoin,
         keep,
+        record: None,
     })
 }
 
@@ -722,6 +748,66 @@ async fn bisect(args: &BisectArgs) -> i32 {
         }
         (None, None) => exit::environment(),
     }
+}
+
+async fn record(
+    file: &std::path::Path,
+    at: usize,
+    name: &str,
+    out: Option<PathBuf>,
+    bins: &BinaryArgs,
+) -> i32 {
+    let mut scenario = match crate::scenario::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::usage();
+        }
+    };
+    if at == 0 || at > scenario.steps.len() {
+        eprintln!(
+            "error: --at {at}: {} has steps 1 to {}",
+            file.display(),
+            scenario.steps.len()
+        );
+        return exit::usage();
+    }
+    if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+        eprintln!("error: --name {name:?}: a fixture name is one directory name");
+        return exit::usage();
+    }
+    scenario.steps.truncate(at);
+    let mut cfg = match run_config(bins, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from("fixtures").join(name));
+    cfg.record = Some(crate::executor::RecordSpec {
+        name: name.to_string(),
+        out: out.clone(),
+        after_step: at,
+    });
+    let opts = crate::runner::RunOptions {
+        keep: false,
+        verbose: true,
+        snapshots: None,
+    };
+    let report = crate::runner::run_scenario(&scenario, file, &cfg, &opts).await;
+    println!("{}", crate::report::summary(&report));
+    if report.exit_code != exit::pass() {
+        eprintln!("error: the run did not pass up to step {at}: no fixture saved");
+        return report.exit_code;
+    }
+    let size: u64 = std::fs::read_dir(&out)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    println!("fixture {name}: {} ({} KiB)", out.display(), size / 1024);
+    exit::pass()
 }
 
 /// `build`: 0 when every ref is built (or was already), 125 when one could

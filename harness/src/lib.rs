@@ -11,6 +11,7 @@ pub mod cli;
 mod dbcheck_adapter;
 pub mod evidence;
 pub mod executor;
+pub mod fixture;
 pub mod gather;
 pub mod hsm;
 pub mod matrix;

@@ -100,9 +100,22 @@ impl Network {
         bitcoin: &BitcoinBins,
         nodes: Vec<(NodeConfig, Lightningd)>,
     ) -> Result<Network, NetworkError> {
+        Network::create_on(run_dir, bitcoin, nodes, true)
+    }
+
+    /// As [`Network::create`]; `premine = false` leaves the chain at genesis
+    /// (a fixture's chain is replayed into it instead).
+    pub fn create_on(
+        run_dir: &Path,
+        bitcoin: &BitcoinBins,
+        nodes: Vec<(NodeConfig, Lightningd)>,
+        premine: bool,
+    ) -> Result<Network, NetworkError> {
         let bitcoind = Bitcoind::start(bitcoin, &run_dir.join("bitcoind"))?;
         // Mature coinbases for a few funders, before any node starts.
-        bitcoind.premine(nodes.len() as u64)?;
+        if premine {
+            bitcoind.premine(nodes.len() as u64)?;
+        }
         let chain = ChainBackend {
             bitcoin_cli: bitcoin.bitcoin_cli.clone(),
             rpc_port: bitcoind.rpc_port,

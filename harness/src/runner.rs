@@ -98,10 +98,19 @@ impl RunResult {
 }
 
 pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunResult {
-    let scenario = match scenario::load(path) {
-        Ok(s) => s,
-        Err(e) => return RunResult::BadScenario(e),
-    };
+    match scenario::load(path) {
+        Ok(s) => RunResult::Ran(run_scenario(&s, path, cfg, opts).await),
+        Err(e) => RunResult::BadScenario(e),
+    }
+}
+
+/// Run a loaded scenario (`record` runs a prefix of a file's steps).
+pub async fn run_scenario(
+    scenario: &scenario::Scenario,
+    path: &Path,
+    cfg: &RunConfig,
+    opts: &RunOptions,
+) -> Box<Report> {
     let t0 = std::time::Instant::now();
     let verbose = opts.verbose;
     let mut on_event = |e: Event| {
@@ -116,9 +125,9 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
     if verbose {
         eprintln!("== {} ({})", scenario.name, path.display());
     }
-    let mut state = executor::run(&scenario, cfg, &mut on_event).await;
+    let mut state = executor::run(scenario, cfg, &mut on_event).await;
     // Every lightningd has exited: read what they left.
-    let evidence = crate::gather::gather(&scenario, &state);
+    let evidence = crate::gather::gather(scenario, &state);
     for (node, text) in &evidence.unexpected_broken {
         state
             .findings
@@ -132,7 +141,7 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
         snapshot_changes = changes;
     }
     let outcome = outcome::classify(&state.findings);
-    let mut report = report::build(&scenario, &path.display().to_string(), &state, &outcome);
+    let mut report = report::build(scenario, &path.display().to_string(), &state, &outcome);
     report.signatures = evidence
         .signatures
         .iter()
@@ -162,5 +171,5 @@ pub async fn run_file(path: &Path, cfg: &RunConfig, opts: &RunOptions) -> RunRes
         net.bitcoind.stop();
         drop(net.nodes);
     }
-    RunResult::Ran(Box::new(report))
+    Box::new(report)
 }

@@ -355,3 +355,44 @@ fn new_steps_and_checks_parse_with_their_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn from_fixture_names_its_nodes_and_brings_its_channels() {
+    let e = err("from_fixture = \"twin\"\nsteps = []\n");
+    assert!(e.starts_with("bug.toml:1:16: `from_fixture`: scenario: with from_fixture, declare the fixture's nodes"), "{e}");
+    let e = err("from_fixture = \"twin\"\nnodes = [\"alice\", \"bob\"]\ntopology = \"line\"\n");
+    assert!(e.contains("the channels are the fixture's"), "{e}");
+    let e = err("from_fixture = \"../x\"\nnodes = [\"alice\"]\n");
+    assert!(e.contains("expected a fixture name"), "{e}");
+    let s = scenario::from_str(
+        "ok.toml",
+        "from_fixture = \"twin\"\nnodes = [\"alice\", \"bob\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.from_fixture.as_ref().map(|f| f.name.as_str()),
+        Some("twin")
+    );
+    assert!(s.channels.is_empty());
+}
+
+#[test]
+fn a_missing_fixture_or_node_is_a_located_error_when_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, "from_fixture = \"nowhere\"\nnodes = [\"alice\"]\n").unwrap();
+    let e = scenario::load(&file).unwrap_err().to_string();
+    assert!(
+        e.contains(":1:16: `from_fixture`: no fixture `nowhere`"),
+        "{e}"
+    );
+    // The committed twin's fixture has alice and bob, not carol.
+    let twin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/twins/upgrade-keysend.toml");
+    let text = "from_fixture = \"upgrade-keysend@v25.02.1\"\nnodes = [\"alice\", \"carol\"]\n";
+    let copy = twin.with_file_name(format!("carol-twin-{}.toml.tmp", std::process::id()));
+    std::fs::write(&copy, text).unwrap();
+    let e = scenario::load(&copy).map(|_| ()).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&copy);
+    assert!(e.contains("has no node carol (it has alice, bob)"), "{e}");
+}

@@ -48,6 +48,7 @@ fn run(
         discovery,
         bitcoin,
         keep: false,
+        record: None,
     };
     let opts = RunOptions {
         keep: false,
@@ -175,10 +176,11 @@ fn add_cases(
         let m = machine.clone();
         let file = scenario_path(root, &entry.scenario);
         // The seed scenarios (top-level `scenarios/`) are snapshotted; the language examples are not.
-        let seed = root
-            .join("scenarios")
-            .join(format!("{}.toml", entry.scenario))
-            .exists();
+        let seed = !entry.scenario.contains('/')
+            && root
+                .join("scenarios")
+                .join(format!("{}.toml", entry.scenario))
+                .exists();
         let snap = (snapshots && seed).then(|| entry.name());
         let trial = Trial::test(format!("{prefix}::{}", entry.name()), move || {
             let d = m.pinned(&entry.roles).map_err(Failed::from)?;
@@ -288,6 +290,7 @@ fn main() {
                     discovery: m.pinned(&roles).map_err(Failed::from)?,
                     bitcoin,
                     keep: false,
+                    record: None,
                 };
                 let opts = RunOptions {
                     keep: false,
@@ -324,6 +327,55 @@ fn main() {
         missing,
     );
 
-    // 5. Always runs: what this machine has, and what was skipped for it.
+    // 5. Fixture twins with nothing to discover: an empty HOME, no cache,
+    //    only the candidate and bitcoind given by path. The broken build
+    //    crashes (exit 1) with #8269's signature; the fix passes (exit 0).
+    for (label, want_exit, want_text) in [
+        ("1cc64dd67", 1, "UNIQUE constraint failed: channel_htlcs.id"),
+        ("v25.05", 0, "PASS"),
+    ] {
+        let missing = machine.missing(&[label.to_string()]);
+        let m = machine.clone();
+        let root3 = root.clone();
+        suite.add(
+            Trial::test(format!("twins::only-the-candidate@{label}"), move || {
+                let lightningd = m.lightningd(label).map_err(Failed::from)?;
+                let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
+                let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                    .current_dir(&root3)
+                    .env_clear()
+                    .env("HOME", home.path())
+                    .env("PATH", "/usr/bin:/bin")
+                    .args([
+                        "run",
+                        "scenarios/twins/upgrade-keysend.toml",
+                        "--lightningd",
+                    ])
+                    .arg(format!("candidate={}", lightningd.path.display()))
+                    .arg("--bitcoind")
+                    .arg(&bitcoin.bitcoind)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                if out.status.code() != Some(want_exit) || !text.contains(want_text) {
+                    return Err(format!(
+                        "expected exit {want_exit} and {want_text:?}, got {:?}:\n{}",
+                        out.status.code(),
+                        text
+                    )
+                    .into());
+                }
+                Ok(())
+            }),
+            missing,
+        );
+    }
+
+    // 6. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }

@@ -177,6 +177,7 @@ pub async fn test_label(
         discovery,
         bitcoin: cfg.bitcoin.clone(),
         keep: false,
+        record: None,
     };
     let started = std::time::Instant::now();
     let (mut outcomes, mut signature, mut marks) = (Vec::new(), None, Vec::new());

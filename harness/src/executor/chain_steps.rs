@@ -142,6 +142,81 @@ impl World<'_> {
         }
     }
 
+    /// Each running node's channels it opened, named by peer (for a fixture).
+    pub(super) async fn channels_by_opener(&self) -> Vec<crate::fixture::FixtureChannel> {
+        let mut out = Vec::new();
+        for n in &self.net.nodes {
+            // A node that is down has nothing to say; its channels show from the other end.
+            let Ok(r) = n
+                .call("listpeerchannels", json!({}), Duration::from_secs(30))
+                .await
+            else {
+                continue;
+            };
+            for c in r["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["opener"] == "local")
+            {
+                let peer = self
+                    .net
+                    .nodes
+                    .iter()
+                    .find(|p| p.id.as_deref() == c["peer_id"].as_str())
+                    .map(|p| p.name.clone());
+                if let Some(to) = peer {
+                    out.push(crate::fixture::FixtureChannel {
+                        from: n.name.clone(),
+                        to,
+                        short_channel_id: c["short_channel_id"].as_str().map(String::from),
+                        channel_id: c["channel_id"].as_str().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// After a fixture's nodes started: connect each recorded channel's ends
+    /// (the harness runs nodes with `dev-no-reconnect`) and wait until both
+    /// sides are normal again.
+    pub(super) async fn resume_channels(
+        &mut self,
+        channels: &[crate::fixture::FixtureChannel],
+    ) -> Result<(), crate::network::NetworkError> {
+        let present = |n: &str| self.net.node(n).is_ok();
+        let channels: Vec<_> = channels
+            .iter()
+            .filter(|c| present(&c.from) && present(&c.to))
+            .collect();
+        for c in &channels {
+            self.net.connect(&c.from, &c.to).await?;
+        }
+        for c in &channels {
+            let timeout = crate::network::WAIT_TIMEOUT;
+            self.net
+                .wait_channel_state(
+                    &c.from,
+                    &c.to,
+                    "CHANNELD_NORMAL",
+                    Some(&c.channel_id),
+                    timeout,
+                )
+                .await?;
+            self.net
+                .wait_channel_state(
+                    &c.to,
+                    &c.from,
+                    "CHANNELD_NORMAL",
+                    Some(&c.channel_id),
+                    timeout,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     fn peer_id(&self, peer: &str) -> Result<String, StepError> {
         self.net
             .node(peer)

@@ -39,6 +39,17 @@ pub struct RunConfig {
     pub discovery: Discovery,
     pub bitcoin: BitcoinBins,
     pub keep: bool,
+    /// `cln-harness record`: save the state after the steps as a fixture.
+    pub record: Option<RecordSpec>,
+}
+
+/// Where and under which name `record` saves the fixture.
+#[derive(Debug, Clone)]
+pub struct RecordSpec {
+    pub name: String,
+    pub out: std::path::PathBuf,
+    /// The scenario's step count that ran (for the metadata).
+    pub after_step: usize,
 }
 
 /// Everything a run leaves for evidence and reports. The network is kept
@@ -117,13 +128,58 @@ pub async fn run(
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
-    let net = match Network::create(&run_dir, &cfg.bitcoin, nodes) {
+    let fixture = match scenario.from_fixture.as_ref().and_then(|f| f.dir.clone()) {
+        Some(dir) => match crate::fixture::load_meta(&dir) {
+            Ok(meta) => Some((dir, meta)),
+            Err(e) => {
+                state.findings.push(env_finding(e.to_string()));
+                return state;
+            }
+        },
+        None if scenario.from_fixture.is_some() => {
+            state.findings.push(env_finding(
+                "from_fixture was not resolved (load the scenario with scenario::load)".into(),
+            ));
+            return state;
+        }
+        None => None,
+    };
+    // From a fixture: refuse downgrades, then bitcoind's datadir before it starts.
+    let mut node_files = Vec::new();
+    if let Some((dir, meta)) = &fixture {
+        rec.phase(&format!(
+            "restoring fixture {} (height {})",
+            meta.name, meta.block_height
+        ));
+        let binaries: Vec<(String, crate::version::ClnVersion)> = scenario
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), state.roles[&n.role].version.clone()))
+            .collect();
+        let restored = crate::fixture::check_versions(meta, &binaries)
+            .and_then(|()| crate::fixture::restore_chain(dir, &run_dir.join("bitcoind")));
+        match restored {
+            Ok(files) => node_files = files,
+            Err(e) => {
+                state.findings.push(env_finding(e.to_string()));
+                return state;
+            }
+        }
+    }
+    let mut net = match Network::create_on(&run_dir, &cfg.bitcoin, nodes, fixture.is_none()) {
         Ok(n) => n,
         Err(e) => {
             state.findings.push(env_finding(e.to_string()));
             return state;
         }
     };
+    if let Some((_, meta)) = &fixture {
+        if let Err(e) = crate::fixture::restore_nodes(&mut net, &node_files, meta) {
+            state.findings.push(env_finding(e.to_string()));
+            state.network = Some(net);
+            return state;
+        }
+    }
     let mut driver = Driver {
         scenario,
         world: World::new(
@@ -136,15 +192,55 @@ pub async fn run(
         liveness: Liveness::new(scenario.nodes.iter().map(|n| n.name.as_str())),
         rec,
     };
-    if driver.setup().await {
+    let fixture_channels = fixture.as_ref().map(|(_, m)| m.channels.clone());
+    if driver.setup(fixture_channels.as_deref()).await {
         driver.rec.phase("running steps");
         driver.run_steps(&scenario.steps, "", None).await;
     }
     driver.deaths_after_the_steps().await;
+    let recorded_channels = match (&cfg.record, driver.rec.findings.is_empty()) {
+        (Some(_), true) => Some(driver.world.channels_by_opener().await),
+        _ => None,
+    };
     driver.rec.phase("stopping nodes");
     // Every node still running stops, so each DB is read only after its
     // lightningd has exited.
     driver.world.net.shutdown().await;
+    if let (Some(spec), Some(channels)) = (&cfg.record, recorded_channels) {
+        driver
+            .rec
+            .phase(&format!("recording fixture {}", spec.name));
+        let meta = crate::fixture::FixtureMeta {
+            format: 1,
+            name: spec.name.clone(),
+            scenario: scenario.name.clone(),
+            recorded_after_step: spec.after_step,
+            harness_version: env!("CARGO_PKG_VERSION").into(),
+            block_height: 0,
+            next_coinbase: 0,
+            nodes: driver
+                .world
+                .net
+                .nodes
+                .iter()
+                .map(|n| crate::fixture::FixtureNode {
+                    name: n.name.clone(),
+                    role: driver
+                        .world
+                        .node_roles
+                        .get(&n.name)
+                        .cloned()
+                        .unwrap_or_default(),
+                    version: n.binary.version.raw.clone(),
+                    id: n.id.clone().unwrap_or_default(),
+                })
+                .collect(),
+            channels,
+        };
+        if let Err(e) = crate::fixture::record(&mut driver.world.net, &spec.out, meta).await {
+            driver.rec.finding(env_finding(e.to_string()));
+        }
+    }
     state.node_roles = driver.world.node_roles;
     state.steps = driver.rec.steps;
     state.findings = driver.rec.findings;
@@ -183,8 +279,9 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Start every node and (with `setup = "auto"`) open the channels.
-    async fn setup(&mut self) -> bool {
+    /// Start every node and (with `setup = "auto"`) open the channels, or
+    /// (from a fixture) reconnect its channels and wait until they are normal.
+    async fn setup(&mut self, fixture_channels: Option<&[crate::fixture::FixtureChannel]>) -> bool {
         let names: Vec<&str> = self
             .scenario
             .nodes
@@ -204,6 +301,13 @@ impl Driver<'_> {
             return self.setup_failed(net_step_error(e)).await;
         }
         self.world.node_facts(&mut self.bindings);
+        if let Some(channels) = fixture_channels {
+            self.rec.phase("reconnecting the fixture's channels");
+            if let Err(e) = self.world.resume_channels(channels).await {
+                return self.setup_failed(net_step_error(e)).await;
+            }
+            return true;
+        }
         if self.scenario.setup == Setup::Auto && !self.scenario.channels.is_empty() {
             let specs: Vec<ChannelSpec> = self
                 .scenario

@@ -69,6 +69,34 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
             }
         }
     }
+    if let Some(f) = &mut scenario.from_fixture {
+        let located = |message: String| ScenarioError {
+            file: file.clone(),
+            line: f.location.line,
+            column: f.location.column,
+            key: Some("from_fixture".into()),
+            message,
+        };
+        let found = crate::fixture::find(&f.name, std::path::Path::new(&dir))
+            .ok_or_else(|| located(format!("no fixture `{}`: looked for fixtures/{}/{} beside the scenario and in every directory above it", f.name, f.name, crate::fixture::META)))?;
+        let meta = crate::fixture::load_meta(&found).map_err(|e| located(e.to_string()))?;
+        let missing: Vec<&str> = scenario
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .filter(|n| !meta.nodes.iter().any(|r| r.name == *n))
+            .collect();
+        if !missing.is_empty() {
+            let recorded: Vec<&str> = meta.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(located(format!(
+                "fixture `{}` has no node {} (it has {})",
+                f.name,
+                missing.join(", "),
+                recorded.join(", ")
+            )));
+        }
+        f.dir = Some(found);
+    }
     Ok(scenario)
 }
 

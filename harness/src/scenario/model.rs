@@ -21,6 +21,17 @@ pub struct Scenario {
     /// Regexes for BROKEN lines this scenario expects (pyln's `broken_log`).
     pub broken_log: Vec<String>,
     pub steps: Vec<Step>,
+    /// `from_fixture = "NAME"`: start from a recorded fixture's chain and
+    /// lightning-dirs instead of funding from scratch.
+    pub from_fixture: Option<FixtureRef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureRef {
+    pub name: String,
+    pub location: Location,
+    /// `fixtures/NAME` found by [`super::load`] (None from pure parsing).
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl Scenario {

@@ -401,6 +401,25 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         .map(Duration::from_secs_f64)
         .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let broken_log = top.string_list("broken_log")?;
+    let from_fixture = match top.take("from_fixture") {
+        None => None,
+        Some(tv) => match &tv.kind {
+            TvKind::Str(n) if !n.is_empty() && !n.contains(['/', '\\']) && n != ".." => {
+                Some(FixtureRef {
+                    name: n.clone(),
+                    location: src.location(tv.span.start),
+                    dir: None,
+                })
+            }
+            _ => {
+                return Err(top.err(
+                    &tv,
+                    "from_fixture",
+                    "expected a fixture name (a directory under fixtures/)",
+                ))
+            }
+        },
+    };
 
     let nodes_declared = top.take("nodes");
     let mut nodes = Vec::new();
@@ -505,6 +524,29 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         Some(tv) => parse_steps(&src, &tv, "")?,
         None => vec![],
     };
+    if let Some(f) = &from_fixture {
+        // The fixture's channels are the scenario's; its nodes are named.
+        let at = |l: Location| ScenarioError {
+            file: file.to_string(),
+            line: l.line,
+            column: l.column,
+            key: Some("from_fixture".into()),
+            message: String::new(),
+        };
+        if nodes_declared.is_none() {
+            return Err(ScenarioError { message: "scenario: with from_fixture, declare the fixture's nodes you use (`nodes = [\"alice\", \"bob\"]`, roles as usual)".into(), ..at(f.location) });
+        }
+        if !channels.is_empty() {
+            return Err(ScenarioError { message: "scenario: with from_fixture, the channels are the fixture's: drop `channels` and `topology`".into(), ..at(f.location) });
+        }
+        if setup == Setup::Manual {
+            return Err(ScenarioError {
+                message: "scenario: `setup = \"manual\"` and from_fixture contradict each other"
+                    .into(),
+                ..at(f.location)
+            });
+        }
+    }
     top.finish()?;
     Ok(Scenario {
         name,
@@ -515,6 +557,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         step_timeout,
         broken_log,
         steps,
+        from_fixture,
     })
 }
 
