@@ -5,6 +5,11 @@
 #   keysend  `cln-harness run scenarios/keysend.toml`, with the median of each
 #            phase (from `--json`: resolve, bitcoind, start_nodes, fund, open,
 #            confirm, channel_normal, steps, stop)
+#   fixture  `run scenarios/examples/resume-from-fixture.toml` (keysend.toml's
+#            steps from fixtures/keysend@v25.05) side by side with the cold
+#            keysend runs: whole-process time, and resume time (process start
+#            to the first step: bitcoind on the recorded chain, nodes started,
+#            channels normal again, from `--json` phases)
 #   seeds    the six seed scenarios on both upgrade paths (12 runs, 2 at a time)
 # Baselines, measured in the same run, alternating with the harness's runs:
 #   fork     ci/baselines/forking_script.py: the keysend scenario as a script
@@ -47,6 +52,7 @@ else
 fi
 for i in $(seq "$N"); do
   timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --json "$T/ks-$i.json" >>"$T/ks"
+  timeit "$BIN" run scenarios/examples/resume-from-fixture.toml --lightningd "candidate=$LABEL" --json "$T/fx-$i.json" >>"$T/fx"
   timeit python3 ci/baselines/forking_script.py "$LBIN" "$BBIN" >>"$T/fork"
   if $pyln_ok; then timeit pyln >>"$T/pyln"; fi
 done
@@ -59,6 +65,15 @@ if [ -s "$T/pyln" ]; then
 else
   echo "  pyln:    skipped: ${pyln_why:-}"
 fi
+fx=$(median <"$T/fx")
+resume=$(python3 - "$T" <<'PY'
+import glob, json, statistics, sys
+runs = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + "/fx-*.json"))]
+before_steps = ("resolve", "restore", "bitcoind", "start_nodes", "channel_normal", "other")
+print("%.2f" % (statistics.median(sum(p["ms"] for p in r.get("phases", []) if p["phase"] in before_steps) for r in runs) / 1000))
+PY
+)
+echo "  fixture: $(tr '\n' ' ' <"$T/fx")  median $fx s   ratio fixture/cold $(awk -v a="$fx" -v b="$ks" 'BEGIN {printf "%.2f", a / b}') (target <= 0.3); resume to channel-normal median $resume s (target <= 1 s)"
 echo "  phases (median over the harness runs):"
 python3 - "$T" <<'PY'
 import glob, json, statistics, sys

@@ -113,7 +113,8 @@ pub enum Command {
     Record {
         scenario: PathBuf,
         /// Record after this many top-level steps (1-based; the scenario's
-        /// steps up to and including it run).
+        /// steps up to and including it run; 0: right after setup, the
+        /// channels open and normal).
         #[arg(long, value_name = "STEP")]
         at: usize,
         #[arg(long)]
@@ -764,9 +765,9 @@ async fn record(
             return exit::usage();
         }
     };
-    if at == 0 || at > scenario.steps.len() {
+    if at > scenario.steps.len() {
         eprintln!(
-            "error: --at {at}: {} has steps 1 to {}",
+            "error: --at {at}: {} has steps 1 to {} (0: right after setup)",
             file.display(),
             scenario.steps.len()
         );

@@ -32,8 +32,11 @@ pub struct PhaseTime {
 
 /// The stable key of a progress message: `funding alice` → `fund`.
 pub fn phase_key(msg: &str) -> &'static str {
-    const KEYS: [(&str, &str); 10] = [
+    const KEYS: [(&str, &str); 13] = [
         ("resolving", "resolve"),
+        ("restoring fixture", "restore"),
+        ("reconnecting the fixture", "channel_normal"),
+        ("recording fixture", "record"),
         ("starting bitcoind", "bitcoind"),
         ("starting ", "start_nodes"),
         ("funding", "fund"),
