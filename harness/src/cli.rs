@@ -125,6 +125,31 @@ pub enum Command {
         #[command(flatten)]
         bins: BinaryArgs,
     },
+    /// The release gate as one command: the matrix file's cells, or with
+    /// `--versions V1 V2 ...` (oldest first) every single-binary scenario
+    /// and twin on each version and every upgrade scenario over each older →
+    /// newer pair, judged against the file's expectations (default: pass).
+    /// Prints a table; `--junit`, `--markdown`. Exit 0 only if every cell met
+    /// its expectation (1 otherwise; 125 if only the environment failed).
+    Matrix {
+        /// The expectations file (default: `ci/gate.toml`, where every cell
+        /// is expected to pass; `ci/matrix.toml` is the harness's own matrix).
+        file: Option<PathBuf>,
+        #[arg(long, num_args = 1.., value_name = "LABEL")]
+        versions: Vec<String>,
+        /// Where scenarios live (`examples/` inside it is left out with --versions).
+        #[arg(long, default_value = "scenarios", value_name = "DIR")]
+        scenarios: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Cells run at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        jobs: u32,
+        #[command(flatten)]
+        bins: BinaryArgs,
+    },
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -256,6 +281,25 @@ pub fn main_with_args(cli: Cli) -> i32 {
             no_wait,
         } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
+        Command::Matrix {
+            file,
+            versions,
+            scenarios,
+            junit,
+            markdown,
+            jobs,
+            bins,
+        } => {
+            let outputs = (junit.as_deref(), markdown.as_deref());
+            rt.block_on(matrix(
+                file.as_deref(),
+                &versions,
+                &scenarios,
+                outputs,
+                jobs as usize,
+                &bins,
+            ))
+        }
         Command::Record {
             scenario,
             at,
@@ -749,6 +793,108 @@ async fn bisect(args: &BisectArgs) -> i32 {
         }
         (None, None) => exit::environment(),
     }
+}
+
+async fn matrix(
+    file: Option<&std::path::Path>,
+    versions: &[String],
+    scenarios_dir: &std::path::Path,
+    (junit, markdown): (Option<&std::path::Path>, Option<&std::path::Path>),
+    jobs: usize,
+    bins: &BinaryArgs,
+) -> i32 {
+    use crate::matrix::{expand, parse, ScenarioRoles};
+    let file = file
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("ci/gate.toml"));
+    let entries = match std::fs::read_to_string(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| parse(&t))
+    {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            return exit::usage();
+        }
+    };
+    let root = scenarios_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let cells = if versions.is_empty() {
+        entries
+    } else {
+        let mut found = Vec::new();
+        for f in crate::scenario::scenario_files(&[scenarios_dir.to_path_buf()]) {
+            let rel = f
+                .strip_prefix(scenarios_dir)
+                .unwrap_or(&f)
+                .with_extension("");
+            if rel.components().any(|c| c.as_os_str() == "examples") {
+                continue;
+            }
+            match crate::scenario::load(&f) {
+                Ok(s) => found.push(ScenarioRoles {
+                    name: rel.display().to_string(),
+                    roles: s.roles(),
+                }),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::usage();
+                }
+            }
+        }
+        expand(versions, &found, &entries)
+    };
+    if cells.is_empty() {
+        eprintln!("error: no cells to run");
+        return exit::usage();
+    }
+    let cfg = match run_config(bins, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    eprintln!("{} cells, {jobs} at a time", cells.len());
+    let mut progress = |c: &crate::gate::Cell| {
+        let roles: Vec<String> = c
+            .entry
+            .roles
+            .iter()
+            .map(|(r, l)| format!("{r}={l}"))
+            .collect();
+        eprintln!(
+            "  {} {}@{} {} ({:.1}s)",
+            if c.met() { "ok" } else { "NO" },
+            c.entry.scenario,
+            roles.join(","),
+            c.outcome.as_str(),
+            c.seconds
+        );
+    };
+    let done = crate::gate::run_cells(&root, cells, &cfg, jobs, &mut progress).await;
+    print!("{}", crate::gate::table(&done));
+    let title = if versions.is_empty() {
+        format!("cln-harness matrix ({})", file.display())
+    } else {
+        format!("cln-harness matrix: {}", versions.join(" → "))
+    };
+    if let Some(path) = junit {
+        match crate::gate::junit(&done, "matrix") {
+            Ok(xml) => {
+                if let Err(e) = std::fs::write(path, xml) {
+                    eprintln!("error: writing {}: {e}", path.display());
+                }
+            }
+            Err(e) => eprintln!("error: JUnit: {e}"),
+        }
+    }
+    if let Some(path) = markdown {
+        if let Err(e) = std::fs::write(path, crate::gate::markdown(&done, &title)) {
+            eprintln!("error: writing {}: {e}", path.display());
+        }
+    }
+    crate::gate::exit_code(&done)
 }
 
 async fn record(

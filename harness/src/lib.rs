@@ -12,6 +12,7 @@ mod dbcheck_adapter;
 pub mod evidence;
 pub mod executor;
 pub mod fixture;
+pub mod gate;
 pub mod gather;
 pub mod hsm;
 pub mod matrix;

@@ -7,7 +7,7 @@ mod support;
 
 use cln_harness::executor::RunConfig;
 use cln_harness::matrix::Entry;
-use cln_harness::outcome::{exit_code, OutcomeKind};
+use cln_harness::outcome::OutcomeKind;
 use cln_harness::report::Report;
 use cln_harness::runner::{run_file, RunOptions, RunResult};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -64,89 +64,12 @@ fn run(
     }
 }
 
-/// Does the report say what the entry expects? Every check names what it
-/// saw, so a failing test reads like the bug report it guards.
 fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
-    let summary = cln_harness::report::summary(report);
-    if !entry.expect.contains(&report.outcome) {
-        let want: Vec<&str> = entry.expect.iter().map(|k| k.as_str()).collect();
-        return Err(format!(
-            "expected {}, got {}\n{summary}",
-            want.join(" or "),
-            report.outcome.as_str()
-        )
-        .into());
-    }
-    if report.exit_code != exit_code(report.outcome) {
-        return Err(format!(
-            "outcome {} but exit code {}",
-            report.outcome.as_str(),
-            report.exit_code
-        )
-        .into());
-    }
-    if let Some(sig) = &entry.signature {
-        if !report
-            .signatures
-            .iter()
-            .any(|s| s["text"].as_str().is_some_and(|t| t.contains(sig.as_str())))
-        {
-            return Err(format!(
-                "expected signature `{sig}`; signatures: {:?}\n{summary}",
-                report.signatures
-            )
-            .into());
-        }
-    }
-    if let Some(d) = &entry.detail {
-        if !regex::Regex::new(d)
-            .map(|r| r.is_match(&report.detail))
-            .unwrap_or(false)
-        {
-            return Err(format!(
-                "expected the detail to match /{d}/, got: {}\n{summary}",
-                report.detail
-            )
-            .into());
-        }
-    }
-    if let Some(h) = &entry.headline {
-        if !report
-            .first_signature
-            .as_deref()
-            .is_some_and(|f| f.contains(h.as_str()))
-        {
-            return Err(format!(
-                "expected the headline signature to contain `{h}`, got {:?}\nsignatures: {:?}",
-                report.first_signature, report.signatures
-            )
-            .into());
-        }
-    }
-    // A passing run never leads with a signature; with `no_signatures`, it has none.
-    if report.outcome == OutcomeKind::Pass && report.first_signature.is_some() {
-        return Err(format!(
-            "a passing run reported the signature {:?}",
-            report.first_signature
-        )
-        .into());
-    }
-    if entry.no_signatures && !report.signatures.is_empty() {
-        return Err(format!(
-            "expected no signatures on this run, got {:?}",
-            report.signatures
-        )
-        .into());
-    }
-    Ok(())
+    cln_harness::matrix::judge(entry, report).map_err(Failed::from)
 }
 
 fn scenario_path(root: &Path, name: &str) -> PathBuf {
-    ["scenarios", "scenarios/examples", "fixtures/verdicts"]
-        .iter()
-        .map(|d| root.join(d).join(format!("{name}.toml")))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| root.join("scenarios").join(format!("{name}.toml")))
+    cln_harness::matrix::scenario_file(root, name)
 }
 
 /// One test per (case, scenario) of a cases file: `<prefix>::<scenario>@<roles>`.
@@ -376,6 +299,57 @@ fn main() {
         );
     }
 
-    // 6. Always runs: what this machine has, and what was skipped for it.
+    // 6. `cln-harness matrix --versions v25.02.1 1cc64dd67 v25.05` (the gate's
+    //    default expectations: everything passes) over one seed upgrade and
+    //    its twin: exit 1, the broken cells exactly the paths to 1cc64dd67,
+    //    and JUnit that parses.
+    let labels: Vec<String> = ["v25.02.1", "1cc64dd67", "v25.05"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let missing = machine.missing(&labels);
+    let root4 = root.clone();
+    let m4 = machine.clone();
+    suite.add(
+        Trial::test("gate::versions_show_broken_cells_only_on_paths_to_the_broken_build", move || {
+            let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let copy = |from: &str, to: &str| -> Result<(), String> {
+                let to = t.path().join(to);
+                std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+                std::fs::copy(root4.join(from), &to).map(|_| ()).map_err(|e| format!("{from}: {e}"))
+            };
+            copy("scenarios/upgrade-keysend.toml", "scenarios/upgrade-keysend.toml")?;
+            copy("scenarios/twins/upgrade-keysend.toml", "scenarios/twins/upgrade-keysend.toml")?;
+            for f in ["fixture.json", "state.tar.xz"] {
+                copy(&format!("fixtures/upgrade-keysend@v25.02.1/{f}"), &format!("fixtures/upgrade-keysend@v25.02.1/{f}"))?;
+            }
+            let bitcoin = m4.bitcoin.clone().map_err(Failed::from)?;
+            let junit = t.path().join("gate.xml");
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                .current_dir(t.path())
+                .args(["matrix", &root4.join("ci/gate.toml").display().to_string(), "--scenarios", "scenarios", "--jobs", "2", "--junit", "gate.xml", "--bitcoind"])
+                .arg(&bitcoin.bitcoind)
+                .arg("--versions")
+                .args(&labels)
+                .output()
+                .map_err(|e| e.to_string())?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let missed: Vec<&str> = stdout.lines().filter(|l| l.contains(" NO ")).collect();
+            let broken_paths = missed.iter().all(|l| l.contains("candidate=1cc64dd67") && l.contains("UNIQUE constraint failed: channel_htlcs.id"));
+            if out.status.code() != Some(1) || missed.len() != 2 || !broken_paths {
+                return Err(format!("expected exit 1 and two broken cells on paths to 1cc64dd67, got {:?}:\n{stdout}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr)).into());
+            }
+            let xml = std::fs::read_to_string(&junit).map_err(|e| e.to_string())?;
+            let report = quick_junit::Report::deserialize_from_str(&xml).map_err(|e| e.to_string())?;
+            let suite = &report.test_suites[0];
+            if (suite.tests, suite.failures) != (6, 2) {
+                return Err(format!("JUnit: {} tests, {} failures:\n{xml}", suite.tests, suite.failures).into());
+            }
+            Ok(())
+        }),
+        missing,
+    );
+
+    // 7. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }

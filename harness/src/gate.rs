@@ -1,0 +1,358 @@
+//! `cln-harness matrix`: the release gate as one command. Cells come from
+//! the matrix file, or from `--versions` expanded by [`crate::matrix::expand`]
+//! with the file's expectations; each runs with its roles pinned (the same
+//! run the nextest matrix tests make) and is judged by
+//! [`crate::matrix::judge`]. Output: a table, JUnit (`quick-junit`) and a
+//! Markdown summary a release manager reads first.
+
+use crate::matrix::{judge, scenario_file, Entry};
+use crate::outcome::OutcomeKind;
+use crate::report::Report;
+use futures_util::StreamExt;
+use std::path::{Path, PathBuf};
+
+/// One cell's result.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub entry: Entry,
+    pub outcome: OutcomeKind,
+    pub signature: Option<String>,
+    pub seconds: f64,
+    /// Why the cell missed its expectation; None when it met it.
+    pub miss: Option<String>,
+    pub bundle: Option<PathBuf>,
+}
+
+impl Cell {
+    pub fn met(&self) -> bool {
+        self.miss.is_none()
+    }
+
+    /// 0 met; 125 missed because the environment could not run it; 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match (&self.miss, self.outcome) {
+            (None, _) => 0,
+            (Some(_), OutcomeKind::Error) => 125,
+            _ => 1,
+        }
+    }
+
+    fn roles(&self) -> String {
+        self.entry
+            .roles
+            .iter()
+            .map(|(r, l)| format!("{r}={l}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn expected(&self) -> String {
+        self.entry
+            .expect
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
+/// Run every cell, `jobs` at a time (each run has its own dir and ports).
+pub async fn run_cells(
+    root: &Path,
+    cells: Vec<Entry>,
+    cfg: &crate::executor::RunConfig,
+    jobs: usize,
+    on_cell: &mut dyn FnMut(&Cell),
+) -> Vec<Cell> {
+    let runs = futures_util::stream::iter(cells.into_iter().map(|entry| async move {
+        let started = std::time::Instant::now();
+        let mut discovery = cfg.discovery.clone();
+        for (role, label) in &entry.roles {
+            discovery
+                .command_line
+                .push((role.clone(), PathBuf::from(label)));
+        }
+        let run_cfg = crate::executor::RunConfig {
+            discovery,
+            bitcoin: cfg.bitcoin.clone(),
+            keep: false,
+            record: None,
+        };
+        let opts = crate::runner::RunOptions {
+            keep: false,
+            verbose: false,
+            snapshots: None,
+        };
+        let file = scenario_file(root, &entry.scenario);
+        let result = crate::runner::run_file(&file, &run_cfg, &opts).await;
+        cell_of(entry, result, started.elapsed().as_secs_f64())
+    }))
+    .buffer_unordered(jobs.max(1));
+    futures_util::pin_mut!(runs);
+    let mut out = Vec::new();
+    while let Some(cell) = runs.next().await {
+        on_cell(&cell);
+        out.push(cell);
+    }
+    // The table reads in the matrix's order, not the order cells finished in.
+    out.sort_by_key(|c| (c.entry.scenario.clone(), c.roles()));
+    out
+}
+
+fn cell_of(entry: Entry, result: crate::runner::RunResult, seconds: f64) -> Cell {
+    match result {
+        crate::runner::RunResult::BadScenario(e) => Cell {
+            miss: Some(format!("bad scenario: {e}")),
+            entry,
+            outcome: OutcomeKind::Error,
+            signature: None,
+            seconds,
+            bundle: None,
+        },
+        crate::runner::RunResult::Ran(report) => {
+            let r: &Report = &report;
+            Cell {
+                miss: judge(&entry, r).err(),
+                outcome: r.outcome,
+                signature: r.first_signature.clone(),
+                seconds,
+                bundle: r.bundle.clone(),
+                entry,
+            }
+        }
+    }
+}
+
+/// The exit code of the whole gate: 0 only if every cell met its expectation.
+pub fn exit_code(cells: &[Cell]) -> i32 {
+    crate::outcome::worst_exit_code(cells.iter().map(Cell::exit_code))
+}
+
+pub fn table(cells: &[Cell]) -> String {
+    let mut s = format!(
+        "{:<34} {:<40} {:<6} {:<12} {:<3} {}\n",
+        "scenario", "roles", "got", "expected", "ok", "first signature"
+    );
+    for c in cells {
+        s.push_str(&format!(
+            "{:<34} {:<40} {:<6} {:<12} {:<3} {}\n",
+            c.entry.scenario,
+            c.roles(),
+            c.outcome.as_str(),
+            c.expected(),
+            if c.met() { "ok" } else { "NO" },
+            c.signature
+                .as_deref()
+                .map(|s| crate::text::truncate(s, 80))
+                .unwrap_or_default()
+        ));
+    }
+    let missed = cells.iter().filter(|c| !c.met()).count();
+    s.push_str(&format!(
+        "{} cells, {} met their expectation, {missed} did not\n",
+        cells.len(),
+        cells.len() - missed
+    ));
+    s
+}
+
+/// For the release manager: the verdict first, the cells that missed with
+/// their signature and bundle, then every cell.
+pub fn markdown(cells: &[Cell], title: &str) -> String {
+    let missed: Vec<&Cell> = cells.iter().filter(|c| !c.met()).collect();
+    let mut s = format!("# {title}\n\n");
+    s.push_str(&if missed.is_empty() {
+        format!(
+            "**Every cell met its expectation** ({} cells).\n\n",
+            cells.len()
+        )
+    } else {
+        format!(
+            "**{} of {} cells did not meet their expectation.**\n\n",
+            missed.len(),
+            cells.len()
+        )
+    });
+    let row = |c: &Cell| {
+        format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            c.entry.scenario,
+            c.roles(),
+            c.outcome.as_str(),
+            c.expected(),
+            if c.met() { "✅" } else { "❌" },
+            c.signature
+                .as_deref()
+                .map(|s| format!("`{}`", crate::text::truncate(s, 100).replace('|', "\\|")))
+                .unwrap_or_default()
+        )
+    };
+    let header = "| scenario | roles | got | expected | met | first signature |\n|---|---|---|---|---|---|\n";
+    if !missed.is_empty() {
+        s.push_str("## Missed\n\n");
+        s.push_str(header);
+        for c in &missed {
+            s.push_str(&row(c));
+        }
+        for c in &missed {
+            if let Some(b) = &c.bundle {
+                s.push_str(&format!(
+                    "\n- `{}@{}`: evidence in `{}`",
+                    c.entry.scenario,
+                    c.roles(),
+                    b.display()
+                ));
+            }
+        }
+        s.push_str("\n\n");
+    }
+    s.push_str("## All cells\n\n");
+    s.push_str(header);
+    for c in cells {
+        s.push_str(&row(c));
+    }
+    s
+}
+
+pub fn junit(cells: &[Cell], name: &str) -> Result<String, String> {
+    use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(name);
+    for c in cells {
+        let status = match &c.miss {
+            None => TestCaseStatus::success(),
+            Some(why) => {
+                let kind = if c.outcome == OutcomeKind::Error {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                };
+                let mut st = TestCaseStatus::non_success(kind);
+                st.set_message(format!(
+                    "expected {}, got {}",
+                    c.expected(),
+                    c.outcome.as_str()
+                ));
+                st.set_description(why.clone());
+                st
+            }
+        };
+        let mut case = TestCase::new(format!("{}@{}", c.entry.scenario, c.roles()), status);
+        case.set_classname("matrix");
+        case.set_time(std::time::Duration::from_secs_f64(c.seconds));
+        suite.add_test_case(case);
+    }
+    let mut report = JReport::new("cln-harness");
+    report.add_test_suite(suite);
+    report.to_string().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(
+        scenario: &str,
+        candidate: &str,
+        outcome: OutcomeKind,
+        expect: OutcomeKind,
+        sig: Option<&str>,
+    ) -> Cell {
+        let entry = Entry {
+            scenario: scenario.into(),
+            roles: [("candidate".to_string(), candidate.to_string())].into(),
+            expect: vec![expect],
+            signature: None,
+            detail: None,
+            headline: None,
+            no_signatures: false,
+        };
+        let miss = (outcome != expect)
+            .then(|| format!("expected {}, got {}", expect.as_str(), outcome.as_str()));
+        Cell {
+            entry,
+            outcome,
+            signature: sig.map(String::from),
+            seconds: 1.5,
+            miss,
+            bundle: None,
+        }
+    }
+
+    #[test]
+    fn the_gate_passes_only_when_every_cell_met_its_expectation() {
+        let good = vec![
+            cell(
+                "keysend",
+                "v25.05",
+                OutcomeKind::Pass,
+                OutcomeKind::Pass,
+                None,
+            ),
+            cell(
+                "twins/upgrade-keysend",
+                "1cc64dd67",
+                OutcomeKind::Crash,
+                OutcomeKind::Crash,
+                Some("UNIQUE constraint failed: channel_htlcs.id"),
+            ),
+        ];
+        assert_eq!(exit_code(&good), 0);
+        let mut bad = good.clone();
+        bad.push(cell(
+            "upgrade-keysend",
+            "v26.06.6",
+            OutcomeKind::Crash,
+            OutcomeKind::Pass,
+            Some("UNIQUE constraint failed: channel_htlcs.id"),
+        ));
+        assert_eq!(exit_code(&bad), 1);
+        let mut env = good.clone();
+        env.push(cell(
+            "keysend",
+            "v99.1",
+            OutcomeKind::Error,
+            OutcomeKind::Pass,
+            None,
+        ));
+        assert_eq!(
+            exit_code(&env),
+            125,
+            "an environment problem is not a product failure"
+        );
+        let md = markdown(&bad, "gate");
+        assert!(
+            md.contains("**1 of 3 cells did not meet their expectation.**")
+                && md.contains("## Missed"),
+            "{md}"
+        );
+        assert!(table(&bad).contains("3 cells, 2 met their expectation, 1 did not"));
+    }
+
+    #[test]
+    fn junit_is_valid_xml_with_one_case_per_cell() {
+        let cells = vec![
+            cell(
+                "keysend",
+                "v25.05",
+                OutcomeKind::Pass,
+                OutcomeKind::Pass,
+                None,
+            ),
+            cell(
+                "upgrade-keysend",
+                "v26.06.6",
+                OutcomeKind::Crash,
+                OutcomeKind::Pass,
+                Some("x < y & z"),
+            ),
+        ];
+        let xml = junit(&cells, "matrix").unwrap();
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+        let suite = &parsed.test_suites[0];
+        assert_eq!((suite.tests, suite.failures), (2, 1));
+        assert!(
+            xml.contains("name=\"upgrade-keysend@candidate=v26.06.6\""),
+            "{xml}"
+        );
+    }
+}
