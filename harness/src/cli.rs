@@ -150,6 +150,38 @@ pub enum Command {
         #[command(flatten)]
         bins: BinaryArgs,
     },
+    /// Generated traffic across an upgrade from BASE to CANDIDATE, with
+    /// oracles that need no expectations (deaths, hangs, BROKEN lines,
+    /// check-db, state that must survive the upgrade); each distinct finding
+    /// shrunk to a scenario in DIR that `run` reproduces. Exit 1 if anything
+    /// was found, 0 if not, 125 if nothing could run.
+    Explore {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        candidate: String,
+        /// At most this many nodes (2 or 3).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=3))]
+        nodes: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop starting runs after this many seconds (default: 600 unless --runs).
+        #[arg(long, value_name = "SECONDS", conflicts_with = "runs")]
+        budget: Option<u64>,
+        #[arg(long, value_name = "N")]
+        runs: Option<u64>,
+        #[arg(long, default_value = "explore-findings", value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+        jobs: u32,
+        /// Reruns allowed per finding while shrinking.
+        #[arg(long, default_value_t = 12)]
+        shrink_reruns: u32,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        bins: BinaryArgs,
+    },
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
@@ -281,6 +313,36 @@ pub fn main_with_args(cli: Cli) -> i32 {
             no_wait,
         } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
         Command::Binaries { bins } => list_binaries(&bins),
+        Command::Explore {
+            base,
+            candidate,
+            nodes,
+            seed,
+            budget,
+            runs,
+            out,
+            jobs,
+            shrink_reruns,
+            json,
+            bins,
+        } => {
+            let c = crate::explore::ExploreConfig {
+                base,
+                candidate,
+                nodes: nodes as usize,
+                seed,
+                budget: match (budget, runs) {
+                    (Some(b), _) => Some(std::time::Duration::from_secs(b)),
+                    (None, None) => Some(std::time::Duration::from_secs(600)),
+                    (None, Some(_)) => None,
+                },
+                runs,
+                jobs: jobs as usize,
+                out,
+                shrink_reruns: shrink_reruns as usize,
+            };
+            rt.block_on(explore(&c, json.as_deref(), &bins))
+        }
         Command::Matrix {
             file,
             versions,
@@ -895,6 +957,57 @@ async fn matrix(
         }
     }
     crate::gate::exit_code(&done)
+}
+
+async fn explore(
+    c: &crate::explore::ExploreConfig,
+    json: Option<&std::path::Path>,
+    bins: &BinaryArgs,
+) -> i32 {
+    let cfg = match run_config(bins, false) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    // Generated programs use only what both versions have.
+    let mut can = crate::explore::program::Abilities {
+        xpay_on: true,
+        xpay_off: true,
+    };
+    for label in [&c.base, &c.candidate] {
+        let mut d = cfg.discovery.clone();
+        d.command_line
+            .push(("explore".into(), PathBuf::from(label)));
+        match d.resolve("explore") {
+            Ok(b) => {
+                let f = crate::version::Features::of(&b.version);
+                can.xpay_on &= f.xpay;
+                can.xpay_off &= !f.legacy_pay_removed;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::environment();
+            }
+        }
+    }
+    let mut progress = |l: &str| eprintln!("{l}");
+    match crate::explore::explore(c, &cfg, can, &mut progress).await {
+        Ok(summary) => {
+            print!("{}", crate::explore::table(&summary));
+            if let Some(path) = json {
+                if let Err(e) = std::fs::write(
+                    path,
+                    serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+                ) {
+                    eprintln!("error: writing {}: {e}", path.display());
+                }
+            }
+            crate::explore::exit_code(&summary)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::environment()
+        }
+    }
 }
 
 async fn record(

@@ -11,6 +11,7 @@ pub mod cli;
 mod dbcheck_adapter;
 pub mod evidence;
 pub mod executor;
+pub mod explore;
 pub mod fixture;
 pub mod gate;
 pub mod gather;

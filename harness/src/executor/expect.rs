@@ -187,6 +187,15 @@ pub fn check_field(fc: &FieldCheck, value: &Value, b: &Bindings) -> Result<(), S
                 ));
             }
         }
+        Check::CountOf(v) => {
+            let n = values::as_amount(&resolve(v)?)
+                .ok_or_else(|| format!("count: {} is not a number", json_brief(v)))?;
+            let resolved = FieldCheck {
+                check: Check::Count(n),
+                ..fc.clone()
+            };
+            return check_field(&resolved, value, b);
+        }
         Check::Count(n) => {
             let Some(list) = got.and_then(elements) else {
                 return Err(format!(

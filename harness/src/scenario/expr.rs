@@ -13,7 +13,8 @@
 //! Helpers are there for what bug reports contain: `hex('text')` (UTF-8
 //! bytes as hex, e.g. an extra TLV's value), `repeat('ab', 350)` (a long
 //! payload in one line), `len(x)` (characters of a string, entries of a
-//! list or object), `sum(list, 'field')` (an amount field added up over a
+//! list or object), `count_where(list, 'field', 'value')` (elements whose
+//! field is that value), `sum(list, 'field')` (an amount field added up over a
 //! list, e.g. a saved `listfunds`' outputs). Arithmetic is on integers (amounts: `"1000msat"` strings
 //! count as 1000), checked for overflow.
 
@@ -45,6 +46,7 @@ pub enum Func {
     Repeat,
     Len,
     Sum,
+    CountWhere,
 }
 
 impl Func {
@@ -53,6 +55,7 @@ impl Func {
         ("repeat", Func::Repeat, 2),
         ("len", Func::Len, 1),
         ("sum", Func::Sum, 2),
+        ("count_where", Func::CountWhere, 3),
     ];
 }
 
@@ -327,6 +330,22 @@ impl Expr {
                         }
                         Ok(int_json(total.min(i128::from(u64::MAX))))
                     }
+                    Func::CountWhere => {
+                        let field = PathExpr::parse(&text_of(&args[1]))
+                            .map_err(|e| format!("count_where: {e}"))?;
+                        let want = text_of(&args[2]);
+                        let list = args[0].as_array().ok_or_else(|| {
+                            format!(
+                                "count_where: expected a list, got {}",
+                                crate::text::truncate(&args[0].to_string(), 200)
+                            )
+                        })?;
+                        Ok(Value::from(
+                            list.iter()
+                                .filter(|e| field.lookup(e).is_some_and(|v| text_of(v) == want))
+                                .count(),
+                        ))
+                    }
                     Func::Len => match &args[0] {
                         Value::String(s) => Ok(Value::from(s.chars().count())),
                         Value::Array(a) => Ok(Value::from(a.len())),
@@ -425,6 +444,10 @@ mod tests {
             "sum: {\"peer_id\":\"02aa\",\"state\":\"ONCHAIN\"} has no amount at `n`"
         );
         assert_eq!(eval("sum(amounts, 'amount_msat')").unwrap(), json!(3500));
+        assert_eq!(
+            eval("count_where(peers.channels, 'state', 'ONCHAIN')").unwrap(),
+            json!(1)
+        );
         assert!(eval("nope(1)")
             .unwrap_err()
             .contains("unknown helper `nope`"));

@@ -399,6 +399,8 @@ pub enum Check {
     /// other value (a number, a list, an object).
     Matches(String),
     Count(u64),
+    /// `count = "${len(before.invoices)}"`: the number, resolved at run time.
+    CountOf(Value),
     Exists(bool),
     /// The list has an element that contains this: an object contains
     /// another when every key of the other is there with a value that

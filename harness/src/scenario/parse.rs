@@ -1094,8 +1094,16 @@ fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<FieldCheck> {
             .map_err(|e| src.error(&tv.span, Some("matches"), format!("bad regex: {e}")))?;
         checks.push(Check::Matches(m));
     }
-    if let Some(n) = f.opt_u64("count")? {
-        checks.push(Check::Count(n));
+    if let Some(c) = f.optional("count", |s, tv| match &tv.kind {
+        TvKind::Int(i) if *i >= 0 => Ok(Check::Count(*i as u64)),
+        TvKind::Str(t) if t.contains("${") => Ok(Check::CountOf(tv.to_json())),
+        _ => Err(s.err(
+            tv,
+            "count",
+            "expected a non-negative integer, or \"${...}\" that gives one",
+        )),
+    })? {
+        checks.push(c);
     }
     if let Some(b) = f.opt_bool("exists")? {
         checks.push(Check::Exists(b));

@@ -1,0 +1,482 @@
+//! `cln-harness explore`: generated traffic across an upgrade, with oracles
+//! that need no expected values, and each distinct finding shrunk to a short
+//! scenario that `run` reproduces.
+//!
+//! - [`program`] (pure): generation from a seeded RNG, rendering as a compact
+//!   scenario, shrink candidates.
+//! - Oracles are the scenario's own steps and the run's outcome: a node dies,
+//!   hangs or logs an unexpected BROKEN line; check-db flags the upgraded
+//!   database; state saved before the upgrade (invoices, payments, channels
+//!   and balances, wallet totals) differs after it. Findings are keyed by the
+//!   run's first signature (else the outcome and the failing step's kind), so
+//!   they are deduplicated exactly as `run` classifies them.
+//! - A finding that the same program also shows with `candidate` = `base`
+//!   is not an upgrade regression: it is reported as pre-existing.
+//! - This module is the runner: it writes programs to files and runs them.
+
+pub mod program;
+
+use crate::outcome::OutcomeKind;
+use futures_util::StreamExt;
+use program::{generate, render, shrink_candidates, Abilities, Program};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct ExploreConfig {
+    pub base: String,
+    pub candidate: String,
+    pub nodes: usize,
+    pub seed: u64,
+    pub budget: Option<Duration>,
+    pub runs: Option<u64>,
+    pub jobs: usize,
+    pub out: PathBuf,
+    /// Reruns allowed per finding while shrinking.
+    pub shrink_reruns: usize,
+}
+
+/// What one run of a program said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: OutcomeKind,
+    /// The dedup key: the first signature, else outcome + failing step kind.
+    pub key: Option<String>,
+    pub detail: String,
+}
+
+/// A finding's key from a report, pure (tested on fake reports).
+pub fn key_of(
+    outcome: OutcomeKind,
+    first_signature: Option<&str>,
+    failed_step: Option<&str>,
+) -> Option<String> {
+    match outcome {
+        OutcomeKind::Pass | OutcomeKind::Error => None,
+        _ => Some(match first_signature {
+            Some(sig) => sig.to_string(),
+            // The step's kind, not its node: the same failure on bob is the same finding.
+            None => format!(
+                "{} at {}",
+                outcome.as_str(),
+                failed_step
+                    .and_then(|s| s.split_whitespace().next())
+                    .unwrap_or("the end")
+            ),
+        }),
+    }
+}
+
+/// `unique-constraint-failed-channel-htlcs-id`
+pub fn slug(key: &str) -> String {
+    let s: String = key
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let parts: Vec<&str> = s.split('-').filter(|p| !p.is_empty()).collect();
+    crate::text::truncate(&parts.join("-"), 60)
+        .trim_end_matches('…')
+        .to_string()
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub key: String,
+    pub outcome: String,
+    pub seeds: Vec<u64>,
+    pub hits: u64,
+    /// Also seen with candidate = base: not an upgrade regression.
+    pub also_on_base: bool,
+    pub file: Option<PathBuf>,
+    pub lines: usize,
+    pub reproduced: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub base: String,
+    pub candidate: String,
+    pub seed: u64,
+    pub runs: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub first_finding_after_s: Option<f64>,
+    pub findings: Vec<Finding>,
+}
+
+struct Runner<'a> {
+    cfg: &'a crate::executor::RunConfig,
+    dir: tempfile::TempDir,
+    n: std::cell::Cell<u64>,
+}
+
+impl Runner<'_> {
+    /// Run a program with `base` and `candidate` pinned to these labels.
+    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Verdict {
+        let i = self.n.get();
+        self.n.set(i + 1);
+        let file = self.dir.path().join(format!("p{i}-{}.toml", p.seed));
+        if let Err(e) = std::fs::write(&file, render(p, None)) {
+            return Verdict {
+                outcome: OutcomeKind::Error,
+                key: None,
+                detail: e.to_string(),
+            };
+        }
+        let mut discovery = self.cfg.discovery.clone();
+        discovery
+            .command_line
+            .push(("base".into(), PathBuf::from(base)));
+        discovery
+            .command_line
+            .push(("candidate".into(), PathBuf::from(candidate)));
+        let run_cfg = crate::executor::RunConfig {
+            discovery,
+            bitcoin: self.cfg.bitcoin.clone(),
+            keep: false,
+            record: None,
+        };
+        let opts = crate::runner::RunOptions {
+            keep: false,
+            verbose: false,
+            snapshots: None,
+        };
+        match crate::runner::run_file(&file, &run_cfg, &opts).await {
+            crate::runner::RunResult::BadScenario(e) => Verdict {
+                outcome: OutcomeKind::Error,
+                key: None,
+                detail: format!("generated a bad scenario (a harness bug): {e}"),
+            },
+            crate::runner::RunResult::Ran(r) => {
+                let failed_step = r.step.as_ref().map(|s| s.name.clone());
+                Verdict {
+                    outcome: r.outcome,
+                    key: key_of(
+                        r.outcome,
+                        r.first_signature.as_deref(),
+                        failed_step.as_deref(),
+                    ),
+                    detail: r.detail.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// Explore until the budget or run count is spent; shrink and confirm each
+/// distinct finding. `progress` gets one line per run and per shrink step.
+pub async fn explore(
+    c: &ExploreConfig,
+    cfg: &crate::executor::RunConfig,
+    can: Abilities,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Summary, String> {
+    let started = Instant::now();
+    let runner = Runner {
+        cfg,
+        dir: tempfile::Builder::new()
+            .prefix("cln-harness-explore-")
+            .tempdir()
+            .map_err(|e| e.to_string())?,
+        n: std::cell::Cell::new(0),
+    };
+    let mut found: Vec<(Finding, Program)> = Vec::new();
+    let (mut runs, mut errors) = (0u64, 0u64);
+    let mut first_finding = None;
+    let mut next = 0u64;
+    let out_of_time = |runs: u64| {
+        c.runs.is_some_and(|n| runs >= n) || c.budget.is_some_and(|b| started.elapsed() >= b)
+    };
+    while !out_of_time(runs) {
+        let batch: Vec<u64> = (0..c.jobs.max(1) as u64)
+            .map(|k| next + k)
+            .filter(|k| c.runs.is_none_or(|n| *k < n))
+            .collect();
+        next += batch.len() as u64;
+        if batch.is_empty() {
+            break;
+        }
+        let programs: Vec<Program> = batch
+            .iter()
+            .map(|k| generate(mix(c.seed, *k), c.nodes, can))
+            .collect();
+        let results: Vec<(Program, Verdict)> =
+            futures_util::stream::iter(programs.into_iter().map(|p| {
+                let r = &runner;
+                async move {
+                    let v = r.run(&p, &c.base, &c.candidate).await;
+                    (p, v)
+                }
+            }))
+            .buffer_unordered(c.jobs.max(1))
+            .collect()
+            .await;
+        for (p, v) in results {
+            runs += 1;
+            progress(&format!(
+                "run {runs:>3}  seed {:<20} {:>2} steps  {:<5} {}",
+                p.seed,
+                p.steps(),
+                v.outcome.as_str(),
+                v.key
+                    .as_deref()
+                    .map(|k| crate::text::truncate(k, 90))
+                    .unwrap_or_default()
+            ));
+            if v.outcome == OutcomeKind::Error {
+                errors += 1;
+                progress(&format!(
+                    "         error: {}",
+                    crate::text::truncate(&v.detail, 300)
+                ));
+                continue;
+            }
+            let Some(key) = v.key else { continue };
+            first_finding.get_or_insert(started.elapsed().as_secs_f64());
+            match found.iter_mut().find(|(f, _)| f.key == key) {
+                Some((f, _)) => {
+                    f.hits += 1;
+                    f.seeds.push(p.seed);
+                }
+                None => found.push((
+                    Finding {
+                        key,
+                        outcome: v.outcome.as_str().into(),
+                        seeds: vec![p.seed],
+                        hits: 1,
+                        also_on_base: false,
+                        file: None,
+                        lines: 0,
+                        reproduced: false,
+                    },
+                    p,
+                )),
+            }
+        }
+        if errors > 0 && errors == runs {
+            return Err(
+                "every run so far ended in `error`: the environment cannot run these versions"
+                    .into(),
+            );
+        }
+    }
+    // Each distinct finding: is it an upgrade regression, then shrink, write, confirm.
+    for (f, p) in &mut found {
+        let on_base = runner.run(p, &c.base, &c.base).await;
+        f.also_on_base = on_base.key.as_deref() == Some(f.key.as_str());
+        progress(&format!(
+            "finding `{}`: {}",
+            crate::text::truncate(&f.key, 80),
+            if f.also_on_base {
+                "also with candidate = base (pre-existing, not an upgrade regression)"
+            } else {
+                "only across the upgrade"
+            }
+        ));
+        let mut best = p.clone();
+        let mut reruns = 0;
+        'shrink: loop {
+            for q in shrink_candidates(&best) {
+                if reruns >= c.shrink_reruns {
+                    break 'shrink;
+                }
+                reruns += 1;
+                let v = runner.run(&q, &c.base, &c.candidate).await;
+                let kept = v.key.as_deref() == Some(f.key.as_str());
+                progress(&format!(
+                    "  shrink {reruns:>2}: {} nodes, {} steps: {}",
+                    q.nodes(),
+                    q.steps(),
+                    if kept { "still reproduces" } else { "gone" }
+                ));
+                if kept {
+                    best = q;
+                    continue 'shrink;
+                }
+            }
+            break;
+        }
+        std::fs::create_dir_all(&c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
+        let file = c.out.join(format!("{}.toml", slug(&f.key)));
+        let text = render(&best, Some(&f.key));
+        std::fs::write(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+        f.lines = text.lines().count();
+        // Confirm with `run` itself, from the written file.
+        let mut discovery = cfg.discovery.clone();
+        discovery
+            .command_line
+            .push(("base".into(), PathBuf::from(&c.base)));
+        discovery
+            .command_line
+            .push(("candidate".into(), PathBuf::from(&c.candidate)));
+        let run_cfg = crate::executor::RunConfig {
+            discovery,
+            bitcoin: cfg.bitcoin.clone(),
+            keep: false,
+            record: None,
+        };
+        let opts = crate::runner::RunOptions {
+            keep: false,
+            verbose: false,
+            snapshots: None,
+        };
+        if let crate::runner::RunResult::Ran(r) =
+            crate::runner::run_file(&file, &run_cfg, &opts).await
+        {
+            let failed_step = r.step.as_ref().map(|s| s.name.clone());
+            f.reproduced = key_of(
+                r.outcome,
+                r.first_signature.as_deref(),
+                failed_step.as_deref(),
+            )
+            .as_deref()
+                == Some(f.key.as_str());
+        }
+        progress(&format!(
+            "  wrote {} ({} lines), `run` {}",
+            file.display(),
+            f.lines,
+            if f.reproduced {
+                "reproduces it"
+            } else {
+                "does NOT reproduce it"
+            }
+        ));
+        f.file = Some(file);
+    }
+    Ok(Summary {
+        base: c.base.clone(),
+        candidate: c.candidate.clone(),
+        seed: c.seed,
+        runs,
+        errors,
+        seconds: started.elapsed().as_secs_f64(),
+        first_finding_after_s: first_finding,
+        findings: found.into_iter().map(|(f, _)| f).collect(),
+    })
+}
+
+/// Run `k`'s seed from the user's: distinct, reproducible, and stable
+/// whatever `--jobs` is.
+pub fn mix(seed: u64, k: u64) -> u64 {
+    let mut z = seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub fn table(s: &Summary) -> String {
+    let mut t = format!(
+        "explore {} -> {}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
+        s.base,
+        s.candidate,
+        s.runs,
+        s.seconds,
+        s.runs as f64 / (s.seconds / 60.0).max(1e-9),
+        s.errors,
+        s.first_finding_after_s.map_or("-".into(), |t| format!("{t:.0} s"))
+    );
+    if s.findings.is_empty() {
+        t.push_str("no findings\n");
+        return t;
+    }
+    t.push_str(&format!(
+        "{:<60} {:<6} {:>4}  {:<9} {}\n",
+        "finding (first signature)", "kind", "hits", "upgrade?", "shrunk file (lines, reproduced)"
+    ));
+    for f in &s.findings {
+        t.push_str(&format!(
+            "{:<60} {:<6} {:>4}  {:<9} {} ({} lines, {})\n",
+            crate::text::truncate(&f.key, 60),
+            f.outcome,
+            f.hits,
+            if f.also_on_base { "no" } else { "yes" },
+            f.file
+                .as_deref()
+                .map_or("-".into(), |p: &Path| p.display().to_string()),
+            f.lines,
+            if f.reproduced {
+                "reproduced"
+            } else {
+                "NOT reproduced"
+            }
+        ));
+    }
+    t
+}
+
+/// 1 if anything was found, 0 if not, 125 if nothing could run.
+pub fn exit_code(s: &Summary) -> i32 {
+    if !s.findings.is_empty() {
+        1
+    } else if s.runs > 0 && s.errors == s.runs {
+        125
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_are_keyed_like_run_classifies_them() {
+        assert_eq!(key_of(OutcomeKind::Pass, None, None), None);
+        assert_eq!(key_of(OutcomeKind::Error, Some("x"), None), None);
+        assert_eq!(
+            key_of(
+                OutcomeKind::Crash,
+                Some("UNIQUE constraint failed: channel_htlcs.id"),
+                Some("keysend alice → bob")
+            )
+            .as_deref(),
+            Some("UNIQUE constraint failed: channel_htlcs.id")
+        );
+        assert_eq!(
+            key_of(OutcomeKind::Fail, None, Some("rpc alice listfunds")).as_deref(),
+            Some("fail at rpc")
+        );
+        assert_eq!(
+            slug("UNIQUE constraint failed: channel_htlcs.id"),
+            "unique-constraint-failed-channel-htlcs-id"
+        );
+    }
+
+    #[test]
+    fn run_seeds_are_reproducible_and_distinct() {
+        assert_eq!(mix(1, 0), mix(1, 0));
+        let seeds: std::collections::BTreeSet<u64> = (0..1000).map(|k| mix(1, k)).collect();
+        assert_eq!(seeds.len(), 1000);
+    }
+
+    #[test]
+    fn exit_codes() {
+        let mut s = Summary {
+            base: "a".into(),
+            candidate: "b".into(),
+            seed: 1,
+            runs: 3,
+            errors: 0,
+            seconds: 1.0,
+            first_finding_after_s: None,
+            findings: vec![],
+        };
+        assert_eq!(exit_code(&s), 0);
+        s.errors = 3;
+        assert_eq!(exit_code(&s), 125);
+        s.findings.push(Finding {
+            key: "k".into(),
+            outcome: "crash".into(),
+            seeds: vec![1],
+            hits: 1,
+            also_on_base: false,
+            file: None,
+            lines: 0,
+            reproduced: true,
+        });
+        assert_eq!(exit_code(&s), 1);
+        assert!(table(&s).contains("k"));
+    }
+}
