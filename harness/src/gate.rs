@@ -66,23 +66,8 @@ pub async fn run_cells(
 ) -> Vec<Cell> {
     let runs = futures_util::stream::iter(cells.into_iter().map(|entry| async move {
         let started = std::time::Instant::now();
-        let mut discovery = cfg.discovery.clone();
-        for (role, label) in &entry.roles {
-            discovery
-                .command_line
-                .push((role.clone(), PathBuf::from(label)));
-        }
-        let run_cfg = crate::executor::RunConfig {
-            discovery,
-            bitcoin: cfg.bitcoin.clone(),
-            keep: false,
-            record: None,
-        };
-        let opts = crate::runner::RunOptions {
-            keep: false,
-            verbose: false,
-            snapshots: None,
-        };
+        let run_cfg = cfg.pinned(entry.roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
+        let opts = crate::runner::RunOptions::quiet();
         let file = scenario_file(root, &entry.scenario);
         let result = crate::runner::run_file(&file, &run_cfg, &opts).await;
         cell_of(entry, result, started.elapsed().as_secs_f64())

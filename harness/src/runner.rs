@@ -17,6 +17,17 @@ pub struct RunOptions {
     pub snapshots: Option<std::path::PathBuf>,
 }
 
+impl RunOptions {
+    /// No output, no kept dirs, no snapshots: a run inside another command.
+    pub fn quiet() -> RunOptions {
+        RunOptions {
+            keep: false,
+            verbose: false,
+            snapshots: None,
+        }
+    }
+}
+
 /// The name a run's snapshots go by, shared with the tests:
 /// `<file stem>@<role>=<label>,...` over the roles the scenario used.
 pub fn snapshot_base(

@@ -164,21 +164,8 @@ pub async fn test_label(
     repeat: u32,
 ) -> Tested {
     use crate::runner::{run_file, RunOptions, RunResult};
-    let opts = RunOptions {
-        keep: false,
-        verbose: false,
-        snapshots: None,
-    };
-    let mut discovery = cfg.discovery.clone();
-    discovery
-        .command_line
-        .push((role.to_string(), std::path::PathBuf::from(&label)));
-    let run_cfg = crate::executor::RunConfig {
-        discovery,
-        bitcoin: cfg.bitcoin.clone(),
-        keep: false,
-        record: None,
-    };
+    let opts = RunOptions::quiet();
+    let run_cfg = cfg.pinned([(role, label.as_str())]);
     let started = std::time::Instant::now();
     let (mut outcomes, mut signature, mut marks) = (Vec::new(), None, Vec::new());
     for _ in 0..repeat.max(1) {

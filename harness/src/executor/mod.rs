@@ -43,6 +43,26 @@ pub struct RunConfig {
     pub record: Option<RecordSpec>,
 }
 
+impl RunConfig {
+    /// The same machine with these roles pinned to labels or paths, as
+    /// `--lightningd ROLE=...` would: one run of a bisect, a matrix cell or
+    /// an explored program.
+    pub fn pinned<'a>(&self, roles: impl IntoIterator<Item = (&'a str, &'a str)>) -> RunConfig {
+        let mut discovery = self.discovery.clone();
+        for (role, label) in roles {
+            discovery
+                .command_line
+                .push((role.to_string(), std::path::PathBuf::from(label)));
+        }
+        RunConfig {
+            discovery,
+            bitcoin: self.bitcoin.clone(),
+            keep: false,
+            record: None,
+        }
+    }
+}
+
 /// Where and under which name `record` saves the fixture.
 #[derive(Debug, Clone)]
 pub struct RecordSpec {

@@ -124,24 +124,8 @@ impl Runner<'_> {
                 detail: e.to_string(),
             };
         }
-        let mut discovery = self.cfg.discovery.clone();
-        discovery
-            .command_line
-            .push(("base".into(), PathBuf::from(base)));
-        discovery
-            .command_line
-            .push(("candidate".into(), PathBuf::from(candidate)));
-        let run_cfg = crate::executor::RunConfig {
-            discovery,
-            bitcoin: self.cfg.bitcoin.clone(),
-            keep: false,
-            record: None,
-        };
-        let opts = crate::runner::RunOptions {
-            keep: false,
-            verbose: false,
-            snapshots: None,
-        };
+        let run_cfg = self.cfg.pinned([("base", base), ("candidate", candidate)]);
+        let opts = crate::runner::RunOptions::quiet();
         match crate::runner::run_file(&file, &run_cfg, &opts).await {
             crate::runner::RunResult::BadScenario(e) => Verdict {
                 outcome: OutcomeKind::Error,
@@ -303,24 +287,11 @@ pub async fn explore(
         std::fs::write(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
         f.lines = text.lines().count();
         // Confirm with `run` itself, from the written file.
-        let mut discovery = cfg.discovery.clone();
-        discovery
-            .command_line
-            .push(("base".into(), PathBuf::from(&c.base)));
-        discovery
-            .command_line
-            .push(("candidate".into(), PathBuf::from(&c.candidate)));
-        let run_cfg = crate::executor::RunConfig {
-            discovery,
-            bitcoin: cfg.bitcoin.clone(),
-            keep: false,
-            record: None,
-        };
-        let opts = crate::runner::RunOptions {
-            keep: false,
-            verbose: false,
-            snapshots: None,
-        };
+        let run_cfg = cfg.pinned([
+            ("base", c.base.as_str()),
+            ("candidate", c.candidate.as_str()),
+        ]);
+        let opts = crate::runner::RunOptions::quiet();
         if let crate::runner::RunResult::Ran(r) =
             crate::runner::run_file(&file, &run_cfg, &opts).await
         {
