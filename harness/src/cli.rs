@@ -700,36 +700,6 @@ async fn run(args: &RunArgs) -> i32 {
     worst
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture_db(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/evidence/db")
-            .join(name)
-    }
-
-    #[test]
-    fn check_db_exits_0_clean_1_findings_2_unreadable() {
-        assert_eq!(
-            check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false),
-            0
-        );
-        assert_eq!(
-            check_db_command(
-                &fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"),
-                true
-            ),
-            1
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let text = dir.path().join("notes.txt");
-        std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
-        assert_eq!(check_db_command(&text, false), 2);
-    }
-}
-
 async fn bisect(args: &BisectArgs) -> i32 {
     use crate::bisect::{commits::over_commits, over_labels, Question};
     if let Err(e) = crate::scenario::load(&args.scenario) {
@@ -1143,4 +1113,34 @@ fn install(
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_db(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures/evidence/db")
+            .join(name)
+    }
+
+    #[test]
+    fn check_db_exits_0_clean_1_findings_2_unreadable() {
+        assert_eq!(
+            check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false),
+            0
+        );
+        assert_eq!(
+            check_db_command(
+                &fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"),
+                true
+            ),
+            1
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
+        assert_eq!(check_db_command(&text, false), 2);
+    }
 }
