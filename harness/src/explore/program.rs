@@ -215,6 +215,17 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
             out.push(q);
         }
     }
+    // Halves before single ops (as delta debugging does): fewer reruns to get small.
+    for (len, after) in [(p.after.len(), true), (p.before.len(), false)] {
+        if len >= 2 {
+            for range in [len / 2..len, 0..len / 2] {
+                let mut q = p.clone();
+                let ops = if after { &mut q.after } else { &mut q.before };
+                ops.drain(range);
+                out.push(q);
+            }
+        }
+    }
     // Later ops first: what comes after the trigger is usually noise.
     for i in (0..p.after.len()).rev() {
         let mut q = p.clone();
