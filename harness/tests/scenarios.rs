@@ -350,6 +350,68 @@ fn main() {
         missing,
     );
 
-    // 7. Always runs: what this machine has, and what was skipped for it.
+    // 7. `cln-harness explore` finds #8269 across v25.02.1 → 1cc64dd67 on
+    //    its first program and writes a short scenario `run` reproduces.
+    let labels7: Vec<String> = ["v25.02.1", "1cc64dd67"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let missing = machine.missing(&labels7);
+    let m7 = machine.clone();
+    suite.add(
+        Trial::test(
+            "explore::finds_8269_and_writes_a_scenario_that_reproduces_it",
+            move || {
+                let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let bitcoin = m7.bitcoin.clone().map_err(Failed::from)?;
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                    .args([
+                        "explore",
+                        "--base",
+                        "v25.02.1",
+                        "--candidate",
+                        "1cc64dd67",
+                        "--nodes",
+                        "2",
+                        "--seed",
+                        "1",
+                        "--runs",
+                        "1",
+                        "--shrink-reruns",
+                        "0",
+                        "--out",
+                    ])
+                    .arg(t.path())
+                    .arg("--bitcoind")
+                    .arg(&bitcoin.bitcoind)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let file = t
+                    .path()
+                    .join("unique-constraint-failed-channel-htlcs-id.toml");
+                if out.status.code() != Some(1)
+                    || !file.is_file()
+                    || !text.contains("`run` reproduces it")
+                {
+                    return Err(format!(
+                        "expected exit 1 and a reproducing {}: {:?}\n{text}",
+                        file.display(),
+                        out.status.code()
+                    )
+                    .into());
+                }
+                cln_harness::scenario::load(&file).map_err(|e| e.to_string())?;
+                Ok(())
+            },
+        ),
+        missing,
+    );
+
+    // 8. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }

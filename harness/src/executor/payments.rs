@@ -16,6 +16,13 @@ const XKEYSEND_PARAMS: &[&str] = &[
     "extratlvs",
 ];
 
+/// keysend is deprecated from v26.06 and its replacement is cln-xpay's
+/// `xkeysend`; a node with xpay off has no cln-xpay (it is disabled), but
+/// runs with `allow-deprecated-apis`, so legacy keysend is what it has.
+pub fn uses_xkeysend(f: &crate::version::Features, xpay: crate::options::XpayMode) -> bool {
+    f.keysend_and_pay_deprecated && xpay != crate::options::XpayMode::Off
+}
+
 /// `(method, params)` for a keysend of `amount` to `destination`. Where
 /// keysend is deprecated (v26.06+) the request goes to `xkeysend`, which
 /// carries `extratlvs`, `maxfee`, `maxdelay`, `retry_for` and `label` too;
@@ -88,6 +95,20 @@ mod tests {
         assert!(
             keysend_request(false, "02ab", 1000, &extra(json!({"maxfeepercent": 0.5}))).is_ok()
         );
+    }
+
+    /// Found by `explore` (v25.05 → v26.06.6): alice with xpay off, upgraded
+    /// to v26.06.6, got "Unknown command 'xkeysend'" (cln-xpay disabled).
+    #[test]
+    fn xkeysend_only_where_cln_xpay_runs() {
+        use crate::options::XpayMode;
+        let v26 =
+            crate::version::Features::of(&crate::version::ClnVersion::parse("v26.06.6").unwrap());
+        let v25 =
+            crate::version::Features::of(&crate::version::ClnVersion::parse("v25.05").unwrap());
+        assert!(uses_xkeysend(&v26, XpayMode::Default) && uses_xkeysend(&v26, XpayMode::On));
+        assert!(!uses_xkeysend(&v26, XpayMode::Off));
+        assert!(!uses_xkeysend(&v25, XpayMode::Default));
     }
 
     #[test]

@@ -212,8 +212,8 @@ impl<'a> World<'a> {
                 let destination = self.node_id_of(&resolve(to)?)?;
                 let amount = amount(amount_msat)?;
                 let n = self.net.node(node).map_err(env)?;
-                // keysend is deprecated from v26.06; its replacement is xkeysend.
-                let xkeysend = Features::of(&n.binary.version).keysend_and_pay_deprecated;
+                let xkeysend =
+                    super::payments::uses_xkeysend(&Features::of(&n.binary.version), n.config.xpay);
                 let (method, request) = super::payments::keysend_request(
                     xkeysend,
                     &destination,

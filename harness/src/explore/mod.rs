@@ -217,6 +217,10 @@ pub async fn explore(
                 continue;
             }
             let Some(key) = v.key else { continue };
+            progress(&format!(
+                "         {}",
+                crate::text::truncate(v.detail.lines().next().unwrap_or_default(), 300)
+            ));
             first_finding.get_or_insert(started.elapsed().as_secs_f64());
             match found.iter_mut().find(|(f, _)| f.key == key) {
                 Some((f, _)) => {

@@ -305,13 +305,16 @@ fn save_state(out: &mut Vec<String>, node: &str) {
     }
 }
 
-/// ... and compared after it: counts and statuses, channel states and
-/// balances, wallet totals.
+/// ... and compared after it: counts and statuses, channel states, wallet
+/// totals. Channel balances (`to_us_msat`) are not compared: `pay` returns
+/// on the preimage and the balance settles with the commitment dance after,
+/// so a snapshot can hold a balance that is not final yet (1 run in 12 on
+/// v25.05 → v26.06.6 and on v25.05 alone: the oracle's race, not CLN's).
 fn check_state(out: &mut Vec<String>, node: &str) {
     let n = node;
     out.push(format!("  {{ rpc = \"{n}\", method = \"listinvoices\", expect.fields = [{{ path = \"invoices\", count = \"${{len({n}_inv.invoices)}}\" }}, {{ path = \"invoices\", where = {{ status = \"paid\" }}, count = \"${{count_where({n}_inv.invoices, 'status', 'paid')}}\" }}] }},"));
     out.push(format!("  {{ rpc = \"{n}\", method = \"listsendpays\", expect.fields = [{{ path = \"payments\", count = \"${{len({n}_pays.payments)}}\" }}, {{ path = \"payments\", where = {{ status = \"complete\" }}, count = \"${{count_where({n}_pays.payments, 'status', 'complete')}}\" }}] }},"));
-    out.push(format!("  {{ rpc = \"{n}\", method = \"listpeerchannels\", expect.fields = [{{ path = \"channels\", count = \"${{len({n}_chans.channels)}}\" }}, {{ path = \"channels\", all = {{ state = \"CHANNELD_NORMAL\" }} }}, {{ path = \"channels\", sum = \"to_us_msat\", equals = \"${{sum({n}_chans.channels, 'to_us_msat')}}\" }}] }},"));
+    out.push(format!("  {{ rpc = \"{n}\", method = \"listpeerchannels\", expect.fields = [{{ path = \"channels\", count = \"${{len({n}_chans.channels)}}\" }}, {{ path = \"channels\", all = {{ state = \"CHANNELD_NORMAL\" }} }}] }},"));
     out.push(format!("  {{ rpc = \"{n}\", method = \"listfunds\", expect.fields = [{{ path = \"outputs\", sum = \"amount_msat\", equals = \"${{sum({n}_funds.outputs, 'amount_msat')}}\" }}] }},"));
 }
 
