@@ -94,6 +94,21 @@ fn harness(cache: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `install v25.05 --from URL --platform Ubuntu-22.04` into `cache`.
+fn install_v25_05(cache: &Path, url: &str) -> Output {
+    harness(
+        cache,
+        &[
+            "install",
+            "v25.05",
+            "--from",
+            url,
+            "--platform",
+            "Ubuntu-22.04",
+        ],
+    )
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -114,17 +129,7 @@ fn served_release(corrupt: bool) -> (tempfile::TempDir, tempfile::TempDir, Strin
 #[test]
 fn a_verified_release_is_installed_where_discovery_finds_it() {
     let (_site, cache, url) = served_release(false);
-    let o = harness(
-        cache.path(),
-        &[
-            "install",
-            "v25.05",
-            "--from",
-            &url,
-            "--platform",
-            "Ubuntu-22.04",
-        ],
-    );
+    let o = install_v25_05(cache.path(), &url);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         !gpg_present()
@@ -148,17 +153,7 @@ fn a_verified_release_is_installed_where_discovery_finds_it() {
         text(&o)
     );
     // Installing again is a no-op.
-    let o = harness(
-        cache.path(),
-        &[
-            "install",
-            "v25.05",
-            "--from",
-            &url,
-            "--platform",
-            "Ubuntu-22.04",
-        ],
-    );
+    let o = install_v25_05(cache.path(), &url);
     assert!(
         o.status.success() && text(&o).contains("already installed"),
         "{}",
@@ -169,17 +164,7 @@ fn a_verified_release_is_installed_where_discovery_finds_it() {
 #[test]
 fn a_corrupted_tarball_is_refused_and_nothing_is_installed() {
     let (_site, cache, url) = served_release(true);
-    let o = harness(
-        cache.path(),
-        &[
-            "install",
-            "v25.05",
-            "--from",
-            &url,
-            "--platform",
-            "Ubuntu-22.04",
-        ],
-    );
+    let o = install_v25_05(cache.path(), &url);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(
         text(&o).contains("does not match") && text(&o).contains("nothing installed"),
@@ -390,17 +375,7 @@ fn a_release_whose_signature_does_not_verify_is_refused() {
     ));
     std::fs::write(&sums, text_sums).unwrap();
     let url = serve(site.path().to_path_buf());
-    let o = harness(
-        cache.path(),
-        &[
-            "install",
-            "v25.05",
-            "--from",
-            &url,
-            "--platform",
-            "Ubuntu-22.04",
-        ],
-    );
+    let o = install_v25_05(cache.path(), &url);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(
         text(&o).contains("SHA256SUMS-v25.05.asc: BAD signature")
@@ -412,17 +387,7 @@ fn a_release_whose_signature_does_not_verify_is_refused() {
     // Signed by a key that is not a maintainer's: refused too, saying how to add keys.
     let (stranger, _) = maintainer_key();
     sign(stranger.path(), &sums);
-    let o = harness(
-        cache.path(),
-        &[
-            "install",
-            "v25.05",
-            "--from",
-            &url,
-            "--platform",
-            "Ubuntu-22.04",
-        ],
-    );
+    let o = install_v25_05(cache.path(), &url);
     assert_eq!(o.status.code(), Some(125), "{}", text(&o));
     assert!(
         text(&o).contains("not among the maintainers'") && text(&o).contains("--keys DIR"),
