@@ -280,11 +280,7 @@ fn main() {
                     .arg(&bitcoin.bitcoind)
                     .output()
                     .map_err(|e| e.to_string())?;
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                let text = support::output_text(&out);
                 if out.status.code() != Some(want_exit) || !text.contains(want_text) {
                     return Err(format!(
                         "expected exit {want_exit} and {want_text:?}, got {:?}:\n{}",
@@ -386,11 +382,7 @@ fn main() {
                     .arg(&bitcoin.bitcoind)
                     .output()
                     .map_err(|e| e.to_string())?;
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                let text = support::output_text(&out);
                 let file = t
                     .path()
                     .join("unique-constraint-failed-channel-htlcs-id.toml");

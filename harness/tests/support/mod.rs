@@ -148,3 +148,12 @@ impl Suite {
         libtest_mimic::run(args, self.trials).exit()
     }
 }
+
+/// A child process's stdout then stderr, as one text for messages and matching.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
