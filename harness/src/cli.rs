@@ -179,6 +179,9 @@ pub enum Command {
         shrink_reruns: u32,
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Print the scenario of one run (its seed from a progress line) and exit.
+        #[arg(long, value_name = "RUN_SEED")]
+        show_program: Option<u64>,
         #[command(flatten)]
         bins: BinaryArgs,
     },
@@ -324,6 +327,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
             jobs,
             shrink_reruns,
             json,
+            show_program,
             bins,
         } => {
             let c = crate::explore::ExploreConfig {
@@ -341,7 +345,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
                 out,
                 shrink_reruns: shrink_reruns as usize,
             };
-            rt.block_on(explore(&c, json.as_deref(), &bins))
+            rt.block_on(explore(&c, json.as_deref(), show_program, &bins))
         }
         Command::Matrix {
             file,
@@ -932,6 +936,7 @@ async fn matrix(
 async fn explore(
     c: &crate::explore::ExploreConfig,
     json: Option<&std::path::Path>,
+    show_program: Option<u64>,
     bins: &BinaryArgs,
 ) -> i32 {
     let cfg = match run_config(bins, false) {
@@ -939,28 +944,27 @@ async fn explore(
         Err(code) => return code,
     };
     // Generated programs use only what both versions have.
-    let mut can = crate::explore::program::Abilities {
-        xpay_on: true,
-        xpay_off: true,
-    };
+    let mut versions = vec![];
     for label in [&c.base, &c.candidate] {
         let mut d = cfg.discovery.clone();
         d.command_line
             .push(("explore".into(), PathBuf::from(label)));
         match d.resolve("explore") {
-            Ok(b) => {
-                let f = crate::version::Features::of(&b.version);
-                can.xpay_on &= f.xpay;
-                can.xpay_off &= !f.legacy_pay_removed;
-            }
+            Ok(b) => versions.push(b.version),
             Err(e) => {
                 eprintln!("error: {e}");
                 return exit::environment();
             }
         }
     }
+    let can = crate::explore::program::Abilities::between(&versions[0], &versions[1]);
+    if let Some(seed) = show_program {
+        use crate::explore::program::{generate, render};
+        print!("{}", render(&generate(seed, c.nodes, &can), None));
+        return exit::pass();
+    }
     let mut progress = |l: &str| eprintln!("{l}");
-    match crate::explore::explore(c, &cfg, can, &mut progress).await {
+    match crate::explore::explore(c, &cfg, &can, &mut progress).await {
         Ok(summary) => {
             print!("{}", crate::explore::table(&summary));
             if let Some(path) = json {

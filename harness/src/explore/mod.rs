@@ -153,7 +153,7 @@ impl Runner<'_> {
 pub async fn explore(
     c: &ExploreConfig,
     cfg: &crate::executor::RunConfig,
-    can: Abilities,
+    can: &Abilities,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary, String> {
     let started = Instant::now();

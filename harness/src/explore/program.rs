@@ -1,47 +1,155 @@
 //! Generated programs, pure: drawn from a seeded RNG, rendered as a
 //! compact scenario file (so every program is a scenario `run` accepts, and
 //! the parser is what turns it into a [`crate::scenario::Scenario`]), and
-//! shrunk by dropping parts.
+//! shrunk by dropping parts and lowering amounts.
 //!
-//! A program is: 2 or 3 nodes in a line on `base`, traffic on base, the
-//! state each node to be upgraded reports (saved), the upgrade of one or more
-//! nodes to `candidate`, the state-survival checks against the saved state, a
-//! check-db of each upgraded node's database, and traffic on candidate.
+//! A program is: 2 or 3 nodes in a line on `base` (channels of random size,
+//! some unannounced), traffic on base, the state each node to be upgraded
+//! reports (saved once no HTLC is in flight), the upgrade of one or more
+//! nodes to `candidate`, the state-survival checks against the saved state
+//! (minus the [`KNOWN_DIFFERENCES`] between the two versions), a check-db
+//! of each upgraded node's database, and traffic on candidate.
+//!
+//! Traffic: invoices paid with the node's xpay mode, keysends, BOLT12
+//! offers where both versions have them on by default, payments to a peer or
+//! across the line (announced channels only), restarts, kills, mutual
+//! closes, unilateral closes (on candidate only, see [`Op::Close`]), mining.
+//! Ops after a close never use that channel.
 
+use crate::version::{ClnVersion, Features};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 
-/// What the versions on both sides can do (so no program is an `error` by construction).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One of the state-survival checks around an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateCheck {
+    /// `listinvoices`: count, and how many are paid.
+    Invoices,
+    /// `listsendpays`: count, and how many are complete.
+    Payments,
+    /// `listpeerchannels`: count, and how many are `CHANNELD_NORMAL`.
+    Channels,
+    /// `listpeerchannels`: the sum of `to_us_msat` (saved with no HTLC in flight).
+    Balances,
+    /// `listfunds`: the sum of the wallet's outputs.
+    Funds,
+    /// Bookkeeper: `bkpr-listbalances` accounts and `bkpr-listaccountevents` events.
+    Accounts,
+}
+
+pub const ALL_CHECKS: [StateCheck; 6] = [
+    StateCheck::Invoices,
+    StateCheck::Payments,
+    StateCheck::Channels,
+    StateCheck::Balances,
+    StateCheck::Funds,
+    StateCheck::Accounts,
+];
+
+/// A change a CLN version made on purpose to what a state check reads: the
+/// check is left out of programs whose upgrade crosses `since` (base before
+/// it, candidate at or after it). The one table of these; each entry says
+/// why, so a finding is never silenced by a blanket ignore.
+pub struct KnownDifference {
+    pub check: StateCheck,
+    /// (year, month) of the first release with the change.
+    pub since: (u32, u32),
+    pub why: &'static str,
+}
+
+pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
+
+/// What the versions on both sides can do (so no program is an `error` by
+/// construction), and which state checks apply across them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Abilities {
     /// xpay can be switched on (v24.11+ on both sides).
     pub xpay_on: bool,
     /// Legacy pay exists on both sides (xpay can be switched off).
     pub xpay_off: bool,
+    /// BOLT12 offers are on by default on both sides (v24.11+).
+    pub offers: bool,
+    /// The state checks that hold across this upgrade.
+    pub checks: Vec<StateCheck>,
+}
+
+impl Abilities {
+    /// Everything on, every check: for tests.
+    pub fn all() -> Abilities {
+        Abilities {
+            xpay_on: true,
+            xpay_off: true,
+            offers: true,
+            checks: ALL_CHECKS.to_vec(),
+        }
+    }
+
+    pub fn between(base: &ClnVersion, candidate: &ClnVersion) -> Abilities {
+        let (b, c) = (Features::of(base), Features::of(candidate));
+        let crosses = |(y, m): (u32, u32)| !base.at_least(y, m) && candidate.at_least(y, m);
+        Abilities {
+            xpay_on: b.xpay && c.xpay,
+            xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
+            offers: base.at_least(24, 11) && candidate.at_least(24, 11),
+            checks: ALL_CHECKS
+                .into_iter()
+                .filter(|check| {
+                    !KNOWN_DIFFERENCES
+                        .iter()
+                        .any(|k| k.check == *check && crosses(k.since))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A channel of the line: `a` funds it to `b` (`b = a + 1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chan {
+    pub a: usize,
+    pub b: usize,
+    pub sat: u64,
+    pub push_msat: u64,
+    pub announce: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Keysend {
-        from: usize,
-        to: usize,
-        msat: u64,
-    },
-    /// An invoice of `payee`'s, paid by `payer` (adjacent nodes).
-    Pay {
-        payer: usize,
-        payee: usize,
-        msat: u64,
-    },
-    /// Restart, then reconnect its channels.
-    Restart {
-        node: usize,
-    },
-    Mine {
-        blocks: u64,
-    },
+    Keysend { from: usize, to: usize, msat: u64 },
+    /// An invoice of `payee`'s, paid by `payer` (a peer, or across the line).
+    Pay { payer: usize, payee: usize, msat: u64 },
+    /// An offer of `payee`'s, fetched and paid by `payer`.
+    Offer { payer: usize, payee: usize, msat: u64 },
+    /// Restart, then reconnect its open channels.
+    Restart { node: usize },
+    /// SIGKILL, start, reconnect.
+    Kill { node: usize },
+    /// Close channel `chan` from its funder, mined and waited `ONCHAIN` on
+    /// both ends. Unilateral (the peer stopped first) only on candidate: its
+    /// sweeps would move the wallet totals the state checks compare.
+    Close { chan: usize, unilateral: bool },
+    Mine { blocks: u64 },
+}
+
+impl Op {
+    fn nodes(&self, channels: &[Chan]) -> Vec<usize> {
+        match *self {
+            Op::Keysend { from, to, .. } => vec![from, to],
+            Op::Pay { payer, payee, .. } | Op::Offer { payer, payee, .. } => vec![payer, payee],
+            Op::Restart { node } | Op::Kill { node } => vec![node],
+            Op::Close { chan, .. } => vec![channels[chan].a, channels[chan].b],
+            Op::Mine { .. } => vec![],
+        }
+    }
+
+    fn msat_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            Op::Keysend { msat, .. } | Op::Pay { msat, .. } | Op::Offer { msat, .. } => Some(msat),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,15 +157,15 @@ pub struct Program {
     pub seed: u64,
     /// Per node: its xpay mode (`None`: the version's default).
     pub xpay: Vec<Option<&'static str>>,
-    /// `(from, to, amount_sat, push_msat)` along the line.
-    pub channels: Vec<(usize, usize, u64, u64)>,
+    /// Channel `i` joins node `i` and node `i + 1`.
+    pub channels: Vec<Chan>,
     pub before: Vec<Op>,
     /// Nodes upgraded to `candidate`.
     pub upgrade: Vec<usize>,
     pub after: Vec<Op>,
     /// The state-survival checks around each upgrade (the shrinker drops
     /// them when the finding does not need them).
-    pub state_checks: bool,
+    pub checks: Vec<StateCheck>,
     /// check-db of each upgraded node's database (soft: traffic goes on).
     pub db_check: bool,
 }
@@ -72,31 +180,56 @@ impl Program {
     }
 }
 
-fn op(rng: &mut ChaCha8Rng, channels: &[(usize, usize, u64, u64)], nodes: usize) -> Op {
-    let (a, b, _, _) = channels[rng.gen_range(0..channels.len())];
-    let (from, to) = if rng.gen_bool(0.5) { (a, b) } else { (b, a) };
-    match rng.gen_range(0..10) {
-        0..=3 => Op::Keysend {
-            from,
-            to,
-            msat: rng.gen_range(1..=50) * 1000,
-        },
-        4..=7 => Op::Pay {
-            payer: from,
-            payee: to,
-            msat: rng.gen_range(1..=50) * 1000,
-        },
-        8 => Op::Restart {
-            node: rng.gen_range(0..nodes),
-        },
-        _ => Op::Mine {
-            blocks: rng.gen_range(1..=3),
-        },
+/// The channels a payment from `x` to `y` crosses, if they are all open
+/// (and announced, when it takes more than one hop).
+fn route(channels: &[Chan], open: &[bool], x: usize, y: usize) -> Option<Vec<usize>> {
+    let hops: Vec<usize> = (x.min(y)..x.max(y)).collect();
+    let usable = hops
+        .iter()
+        .all(|&c| c < channels.len() && open[c] && (hops.len() == 1 || channels[c].announce));
+    (x != y && usable).then_some(hops)
+}
+
+fn op(rng: &mut ChaCha8Rng, p: &Program, open: &mut [bool], can: &Abilities, on_candidate: bool) -> Op {
+    let nodes = p.nodes();
+    let pairs: Vec<(usize, usize)> = (0..nodes)
+        .flat_map(|x| (0..nodes).map(move |y| (x, y)))
+        .filter(|&(x, y)| route(&p.channels, open, x, y).is_some())
+        .collect();
+    let open_chans: Vec<usize> = (0..p.channels.len()).filter(|&c| open[c]).collect();
+    let msat = rng.gen_range(1..=50) * 1000;
+    loop {
+        match rng.gen_range(0..20) {
+            0..=5 if !pairs.is_empty() => {
+                let (from, to) = pairs[rng.gen_range(0..pairs.len())];
+                return Op::Keysend { from, to, msat };
+            }
+            6..=11 if !pairs.is_empty() => {
+                let (payer, payee) = pairs[rng.gen_range(0..pairs.len())];
+                return Op::Pay { payer, payee, msat };
+            }
+            12..=13 if can.offers && !pairs.is_empty() => {
+                let (payer, payee) = pairs[rng.gen_range(0..pairs.len())];
+                return Op::Offer { payer, payee, msat };
+            }
+            14 => return Op::Restart { node: rng.gen_range(0..nodes) },
+            15 => return Op::Kill { node: rng.gen_range(0..nodes) },
+            16 if !open_chans.is_empty() => {
+                let chan = open_chans[rng.gen_range(0..open_chans.len())];
+                open[chan] = false;
+                return Op::Close {
+                    chan,
+                    unilateral: on_candidate && rng.gen_bool(0.5),
+                };
+            }
+            17..=19 => return Op::Mine { blocks: rng.gen_range(1..=3) },
+            _ => {}
+        }
     }
 }
 
 /// The program for `seed`.
-pub fn generate(seed: u64, max_nodes: usize, can: Abilities) -> Program {
+pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nodes = rng.gen_range(2..=max_nodes.clamp(2, 3));
     let xpay = (0..nodes)
@@ -107,106 +240,109 @@ pub fn generate(seed: u64, max_nodes: usize, can: Abilities) -> Program {
         })
         .collect();
     // Enough on both sides of every channel for the traffic: a push of 20-50%.
-    let channels: Vec<_> = (0..nodes - 1)
+    let channels: Vec<Chan> = (0..nodes - 1)
         .map(|i| {
             let sat = rng.gen_range(5..=20) * 100_000;
-            (i, i + 1, sat, sat * 1000 / 100 * rng.gen_range(20..=50))
+            Chan {
+                a: i,
+                b: i + 1,
+                sat,
+                push_msat: sat * 1000 / 100 * rng.gen_range(20..=50),
+                announce: rng.gen_range(0..4) != 0,
+            }
         })
         .collect();
-    let before = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &channels, nodes))
-        .collect();
-    let mut upgrade: Vec<usize> = (0..nodes).filter(|_| rng.gen_bool(0.5)).collect();
-    if upgrade.is_empty() {
-        upgrade.push(rng.gen_range(0..nodes));
-    }
-    let after = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &channels, nodes))
-        .collect();
-    Program {
+    let mut p = Program {
         seed,
         xpay,
         channels,
-        before,
-        upgrade,
-        after,
-        state_checks: true,
+        before: vec![],
+        upgrade: vec![],
+        after: vec![],
+        checks: can.checks.clone(),
         db_check: true,
+    };
+    let mut open = vec![true; p.channels.len()];
+    p.before = (0..rng.gen_range(2..=6))
+        .map(|_| op(&mut rng, &p, &mut open, can, false))
+        .collect();
+    p.upgrade = (0..nodes).filter(|_| rng.gen_bool(0.5)).collect();
+    if p.upgrade.is_empty() {
+        p.upgrade.push(rng.gen_range(0..nodes));
     }
+    p.after = (0..rng.gen_range(2..=6))
+        .map(|_| op(&mut rng, &p, &mut open, can, true))
+        .collect();
+    p
 }
 
-/// Smaller programs to try, most aggressive first: fewer nodes, fewer
-/// upgraded nodes, each traffic op dropped, smaller amounts.
+/// Does every op still make sense in order (its channels open and routable)?
+/// Shrinking drops parts, so a candidate may not: e.g. the close that a
+/// later payment relied on having happened after it.
+pub fn is_valid(p: &Program) -> bool {
+    let mut open = vec![true; p.channels.len()];
+    let in_range = |o: &Op| o.nodes(&p.channels).iter().all(|&n| n < p.nodes());
+    let ok = |o: &Op, open: &mut Vec<bool>| match *o {
+        Op::Keysend { from: x, to: y, .. }
+        | Op::Pay { payer: x, payee: y, .. }
+        | Op::Offer { payer: x, payee: y, .. } => route(&p.channels, open, x, y).is_some(),
+        Op::Close { chan, .. } => chan < open.len() && std::mem::replace(&mut open[chan], false),
+        _ => true,
+    };
+    p.before.iter().all(|o| in_range(o) && !matches!(o, Op::Close { unilateral: true, .. }) && ok(o, &mut open))
+        && p.after.iter().all(|o| in_range(o) && ok(o, &mut open))
+        && !p.upgrade.is_empty()
+}
+
+/// Drop `node` (0 or the last) and everything touching it; the rest renumbered.
+fn without_node(p: &Program, drop: usize) -> Option<Program> {
+    let keep = |i: usize| i != drop;
+    let shift = usize::from(drop == 0);
+    let touches = |o: &Op| o.nodes(&p.channels).iter().any(|&n| !keep(n));
+    let map = |o: &Op| {
+        let mut o = o.clone();
+        match &mut o {
+            Op::Keysend { from: x, to: y, .. }
+            | Op::Pay { payer: x, payee: y, .. }
+            | Op::Offer { payer: x, payee: y, .. } => {
+                *x -= shift;
+                *y -= shift;
+            }
+            Op::Restart { node } | Op::Kill { node } => *node -= shift,
+            Op::Close { chan, .. } => *chan -= shift,
+            Op::Mine { .. } => {}
+        }
+        o
+    };
+    let upgrade: Vec<usize> = p.upgrade.iter().filter(|&&i| keep(i)).map(|i| i - shift).collect();
+    (!upgrade.is_empty()).then(|| Program {
+        xpay: (0..p.nodes()).filter(|&i| keep(i)).map(|i| p.xpay[i]).collect(),
+        channels: p
+            .channels
+            .iter()
+            .filter(|c| keep(c.a) && keep(c.b))
+            .map(|c| Chan { a: c.a - shift, b: c.b - shift, ..*c })
+            .collect(),
+        before: p.before.iter().filter(|o| !touches(o)).map(map).collect(),
+        upgrade,
+        after: p.after.iter().filter(|o| !touches(o)).map(map).collect(),
+        ..p.clone()
+    })
+}
+
+/// Smaller programs to try, most aggressive first: fewer nodes, no checks,
+/// fewer upgraded nodes, halves of the traffic, each op, then simpler
+/// settings and smaller amounts. Only valid programs (see [`is_valid`]).
 pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     let mut out = Vec::new();
     if p.nodes() == 3 {
-        // Drop carol (and everything touching her), or alice with bob as the new first node.
-        for drop in [2usize, 0] {
-            let keep = |i: usize| i != drop;
-            let remap = |i: usize| if drop == 0 { i - 1 } else { i };
-            let touches = |o: &Op| match o {
-                Op::Keysend { from, to, .. } => !keep(*from) || !keep(*to),
-                Op::Pay { payer, payee, .. } => !keep(*payer) || !keep(*payee),
-                Op::Restart { node } => !keep(*node),
-                Op::Mine { .. } => false,
-            };
-            let map = |o: &Op| match o.clone() {
-                Op::Keysend { from, to, msat } => Op::Keysend {
-                    from: remap(from),
-                    to: remap(to),
-                    msat,
-                },
-                Op::Pay { payer, payee, msat } => Op::Pay {
-                    payer: remap(payer),
-                    payee: remap(payee),
-                    msat,
-                },
-                Op::Restart { node } => Op::Restart { node: remap(node) },
-                m => m,
-            };
-            let upgrade: Vec<usize> = p
-                .upgrade
-                .iter()
-                .copied()
-                .filter(|i| keep(*i))
-                .map(remap)
-                .collect();
-            if upgrade.is_empty() {
-                continue;
-            }
-            out.push(Program {
-                seed: p.seed,
-                xpay: p
-                    .xpay
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| keep(*i))
-                    .map(|(_, x)| *x)
-                    .collect(),
-                channels: p
-                    .channels
-                    .iter()
-                    .filter(|(a, b, _, _)| keep(*a) && keep(*b))
-                    .map(|&(a, b, s, m)| (remap(a), remap(b), s, m))
-                    .collect(),
-                before: p.before.iter().filter(|o| !touches(o)).map(map).collect(),
-                upgrade,
-                after: p.after.iter().filter(|o| !touches(o)).map(map).collect(),
-                ..p.clone()
-            });
-        }
+        out.extend([2usize, 0].iter().filter_map(|&d| without_node(p, d)));
     }
-    if p.state_checks {
-        out.push(Program {
-            state_checks: false,
-            ..p.clone()
-        });
+    if !p.checks.is_empty() {
+        out.push(Program { checks: vec![], ..p.clone() });
     }
     if p.db_check {
-        out.push(Program {
-            db_check: false,
-            ..p.clone()
-        });
+        out.push(Program { db_check: false, ..p.clone() });
     }
     if p.upgrade.len() > 1 {
         for i in 0..p.upgrade.len() {
@@ -237,85 +373,202 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
         q.before.remove(i);
         out.push(q);
     }
-    if p.xpay.iter().any(Option::is_some) {
-        out.push(Program {
-            xpay: vec![None; p.nodes()],
-            ..p.clone()
-        });
+    if p.checks.len() > 1 {
+        for i in 0..p.checks.len() {
+            let mut q = p.clone();
+            q.checks.remove(i);
+            out.push(q);
+        }
     }
+    if p.xpay.iter().any(Option::is_some) {
+        out.push(Program { xpay: vec![None; p.nodes()], ..p.clone() });
+    }
+    if p.channels.iter().any(|c| !c.announce) {
+        let mut q = p.clone();
+        q.channels.iter_mut().for_each(|c| c.announce = true);
+        out.push(q);
+    }
+    let mut q = p.clone();
+    for o in q.after.iter_mut() {
+        if let Op::Close { unilateral, .. } = o {
+            *unilateral = false;
+        }
+    }
+    if q != *p {
+        out.push(q);
+    }
+    // Smaller amounts: every payment halved (whole sat), every channel halved
+    // down to 200_000 sat, one block per mine.
+    let mut q = p.clone();
+    for o in q.before.iter_mut().chain(q.after.iter_mut()) {
+        if let Some(m) = o.msat_mut() {
+            *m = (*m / 2000 * 1000).max(1000);
+        }
+        if let Op::Mine { blocks } = o {
+            *blocks = 1;
+        }
+    }
+    for c in q.channels.iter_mut().filter(|c| c.sat >= 400_000) {
+        c.sat /= 2;
+        c.push_msat /= 2;
+    }
+    if q != *p {
+        out.push(q);
+    }
+    out.retain(is_valid);
     out
 }
 
-fn render_op(out: &mut Vec<String>, o: &Op, channels: &[(usize, usize, u64, u64)], n: &mut usize) {
-    match o {
-        Op::Keysend { from, to, msat } => out.push(format!(
-            "  {{ keysend = \"{}\", to = \"{}\", amount_msat = {msat}, expect.fields = [{{ path = \"status\", equals = \"complete\" }}] }},",
-            NAMES[*from], NAMES[*to]
-        )),
-        Op::Pay { payer, payee, msat } => {
-            *n += 1;
-            out.push(format!("  {{ invoice = \"{}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }},", NAMES[*payee]));
-            out.push(format!(
-                "  {{ pay = \"{}\", bolt11 = \"${{inv{n}.bolt11}}\", expect.fields = [{{ path = \"status\", equals = \"complete\" }}] }},",
-                NAMES[*payer]
-            ));
+/// Renders ops in order, knowing which channels are still open.
+struct Renderer<'a> {
+    out: Vec<String>,
+    channels: &'a [Chan],
+    open: Vec<bool>,
+    /// Numbers the saved values (invoices, offers, closes).
+    n: usize,
+}
+
+impl Renderer<'_> {
+    fn push(&mut self, line: String) {
+        self.out.push(format!("  {line},"));
+    }
+
+    fn op(&mut self, o: &Op) {
+        let expect_complete = r#"expect.fields = [{ path = "status", equals = "complete" }]"#;
+        match *o {
+            Op::Keysend { from, to, msat } => self.push(format!(
+                "{{ keysend = \"{}\", to = \"{}\", amount_msat = {msat}, {expect_complete} }}",
+                NAMES[from], NAMES[to]
+            )),
+            Op::Pay { payer, payee, msat } => {
+                self.n += 1;
+                let n = self.n;
+                self.push(format!("{{ invoice = \"{}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}", NAMES[payee]));
+                self.push(format!("{{ pay = \"{}\", bolt11 = \"${{inv{n}.bolt11}}\", {expect_complete} }}", NAMES[payer]));
+            }
+            Op::Offer { payer, payee, msat } => {
+                self.n += 1;
+                let n = self.n;
+                self.push(format!("{{ rpc = \"{}\", method = \"offer\", params = {{ amount = \"{msat}msat\", description = \"explore-{n}\" }}, save = \"offer{n}\" }}", NAMES[payee]));
+                self.push(format!("{{ rpc = \"{}\", method = \"fetchinvoice\", params = {{ offer = \"${{offer{n}.bolt12}}\" }}, save = \"fetched{n}\" }}", NAMES[payer]));
+                self.push(format!("{{ pay = \"{}\", bolt11 = \"${{fetched{n}.invoice}}\", {expect_complete} }}", NAMES[payer]));
+            }
+            Op::Restart { node } => {
+                self.push(format!("{{ restart = \"{}\" }}", NAMES[node]));
+                self.reconnect(node);
+            }
+            Op::Kill { node } => {
+                self.push(format!("{{ kill = \"{}\" }}", NAMES[node]));
+                self.push(format!("{{ start = \"{}\" }}", NAMES[node]));
+                self.reconnect(node);
+            }
+            Op::Close { chan, unilateral } => {
+                self.n += 1;
+                let n = self.n;
+                let (a, b) = (NAMES[self.channels[chan].a], NAMES[self.channels[chan].b]);
+                self.open[chan] = false;
+                if unilateral {
+                    // The peer is down, so the close cannot be mutual.
+                    self.push(format!("{{ stop = \"{b}\" }}"));
+                    self.push(format!("{{ close = \"{a}\", peer = \"{b}\", unilateral_after = 1, save = \"close{n}\" }}"));
+                    self.push(format!("{{ start = \"{b}\" }}"));
+                    self.reconnect(self.channels[chan].b);
+                } else {
+                    self.push(format!("{{ close = \"{a}\", peer = \"{b}\", save = \"close{n}\" }}"));
+                }
+                self.push(format!("{{ wait_mempool = 1, txid = \"${{close{n}.txid}}\" }}"));
+                self.push("{ mine = 1 }".into());
+                self.push(format!("{{ wait_channel = \"{a}\", peer = \"{b}\", state = \"ONCHAIN\" }}"));
+                self.push(format!("{{ wait_channel = \"{b}\", peer = \"{a}\", state = \"ONCHAIN\" }}"));
+            }
+            Op::Mine { blocks } => self.push(format!("{{ mine = {blocks} }}")),
         }
-        Op::Restart { node } => {
-            out.push(format!("  {{ restart = \"{}\" }},", NAMES[*node]));
-            reconnect(out, *node, channels);
+    }
+
+    /// The harness runs nodes with `dev-no-reconnect`: connect each of
+    /// `node`'s open channels again and wait until both ends are normal.
+    fn reconnect(&mut self, node: usize) {
+        for (i, c) in self.channels.iter().enumerate() {
+            if !self.open[i] || (c.a != node && c.b != node) {
+                continue;
+            }
+            let peer = if c.a == node { c.b } else { c.a };
+            let (n, p) = (NAMES[node], NAMES[peer]);
+            self.push(format!("{{ connect = \"{n}\", peer = \"{p}\" }}"));
+            self.push(format!("{{ wait_channel = \"{n}\", peer = \"{p}\" }}"));
+            self.push(format!("{{ wait_channel = \"{p}\", peer = \"{n}\" }}"));
         }
-        Op::Mine { blocks } => out.push(format!("  {{ mine = {blocks} }},")),
+    }
+
+    /// The state `node` reports that must survive its upgrade, saved once
+    /// no HTLC is in flight on its channels: `pay` returns on the preimage
+    /// and the balance settles with the commitment dance after it.
+    fn save_state(&mut self, node: usize, checks: &[StateCheck]) {
+        let n = NAMES[node];
+        if checks.contains(&StateCheck::Balances) {
+            for c in self.channels.iter().filter(|c| c.a == node || c.b == node) {
+                let peer = NAMES[if c.a == node { c.b } else { c.a }];
+                self.out.push(format!("  {{ wait_rpc = \"{n}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{peer}.id}}].htlcs\", count = 0 }} }},"));
+            }
+        }
+        for (method, key) in saved_rpcs(checks) {
+            self.push(format!("{{ rpc = \"{n}\", method = \"{method}\", save = \"{n}_{key}\" }}"));
+        }
+    }
+
+    /// ... and compared after it.
+    fn check_state(&mut self, node: usize, checks: &[StateCheck]) {
+        let n = NAMES[node];
+        let count = |list: &str, key: &str, field: &str, value: &str| {
+            format!("{{ path = \"{list}\", count = \"${{len({n}_{key}.{list})}}\" }}, {{ path = \"{list}\", where = {{ {field} = \"{value}\" }}, count = \"${{count_where({n}_{key}.{list}, '{field}', '{value}')}}\" }}")
+        };
+        let mut fields = |method: &str, f: Vec<String>| {
+            if !f.is_empty() {
+                self.push(format!("{{ rpc = \"{n}\", method = \"{method}\", expect.fields = [{}] }}", f.join(", ")));
+            }
+        };
+        let has = |c| checks.contains(&c);
+        if has(StateCheck::Invoices) {
+            fields("listinvoices", vec![count("invoices", "inv", "status", "paid")]);
+        }
+        if has(StateCheck::Payments) {
+            fields("listsendpays", vec![count("payments", "pays", "status", "complete")]);
+        }
+        let mut chans = vec![];
+        if has(StateCheck::Channels) {
+            chans.push(count("channels", "chans", "state", "CHANNELD_NORMAL"));
+        }
+        if has(StateCheck::Balances) {
+            chans.push(format!("{{ path = \"channels\", sum = \"to_us_msat\", equals = \"${{sum({n}_chans.channels, 'to_us_msat')}}\" }}"));
+        }
+        fields("listpeerchannels", chans);
+        if has(StateCheck::Funds) {
+            fields("listfunds", vec![format!("{{ path = \"outputs\", sum = \"amount_msat\", equals = \"${{sum({n}_funds.outputs, 'amount_msat')}}\" }}")]);
+        }
+        if has(StateCheck::Accounts) {
+            fields("bkpr-listbalances", vec![format!("{{ path = \"accounts\", count = \"${{len({n}_accts.accounts)}}\" }}")]);
+            fields("bkpr-listaccountevents", vec![format!("{{ path = \"events\", count = \"${{len({n}_events.events)}}\" }}")]);
+        }
     }
 }
 
-/// The harness runs nodes with `dev-no-reconnect`: connect each of `node`'s
-/// channels again and wait until both ends are normal.
-fn reconnect(out: &mut Vec<String>, node: usize, channels: &[(usize, usize, u64, u64)]) {
-    for &(a, b, _, _) in channels
-        .iter()
-        .filter(|(a, b, _, _)| *a == node || *b == node)
-    {
-        let peer = if a == node { b } else { a };
-        out.push(format!(
-            "  {{ connect = \"{}\", peer = \"{}\" }},",
-            NAMES[node], NAMES[peer]
-        ));
-        out.push(format!(
-            "  {{ wait_channel = \"{}\", peer = \"{}\" }},",
-            NAMES[node], NAMES[peer]
-        ));
-        out.push(format!(
-            "  {{ wait_channel = \"{}\", peer = \"{}\" }},",
-            NAMES[peer], NAMES[node]
-        ));
+/// The RPCs whose results the checks compare, and the names they are saved under.
+fn saved_rpcs(checks: &[StateCheck]) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![];
+    for c in checks {
+        match c {
+            StateCheck::Invoices => out.push(("listinvoices", "inv")),
+            StateCheck::Payments => out.push(("listsendpays", "pays")),
+            StateCheck::Channels | StateCheck::Balances => out.push(("listpeerchannels", "chans")),
+            StateCheck::Funds => out.push(("listfunds", "funds")),
+            StateCheck::Accounts => {
+                out.push(("bkpr-listbalances", "accts"));
+                out.push(("bkpr-listaccountevents", "events"));
+            }
+        }
     }
-}
-
-/// The state a node reports that must survive its upgrade, saved before it.
-fn save_state(out: &mut Vec<String>, node: &str) {
-    for (method, key) in [
-        ("listinvoices", "inv"),
-        ("listsendpays", "pays"),
-        ("listpeerchannels", "chans"),
-        ("listfunds", "funds"),
-    ] {
-        out.push(format!(
-            "  {{ rpc = \"{node}\", method = \"{method}\", save = \"{node}_{key}\" }},"
-        ));
-    }
-}
-
-/// ... and compared after it: counts and statuses, channel states, wallet
-/// totals. Channel balances (`to_us_msat`) are not compared: `pay` returns
-/// on the preimage and the balance settles with the commitment dance after,
-/// so a snapshot can hold a balance that is not final yet (1 run in 12 on
-/// v25.05 → v26.06.6 and on v25.05 alone: the oracle's race, not CLN's).
-fn check_state(out: &mut Vec<String>, node: &str) {
-    let n = node;
-    out.push(format!("  {{ rpc = \"{n}\", method = \"listinvoices\", expect.fields = [{{ path = \"invoices\", count = \"${{len({n}_inv.invoices)}}\" }}, {{ path = \"invoices\", where = {{ status = \"paid\" }}, count = \"${{count_where({n}_inv.invoices, 'status', 'paid')}}\" }}] }},"));
-    out.push(format!("  {{ rpc = \"{n}\", method = \"listsendpays\", expect.fields = [{{ path = \"payments\", count = \"${{len({n}_pays.payments)}}\" }}, {{ path = \"payments\", where = {{ status = \"complete\" }}, count = \"${{count_where({n}_pays.payments, 'status', 'complete')}}\" }}] }},"));
-    out.push(format!("  {{ rpc = \"{n}\", method = \"listpeerchannels\", expect.fields = [{{ path = \"channels\", count = \"${{len({n}_chans.channels)}}\" }}, {{ path = \"channels\", all = {{ state = \"CHANNELD_NORMAL\" }} }}] }},"));
-    out.push(format!("  {{ rpc = \"{n}\", method = \"listfunds\", expect.fields = [{{ path = \"outputs\", sum = \"amount_msat\", equals = \"${{sum({n}_funds.outputs, 'amount_msat')}}\" }}] }},"));
+    out.dedup();
+    out
 }
 
 /// The program as a compact scenario file, with comments saying what each part is.
@@ -343,53 +596,52 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     let chans: Vec<String> = p
         .channels
         .iter()
-        .map(|(a, b, sat, push)| {
+        .map(|c| {
+            let private = if c.announce { "" } else { ", announce = false" };
             format!(
-                "{{ from = \"{}\", to = \"{}\", amount_sat = {sat}, push_msat = {push} }}",
-                NAMES[*a], NAMES[*b]
+                "{{ from = \"{}\", to = \"{}\", amount_sat = {}, push_msat = {}{private} }}",
+                NAMES[c.a], NAMES[c.b], c.sat, c.push_msat
             )
         })
         .collect();
     out.push(format!("channels = [{}]", chans.join(", ")));
     out.push("steps = [".into());
-    let mut n = 0;
+    let mut r = Renderer {
+        out,
+        channels: &p.channels,
+        open: vec![true; p.channels.len()],
+        n: 0,
+    };
     if !p.before.is_empty() {
-        out.push("  # traffic on base".into());
+        r.out.push("  # traffic on base".into());
     }
     for o in &p.before {
-        render_op(&mut out, o, &p.channels, &mut n);
+        r.op(o);
     }
     for &u in &p.upgrade {
         let name = NAMES[u];
-        if p.state_checks {
-            out.push(format!(
-                "  # {name}: what must survive, then the upgrade onto candidate"
-            ));
-            save_state(&mut out, name);
+        if p.checks.is_empty() {
+            r.out.push(format!("  # {name} upgrades onto candidate over the same lightning-dir"));
         } else {
-            out.push(format!(
-                "  # {name} upgrades onto candidate over the same lightning-dir"
-            ));
+            r.out.push(format!("  # {name}: what must survive, then the upgrade onto candidate"));
+            r.save_state(u, &p.checks);
         }
-        out.push(format!(
-            "  {{ upgrade = \"{name}\", role = \"candidate\" }},"
-        ));
-        if p.state_checks {
-            check_state(&mut out, name);
-        }
+        r.push(format!("{{ upgrade = \"{name}\", role = \"candidate\" }}"));
+        r.check_state(u, &p.checks);
         if p.db_check {
-            out.push(format!("  {{ stop = \"{name}\" }},"));
-            out.push(format!("  {{ check_db = \"{name}\", soft = true }},"));
-            out.push(format!("  {{ start = \"{name}\" }},"));
+            r.push(format!("{{ stop = \"{name}\" }}"));
+            r.push(format!("{{ check_db = \"{name}\", soft = true }}"));
+            r.push(format!("{{ start = \"{name}\" }}"));
         }
-        reconnect(&mut out, u, &p.channels);
+        r.reconnect(u);
     }
     if !p.after.is_empty() {
-        out.push("  # traffic on candidate".into());
+        r.out.push("  # traffic on candidate".into());
     }
     for o in &p.after {
-        render_op(&mut out, o, &p.channels, &mut n);
+        r.op(o);
     }
+    let mut out = r.out;
     out.push("]".into());
     out.join("\n") + "\n"
 }
@@ -398,17 +650,17 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    const ALL: Abilities = Abilities {
-        xpay_on: true,
-        xpay_off: true,
-    };
+    fn all() -> Abilities {
+        Abilities::all()
+    }
 
     #[test]
     fn a_seed_gives_the_same_program_and_every_program_is_a_valid_scenario() {
-        assert_eq!(generate(7, 3, ALL), generate(7, 3, ALL));
-        assert_ne!(generate(7, 3, ALL), generate(8, 3, ALL));
-        for seed in 0..200 {
-            let p = generate(seed, 3, ALL);
+        assert_eq!(generate(7, 3, &all()), generate(7, 3, &all()));
+        assert_ne!(generate(7, 3, &all()), generate(8, 3, &all()));
+        for seed in 0..300 {
+            let p = generate(seed, 3, &all());
+            assert!(is_valid(&p), "seed {seed}: {p:?}");
             let text = render(&p, None);
             let s = crate::scenario::from_str("explore.toml", &text)
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
@@ -418,40 +670,125 @@ mod tests {
     }
 
     #[test]
-    fn versions_without_xpay_get_no_xpay_modes() {
-        let none = Abilities {
-            xpay_on: false,
-            xpay_off: false,
-        };
-        for seed in 0..50 {
-            assert!(generate(seed, 3, none).xpay.iter().all(Option::is_none));
+    fn the_traffic_covers_what_the_issue_lists() {
+        let ops: Vec<Op> = (0..300)
+            .map(|s| generate(s, 3, &all()))
+            .flat_map(|p| {
+                let across = p.before.iter().chain(&p.after).any(|o| {
+                    matches!(o, Op::Pay { payer, payee, .. } | Op::Keysend { from: payer, to: payee, .. } if payer.abs_diff(*payee) == 2)
+                });
+                assert!(!across || p.channels.iter().all(|c| c.announce), "{p:?}");
+                p.before.into_iter().chain(p.after)
+            })
+            .collect();
+        let seen = |f: &dyn Fn(&Op) -> bool| ops.iter().any(f);
+        assert!(seen(&|o| matches!(o, Op::Offer { .. })));
+        assert!(seen(&|o| matches!(o, Op::Kill { .. })));
+        assert!(seen(&|o| matches!(o, Op::Close { unilateral: true, .. })));
+        assert!(seen(&|o| matches!(o, Op::Close { unilateral: false, .. })));
+        assert!(seen(&|o| matches!(o, Op::Pay { payer, payee, .. } if payer.abs_diff(*payee) == 2)));
+        assert!((0..50).any(|s| generate(s, 3, &all()).channels.iter().any(|c| !c.announce)));
+    }
+
+    #[test]
+    fn no_traffic_uses_a_closed_channel_and_unilateral_closes_wait_for_candidate() {
+        for seed in 0..300 {
+            let p = generate(seed, 3, &all());
+            assert!(!p.before.iter().any(|o| matches!(o, Op::Close { unilateral: true, .. })));
+            let text = render(&p, None);
+            // A closed channel is never reconnected: no wait for CHANNELD_NORMAL after its close.
+            if let Some(Op::Close { chan, .. }) = p.before.iter().find(|o| matches!(o, Op::Close { .. })) {
+                let c = p.channels[*chan];
+                let after_close = text.split("state = \"ONCHAIN\"").last().unwrap();
+                assert!(
+                    !after_close.contains(&format!("{{ connect = \"{}\", peer = \"{}\" }}", NAMES[c.a], NAMES[c.b]))
+                        && !after_close.contains(&format!("{{ connect = \"{}\", peer = \"{}\" }}", NAMES[c.b], NAMES[c.a])),
+                    "seed {seed}:\n{text}"
+                );
+            }
         }
     }
 
     #[test]
-    fn shrinking_only_makes_programs_smaller_and_valid() {
+    fn versions_without_xpay_or_offers_get_neither() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        let none = Abilities::between(&v("v24.08"), &v("v25.05"));
+        assert!(!none.xpay_on && !none.offers && none.xpay_off);
         for seed in 0..50 {
-            let p = generate(seed, 3, ALL);
+            let p = generate(seed, 3, &none);
+            assert!(!p.xpay.contains(&Some("on")));
+            assert!(!p.before.iter().chain(&p.after).any(|o| matches!(o, Op::Offer { .. })));
+        }
+        let both = Abilities::between(&v("v25.05"), &v("v26.06.6"));
+        assert!(both.xpay_on && both.offers);
+    }
+
+    #[test]
+    fn known_differences_leave_out_only_their_check_and_only_across_their_release() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        for k in KNOWN_DIFFERENCES {
+            let (y, m) = k.since;
+            let before = v(&format!("v{}.{:02}", y - 1, m));
+            let at = v(&format!("v{y}.{m:02}"));
+            assert!(!Abilities::between(&before, &at).checks.contains(&k.check), "{}", k.why);
+            assert!(Abilities::between(&at, &at).checks.contains(&k.check));
+            assert!(!k.why.is_empty());
+        }
+        assert_eq!(Abilities::between(&v("v25.05"), &v("v25.05")).checks, ALL_CHECKS);
+    }
+
+    #[test]
+    fn state_is_saved_with_no_htlc_in_flight_and_compared_after_the_upgrade() {
+        let p = (0..100).map(|s| generate(s, 3, &all())).find(|p| p.upgrade.contains(&1) && p.nodes() == 3).unwrap();
+        let text = render(&p, None);
+        let save = text.find("save = \"bob_chans\"").unwrap();
+        let wait = text.find("{ wait_rpc = \"bob\", method = \"listpeerchannels\", until = { path = \"channels[peer_id=${carol.id}].htlcs\", count = 0 } }").unwrap();
+        let upgrade = text.find("{ upgrade = \"bob\"").unwrap();
+        let compare = text.find("sum = \"to_us_msat\", equals = \"${sum(bob_chans.channels, 'to_us_msat')}\"").unwrap();
+        assert!(wait < save && save < upgrade && upgrade < compare, "{text}");
+        assert!(text.contains("method = \"bkpr-listaccountevents\", expect.fields = [{ path = \"events\", count = \"${len(bob_events.events)}\" }]"));
+        let fewer = Program { checks: vec![StateCheck::Funds], ..p };
+        let text = render(&fewer, None);
+        assert!(!text.contains("bkpr") && !text.contains("wait_rpc") && text.contains("bob_funds"));
+    }
+
+    #[test]
+    fn shrinking_only_makes_programs_smaller_and_valid() {
+        for seed in 0..100 {
+            let p = generate(seed, 3, &all());
             for q in shrink_candidates(&p) {
-                let fewer_checks = (q.state_checks, q.db_check) < (p.state_checks, p.db_check);
-                assert!(
-                    q.steps() < p.steps()
-                        || q.nodes() < p.nodes()
-                        || q.xpay != p.xpay
-                        || fewer_checks,
-                    "{q:?}"
-                );
-                assert!(!q.upgrade.is_empty());
+                assert_ne!(q, p);
+                assert!(is_valid(&q) && !q.upgrade.is_empty());
                 crate::scenario::from_str("s.toml", &render(&q, Some("x"))).unwrap();
+                let size = |p: &Program| {
+                    let msat: u64 = p.before.iter().chain(&p.after).map(|o| o.clone().msat_mut().map_or(0, |m| *m)).sum();
+                    let sat: u64 = p.channels.iter().map(|c| c.sat).sum();
+                    (p.steps() + p.nodes() + p.checks.len() + usize::from(p.db_check), msat + sat)
+                };
+                let simpler = q.xpay != p.xpay || q.channels.iter().zip(&p.channels).any(|(a, b)| a.announce != b.announce)
+                    || q.after.iter().zip(&p.after).any(|(a, b)| a != b);
+                assert!(size(&q).0 < size(&p).0 || size(&q).1 < size(&p).1 || simpler, "{q:?}");
             }
         }
         // A three-node program can lose a node and everything touching it.
-        let p = (0..100)
-            .map(|s| generate(s, 3, ALL))
-            .find(|p| p.nodes() == 3)
-            .unwrap();
-        assert!(shrink_candidates(&p)
-            .iter()
-            .any(|q| q.nodes() == 2 && q.channels.len() == 1));
+        let p = (0..100).map(|s| generate(s, 3, &all())).find(|p| p.nodes() == 3).unwrap();
+        assert!(shrink_candidates(&p).iter().any(|q| q.nodes() == 2 && q.channels.len() == 1));
+    }
+
+    #[test]
+    fn a_shrunk_program_never_pays_over_a_channel_its_dropped_ops_left_closed() {
+        let p = Program {
+            seed: 0,
+            xpay: vec![None, None],
+            channels: vec![Chan { a: 0, b: 1, sat: 500_000, push_msat: 100_000_000, announce: true }],
+            before: vec![Op::Close { chan: 0, unilateral: false }],
+            upgrade: vec![0],
+            after: vec![Op::Keysend { from: 0, to: 1, msat: 1000 }],
+            checks: vec![],
+            db_check: false,
+        };
+        assert!(!is_valid(&p));
+        let q = Program { before: vec![], ..p };
+        assert!(is_valid(&q));
     }
 }
