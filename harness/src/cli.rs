@@ -959,7 +959,7 @@ async fn explore(
     }
     let can = crate::explore::program::Abilities::between(&versions[0], &versions[1]);
     if let Some(seed) = show_program {
-        use crate::explore::program::{generate, render};
+        use crate::explore::{program::generate, render::render};
         print!("{}", render(&generate(seed, c.nodes, &can), None));
         return exit::pass();
     }

@@ -15,10 +15,12 @@
 //! - This module is the runner: it writes programs to files and runs them.
 
 pub mod program;
+pub mod render;
 
 use crate::outcome::OutcomeKind;
 use futures_util::StreamExt;
-use program::{generate, render, shrink_candidates, Abilities, Program};
+use program::{generate, shrink_candidates, Abilities, Program};
+use render::render;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

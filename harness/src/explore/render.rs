@@ -1,0 +1,276 @@
+//! A [`Program`] as a compact scenario file: the ops in order (knowing
+//! which channels are still open, so nothing reconnects a closed channel),
+//! the state saved before each upgrade and compared after it, check-db.
+
+use super::program::{Chan, Op, Program, StateCheck, NAMES};
+
+/// Renders ops in order, knowing which channels are still open.
+struct Renderer<'a> {
+    out: Vec<String>,
+    channels: &'a [Chan],
+    open: Vec<bool>,
+    /// Numbers the saved values (invoices, offers, closes).
+    n: usize,
+}
+
+impl Renderer<'_> {
+    fn push(&mut self, line: String) {
+        self.out.push(format!("  {line},"));
+    }
+
+    fn op(&mut self, o: &Op) {
+        let expect_complete = r#"expect.fields = [{ path = "status", equals = "complete" }]"#;
+        match *o {
+            Op::Keysend { from, to, msat } => self.push(format!(
+                "{{ keysend = \"{}\", to = \"{}\", amount_msat = {msat}, {expect_complete} }}",
+                NAMES[from], NAMES[to]
+            )),
+            Op::Pay { payer, payee, msat } => {
+                self.n += 1;
+                let n = self.n;
+                self.push(format!("{{ invoice = \"{}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}", NAMES[payee]));
+                self.push(format!("{{ pay = \"{}\", bolt11 = \"${{inv{n}.bolt11}}\", {expect_complete} }}", NAMES[payer]));
+            }
+            Op::Offer { payer, payee, msat } => {
+                self.n += 1;
+                let n = self.n;
+                self.push(format!("{{ rpc = \"{}\", method = \"offer\", params = {{ amount = \"{msat}msat\", description = \"explore-{n}\" }}, save = \"offer{n}\" }}", NAMES[payee]));
+                self.push(format!("{{ rpc = \"{}\", method = \"fetchinvoice\", params = {{ offer = \"${{offer{n}.bolt12}}\" }}, save = \"fetched{n}\" }}", NAMES[payer]));
+                self.push(format!("{{ pay = \"{}\", bolt11 = \"${{fetched{n}.invoice}}\", {expect_complete} }}", NAMES[payer]));
+            }
+            Op::Restart { node } => {
+                self.push(format!("{{ restart = \"{}\" }}", NAMES[node]));
+                self.reconnect(node);
+            }
+            Op::Kill { node } => {
+                self.push(format!("{{ kill = \"{}\" }}", NAMES[node]));
+                self.push(format!("{{ start = \"{}\" }}", NAMES[node]));
+                self.reconnect(node);
+            }
+            Op::Close { chan, unilateral } => {
+                self.n += 1;
+                let n = self.n;
+                let (a, b) = (NAMES[self.channels[chan].a], NAMES[self.channels[chan].b]);
+                self.open[chan] = false;
+                if unilateral {
+                    // The peer is down, so the close cannot be mutual.
+                    self.push(format!("{{ stop = \"{b}\" }}"));
+                    self.push(format!("{{ close = \"{a}\", peer = \"{b}\", unilateral_after = 1, save = \"close{n}\" }}"));
+                    self.push(format!("{{ start = \"{b}\" }}"));
+                    self.reconnect(self.channels[chan].b);
+                } else {
+                    self.push(format!("{{ close = \"{a}\", peer = \"{b}\", save = \"close{n}\" }}"));
+                }
+                self.push(format!("{{ wait_mempool = 1, txid = \"${{close{n}.txid}}\" }}"));
+                self.push("{ mine = 1 }".into());
+                self.push(format!("{{ wait_channel = \"{a}\", peer = \"{b}\", state = \"ONCHAIN\" }}"));
+                self.push(format!("{{ wait_channel = \"{b}\", peer = \"{a}\", state = \"ONCHAIN\" }}"));
+            }
+            Op::Mine { blocks } => self.push(format!("{{ mine = {blocks} }}")),
+        }
+    }
+
+    /// The harness runs nodes with `dev-no-reconnect`: connect each of
+    /// `node`'s open channels again and wait until both ends are normal.
+    fn reconnect(&mut self, node: usize) {
+        for (i, c) in self.channels.iter().enumerate() {
+            if !self.open[i] || (c.a != node && c.b != node) {
+                continue;
+            }
+            let peer = if c.a == node { c.b } else { c.a };
+            let (n, p) = (NAMES[node], NAMES[peer]);
+            self.push(format!("{{ connect = \"{n}\", peer = \"{p}\" }}"));
+            self.push(format!("{{ wait_channel = \"{n}\", peer = \"{p}\" }}"));
+            self.push(format!("{{ wait_channel = \"{p}\", peer = \"{n}\" }}"));
+        }
+    }
+
+    /// The state `node` reports that must survive its upgrade, saved once
+    /// no HTLC is in flight on its channels: `pay` returns on the preimage
+    /// and the balance settles with the commitment dance after it.
+    fn save_state(&mut self, node: usize, checks: &[StateCheck]) {
+        let n = NAMES[node];
+        if checks.contains(&StateCheck::Balances) {
+            for c in self.channels.iter().filter(|c| c.a == node || c.b == node) {
+                let peer = NAMES[if c.a == node { c.b } else { c.a }];
+                self.out.push(format!("  {{ wait_rpc = \"{n}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{peer}.id}}].htlcs\", count = 0 }} }},"));
+            }
+        }
+        for (method, key) in saved_rpcs(checks) {
+            self.push(format!("{{ rpc = \"{n}\", method = \"{method}\", save = \"{n}_{key}\" }}"));
+        }
+    }
+
+    /// ... and compared after it.
+    fn check_state(&mut self, node: usize, checks: &[StateCheck]) {
+        let n = NAMES[node];
+        let count = |list: &str, key: &str, field: &str, value: &str| {
+            format!("{{ path = \"{list}\", count = \"${{len({n}_{key}.{list})}}\" }}, {{ path = \"{list}\", where = {{ {field} = \"{value}\" }}, count = \"${{count_where({n}_{key}.{list}, '{field}', '{value}')}}\" }}")
+        };
+        let mut fields = |method: &str, f: Vec<String>| {
+            if !f.is_empty() {
+                self.push(format!("{{ rpc = \"{n}\", method = \"{method}\", expect.fields = [{}] }}", f.join(", ")));
+            }
+        };
+        let has = |c| checks.contains(&c);
+        if has(StateCheck::Invoices) {
+            fields("listinvoices", vec![count("invoices", "inv", "status", "paid")]);
+        }
+        if has(StateCheck::Payments) {
+            fields("listsendpays", vec![count("payments", "pays", "status", "complete")]);
+        }
+        let mut chans = vec![];
+        if has(StateCheck::Channels) {
+            chans.push(count("channels", "chans", "state", "CHANNELD_NORMAL"));
+        }
+        if has(StateCheck::Balances) {
+            chans.push(format!("{{ path = \"channels\", sum = \"to_us_msat\", equals = \"${{sum({n}_chans.channels, 'to_us_msat')}}\" }}"));
+        }
+        fields("listpeerchannels", chans);
+        if has(StateCheck::Funds) {
+            fields("listfunds", vec![format!("{{ path = \"outputs\", sum = \"amount_msat\", equals = \"${{sum({n}_funds.outputs, 'amount_msat')}}\" }}")]);
+        }
+        if has(StateCheck::Accounts) {
+            fields("bkpr-listbalances", vec![format!("{{ path = \"accounts\", count = \"${{len({n}_accts.accounts)}}\" }}")]);
+            fields("bkpr-listaccountevents", vec![format!("{{ path = \"events\", count = \"${{len({n}_events.events)}}\" }}")]);
+        }
+    }
+}
+
+/// The RPCs whose results the checks compare, and the names they are saved under.
+fn saved_rpcs(checks: &[StateCheck]) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![];
+    for c in checks {
+        match c {
+            StateCheck::Invoices => out.push(("listinvoices", "inv")),
+            StateCheck::Payments => out.push(("listsendpays", "pays")),
+            StateCheck::Channels | StateCheck::Balances => out.push(("listpeerchannels", "chans")),
+            StateCheck::Funds => out.push(("listfunds", "funds")),
+            StateCheck::Accounts => {
+                out.push(("bkpr-listbalances", "accts"));
+                out.push(("bkpr-listaccountevents", "events"));
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// The program as a compact scenario file, with comments saying what each part is.
+pub fn render(p: &Program, finding: Option<&str>) -> String {
+    let mut out = vec![format!("name = \"explore-{}\"", p.seed)];
+    let what = finding.map_or_else(
+        || "a generated upgrade program".to_string(),
+        |f| format!("found by explore: {}", f.replace('"', "'")),
+    );
+    out.push(format!(
+        "description = \"{}\"",
+        crate::text::truncate(&what, 150)
+    ));
+    out.push(format!("# cln-harness explore --seed {} (run with --lightningd base=... --lightningd candidate=...)", p.seed));
+    let nodes: Vec<String> = p
+        .xpay
+        .iter()
+        .enumerate()
+        .map(|(i, x)| match x {
+            Some(m) => format!("{} = {{ role = \"base\", xpay = \"{m}\" }}", NAMES[i]),
+            None => format!("{} = {{ role = \"base\" }}", NAMES[i]),
+        })
+        .collect();
+    out.push(format!("nodes = {{ {} }}", nodes.join(", ")));
+    let chans: Vec<String> = p
+        .channels
+        .iter()
+        .map(|c| {
+            let private = if c.announce { "" } else { ", announce = false" };
+            format!(
+                "{{ from = \"{}\", to = \"{}\", amount_sat = {}, push_msat = {}{private} }}",
+                NAMES[c.a], NAMES[c.b], c.sat, c.push_msat
+            )
+        })
+        .collect();
+    out.push(format!("channels = [{}]", chans.join(", ")));
+    out.push("steps = [".into());
+    let mut r = Renderer {
+        out,
+        channels: &p.channels,
+        open: vec![true; p.channels.len()],
+        n: 0,
+    };
+    if !p.before.is_empty() {
+        r.out.push("  # traffic on base".into());
+    }
+    for o in &p.before {
+        r.op(o);
+    }
+    for &u in &p.upgrade {
+        let name = NAMES[u];
+        if p.checks.is_empty() {
+            r.out.push(format!("  # {name} upgrades onto candidate over the same lightning-dir"));
+        } else {
+            r.out.push(format!("  # {name}: what must survive, then the upgrade onto candidate"));
+            r.save_state(u, &p.checks);
+        }
+        r.push(format!("{{ upgrade = \"{name}\", role = \"candidate\" }}"));
+        r.check_state(u, &p.checks);
+        if p.db_check {
+            r.push(format!("{{ stop = \"{name}\" }}"));
+            r.push(format!("{{ check_db = \"{name}\", soft = true }}"));
+            r.push(format!("{{ start = \"{name}\" }}"));
+        }
+        r.reconnect(u);
+    }
+    if !p.after.is_empty() {
+        r.out.push("  # traffic on candidate".into());
+    }
+    for o in &p.after {
+        r.op(o);
+    }
+    let mut out = r.out;
+    out.push("]".into());
+    out.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::program::{generate, Abilities};
+
+    fn all() -> Abilities {
+        Abilities::all()
+    }
+
+    #[test]
+    fn no_traffic_uses_a_closed_channel_and_unilateral_closes_wait_for_candidate() {
+        for seed in 0..300 {
+            let p = generate(seed, 3, &all());
+            assert!(!p.before.iter().any(|o| matches!(o, Op::Close { unilateral: true, .. })));
+            let text = render(&p, None);
+            // A closed channel is never reconnected: no wait for CHANNELD_NORMAL after its close.
+            if let Some(Op::Close { chan, .. }) = p.before.iter().find(|o| matches!(o, Op::Close { .. })) {
+                let c = p.channels[*chan];
+                let after_close = text.split("state = \"ONCHAIN\"").last().unwrap();
+                assert!(
+                    !after_close.contains(&format!("{{ connect = \"{}\", peer = \"{}\" }}", NAMES[c.a], NAMES[c.b]))
+                        && !after_close.contains(&format!("{{ connect = \"{}\", peer = \"{}\" }}", NAMES[c.b], NAMES[c.a])),
+                    "seed {seed}:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn state_is_saved_with_no_htlc_in_flight_and_compared_after_the_upgrade() {
+        let p = (0..100).map(|s| generate(s, 3, &all())).find(|p| p.upgrade.contains(&1) && p.nodes() == 3).unwrap();
+        let text = render(&p, None);
+        let save = text.find("save = \"bob_chans\"").unwrap();
+        let wait = text.find("{ wait_rpc = \"bob\", method = \"listpeerchannels\", until = { path = \"channels[peer_id=${carol.id}].htlcs\", count = 0 } }").unwrap();
+        let upgrade = text.find("{ upgrade = \"bob\"").unwrap();
+        let compare = text.find("sum = \"to_us_msat\", equals = \"${sum(bob_chans.channels, 'to_us_msat')}\"").unwrap();
+        assert!(wait < save && save < upgrade && upgrade < compare, "{text}");
+        assert!(text.contains("method = \"bkpr-listaccountevents\", expect.fields = [{ path = \"events\", count = \"${len(bob_events.events)}\" }]"));
+        let fewer = Program { checks: vec![StateCheck::Funds], ..p };
+        let text = render(&fewer, None);
+        assert!(!text.contains("bkpr") && !text.contains("wait_rpc") && text.contains("bob_funds"));
+    }
+}
