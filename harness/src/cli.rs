@@ -26,6 +26,15 @@ pub struct BinaryArgs {
     /// bitcoind to use (bitcoin-cli must sit beside it).
     #[arg(long, value_name = "PATH")]
     pub bitcoind: Option<PathBuf>,
+    /// The database of every node whose scenario does not choose one:
+    /// `sqlite` (lightningd's default) or `postgres` (a PostgreSQL server
+    /// the harness starts for the run).
+    #[arg(long, value_name = "BACKEND", value_parser = parse_db)]
+    pub db: Option<crate::options::DbBackend>,
+}
+
+fn parse_db(s: &str) -> Result<crate::options::DbBackend, String> {
+    crate::options::DbBackend::parse(s).ok_or_else(|| "expected `sqlite` or `postgres`".into())
 }
 
 fn parse_role_path(s: &str) -> Result<(String, PathBuf), String> {
@@ -638,6 +647,7 @@ fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfi
         bitcoin,
         keep,
         record: None,
+        db: bins.db,
     })
 }
 

@@ -3,8 +3,10 @@
 
 use crate::evidence::checkdb;
 
-pub fn check_db_json(path: &std::path::Path) -> Result<(bool, serde_json::Value), String> {
-    let report = checkdb::check_db(path).map_err(|e| e.to_string())?;
+pub fn check_db_json(
+    src: &crate::evidence::dbread::DbSource,
+) -> Result<(bool, serde_json::Value), String> {
+    let report = checkdb::check_db_source(src).map_err(|e| e.to_string())?;
     Ok((
         report.is_clean(),
         serde_json::to_value(&report).unwrap_or_default(),

@@ -66,7 +66,10 @@ pub async fn run_cells(
 ) -> Vec<Cell> {
     let runs = futures_util::stream::iter(cells.into_iter().map(|entry| async move {
         let started = std::time::Instant::now();
-        let run_cfg = cfg.pinned(entry.roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
+        let mut run_cfg = cfg.pinned(entry.roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
+        if entry.db.is_some() {
+            run_cfg.db = entry.db;
+        }
         let opts = crate::runner::RunOptions::quiet();
         let file = scenario_file(root, &entry.scenario);
         let result = crate::runner::run_file(&file, &run_cfg, &opts).await;
@@ -250,6 +253,7 @@ mod tests {
             detail: None,
             headline: None,
             no_signatures: false,
+            db: None,
         };
         let miss = (outcome != expect)
             .then(|| format!("expected {}, got {}", expect.as_str(), outcome.as_str()));

@@ -100,13 +100,13 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         ev.log_snapshots
             .insert(n.name.clone(), log_digest(n, &redactor));
         // Only a database whose lightningd has exited is ever read.
-        if n.is_stopped() && n.database().exists() {
-            let report = match crate::evidence::checkdb::check_db(&n.database()) {
+        if let (true, Some(src)) = (n.is_stopped(), n.db_source()) {
+            let report = match crate::evidence::checkdb::check_db_source(&src) {
                 Ok(r) => serde_json::to_value(&r).unwrap_or(Value::Null),
                 Err(e) => json!({"error": e.to_string()}),
             };
             ev.check_db.push((n.name.clone(), report));
-            let snap = crate::evidence::snapshot::db_snapshot(&n.database(), &redactor)
+            let snap = crate::evidence::snapshot::db_snapshot_source(&src, &redactor)
                 .unwrap_or_else(|e| json!({"error": e.to_string()}));
             ev.db_snapshots.insert(n.name.clone(), snap);
         }
@@ -182,6 +182,12 @@ pub fn write_bundle(
             let _ = std::fs::copy(n.dir.join("stdout.log"), nd.join("stdout.log"));
             if n.database().exists() {
                 let _ = std::fs::copy(n.database(), nd.join("lightningd.sqlite3"));
+            }
+            // A PostgreSQL database goes in as pg_dump's plain SQL.
+            if let (Some(pg), crate::options::DbBackend::Postgres) = (&net.postgres, n.db_backend()) {
+                if let Err(e) = pg.dump(&n.name, &nd.join("lightningd.pg.sql")) {
+                    let _ = std::fs::write(nd.join("lightningd.pg.sql.error"), e.to_string());
+                }
             }
             for s in &n.starts {
                 commands.push_str(&format!(

@@ -23,6 +23,7 @@ pub mod options;
 pub mod outcome;
 pub mod paths;
 pub mod poll;
+pub mod postgres;
 pub mod ports;
 pub mod process;
 pub mod report;

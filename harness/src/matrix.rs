@@ -35,6 +35,10 @@ pub struct Case {
     /// The report must carry no signature at all (a clean passing run).
     #[serde(default)]
     pub no_signatures: bool,
+    /// `sqlite` or `postgres`: run as `--db` would (scenarios that choose
+    /// a backend themselves keep theirs).
+    #[serde(default)]
+    pub db: Option<String>,
 }
 
 /// One runnable (case, scenario) pair.
@@ -47,13 +51,18 @@ pub struct Entry {
     pub detail: Option<String>,
     pub headline: Option<String>,
     pub no_signatures: bool,
+    pub db: Option<crate::options::DbBackend>,
 }
 
 impl Entry {
-    /// `upgrade-keysend@base=v25.02.1,candidate=1cc64dd67`
+    /// `upgrade-keysend@base=v25.02.1,candidate=1cc64dd67`, and
+    /// `...,db=postgres` for a cell on PostgreSQL.
     pub fn name(&self) -> String {
-        let roles: Vec<String> = self.roles.iter().map(|(r, l)| format!("{r}={l}")).collect();
-        format!("{}@{}", self.scenario, roles.join(","))
+        let mut parts: Vec<String> = self.roles.iter().map(|(r, l)| format!("{r}={l}")).collect();
+        if let Some(db) = self.db {
+            parts.push(format!("db={}", db.as_str()));
+        }
+        format!("{}@{}", self.scenario, parts.join(","))
     }
 }
 
@@ -77,6 +86,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
             .iter()
             .map(|e| parse_outcome(e).ok_or_else(|| format!("unknown outcome `{e}`")))
             .collect::<Result<Vec<_>, _>>()?;
+        let db = match c.db.as_deref() {
+            None => None,
+            Some(d) => Some(
+                crate::options::DbBackend::parse(d)
+                    .ok_or_else(|| format!("unknown db `{d}` (sqlite or postgres)"))?,
+            ),
+        };
         for s in &c.scenarios {
             if let Some(d) = &c.detail {
                 regex::Regex::new(d).map_err(|e| format!("case {s}: detail: {e}"))?;
@@ -89,6 +105,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
                 detail: c.detail.clone(),
                 headline: c.headline.clone(),
                 no_signatures: c.no_signatures,
+                db,
             });
         }
     }
@@ -128,8 +145,9 @@ pub fn expand(
         let known = file_entries
             .iter()
             .find(|e| e.scenario == scenario && e.roles == roles);
+        // A cell runs on the run's `--db`; a crash is expected on either backend.
         cells.push(match known {
-            Some(e) => e.clone(),
+            Some(e) => Entry { db: None, ..e.clone() },
             None => Entry {
                 scenario: scenario.to_string(),
                 roles,
@@ -138,6 +156,7 @@ pub fn expand(
                 detail: None,
                 headline: None,
                 no_signatures: false,
+                db: None,
             },
         });
     };

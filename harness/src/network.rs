@@ -46,6 +46,10 @@ pub enum NetworkError {
     UnknownNode(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Postgres(#[from] crate::postgres::PgError),
+    #[error("node {node} is to run on PostgreSQL, but {binary} was built without PostgreSQL support (libpq-dev was missing when it was configured); rebuild it with libpq-dev installed, or run it on sqlite")]
+    NoPostgresSupport { node: String, binary: PathBuf },
 }
 
 /// Where a run lives. Temporary unless `--keep`: then the path is printed
@@ -91,6 +95,9 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Network {
     pub bitcoind: Bitcoind,
     pub nodes: Vec<Node>,
+    /// The run's PostgreSQL server, when a node's database lives there.
+    /// Declared last: dropped after the nodes that use it.
+    pub postgres: Option<crate::postgres::PgServer>,
 }
 
 impl Network {
@@ -129,7 +136,36 @@ impl Network {
                 Node::new(cfg, dir, bin, chain.clone())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Network { bitcoind, nodes })
+        Ok(Network {
+            bitcoind,
+            nodes,
+            postgres: None,
+        })
+    }
+
+    /// Put these nodes' databases on a PostgreSQL server started for this
+    /// run (one database per node, named after it), before they first start.
+    pub fn attach_postgres(&mut self, names: &[String]) -> Result<(), NetworkError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        for name in names {
+            let n = self.node(name)?;
+            if !crate::postgres::lightningd_has_postgres(&n.binary.path) {
+                return Err(NetworkError::NoPostgresSupport {
+                    node: name.clone(),
+                    binary: n.binary.path.clone(),
+                });
+            }
+        }
+        let server = crate::postgres::PgServer::start()?;
+        for name in names {
+            server.create_database(name)?;
+            let url = server.url(name);
+            self.node_mut(name)?.config.wallet = Some(url);
+        }
+        self.postgres = Some(server);
+        Ok(())
     }
 
     pub fn node(&self, name: &str) -> Result<&Node, NetworkError> {

@@ -139,6 +139,32 @@ impl Node {
     pub fn database(&self) -> PathBuf {
         self.dir.join("regtest/lightningd.sqlite3")
     }
+    /// Where this node's database is, once one exists: its SQLite file, or
+    /// its PostgreSQL database after a first start has created the tables.
+    pub fn db_source(&self) -> Option<crate::evidence::dbread::DbSource> {
+        use crate::evidence::dbread::DbSource;
+        match &self.config.wallet {
+            Some(url) if url.starts_with("postgres") => {
+                (!self.starts.is_empty()).then(|| DbSource::Postgres {
+                    url: url.clone(),
+                    psql: crate::postgres::PgBins::find()
+                        .map(|b| b.bindir.join("psql"))
+                        .unwrap_or_else(|_| PathBuf::from("psql")),
+                })
+            }
+            _ => self
+                .database()
+                .exists()
+                .then(|| DbSource::Sqlite(self.database())),
+        }
+    }
+    /// The backend this node's database is on.
+    pub fn db_backend(&self) -> crate::options::DbBackend {
+        match &self.config.wallet {
+            Some(url) if url.starts_with("postgres") => crate::options::DbBackend::Postgres,
+            _ => crate::options::DbBackend::Sqlite,
+        }
+    }
     /// A copy-paste `lightning-cli` command for this node.
     pub fn cli_command(&self) -> String {
         format!(
@@ -212,8 +238,19 @@ impl Node {
             bitcoind_rpc_port: self.chain.rpc_port,
             bitcoind_rpc_user: self.chain.rpc_user.clone(),
             bitcoind_rpc_password: self.chain.rpc_password.clone(),
-            database_exists: self.database().exists(),
+            database_exists: self.db_source().is_some(),
         };
+        if self.db_backend() == crate::options::DbBackend::Postgres
+            && !crate::postgres::lightningd_has_postgres(&self.binary.path)
+        {
+            return Err(err(StartErrorKind::Refused {
+                reason: format!(
+                    "{} was built without PostgreSQL support (libpq-dev was missing when it was configured), and this node's database is on PostgreSQL",
+                    self.binary.path.display()
+                ),
+                stderr: String::new(),
+            }));
+        }
         let args =
             lightningd_args(&self.binary.version, &self.config, &ctx).map_err(|e| err(e.into()))?;
         std::fs::create_dir_all(&ctx.bitcoin_datadir).map_err(|e| err(e.into()))?;

@@ -31,6 +31,33 @@ impl XpayMode {
     }
 }
 
+/// Where a node keeps its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbBackend {
+    /// `regtest/lightningd.sqlite3` in the lightning-dir (lightningd's default).
+    #[default]
+    Sqlite,
+    /// A database on the run's PostgreSQL server (`--wallet=postgres://...`).
+    Postgres,
+}
+
+impl DbBackend {
+    pub fn parse(s: &str) -> Option<DbBackend> {
+        match s {
+            "sqlite" => Some(DbBackend::Sqlite),
+            "postgres" => Some(DbBackend::Postgres),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::Postgres => "postgres",
+        }
+    }
+}
+
 /// What a node asks for, independent of the binary it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -43,6 +70,9 @@ pub struct NodeConfig {
     pub reconnect: bool,
     /// `key` or `key=value`, passed last so they win over the harness's own.
     pub extra: Vec<(String, Option<String>)>,
+    /// `--wallet=...` when the database is not the default SQLite file
+    /// (set once the run's PostgreSQL database for this node exists).
+    pub wallet: Option<String>,
 }
 
 impl NodeConfig {
@@ -53,6 +83,7 @@ impl NodeConfig {
             xpay: XpayMode::Default,
             reconnect: false,
             extra: Vec::new(),
+            wallet: None,
         }
     }
 }
@@ -68,7 +99,9 @@ pub struct StartContext {
     pub bitcoind_rpc_port: u16,
     pub bitcoind_rpc_user: String,
     pub bitcoind_rpc_password: String,
-    /// `regtest/lightningd.sqlite3` already exists (a restart or upgrade).
+    /// The node's database already exists (a restart or upgrade): its
+    /// `regtest/lightningd.sqlite3`, or a PostgreSQL database an earlier
+    /// start of this run wrote.
     pub database_exists: bool,
 }
 
@@ -181,6 +214,9 @@ pub fn lightningd_args(
     }
     set("allow-deprecated-apis", Some(allow_deprecated.to_string()));
 
+    if let Some(wallet) = &node.wallet {
+        set("wallet", Some(wallet.clone()));
+    }
     if ctx.database_exists && !version.is_release() && f.database_upgrade_option {
         set("database-upgrade", Some("true".into()));
     }

@@ -86,6 +86,21 @@ pub fn spawn(
     stdout_path: &Path,
     stderr_path: &Path,
 ) -> Result<Supervised, SpawnError> {
+    spawn_as(program, args, cwd, stdout_path, stderr_path, None)
+}
+
+/// As [`spawn`], running as `user` = (uid, gid) when given (PostgreSQL
+/// refuses to run as root). std changes the credentials before the
+/// `pre_exec` hook runs, so the parent-death signal set there survives
+/// (a credential change would clear one set earlier).
+pub fn spawn_as(
+    program: &Path,
+    args: &[String],
+    cwd: &Path,
+    stdout_path: &Path,
+    stderr_path: &Path,
+    user: Option<(u32, u32)>,
+) -> Result<Supervised, SpawnError> {
     let err = |kind| SpawnError {
         program: program.to_path_buf(),
         kind,
@@ -94,6 +109,9 @@ pub fn spawn(
     let stdout = open(stdout_path).map_err(err)?;
     let stderr = open(stderr_path).map_err(err)?;
     let mut cmd = Command::new(program);
+    if let Some((uid, gid)) = user {
+        cmd.uid(uid).gid(gid);
+    }
     cmd.args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())

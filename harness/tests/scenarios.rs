@@ -5,6 +5,7 @@
 
 mod support;
 
+use cln_harness::options::DbBackend;
 use cln_harness::executor::RunConfig;
 use cln_harness::matrix::Entry;
 use cln_harness::outcome::OutcomeKind;
@@ -38,10 +39,12 @@ fn assert_snapshots(name: &str, report: &Report) {
     });
 }
 
-fn run(
+/// One run with the machine's bitcoind, `--db` as given.
+fn run_on(
     m: &Machine,
     file: &Path,
     discovery: cln_harness::binaries::Discovery,
+    db: Option<cln_harness::options::DbBackend>,
 ) -> Result<Box<Report>, Failed> {
     let bitcoin = m.bitcoin.clone().map_err(Failed::from)?;
     let cfg = RunConfig {
@@ -49,6 +52,7 @@ fn run(
         bitcoin,
         keep: false,
         record: None,
+        db,
     };
     let opts = RunOptions {
         keep: false,
@@ -70,6 +74,13 @@ fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
 
 fn scenario_path(root: &Path, name: &str) -> PathBuf {
     cln_harness::matrix::scenario_file(root, name)
+}
+
+/// Why PostgreSQL runs cannot happen here (None: they can).
+fn postgres_missing() -> Option<String> {
+    cln_harness::postgres::PgBins::find()
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// One test per (case, scenario) of a cases file: `<prefix>::<scenario>@<roles>`.
@@ -95,7 +106,9 @@ fn add_cases(
     };
     for entry in entries {
         let labels: Vec<String> = entry.roles.values().cloned().collect();
-        let missing = machine.missing(&labels);
+        let missing = machine
+            .missing(&labels)
+            .or_else(|| entry.db.filter(|d| *d == DbBackend::Postgres).and_then(|_| postgres_missing()));
         let m = machine.clone();
         let file = scenario_path(root, &entry.scenario);
         // The seed scenarios (top-level `scenarios/`) are snapshotted; the language examples are not.
@@ -107,7 +120,7 @@ fn add_cases(
         let snap = (snapshots && seed).then(|| entry.name());
         let trial = Trial::test(format!("{prefix}::{}", entry.name()), move || {
             let d = m.pinned(&entry.roles).map_err(Failed::from)?;
-            let report = run(&m, &file, d)?;
+            let report = run_on(&m, &file, d, entry.db)?;
             check(&entry, &report)?;
             if let (Some(name), OutcomeKind::Pass | OutcomeKind::Crash) = (&snap, report.outcome) {
                 assert_snapshots(name, &report);
@@ -146,23 +159,34 @@ fn main() {
                 continue;
             }
         };
-        let missing = machine.missing(&scenario.roles());
-        let m = machine.clone();
-        let scenario_name = scenario.name.clone();
-        let trial = Trial::test(name, move || {
-            let report = run(&m, &file, m.discovery.clone())?;
-            let entry = Entry {
-                scenario: scenario_name,
-                roles: Default::default(),
-                expect: vec![OutcomeKind::Pass],
-                signature: None,
-                detail: None,
-                headline: None,
-                no_signatures: false,
+        // Every scenario on both backends (`--db postgres` leaves a file's own `db` alone).
+        for db in [None, Some(DbBackend::Postgres)] {
+            let missing = machine
+                .missing(&scenario.roles())
+                .or_else(|| db.and_then(|_| postgres_missing()));
+            let m = machine.clone();
+            let file = file.clone();
+            let scenario_name = scenario.name.clone();
+            let name = match db {
+                Some(d) => format!("{name}@db={}", d.as_str()),
+                None => name.clone(),
             };
-            check(&entry, &report)
-        });
-        suite.add(trial, missing);
+            let trial = Trial::test(name, move || {
+                let report = run_on(&m, &file, m.discovery.clone(), db)?;
+                let entry = Entry {
+                    scenario: scenario_name,
+                    roles: Default::default(),
+                    expect: vec![OutcomeKind::Pass],
+                    signature: None,
+                    detail: None,
+                    headline: None,
+                    no_signatures: false,
+                    db,
+                };
+                check(&entry, &report)
+            });
+            suite.add(trial, missing);
+        }
     }
 
     // 2. The release-gate matrix, with DB snapshots of the upgrade paths.
@@ -214,6 +238,7 @@ fn main() {
                     bitcoin,
                     keep: false,
                     record: None,
+                    db: None,
                 };
                 let opts = RunOptions {
                     keep: false,

@@ -19,7 +19,7 @@
 //! v23.08, v23.11, v24.02, v25.02.1, 1cc64dd67, v25.05, v25.09, v25.12 and v26.06.6;
 //! entries are only ever appended, so an index means the same everywhere.
 
-use super::dbread::{self, open_lightningd_db, q, DbErrorKind};
+use super::dbread::{self, open_lightningd_source, q, DbErrorKind, DbSource};
 use rusqlite::Connection;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -206,13 +206,19 @@ pub struct CheckDbError {
 }
 
 pub fn check_db(path: &Path) -> Result<CheckReport, CheckDbError> {
+    check_db_source(&DbSource::Sqlite(path.to_path_buf()))
+}
+
+/// check-db over either backend: the same rules, one implementation.
+pub fn check_db_source(src: &DbSource) -> Result<CheckReport, CheckDbError> {
+    let path = src.display();
     let err = |kind| CheckDbError {
-        path: path.to_path_buf(),
+        path: path.clone(),
         kind,
     };
-    let (db, version) = open_lightningd_db(path).map_err(err)?;
+    let (db, version) = open_lightningd_source(src).map_err(err)?;
     let mut report = CheckReport {
-        path: path.to_path_buf(),
+        path: path.clone(),
         schema_version: version,
         schema_release: release_for_schema(version),
         checks_run: Vec::new(),

@@ -31,6 +31,8 @@ pub enum OpenErrorKind {
     },
     #[error("{0}")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("reading PostgreSQL: {0}")]
+    Postgres(String),
 }
 
 /// An open, read-only database; keeps the private copy (if any) alive.
@@ -177,10 +179,64 @@ pub fn q<T>(what: impl Into<String>, r: rusqlite::Result<T>) -> Result<T, DbErro
     })
 }
 
+/// A lightningd database to read: a SQLite file, or a PostgreSQL
+/// connection string (read through `psql` in a read-only transaction and
+/// mirrored in memory, see [`super::pgmirror`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbSource {
+    Sqlite(PathBuf),
+    Postgres { url: String, psql: PathBuf },
+}
+
+impl DbSource {
+    /// A `postgres://` or `postgresql://` string is a PostgreSQL database;
+    /// anything else a file path.
+    pub fn parse(arg: &str) -> DbSource {
+        if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
+            let psql = crate::postgres::PgBins::find()
+                .map(|b| b.bindir.join("psql"))
+                .unwrap_or_else(|_| PathBuf::from("psql"));
+            DbSource::Postgres {
+                url: arg.to_string(),
+                psql,
+            }
+        } else {
+            DbSource::Sqlite(PathBuf::from(arg))
+        }
+    }
+
+    /// For reports: the file, or the connection string.
+    pub fn display(&self) -> PathBuf {
+        match self {
+            DbSource::Sqlite(p) => p.clone(),
+            DbSource::Postgres { url, .. } => PathBuf::from(url),
+        }
+    }
+}
+
+/// As [`open_lightningd_db`], over either backend.
+pub fn open_lightningd_source(src: &DbSource) -> Result<(ReadOnlyDb, i64), DbErrorKind> {
+    match src {
+        DbSource::Sqlite(path) => open_lightningd_db(path),
+        DbSource::Postgres { url, psql } => {
+            let conn = super::pgmirror::mirror(psql, url)
+                .map_err(|e| DbErrorKind::Open(OpenErrorKind::Postgres(e)))?;
+            check_lightningd(ReadOnlyDb {
+                conn,
+                note: Some("read from PostgreSQL in one read-only transaction; SQLite's integrity and foreign-key checks ran on that in-memory copy, not on the server's files".into()),
+                _copy: None,
+            })
+        }
+    }
+}
+
 /// Opens `path` read-only, checks it is a lightningd database (`version` and
 /// `vars` tables), and returns it with its schema version.
 pub fn open_lightningd_db(path: &Path) -> Result<(ReadOnlyDb, i64), DbErrorKind> {
-    let db = open_read_only(path).map_err(DbErrorKind::Open)?;
+    check_lightningd(open_read_only(path).map_err(DbErrorKind::Open)?)
+}
+
+fn check_lightningd(db: ReadOnlyDb) -> Result<(ReadOnlyDb, i64), DbErrorKind> {
     for table in ["version", "vars"] {
         if !q("looking for tables", table_exists(&db.conn, table))? {
             return Err(DbErrorKind::NotLightningd { missing: table });

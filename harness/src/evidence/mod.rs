@@ -17,6 +17,7 @@ pub mod accounting;
 pub mod checkdb;
 pub mod dbread;
 pub mod logdigest;
+pub mod pgmirror;
 pub mod redact;
 pub mod signatures;
 pub mod snapfile;

@@ -198,6 +198,18 @@ impl Redactor {
             rule("started-pid", r"\bstarted\(\d+\)", |_| {
                 format!("started({PID})")
             }),
+            // PostgreSQL errors as lightningd logs them: each newline became `?`
+            // ("...constraint \"x_pkey\"?DETAIL:  Key (id)=(1) already exists.?"),
+            // and the key values depend on the run.
+            rule("pg-newline", r"\?(DETAIL|HINT|CONTEXT|LINE \d+):", |c| {
+                format!(" {}:", &c[1])
+            }),
+            rule("pg-trailing-newline", r"(already exists\.|ERROR:[^?]*)\?$", |c| {
+                c[1].to_string()
+            }),
+            rule("pg-key-values", r"\bKey \(([^)]*)\)=\([^)]*\)", |c| {
+                format!("Key ({})=(<value>)", &c[1])
+            }),
             // JSON-RPC ids: cli:keysend#2115/cln:keysend#130 (counters depend on polling).
             rule("rpc-id", r"\b([\w-]+:[\w-]+)#\d+\b", |c| {
                 format!("{}#<n>", &c[1])

@@ -32,7 +32,9 @@ pub enum SignatureKind {
     Backtrace,
     /// `Error executing statement: ...` and `Accessing a null column`.
     SqlError,
-    /// Exactly `UNIQUE constraint failed: <table>.<column>[, ...]`.
+    /// Exactly `UNIQUE constraint failed: <table>.<column>[, ...]`, SQLite's
+    /// words, also for PostgreSQL's `duplicate key value violates unique
+    /// constraint` (one bug, one signature, whatever the backend).
     UniqueConstraint,
     /// A plugin died or was killed (not: disabled itself, or stopped at shutdown).
     PluginDied,
@@ -154,6 +156,7 @@ struct Patterns {
     stderr_frame_loc: Regex,
     sql: Regex,
     unique: Regex,
+    pg_unique: Regex,
     subd: Regex,
     assertion: Regex,
     panic: Regex,
@@ -178,6 +181,9 @@ fn patterns() -> &'static Patterns {
         stderr_frame_loc: Regex::new(r"^\s+(\S+):(\d+)\s*$").unwrap(),
         sql: Regex::new(r"(Error executing statement: .*|Accessing a null column.*)$").unwrap(),
         unique: Regex::new(r"UNIQUE constraint failed: (\w+\.\w+(?:, \w+\.\w+)*)").unwrap(),
+        // lightningd logs PostgreSQL's newlines as `?`: `ERROR:  duplicate key
+        // value violates unique constraint "channel_htlcs_pkey"?DETAIL:  Key (id)=(1) already exists.?`
+        pg_unique: Regex::new(r#"duplicate key value violates unique constraint "(\w+)"\W+DETAIL:\s+Key \(([^)]*)\)="#).unwrap(),
         subd: Regex::new(
             r"Owning subdaemon \w+ died \(-?\d+\)|Subdaemon \w+ killed with signal \d+|^\w+ failed \((?:exit status|signal) \d+\), exiting\.|^STATUS_FAIL_\w+: ",
         )
@@ -186,6 +192,22 @@ fn patterns() -> &'static Patterns {
         assertion: Regex::new(r"^(?:(\S+): )?(\S+?):\d+: (?:(.+?): )?Assertion (.+) failed\.?\s*$").unwrap(),
         panic: Regex::new(r"^thread '([^']*)' panicked at (\S+?):\d+(?::\d+)?:?\s*(.*)$").unwrap(),
     })
+}
+
+/// PostgreSQL's unique violation in SQLite's words: the constraint
+/// `channel_htlcs_pkey` with key `(id)` is `UNIQUE constraint failed:
+/// channel_htlcs.id`. PostgreSQL names a primary key `<table>_pkey` and a
+/// unique constraint `<table>_<col>[_<col>]_key`, either with a digit
+/// suffix when the name was taken (#4887's `payments_pkey1`).
+pub fn pg_unique_as_sqlite(constraint: &str, key_columns: &str) -> String {
+    let cols: Vec<&str> = key_columns.split(',').map(str::trim).collect();
+    let base = constraint.trim_end_matches(|c: char| c.is_ascii_digit());
+    let table = base
+        .strip_suffix("_pkey")
+        .or_else(|| base.strip_suffix(&format!("_{}_key", cols.join("_"))))
+        .unwrap_or(base);
+    let qualified: Vec<String> = cols.iter().map(|c| format!("{table}.{c}")).collect();
+    format!("UNIQUE constraint failed: {}", qualified.join(", "))
 }
 
 fn split_line(line: &str) -> Line<'_> {
@@ -311,6 +333,12 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
                     node,
                     UniqueConstraint,
                     format!("UNIQUE constraint failed: {}", &u[1]),
+                ));
+            } else if let Some(u) = p.pg_unique.captures(msg) {
+                out.push(Signature::new(
+                    node,
+                    UniqueConstraint,
+                    pg_unique_as_sqlite(&u[1], &u[2]),
                 ));
             }
         }
@@ -442,6 +470,36 @@ mod tests {
     }
 
     const UNIQUE_8269: &str = "UNIQUE constraint failed: channel_htlcs.id";
+
+    #[test]
+    fn issue_8269_on_postgresql_has_the_same_signature_as_on_sqlite() {
+        // The same upgrade with alice's database on PostgreSQL 15.
+        let r = Redactor::new();
+        let pg = extract("alice", &fixture("8269/alice-postgres-log-tail.txt"), &r);
+        let lite = extract("alice", &fixture("8269/alice-log-tail.txt"), &r);
+        assert_eq!(of_kind(&pg, UniqueConstraint), [UNIQUE_8269]);
+        assert_eq!(first_crash(&pg).unwrap().text, first_crash(&lite).unwrap().text);
+        let sql = of_kind(&pg, SqlError);
+        assert_eq!(
+            sql,
+            ["Error executing statement: ERROR:  duplicate key value violates unique constraint \"channel_htlcs_pkey\" DETAIL:  Key (id)=(<value>) already exists."]
+        );
+    }
+
+    #[test]
+    fn postgresql_constraint_names_map_to_sqlite_table_and_columns() {
+        assert_eq!(pg_unique_as_sqlite("channel_htlcs_pkey", "id"), UNIQUE_8269);
+        // CLN #4887 (PostgreSQL only): "payments_pkey1", Key (id)=(2).
+        assert_eq!(pg_unique_as_sqlite("payments_pkey1", "id"), "UNIQUE constraint failed: payments.id");
+        assert_eq!(
+            pg_unique_as_sqlite("invoices_payment_hash_key", "payment_hash"),
+            "UNIQUE constraint failed: invoices.payment_hash"
+        );
+        assert_eq!(
+            pg_unique_as_sqlite("forwards_in_channel_in_htlc_id_key", "in_channel, in_htlc_id"),
+            "UNIQUE constraint failed: forwards.in_channel, forwards.in_htlc_id"
+        );
+    }
 
     #[test]
     fn issue_8269_keysend_after_upgrade_names_the_channel_htlcs_unique_constraint() {

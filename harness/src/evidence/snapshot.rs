@@ -14,7 +14,7 @@
 //! Opens the file exactly as check-db does (read-only, immutable; see
 //! [`super::dbread`]).
 
-use super::dbread::{self, open_lightningd_db, q, DbErrorKind};
+use super::dbread::{self, open_lightningd_source, q, DbErrorKind, DbSource};
 use super::redact::Redactor;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -69,11 +69,16 @@ pub fn stable_view(snap: &Value) -> Value {
 }
 
 pub fn db_snapshot(path: &Path, r: &Redactor) -> Result<Value, SnapshotError> {
+    db_snapshot_source(&DbSource::Sqlite(path.to_path_buf()), r)
+}
+
+/// The snapshot over either backend.
+pub fn db_snapshot_source(src: &DbSource, r: &Redactor) -> Result<Value, SnapshotError> {
     let err = |kind| SnapshotError {
-        path: path.to_path_buf(),
+        path: src.display(),
         kind,
     };
-    let (db, version) = open_lightningd_db(path).map_err(err)?;
+    let (db, version) = open_lightningd_source(src).map_err(err)?;
     snapshot_conn(&db.conn, version, r).map_err(err)
 }
 

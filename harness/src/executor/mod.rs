@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub keep: bool,
     /// `cln-harness record`: save the state after the steps as a fixture.
     pub record: Option<RecordSpec>,
+    /// `--db`: the backend of nodes whose scenario does not choose one.
+    pub db: Option<crate::options::DbBackend>,
 }
 
 impl RunConfig {
@@ -59,6 +61,7 @@ impl RunConfig {
             bitcoin: self.bitcoin.clone(),
             keep: false,
             record: None,
+            db: self.db,
         }
     }
 }
@@ -193,6 +196,29 @@ pub async fn run(
             return state;
         }
     };
+    // Nodes on PostgreSQL: one server for the run, a database per node.
+    let on_postgres: Vec<String> = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.db.or(scenario.db).or(cfg.db).unwrap_or_default() == DbBackend::Postgres)
+        .map(|n| n.name.clone())
+        .collect();
+    if !on_postgres.is_empty() {
+        if fixture.is_some() {
+            state.findings.push(env_finding(format!(
+                "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
+                on_postgres.join(", ")
+            )));
+            state.network = Some(net);
+            return state;
+        }
+        rec.phase("starting PostgreSQL");
+        if let Err(e) = net.attach_postgres(&on_postgres) {
+            state.findings.push(env_finding(e.to_string()));
+            state.network = Some(net);
+            return state;
+        }
+    }
     if let Some((_, meta)) = &fixture {
         if let Err(e) = crate::fixture::restore_nodes(&mut net, &node_files, meta) {
             state.findings.push(env_finding(e.to_string()));
@@ -269,6 +295,8 @@ pub async fn run(
     state
 }
 
+use crate::options::DbBackend;
+
 fn node_config(n: &NodeDecl) -> NodeConfig {
     NodeConfig {
         name: n.name.clone(),
@@ -276,6 +304,7 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
         xpay: n.xpay,
         reconnect: n.reconnect,
         extra: n.options.clone(),
+        wallet: None,
     }
 }
 

@@ -380,8 +380,11 @@ impl<'a> World<'a> {
                         "check_db needs {node} stopped: lightningd holds its database"
                     )));
                 }
+                let src = n.db_source().ok_or_else(|| {
+                    StepError::Env(format!("check_db: {node} has no database yet (never started)"))
+                })?;
                 let (clean, report) =
-                    crate::dbcheck_adapter::check_db_json(&n.database()).map_err(StepError::Env)?;
+                    crate::dbcheck_adapter::check_db_json(&src).map_err(StepError::Env)?;
                 if clean {
                     Ok(report)
                 } else {

@@ -24,6 +24,9 @@ pub struct Scenario {
     /// `from_fixture = "NAME"`: start from a recorded fixture's chain and
     /// lightning-dirs instead of funding from scratch.
     pub from_fixture: Option<FixtureRef>,
+    /// `db = "sqlite" | "postgres"` for every node that does not say
+    /// (None: the run's `--db`, else SQLite).
+    pub db: Option<crate::options::DbBackend>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +82,8 @@ pub struct NodeDecl {
     pub xpay: XpayMode,
     pub reconnect: bool,
     pub options: Vec<(String, Option<String>)>,
+    /// This node's own `db` (wins over the scenario's and the run's).
+    pub db: Option<crate::options::DbBackend>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

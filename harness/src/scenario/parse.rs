@@ -401,6 +401,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         .map(Duration::from_secs_f64)
         .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let broken_log = top.string_list("broken_log")?;
+    let db = db_backend(&mut top)?;
     let from_fixture = match top.take("from_fixture") {
         None => None,
         Some(tv) => match &tv.kind {
@@ -455,6 +456,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 xpay: XpayMode::Default,
                 reconnect: false,
                 options: vec![],
+                db: None,
             });
         }
     }
@@ -558,6 +560,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         broken_log,
         steps,
         from_fixture,
+        db,
     })
 }
 
@@ -629,6 +632,7 @@ fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<Node
             _ => return Err(f.err(&v, "xpay", "expected \"on\", \"off\" or \"default\"")),
         },
     };
+    let db = db_backend(&mut f)?;
     // Options always carry a value (`--key=value`), booleans included:
     // lightningd options such as `xpay-handle-pay` take `true`/`false`.
     // Options without a value are listed in `flags`, so that nothing
@@ -669,7 +673,21 @@ fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv) -> R<Node
         xpay,
         reconnect,
         options,
+        db,
     })
+}
+
+/// `db = "sqlite" | "postgres"` in a node's table or at the top.
+fn db_backend(f: &mut Fields<'_, '_>) -> R<Option<crate::options::DbBackend>> {
+    match f.take("db") {
+        None => Ok(None),
+        Some(v) => match &v.kind {
+            TvKind::Str(s) => crate::options::DbBackend::parse(s)
+                .map(Some)
+                .ok_or_else(|| f.err(&v, "db", "expected \"sqlite\" or \"postgres\"")),
+            _ => Err(f.err(&v, "db", "expected \"sqlite\" or \"postgres\"")),
+        },
+    }
 }
 
 fn parse_channel(src: &Source, tv: &Tv, n: usize) -> R<ChannelDecl> {

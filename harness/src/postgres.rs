@@ -1,0 +1,358 @@
+//! A throwaway PostgreSQL server for one run: the nodes that run on
+//! `db = "postgres"` each get a database on it.
+//!
+//! - Binaries: `$CLN_HARNESS_PG_BINDIR`, else `pg_config --bindir`, else the
+//!   newest `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package).
+//! - `initdb` runs once per PostgreSQL major version into the harness cache
+//!   (`postgres/<major>/template`, published by one rename under a lock);
+//!   each run copies that template (about 40 MB, a fraction of initdb's 1 s).
+//! - PostgreSQL refuses to run as root: where the harness is root, the
+//!   server runs as the `postgres` user (else `nobody`), in a private dir
+//!   owned by that user (the run dir is root's and mode 0700).
+//! - Unix socket only (`listen_addresses=''`), in that dir: parallel runs
+//!   never share a port. Durability off (`fsync`, `synchronous_commit`,
+//!   `full_page_writes`), as test suites run it.
+//! - The server is a [`Supervised`] child like every daemon: own process
+//!   group, parent-death SIGKILL, killed and reaped on drop; the dir is
+//!   removed with it.
+
+use crate::process::{self, Supervised};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The role lightningd connects as (trust authentication on the socket).
+pub const SUPERUSER: &str = "postgres";
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("PostgreSQL is not installed (no `pg_config`, no /usr/lib/postgresql/*/bin/postgres): install Debian's `postgresql` package (ci/setup.sh does), or set CLN_HARNESS_PG_BINDIR")]
+    NotInstalled,
+    #[error("PostgreSQL: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("PostgreSQL: `{command}` failed: {stderr}")]
+    Command { command: String, stderr: String },
+    #[error("PostgreSQL did not accept connections within {0:?}; its log: {1}")]
+    NotReady(Duration, String),
+    #[error(transparent)]
+    Spawn(#[from] process::SpawnError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
+    let what = what.into();
+    move |source| PgError::Io { what, source }
+}
+
+/// Where PostgreSQL's programs are, and its major version.
+#[derive(Debug, Clone)]
+pub struct PgBins {
+    pub bindir: PathBuf,
+    pub major: String,
+}
+
+impl PgBins {
+    pub fn find() -> Result<PgBins, PgError> {
+        let from_env = std::env::var_os("CLN_HARNESS_PG_BINDIR").map(PathBuf::from);
+        let from_pg_config = || {
+            Command::new("pg_config")
+                .arg("--bindir")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        };
+        let from_debian = || {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .collect();
+            dirs.sort_by_key(|d| {
+                d.parent()
+                    .and_then(|p| p.file_name())
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(0)
+            });
+            dirs.pop()
+        };
+        let bindir = from_env
+            .or_else(from_pg_config)
+            .filter(|d| d.join("postgres").exists())
+            .or_else(from_debian)
+            .filter(|d| d.join("postgres").exists() && d.join("initdb").exists())
+            .ok_or(PgError::NotInstalled)?;
+        let out = Command::new(bindir.join("postgres"))
+            .arg("--version")
+            .output()
+            .map_err(io("postgres --version"))?;
+        // "postgres (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let major = text
+            .split_whitespace()
+            .nth(2)
+            .and_then(|v| v.split('.').next())
+            .unwrap_or("unknown")
+            .to_string();
+        Ok(PgBins { bindir, major })
+    }
+
+    fn exe(&self, name: &str) -> PathBuf {
+        self.bindir.join(name)
+    }
+}
+
+/// The unprivileged user to run as, when the harness runs as root.
+fn run_as() -> Option<(u32, u32)> {
+    // SAFETY: plain libc calls; getpwnam's result is read at once.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return None;
+        }
+        for name in [c"postgres", c"nobody"] {
+            let pw = libc::getpwnam(name.as_ptr());
+            if !pw.is_null() {
+                return Some(((*pw).pw_uid, (*pw).pw_gid));
+            }
+        }
+    }
+    Some((65534, 65534))
+}
+
+fn chown_tree(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
+    let Some((uid, gid)) = user else { return Ok(()) };
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(dir)
+        .status()
+        .map_err(io("chown"))?;
+    if !status.success() {
+        return Err(PgError::Command {
+            command: format!("chown -R {uid}:{gid} {}", dir.display()),
+            stderr: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn run(cmd: &mut Command) -> Result<String, PgError> {
+    let out = cmd
+        .output()
+        .map_err(io(format!("running {:?}", cmd.get_program())))?;
+    if !out.status.success() {
+        return Err(PgError::Command {
+            command: format!(
+                "{} {}",
+                cmd.get_program().to_string_lossy(),
+                cmd.get_args()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The cached `initdb` result for this major version, made on first use.
+fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError> {
+    let root = crate::paths::cache_root().join("postgres").join(&bins.major);
+    let tpl = root.join("template");
+    if tpl.join("PG_VERSION").exists() {
+        return Ok(tpl);
+    }
+    std::fs::create_dir_all(&root).map_err(io(format!("creating {}", root.display())))?;
+    let _lock = crate::builds::CacheLock::acquire(&root.join(".lock"))
+        .map_err(io("locking the template"))?;
+    if tpl.join("PG_VERSION").exists() {
+        return Ok(tpl);
+    }
+    // initdb runs as the unprivileged user, who cannot reach a cache under
+    // /root: it writes into a private temp dir, copied into the cache after.
+    let work = tempfile::Builder::new()
+        .prefix("cln-harness-initdb-")
+        .tempdir()
+        .map_err(io("creating a dir for initdb"))?;
+    chown_tree(work.path(), user)?;
+    let fresh = work.path().join("data");
+    let mut cmd = Command::new(bins.exe("initdb"));
+    cmd.arg("-D")
+        .arg(&fresh)
+        .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"])
+        .current_dir(work.path());
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(uid).gid(gid);
+    }
+    run(&mut cmd)?;
+    let staging = root.join(format!("template.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    run(Command::new("cp").arg("-a").arg(&fresh).arg(&staging))?;
+    std::fs::rename(&staging, &tpl).map_err(io("publishing the template"))?;
+    Ok(tpl)
+}
+
+/// A running server, its dir, and the databases made on it.
+pub struct PgServer {
+    process: Supervised,
+    bins: PgBins,
+    /// Private dir (data, socket, log), removed on drop.
+    dir: tempfile::TempDir,
+    pub started_in: Duration,
+}
+
+impl PgServer {
+    /// Start a server from the cached template; ready when it answers.
+    pub fn start() -> Result<PgServer, PgError> {
+        let t0 = Instant::now();
+        let bins = PgBins::find()?;
+        let user = run_as();
+        let tpl = template(&bins, user)?;
+        let dir = tempfile::Builder::new()
+            .prefix("cln-harness-pg-")
+            .tempdir()
+            .map_err(io("creating the server dir"))?;
+        let data = dir.path().join("data");
+        run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
+        chown_tree(dir.path(), user)?;
+        let sock = dir.path().to_path_buf();
+        let args: Vec<String> = [
+            "-D".to_string(),
+            data.display().to_string(),
+            "-k".into(),
+            sock.display().to_string(),
+            "-c".into(),
+            "listen_addresses=".into(),
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "synchronous_commit=off".into(),
+            "-c".into(),
+            "full_page_writes=off".into(),
+            "-c".into(),
+            "max_connections=40".into(),
+            "-c".into(),
+            "shared_buffers=16MB".into(),
+        ]
+        .into();
+        let log = dir.path().join("postgres.log");
+        let process =
+            process::spawn_as(&bins.exe("postgres"), &args, dir.path(), &log, &log, user)?;
+        let mut server = PgServer {
+            process,
+            bins,
+            dir,
+            started_in: Duration::ZERO,
+        };
+        server.wait_ready()?;
+        server.started_in = t0.elapsed();
+        Ok(server)
+    }
+
+    /// The server starts in a few hundred ms; a synchronous wait keeps
+    /// `Network::create` synchronous, like bitcoind's start.
+    fn wait_ready(&mut self) -> Result<(), PgError> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(exit) = self.process.poll_exit() {
+                return Err(PgError::NotReady(
+                    t0.elapsed(),
+                    format!("postgres exited with {exit}: {}", self.log_tail()),
+                ));
+            }
+            let ok = Command::new(self.bins.exe("pg_isready"))
+                .args(["-q", "-h"])
+                .arg(self.socket_dir())
+                .args(["-U", SUPERUSER])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Ok(());
+            }
+            if t0.elapsed() > READY_TIMEOUT {
+                return Err(PgError::NotReady(READY_TIMEOUT, self.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+        crate::text::tail(&text, 800).to_string()
+    }
+
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid
+    }
+
+    /// lightningd's `--wallet` for database `db`.
+    pub fn url(&self, db: &str) -> String {
+        url(db, self.socket_dir())
+    }
+
+    pub fn create_database(&self, db: &str) -> Result<(), PgError> {
+        self.psql("postgres", &format!("CREATE DATABASE \"{db}\""))
+            .map(|_| ())
+    }
+
+    /// Run one statement on `db`, returning psql's unaligned output.
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
+        run(Command::new(self.bins.exe("psql"))
+            .arg(self.url(db))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]))
+    }
+
+    /// `pg_dump` of `db` (plain SQL) into `out`, for the bundle.
+    pub fn dump(&self, db: &str, out: &Path) -> Result<(), PgError> {
+        let text = run(Command::new(self.bins.exe("pg_dump"))
+            .arg("--no-owner")
+            .arg(self.url(db)))?;
+        std::fs::write(out, text).map_err(io(format!("writing {}", out.display())))
+    }
+
+    pub fn psql_exe(&self) -> PathBuf {
+        self.bins.exe("psql")
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        // Fast shutdown; the Supervised drop SIGKILLs the group if it lingers.
+        self.process.signal_group(libc::SIGINT);
+        let t0 = Instant::now();
+        while self.process.poll_exit().is_none() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// `postgres://postgres@/DB?host=SOCKETDIR`: what lightningd's `--wallet`
+/// and psql both take.
+///
+/// ```
+/// use cln_harness::postgres::url;
+/// assert_eq!(url("alice", "/tmp/pg".as_ref()), "postgres://postgres@/alice?host=/tmp/pg");
+/// ```
+pub fn url(db: &str, socket_dir: &Path) -> String {
+    format!("postgres://{SUPERUSER}@/{db}?host={}", socket_dir.display())
+}
+
+/// Does this lightningd link libpq (was it configured with `libpq-dev`)?
+/// Read from its dynamic section's needed libraries, as `ldd` would show.
+pub fn lightningd_has_postgres(lightningd: &Path) -> bool {
+    std::fs::read(lightningd).is_ok_and(|bytes| {
+        bytes
+            .windows(b"libpq.so".len())
+            .any(|w| w == b"libpq.so")
+    })
+}
