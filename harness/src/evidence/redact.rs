@@ -112,10 +112,11 @@ impl Redactor {
     pub fn new() -> Redactor {
         use placeholder::*;
         let rules = vec![
-            // Temp run dirs, wherever TMPDIR points: /tmp/cln-harness-86CjKi/alice/log -> <run>/alice/log.
+            // Temp run dirs, wherever TMPDIR points: /tmp/cln-harness-86CjKi/alice/log -> <run>/alice/log
+            // (and the PostgreSQL server's socket dir, /tmp/cln-harness-pg-XXXXXX).
             rule(
                 "run-dir",
-                r"(?:/[\w.+-]+)*/cln-harness-[A-Za-z0-9_]{4,}\b",
+                r"(?:/[\w.+-]+)*/cln-harness-(?:pg-)?[A-Za-z0-9_]{4,}\b",
                 fixed(RUN),
             ),
             // Version strings: v25.02.1, v25.05rc1, v25.02-321-g1cc64dd67, v25.02-321-g1cc64dd67-modded,
