@@ -10,6 +10,9 @@
 #            keysend runs: whole-process time, and resume time (process start
 #            to the first step: bitcoind on the recorded chain, nodes started,
 #            channels normal again, from `--json` phases)
+#   pg       `run scenarios/keysend.toml --db postgres` side by side with the cold
+#            keysend runs: the extra cost of a PostgreSQL run (target <= 1.5x),
+#            and its `postgres` phase (template copy + server start)
 #   seeds    the six seed scenarios on both upgrade paths (12 runs, 2 at a time)
 # Baselines, measured in the same run, alternating with the harness's runs:
 #   fork     ci/baselines/forking_script.py: the keysend scenario as a script
@@ -53,6 +56,7 @@ fi
 for i in $(seq "$N"); do
   timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --json "$T/ks-$i.json" >>"$T/ks"
   timeit "$BIN" run scenarios/examples/resume-from-fixture.toml --lightningd "candidate=$LABEL" --json "$T/fx-$i.json" >>"$T/fx"
+  timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --db postgres --json "$T/pg-$i.json" >>"$T/pg"
   timeit python3 ci/baselines/forking_script.py "$LBIN" "$BBIN" >>"$T/fork"
   if $pyln_ok; then timeit pyln >>"$T/pyln"; fi
 done
@@ -74,6 +78,14 @@ print("%.2f" % (statistics.median(sum(p["ms"] for p in r.get("phases", []) if p[
 PY
 )
 echo "  fixture: $(tr '\n' ' ' <"$T/fx")  median $fx s   ratio fixture/cold $(awk -v a="$fx" -v b="$ks" 'BEGIN {printf "%.2f", a / b}') (target <= 0.3); resume to channel-normal median $resume s (target <= 1 s)"
+pg=$(median <"$T/pg")
+pg_phase=$(python3 - "$T" <<'PY'
+import glob, json, statistics, sys
+runs = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + "/pg-*.json"))]
+print("%.2f" % (statistics.median(sum(p["ms"] for p in r.get("phases", []) if p["phase"] == "postgres") for r in runs) / 1000))
+PY
+)
+echo "  postgres: $(tr '\n' ' ' <"$T/pg")  median $pg s   ratio postgres/sqlite $(awk -v a="$pg" -v b="$ks" 'BEGIN {printf "%.2f", a / b}') (target <= 1.5); server start (template copy + postgres) median $pg_phase s"
 echo "  phases (median over the harness runs):"
 python3 - "$T" <<'PY'
 import glob, json, statistics, sys

@@ -2,7 +2,8 @@
 # Install what the harness and its tests need, idempotently:
 #   - Debian packages for building Bitcoin Core;
 #   - bitcoind + bitcoin-cli, built once into ~/.cache/cln-harness/bitcoin;
-#   - cargo-nextest.
+#   - cargo-nextest;
+#   - PostgreSQL (Debian's `postgresql`) for `--db postgres` runs, when missing.
 # lightningd is not built here (see README: "Pointing the harness at lightningd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,16 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 ci/build-bitcoind.sh >/dev/null
+
+# PostgreSQL for the `--db postgres` tests (they skip, with the reason, without it).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v pg_config >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+      || echo "setup: could not install postgresql; the PostgreSQL tests will be skipped" >&2
+  else
+    echo "setup: PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests will be skipped" >&2
+  fi
+fi
 
 # A lightningd for the README's main command: the default candidate's
 # official release. Without internet this says so in one line and goes on;

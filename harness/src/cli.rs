@@ -70,7 +70,9 @@ pub enum Command {
         #[arg(default_value = "scenarios")]
         dirs: Vec<PathBuf>,
     },
-    /// Check a lightningd.sqlite3 offline (read-only): exit 0 clean, 1 findings, 2 unreadable.
+    /// Check a lightningd database offline, read-only: a `lightningd.sqlite3`
+    /// path, or a PostgreSQL connection string (`postgres://USER@HOST/DB`,
+    /// read in one read-only transaction). Exit 0 clean, 1 findings, 2 unreadable.
     CheckDb {
         #[arg(required_unless_present = "explain")]
         path: Option<PathBuf>,
@@ -431,11 +433,17 @@ fn list_binaries(bins: &BinaryArgs) -> i32 {
             Ok(b) => {
                 found_any = true;
                 let sha = b.sha256().unwrap_or_else(|e| format!("unreadable: {e}"));
+                let pg = if crate::postgres::lightningd_has_postgres(&b.path) {
+                    "sqlite, postgres"
+                } else {
+                    "sqlite only (built without libpq-dev)"
+                };
                 println!(
-                    "{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}",
+                    "{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}\n{:<12} databases: {pg}",
                     b.version.raw,
                     b.path.display(),
                     b.source,
+                    "",
                     ""
                 );
             }
@@ -477,7 +485,8 @@ fn list_binaries(bins: &BinaryArgs) -> i32 {
 pub fn check_db_command(path: &std::path::Path, json: bool) -> i32 {
     use crate::evidence::checkdb;
     use crate::outcome::{exit_code, OutcomeKind, Verdict};
-    match checkdb::check_db(path) {
+    let src = crate::evidence::dbread::DbSource::parse(&path.to_string_lossy());
+    match checkdb::check_db_source(&src) {
         Ok(report) => {
             if json {
                 println!(
@@ -553,6 +562,21 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
             return exit::environment();
         }
     };
+    if bins.db == Some(crate::options::DbBackend::Postgres) {
+        progress("starting PostgreSQL");
+        let all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        if let Err(e) = net.attach_postgres(&all) {
+            eprintln!("error: {e}");
+            return exit::environment();
+        }
+        if let Some(pg) = &net.postgres {
+            progress(&format!(
+                "PostgreSQL on {} (psql {})",
+                pg.socket_dir().display(),
+                pg.url("alice")
+            ));
+        }
+    }
     progress(&format!(
         "starting {} on {} ({})",
         names.join(", "),

@@ -163,7 +163,8 @@ fn run(cmd: &mut Command) -> Result<String, PgError> {
 /// The cached `initdb` result for this major version, made on first use.
 fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError> {
     let root = crate::paths::cache_root().join("postgres").join(&bins.major);
-    let tpl = root.join("template");
+    // Named after how it is made, so a change of recipe makes a new one.
+    let tpl = root.join("template-wal1m-no-postgres-db");
     if tpl.join("PG_VERSION").exists() {
         return Ok(tpl);
     }
@@ -185,12 +186,47 @@ fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError>
     cmd.arg("-D")
         .arg(&fresh)
         .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"])
+        // 1 MB WAL segments instead of 16: a smaller template, a faster copy.
+        .arg("--wal-segsize=1")
         .current_dir(work.path());
     if let Some((uid, gid)) = user {
         use std::os::unix::process::CommandExt;
         cmd.uid(uid).gid(gid);
     }
     run(&mut cmd)?;
+    // The `postgres` database is only a default to connect to; the harness
+    // connects to template1 instead, and each run copies 7 MB less.
+    // (Dropped in single-user mode: no server, no socket, one statement.)
+    let mut drop_db = Command::new(bins.exe("postgres"));
+    drop_db
+        .args(["--single", "-D"])
+        .arg(&fresh)
+        .arg("template1")
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::piped());
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        drop_db.uid(uid).gid(gid);
+    }
+    let mut child = drop_db
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(io("postgres --single"))?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin
+            .write_all(b"DROP DATABASE postgres\n")
+            .map_err(io("postgres --single"))?;
+    }
+    let out = child.wait_with_output().map_err(io("postgres --single"))?;
+    if !out.status.success() {
+        return Err(PgError::Command {
+            command: "postgres --single template1 (DROP DATABASE postgres)".into(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
     let staging = root.join(format!("template.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     run(Command::new("cp").arg("-a").arg(&fresh).arg(&staging))?;
@@ -301,7 +337,7 @@ impl PgServer {
     }
 
     pub fn create_database(&self, db: &str) -> Result<(), PgError> {
-        self.psql("postgres", &format!("CREATE DATABASE \"{db}\""))
+        self.psql("template1", &format!("CREATE DATABASE \"{db}\""))
             .map(|_| ())
     }
 

@@ -113,11 +113,21 @@ fn three_in_a_line(m: &Machine, label: &str) -> Result<(), Failed> {
 
 /// SIGKILL the `up` process: PDEATHSIG must take lightningd and bitcoind along.
 fn sigkill_leaves_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
+    sigkill_of_up(m, label, &[])
+}
+
+/// ... and the PostgreSQL server with them (its postmaster and backends).
+fn sigkill_leaves_no_postgres(m: &Machine, label: &str) -> Result<(), Failed> {
+    sigkill_of_up(m, label, &["--db", "postgres"])
+}
+
+fn sigkill_of_up(m: &Machine, label: &str, extra: &[&str]) -> Result<(), Failed> {
     use std::io::BufRead;
     let bin = m.lightningd(label)?;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
         .args(["up", "--keep", "--lightningd"])
         .arg(format!("candidate={}", bin.path.display()))
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()?;
@@ -141,6 +151,10 @@ fn sigkill_leaves_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
     if children.is_empty() {
         return Err("no daemons found under `up`".into());
     }
+    let comm = |p: &i32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    if extra.contains(&"postgres") && !children.iter().any(|p| comm(p).starts_with("postgres")) {
+        return Err(format!("no postgres among `up`'s daemons: {children:?}").into());
+    }
     child.kill()?;
     child.wait()?;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -153,6 +167,40 @@ fn sigkill_leaves_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
             return Err(format!("still alive 10s after SIGKILL of `up`: {alive:?}").into());
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Four `run --db postgres` at once: each has its own server, socket dir
+/// and databases, so all pass.
+fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
+    let bin = m.lightningd(label)?;
+    let root = support::repo_root();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                .current_dir(&root)
+                .args(["run", "scenarios/keysend.toml", "--db", "postgres", "--lightningd"])
+                .arg(format!("candidate={}", bin.path.display()))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let mut failures = Vec::new();
+    for c in children {
+        let out = c.wait_with_output()?;
+        if !out.status.success() {
+            failures.push(format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n---\n").into())
     }
 }
 
@@ -194,24 +242,33 @@ fn main() {
     // The default candidate plus each version the issue names.
     let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
-    let checks: [(&str, Check); 3] = [
+    let checks: [(&str, Check); 5] = [
         ("two_nodes_keysend_and_invoice", two_nodes),
         (
             "three_nodes_in_a_line_pay_across_both_channels",
             three_in_a_line,
         ),
         ("sigkill_of_up_leaves_no_daemon", sigkill_leaves_nothing),
+        ("sigkill_of_up_leaves_no_postgres", sigkill_leaves_no_postgres),
+        ("four_parallel_postgres_runs_do_not_collide", four_parallel_postgres_runs),
     ];
     for label in labels {
         for (check_name, check) in checks {
-            // The kill test needs only one binary.
-            if check_name.starts_with("sigkill") && label != "candidate" {
+            // The kill and parallel tests need only one binary.
+            let once = check_name.starts_with("sigkill") || check_name.starts_with("four");
+            if once && label != "candidate" {
                 continue;
             }
             let name = format!("e2e::{check_name}@{label}");
             let m = machine.clone();
             let trial = Trial::test(name, move || check(&m, label));
-            suite.add(trial, machine.missing(&[label.to_string()]));
+            let missing = machine.missing(&[label.to_string()]).or_else(|| {
+                check_name
+                    .contains("postgres")
+                    .then(|| cln_harness::postgres::PgBins::find().err().map(|e| e.to_string()))
+                    .flatten()
+            });
+            suite.add(trial, missing);
         }
     }
     suite.run(&machine, &args)
