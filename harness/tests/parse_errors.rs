@@ -396,3 +396,22 @@ fn a_missing_fixture_or_node_is_a_located_error_when_loaded() {
     let _ = std::fs::remove_file(&copy);
     assert!(e.contains("has no node carol (it has alice, bob)"), "{e}");
 }
+
+#[test]
+fn the_database_backend_is_chosen_per_node_then_per_file_with_located_errors() {
+    use cln_harness::options::DbBackend;
+    let s = scenario::from_str(
+        "t.toml",
+        "db = \"postgres\"\nnodes.alice = { db = \"sqlite\" }\nnodes.bob = {}\n",
+    )
+    .unwrap();
+    assert_eq!(s.db, Some(DbBackend::Postgres));
+    let alice = s.nodes.iter().find(|n| n.name == "alice").unwrap();
+    let bob = s.nodes.iter().find(|n| n.name == "bob").unwrap();
+    assert_eq!((alice.db, bob.db), (Some(DbBackend::Sqlite), None));
+    let e = err("db = \"mysql\"\n");
+    assert!(e.starts_with("bug.toml:1:") && e.contains("expected \"sqlite\" or \"postgres\""), "{e}");
+    let e = err("[nodes.alice]\ndb = 3\n");
+    assert!(e.starts_with("bug.toml:2:") && e.contains("\"postgres\""), "{e}");
+    assert!(cln_harness::matrix::parse("[[case]]\nscenarios = [\"keysend\"]\nroles = {}\nexpect = [\"pass\"]\ndb = \"mysql\"\n").is_err());
+}
