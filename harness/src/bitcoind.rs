@@ -60,15 +60,25 @@ impl Bitcoind {
     /// crate spawns it without a parent-death signal and a SIGKILLed
     /// harness must not leave it behind.
     pub fn start(bins: &BitcoinBins, datadir: &Path) -> Result<Bitcoind, BitcoindError> {
+        Bitcoind::start_with(bins, datadir, false)
+    }
+
+    /// As [`Bitcoind::start`]; `p2p` opens its P2P port (for electrs).
+    pub fn start_with(bins: &BitcoinBins, datadir: &Path, p2p: bool) -> Result<Bitcoind, BitcoindError> {
         let start_err = |message: String| BitcoindError::Start {
             exe: bins.bitcoind.clone(),
             datadir: datadir.to_path_buf(),
             message,
         };
         std::fs::create_dir_all(datadir).map_err(|e| start_err(e.to_string()))?;
-        let exe =
-            pdeathsig_wrapper(&bins.bitcoind, datadir).map_err(|e| start_err(e.to_string()))?;
-        let inner = bitcoind::BitcoinD::with_conf(&exe, &conf(datadir))
+        let exe = crate::process::pdeathsig_wrapper(&bins.bitcoind, datadir, "bitcoind-with-pdeathsig")
+            .map_err(|e| start_err(e.to_string()))?;
+        let mut conf = conf(datadir);
+        if p2p {
+            // electrs (the chain witness) fetches blocks over P2P.
+            conf.p2p = bitcoind::P2P::Yes;
+        }
+        let inner = bitcoind::BitcoinD::with_conf(&exe, &conf)
             .map_err(|e| start_err(format!("{e:#}")))?;
         let cookie = inner
             .params
@@ -102,6 +112,11 @@ impl Bitcoind {
             b.op_true_address = addr;
             Ok(b)
         })
+    }
+
+    /// The crate's handle (electrsd takes it).
+    pub fn inner(&self) -> &bitcoind::BitcoinD {
+        &self.inner
     }
 
     pub fn call(&self, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
@@ -304,19 +319,4 @@ mod tests {
         assert_eq!(btc(5_000_000_000), "50.00000000");
         assert_eq!(btc(1), "0.00000001");
     }
-}
-
-fn pdeathsig_wrapper(bitcoind: &Path, dir: &Path) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    if !Path::new("/usr/bin/setpriv").exists() {
-        return Ok(bitcoind.to_path_buf());
-    }
-    let wrapper = dir.join("bitcoind-with-pdeathsig");
-    let script = format!(
-        "#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL -- '{}' \"$@\"\n",
-        bitcoind.display().to_string().replace('\'', "'\\''")
-    );
-    std::fs::write(&wrapper, script)?;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
-    Ok(wrapper)
 }

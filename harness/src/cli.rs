@@ -31,6 +31,10 @@ pub struct BinaryArgs {
     /// the harness starts for the run).
     #[arg(long, value_name = "BACKEND", value_parser = parse_db)]
     pub db: Option<crate::options::DbBackend>,
+    /// electrs for scenarios with `witness = true` (else $ELECTRS_EXE, else
+    /// the harness cache, where ci/build-electrs.sh puts it).
+    #[arg(long, value_name = "PATH")]
+    pub electrs: Option<PathBuf>,
 }
 
 fn parse_db(s: &str) -> Result<crate::options::DbBackend, String> {
@@ -672,6 +676,7 @@ fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfi
         keep,
         record: None,
         db: bins.db,
+        electrs: bins.electrs.clone(),
     })
 }
 

@@ -32,3 +32,4 @@ pub mod runner;
 pub mod scenario;
 pub mod text;
 pub mod version;
+pub mod witness;

@@ -48,6 +48,8 @@ pub enum NetworkError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Postgres(#[from] crate::postgres::PgError),
+    #[error(transparent)]
+    Witness(#[from] crate::witness::WitnessError),
     #[error("node {node} is to run on PostgreSQL, but {binary} was built without PostgreSQL support (libpq-dev was missing when it was configured); rebuild it with libpq-dev installed, or run it on sqlite")]
     NoPostgresSupport { node: String, binary: PathBuf },
 }
@@ -95,6 +97,8 @@ const POLL: Duration = Duration::from_millis(50);
 pub struct Network {
     pub bitcoind: Bitcoind,
     pub nodes: Vec<Node>,
+    /// The chain witness (electrs), for scenarios with `witness = true`.
+    pub witness: Option<crate::witness::Witness>,
     /// The run's PostgreSQL server, when a node's database lives there.
     /// Declared last: dropped after the nodes that use it.
     pub postgres: Option<crate::postgres::PgServer>,
@@ -118,7 +122,18 @@ impl Network {
         nodes: Vec<(NodeConfig, Lightningd)>,
         premine: bool,
     ) -> Result<Network, NetworkError> {
-        let bitcoind = Bitcoind::start(bitcoin, &run_dir.join("bitcoind"))?;
+        Network::create_with(run_dir, bitcoin, nodes, premine, false)
+    }
+
+    /// As [`Network::create_on`]; `p2p` opens bitcoind's P2P port (electrs needs it).
+    pub fn create_with(
+        run_dir: &Path,
+        bitcoin: &BitcoinBins,
+        nodes: Vec<(NodeConfig, Lightningd)>,
+        premine: bool,
+        p2p: bool,
+    ) -> Result<Network, NetworkError> {
+        let bitcoind = Bitcoind::start_with(bitcoin, &run_dir.join("bitcoind"), p2p)?;
         // Mature coinbases for a few funders, before any node starts.
         if premine {
             bitcoind.premine(nodes.len() as u64)?;
@@ -139,8 +154,17 @@ impl Network {
         Ok(Network {
             bitcoind,
             nodes,
+            witness: None,
             postgres: None,
         })
+    }
+
+    /// Start the chain witness (electrs) on this network's bitcoind, which
+    /// must have been started with P2P (`create_with`'s `p2p`).
+    pub fn attach_witness(&mut self, exe: &Path, dir: &Path) -> Result<(), NetworkError> {
+        let w = crate::witness::Witness::start(exe, &self.bitcoind, dir)?;
+        self.witness = Some(w);
+        Ok(())
     }
 
     /// Put these nodes' databases on a PostgreSQL server started for this

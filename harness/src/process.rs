@@ -372,3 +372,21 @@ mod tests {
         assert!(live_group_members(pgid).is_empty());
     }
 }
+
+/// A shell wrapper that runs `exe` under `setpriv --pdeathsig KILL`: for
+/// daemons a crate spawns without a parent-death signal (bitcoind, electrs),
+/// so a SIGKILLed harness still takes them along. Without setpriv, `exe`.
+pub fn pdeathsig_wrapper(exe: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if !Path::new("/usr/bin/setpriv").exists() {
+        return Ok(exe.to_path_buf());
+    }
+    let wrapper = dir.join(name);
+    let script = format!(
+        "#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL -- '{}' \"$@\"\n",
+        exe.display().to_string().replace('\'', "'\\''")
+    );
+    std::fs::write(&wrapper, script)?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    Ok(wrapper)
+}

@@ -415,3 +415,18 @@ fn the_database_backend_is_chosen_per_node_then_per_file_with_located_errors() {
     assert!(e.starts_with("bug.toml:2:") && e.contains("\"postgres\""), "{e}");
     assert!(cln_harness::matrix::parse("[[case]]\nscenarios = [\"keysend\"]\nroles = {}\nexpect = [\"pass\"]\ndb = \"mysql\"\n").is_err());
 }
+
+#[test]
+fn witness_steps_parse_and_need_the_witness_declared() {
+    let s = scenario::from_str(
+        "t.toml",
+        "witness = true\nsteps = [\n  { force_close = \"alice\", peer = \"bob\" },\n  { wait_swept = \"alice\", max_blocks = 12 },\n  { witness = \"bob\" },\n]\n",
+    )
+    .unwrap();
+    assert!(s.witness);
+    assert!(matches!(&s.steps[1].action, Action::WaitSwept { max_blocks: 12, .. }));
+    let e = err("steps = [\n  { witness = \"bob\" },\n]\n");
+    assert!(e.starts_with("bug.toml:2:") && e.contains("witness = true"), "{e}");
+    let e = err("witness = true\nsteps = [\n  { force_close = \"alice\", peer = \"zed\" },\n]\n");
+    assert!(e.contains("zed"), "{e}");
+}

@@ -53,6 +53,7 @@ fn run_on(
         keep: false,
         record: None,
         db,
+        electrs: None,
     };
     let opts = RunOptions {
         keep: false,
@@ -74,6 +75,15 @@ fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
 
 fn scenario_path(root: &Path, name: &str) -> PathBuf {
     cln_harness::matrix::scenario_file(root, name)
+}
+
+/// Why a scenario with `witness = true` cannot run here (None: it can, or
+/// it has no witness).
+fn witness_missing(file: &Path) -> Option<String> {
+    let witness = cln_harness::scenario::load(file).is_ok_and(|s| s.witness);
+    witness
+        .then(|| cln_harness::witness::find_electrs(None).err().map(|e| e.to_string()))
+        .flatten()
 }
 
 /// Why PostgreSQL runs cannot happen here (None: they can).
@@ -106,13 +116,18 @@ fn add_cases(
     };
     for entry in entries {
         let labels: Vec<String> = entry.roles.values().cloned().collect();
+        let file = scenario_path(root, &entry.scenario);
         let missing = machine
             .missing(&labels)
-            .or_else(|| entry.db.filter(|d| *d == DbBackend::Postgres).and_then(|_| postgres_missing()));
+            .or_else(|| entry.db.filter(|d| *d == DbBackend::Postgres).and_then(|_| postgres_missing()))
+            .or_else(|| witness_missing(&file));
         let m = machine.clone();
-        let file = scenario_path(root, &entry.scenario);
-        // The seed scenarios (top-level `scenarios/`) are snapshotted; the language examples are not.
-        let seed = !entry.scenario.contains('/')
+        // The seed scenarios (top-level `scenarios/`) are snapshotted; the
+        // language examples are not, nor the witness scenarios (electrs is
+        // their evidence, and their logs hold block-by-block sweeping).
+        let witnessed = cln_harness::scenario::load(&file).is_ok_and(|s| s.witness);
+        let seed = !witnessed
+            && !entry.scenario.contains('/')
             && root
                 .join("scenarios")
                 .join(format!("{}.toml", entry.scenario))
@@ -163,7 +178,8 @@ fn main() {
         for db in [None, Some(DbBackend::Postgres)] {
             let missing = machine
                 .missing(&scenario.roles())
-                .or_else(|| db.and_then(|_| postgres_missing()));
+                .or_else(|| db.and_then(|_| postgres_missing()))
+                .or_else(|| witness_missing(&file));
             let m = machine.clone();
             let file = file.clone();
             let scenario_name = scenario.name.clone();
@@ -239,6 +255,7 @@ fn main() {
                     keep: false,
                     record: None,
                     db: None,
+                    electrs: None,
                 };
                 let opts = RunOptions {
                     keep: false,

@@ -18,6 +18,7 @@ pub mod liveness;
 mod payments;
 pub mod record;
 pub mod steps;
+mod witness_steps;
 
 pub use record::{Event, PhaseTime, StepRecord};
 
@@ -43,6 +44,8 @@ pub struct RunConfig {
     pub record: Option<RecordSpec>,
     /// `--db`: the backend of nodes whose scenario does not choose one.
     pub db: Option<crate::options::DbBackend>,
+    /// `--electrs`: the chain witness's exe (else $ELECTRS_EXE, else the cache).
+    pub electrs: Option<std::path::PathBuf>,
 }
 
 impl RunConfig {
@@ -62,6 +65,7 @@ impl RunConfig {
             keep: false,
             record: None,
             db: self.db,
+            electrs: self.electrs.clone(),
         }
     }
 }
@@ -189,13 +193,32 @@ pub async fn run(
             }
         }
     }
-    let mut net = match Network::create_on(&run_dir, &cfg.bitcoin, nodes, fixture.is_none()) {
+    let created = Network::create_with(
+        &run_dir,
+        &cfg.bitcoin,
+        nodes,
+        fixture.is_none(),
+        scenario.witness,
+    );
+    let mut net = match created {
         Ok(n) => n,
         Err(e) => {
             state.findings.push(env_finding(e.to_string()));
             return state;
         }
     };
+    // The chain witness, only where the scenario asks for it.
+    if scenario.witness {
+        rec.phase("starting electrs (the chain witness)");
+        let started = crate::witness::find_electrs(cfg.electrs.as_deref())
+            .map_err(crate::network::NetworkError::from)
+            .and_then(|exe| net.attach_witness(&exe, &run_dir.join("electrs")));
+        if let Err(e) = started {
+            state.findings.push(env_finding(e.to_string()));
+            state.network = Some(net);
+            return state;
+        }
+    }
     // Nodes on PostgreSQL: one server for the run, a database per node.
     let on_postgres: Vec<String> = scenario
         .nodes
@@ -244,6 +267,9 @@ pub async fn run(
         driver.run_steps(&scenario.steps, "", None).await;
     }
     driver.deaths_after_the_steps().await;
+    if scenario.witness && driver.rec.findings.is_empty() {
+        driver.conservation().await;
+    }
     let recorded_channels = match (&cfg.record, driver.rec.findings.is_empty()) {
         (Some(_), true) => Some(driver.world.channels_by_opener().await),
         _ => None,
@@ -606,6 +632,23 @@ impl Driver<'_> {
             ));
         }
         !deaths.is_empty()
+    }
+
+    /// With the chain witness, once every channel is closed and swept:
+    /// funds are conserved (a `fail` at "the end" otherwise).
+    async fn conservation(&mut self) {
+        let at = StepRef {
+            index: "end".into(),
+            name: "funds conserved (chain witness)".into(),
+        };
+        match self.world.conservation(self.scenario.step_timeout).await {
+            Ok(Some(v)) => self.rec.phase(&format!(
+                "funds conserved (chain witness): wallets {} sat, fees {} sat, stranded {} sat of {} sat in channels",
+                v["wallets_sat"], v["fees_sat"], v["stranded_sat"], v["capacities_sat"]
+            )),
+            Ok(None) => self.rec.phase("conservation not checked: a channel is still open or unswept"),
+            Err(e) => self.rec.finding(finding_of(&e, at, None, "")),
+        }
     }
 
     /// A node can die after the last step (an asynchronous crash): that is

@@ -32,13 +32,14 @@ pub struct PhaseTime {
 
 /// The stable key of a progress message: `funding alice` → `fund`.
 pub fn phase_key(msg: &str) -> &'static str {
-    const KEYS: [(&str, &str); 14] = [
+    const KEYS: [(&str, &str); 15] = [
         ("resolving", "resolve"),
         ("restoring fixture", "restore"),
         ("reconnecting the fixture", "channel_normal"),
         ("recording fixture", "record"),
         ("starting bitcoind", "bitcoind"),
         ("starting PostgreSQL", "postgres"),
+        ("starting electrs", "electrs"),
         ("starting ", "start_nodes"),
         ("funding", "fund"),
         ("opening", "open"),

@@ -157,6 +157,9 @@ impl<'a> World<'a> {
                 peer,
                 unilateral_after,
             } => self.close(node, peer, *unilateral_after, timeout).await,
+            ForceClose { node, peer } => self.force_close(node, peer, timeout).await,
+            WaitSwept { node, max_blocks } => self.wait_swept(node, *max_blocks, timeout).await,
+            Witness { node } => self.witness_check(node, timeout).await,
             Bitcoin { method, params } => self.bitcoin(method, &resolve(params)?),
             WaitMempool { count, txid } => {
                 let txid = match txid {
@@ -433,7 +436,7 @@ impl<'a> World<'a> {
         }
     }
 
-    async fn rpc(
+    pub(super) async fn rpc(
         &self,
         node: &str,
         method: &str,

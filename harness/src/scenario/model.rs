@@ -24,6 +24,9 @@ pub struct Scenario {
     /// `from_fixture = "NAME"`: start from a recorded fixture's chain and
     /// lightning-dirs instead of funding from scratch.
     pub from_fixture: Option<FixtureRef>,
+    /// `witness = true`: start electrs (the chain witness) for `witness`
+    /// steps and the end-of-run conservation check.
+    pub witness: bool,
     /// `db = "sqlite" | "postgres"` for every node that does not say
     /// (None: the run's `--db`, else SQLite).
     pub db: Option<crate::options::DbBackend>,
@@ -170,6 +173,24 @@ pub enum Action {
         peer: String,
         unilateral_after: Option<u64>,
     },
+    /// `force_close`: drop the connection to `peer` (if any) and close
+    /// unilaterally at once, with the commitment transaction's result.
+    ForceClose {
+        node: String,
+        peer: String,
+    },
+    /// `wait_swept`: mine one block at a time (at most `max_blocks`) until
+    /// every closed channel of `node` has all its outputs resolved (swept
+    /// to its wallet after `to_self_delay`) and the sweeps are confirmed.
+    WaitSwept {
+        node: String,
+        max_blocks: u64,
+    },
+    /// `witness`: `node`'s on-chain claims (`listfunds` outputs and its
+    /// channels' funding outputs) against what electrs sees.
+    Witness {
+        node: String,
+    },
     /// Any bitcoind RPC, e.g. `getrawmempool`.
     Bitcoin {
         method: String,
@@ -249,6 +270,9 @@ pub const STEP_KINDS: &[&str] = &[
     "pay",
     "keysend",
     "close",
+    "force_close",
+    "wait_swept",
+    "witness",
     "bitcoin",
     "wait_mempool",
     "restart",
@@ -281,6 +305,9 @@ impl Action {
             Pay { .. } => "pay",
             Keysend { .. } => "keysend",
             Close { .. } => "close",
+            ForceClose { .. } => "force_close",
+            WaitSwept { .. } => "wait_swept",
+            Witness { .. } => "witness",
             Bitcoin { .. } => "bitcoin",
             WaitMempool { .. } => "wait_mempool",
             Restart { .. } => "restart",
@@ -331,6 +358,9 @@ impl Action {
             | Pay { node, .. }
             | Keysend { node, .. }
             | Close { node, .. }
+            | ForceClose { node, .. }
+            | WaitSwept { node, .. }
+            | Witness { node }
             | Restart { node }
             | Upgrade { node, .. }
             | Kill { node }

@@ -402,6 +402,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let broken_log = top.string_list("broken_log")?;
     let db = db_backend(&mut top)?;
+    let witness = top.opt_bool("witness")?.unwrap_or(false);
     let from_fixture = match top.take("from_fixture") {
         None => None,
         Some(tv) => match &tv.kind {
@@ -561,6 +562,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         steps,
         from_fixture,
         db,
+        witness,
     })
 }
 
@@ -900,6 +902,17 @@ fn parse_step(src: &Source, tv: &Tv, number: &str) -> R<Step> {
             node: node(&mut f)?,
             peer: f.string("peer")?,
             unilateral_after: f.opt_u64("unilateral_after")?,
+        },
+        "force_close" => ForceClose {
+            node: node(&mut f)?,
+            peer: f.string("peer")?,
+        },
+        "wait_swept" => WaitSwept {
+            node: node(&mut f)?,
+            max_blocks: f.opt_u64("max_blocks")?.unwrap_or(30),
+        },
+        "witness" => Witness {
+            node: node(&mut f)?,
         },
         "bitcoin" => Bitcoin {
             method: f.string("method")?,

@@ -123,7 +123,15 @@ impl Checker<'_> {
                 Connect { peer, .. }
                 | OpenChannel { peer, .. }
                 | WaitChannel { peer, .. }
-                | Close { peer, .. } => self.node(loc, "peer", peer, &ctx)?,
+                | Close { peer, .. }
+                | ForceClose { peer, .. } => self.node(loc, "peer", peer, &ctx)?,
+                Witness { .. } if !self.scenario.witness => {
+                    return Err(self.err(
+                        loc,
+                        Some("witness"),
+                        format!("{ctx}: a `witness` step needs `witness = true` at the top of the file (it starts electrs)"),
+                    ))
+                }
                 Bitcoin { method, params } => {
                     if method.is_empty() {
                         return Err(self.err(
