@@ -3,7 +3,9 @@
 #   - Debian packages for building Bitcoin Core;
 #   - bitcoind + bitcoin-cli, built once into ~/.cache/cln-harness/bitcoin;
 #   - cargo-nextest;
-#   - PostgreSQL (Debian's `postgresql`) for `--db postgres` runs, when missing.
+#   - PostgreSQL (Debian's `postgresql`) for `--db postgres` runs, when missing;
+#   - with CLN_HARNESS_WITH_ELECTRS=1, electrs for the chain witness
+#     (ci/build-electrs.sh: ~7 min once, then cached).
 # lightningd is not built here (see README: "Pointing the harness at lightningd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,11 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v pg_co
   else
     echo "setup: PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests will be skipped" >&2
   fi
+fi
+
+# The chain witness (scenarios with `witness = true`; they skip without it).
+if [ "${CLN_HARNESS_WITH_ELECTRS:-0}" = 1 ]; then
+  ci/build-electrs.sh >/dev/null || echo "setup: could not build electrs; the witness tests will be skipped" >&2
 fi
 
 # A lightningd for the README's main command: the default candidate's
