@@ -996,7 +996,9 @@ async fn explore(
             }
         }
     }
-    let can = crate::explore::program::Abilities::between(&versions[0], &versions[1]);
+    let mut can = crate::explore::program::Abilities::between(&versions[0], &versions[1]);
+    // The chain witness is one more oracle where electrs is installed.
+    can.witness = crate::witness::find_electrs(bins.electrs.as_deref()).is_ok();
     if let Some(seed) = show_program {
         use crate::explore::{program::generate, render::render};
         print!("{}", render(&generate(seed, c.nodes, &can), None));

@@ -392,3 +392,24 @@ pub fn lightningd_has_postgres(lightningd: &Path) -> bool {
             .any(|w| w == b"libpq.so")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_links_libpq_or_it_cannot_run_on_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = dir.path().join("with");
+        let without = dir.path().join("without");
+        std::fs::write(&with, b"\x7fELF....libsqlite3.so.0\0libpq.so.5\0libc.so.6").unwrap();
+        std::fs::write(&without, b"\x7fELF....libsqlite3.so.0\0libc.so.6").unwrap();
+        assert!(lightningd_has_postgres(&with));
+        assert!(!lightningd_has_postgres(&without));
+        assert!(!lightningd_has_postgres(&dir.path().join("missing")));
+        assert_eq!(
+            url("bob", Path::new("/tmp/cln-harness-pg-x")),
+            "postgres://postgres@/bob?host=/tmp/cln-harness-pg-x"
+        );
+    }
+}

@@ -71,6 +71,9 @@ pub struct Abilities {
     pub xpay_off: bool,
     /// BOLT12 offers are on by default on both sides (v24.11+).
     pub offers: bool,
+    /// electrs is installed: programs end with a chain-witness check of
+    /// every node (one more oracle: lightningd's funds against the chain).
+    pub witness: bool,
     /// The state checks that hold across this upgrade.
     pub checks: Vec<StateCheck>,
 }
@@ -82,6 +85,7 @@ impl Abilities {
             xpay_on: true,
             xpay_off: true,
             offers: true,
+            witness: true,
             checks: ALL_CHECKS.to_vec(),
         }
     }
@@ -93,6 +97,7 @@ impl Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
+            witness: false,
             checks: ALL_CHECKS
                 .into_iter()
                 .filter(|check| {
@@ -168,6 +173,8 @@ pub struct Program {
     pub checks: Vec<StateCheck>,
     /// check-db of each upgraded node's database (soft: traffic goes on).
     pub db_check: bool,
+    /// End with the chain witness's check of every node (`witness = true`).
+    pub witness: bool,
 }
 
 impl Program {
@@ -261,6 +268,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         after: vec![],
         checks: can.checks.clone(),
         db_check: true,
+        witness: can.witness,
     };
     let mut open = vec![true; p.channels.len()];
     p.before = (0..rng.gen_range(2..=6))
@@ -343,6 +351,9 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     }
     if p.db_check {
         out.push(Program { db_check: false, ..p.clone() });
+    }
+    if p.witness {
+        out.push(Program { witness: false, ..p.clone() });
     }
     if p.upgrade.len() > 1 {
         for i in 0..p.upgrade.len() {
@@ -503,7 +514,7 @@ mod tests {
                 let size = |p: &Program| {
                     let msat: u64 = p.before.iter().chain(&p.after).map(|o| o.clone().msat_mut().map_or(0, |m| *m)).sum();
                     let sat: u64 = p.channels.iter().map(|c| c.sat).sum();
-                    (p.steps() + p.nodes() + p.checks.len() + usize::from(p.db_check), msat + sat)
+                    (p.steps() + p.nodes() + p.checks.len() + usize::from(p.db_check) + usize::from(p.witness), msat + sat)
                 };
                 let simpler = q.xpay != p.xpay || q.channels.iter().zip(&p.channels).any(|(a, b)| a.announce != b.announce)
                     || q.after.iter().zip(&p.after).any(|(a, b)| a != b);
@@ -526,6 +537,7 @@ mod tests {
             after: vec![Op::Keysend { from: 0, to: 1, msat: 1000 }],
             checks: vec![],
             db_check: false,
+            witness: false,
         };
         assert!(!is_valid(&p));
         let q = Program { before: vec![], ..p };

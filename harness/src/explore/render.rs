@@ -217,6 +217,9 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
         })
         .collect();
     out.push(format!("channels = [{}]", chans.join(", ")));
+    if p.witness {
+        out.push("witness = true".into());
+    }
     out.push("steps = [".into());
     let mut r = Renderer {
         out,
@@ -252,6 +255,12 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     }
     for o in &p.after {
         r.op(o);
+    }
+    if p.witness {
+        r.out.push("  # the chain witness: each node's funds as lightningd claims them, against electrs".into());
+        for n in NAMES.iter().take(p.xpay.len()) {
+            r.push(format!("{{ witness = \"{n}\" }}"));
+        }
     }
     let mut out = r.out;
     out.push("]".into());
