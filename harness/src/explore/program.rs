@@ -35,7 +35,8 @@ pub enum StateCheck {
     Balances,
     /// `listfunds`: the sum of the wallet's outputs.
     Funds,
-    /// Bookkeeper: `bkpr-listbalances` accounts and `bkpr-listaccountevents` events.
+    /// Bookkeeper: `bkpr-listbalances` accounts (counted) and
+    /// `bkpr-listaccountevents` (must answer; the bookkeeper may append).
     Accounts,
 }
 
