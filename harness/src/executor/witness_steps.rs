@@ -207,11 +207,21 @@ impl World<'_> {
         let names: Vec<String> = self.net.nodes.iter().map(|n| n.name.clone()).collect();
         let mut per_node = BTreeMap::new();
         for name in &names {
-            if !self.swept(name, timeout).await?.0 {
+            if self.net.node(name).map_err(env)?.is_stopped() || !self.swept(name, timeout).await?.0 {
                 return Ok(None);
             }
             let funds = self.rpc(name, "listfunds", json!({}), timeout).await?;
             let chans = self.rpc(name, "listpeerchannels", json!({}), timeout).await?;
+            // Only once every channel is closed: an open one holds funds
+            // off chain, which no witness can count.
+            let still_open = chans["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| channel_open(c["state"].as_str().unwrap_or_default()) != Some(false));
+            if still_open {
+                return Ok(None);
+            }
             per_node.insert(name.clone(), (funds, chans));
         }
         let w = self.witness_synced().await?;
