@@ -61,7 +61,7 @@ pub fn lease_in(dir: &Path, offset: u16) -> Result<PortLease, PortsExhausted> {
         if !try_lock(&lock) {
             continue;
         }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if bind_probe(port) {
             return Ok(PortLease { port, lock });
         }
         let _ = std::fs::remove_file(&lock);
@@ -69,6 +69,37 @@ pub fn lease_in(dir: &Path, offset: u16) -> Result<PortLease, PortsExhausted> {
     Err(PortsExhausted {
         dir: dir.to_path_buf(),
     })
+}
+
+/// Is `port` free? A bind without SO_REUSEADDR and without listen():
+/// `TcpListener::bind` would listen, and a listening probe that lands
+/// between another lightningd's bind and listen takes the port from it
+/// ("Failed to listen on socket ... Address already in use"; its peer then
+/// reaches the probe: "peer closed connection (wrong key?)"). Hand-written
+/// with libc because std has no bind-without-listen.
+fn bind_probe(port: u16) -> bool {
+    // SAFETY: plain socket calls on a descriptor we own and close.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return false;
+        }
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let ok = libc::bind(
+            fd,
+            &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        ) == 0;
+        libc::close(fd);
+        ok
+    }
 }
 
 fn try_lock(lock: &Path) -> bool {

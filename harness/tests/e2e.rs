@@ -181,7 +181,7 @@ fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
                 .current_dir(&root)
                 .args(["run", "scenarios/keysend.toml", "--db", "postgres", "--lightningd"])
                 .arg(format!("candidate={}", bin.path.display()))
-                .stdout(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
         })
@@ -191,9 +191,10 @@ fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
         let out = c.wait_with_output()?;
         if !out.status.success() {
             failures.push(format!(
-                "{}: {}",
+                "{}: {}\n{}",
                 out.status,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
             ));
         }
     }
