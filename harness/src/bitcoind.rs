@@ -30,13 +30,20 @@ pub struct Bitcoind {
     pub rpc_password: String,
 }
 
+/// Seconds a tip may be old before bitcoind reports initial block
+/// download: a hundred years, so no recorded chain ever expires.
+pub const MAX_TIP_AGE_ARG: &str = "-maxtipage=3153600000";
+
 /// The harness's bitcoind configuration. Pinned so a crate upgrade can't
 /// silently change it:
 /// ```
 /// let conf = cln_harness::bitcoind::conf(std::path::Path::new("/t/bitcoind"));
 /// assert_eq!(conf.wallet, None); // the vendored build has no wallet
 /// assert_eq!(conf.network, "regtest");
-/// assert_eq!(conf.args, vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc"]);
+/// assert_eq!(
+///     conf.args,
+///     vec!["-regtest", "-fallbackfee=0.0001", "-txindex=0", "-debug=rpc", "-maxtipage=3153600000"]
+/// );
 /// assert_eq!(conf.staticdir.as_deref(), Some(std::path::Path::new("/t/bitcoind")));
 /// ```
 pub fn conf(datadir: &Path) -> bitcoind::Conf<'static> {
@@ -46,6 +53,12 @@ pub fn conf(datadir: &Path) -> bitcoind::Conf<'static> {
         "-fallbackfee=0.0001",
         "-txindex=0",
         "-debug=rpc",
+        // A chain restored from a recording made more than a day ago has an
+        // old tip, and bitcoind calls an old tip initial block download
+        // (`-maxtipage`, default 86400 s): lightningd then waits for it and
+        // defers every commitment, so a good build hangs. A hundred years
+        // keeps every recorded chain "synced", whenever it is replayed.
+        MAX_TIP_AGE_ARG,
     ];
     conf.wallet = None;
     conf.staticdir = Some(datadir.to_path_buf());

@@ -80,15 +80,7 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         for (_, text) in node_texts(&n.dir) {
             sigs.extend(signatures::extract(&n.name, &text, &redactor));
         }
-        for exit in n
-            .starts
-            .iter()
-            .filter(|s| !s.killed_on_purpose)
-            .filter_map(|s| s.exit)
-            .filter(|e| !e.is_clean())
-        {
-            sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
-        }
+        sigs.extend(start_signatures(n, &redactor));
         let sigs: Vec<Signature> = signatures::dedup(sigs)
             .into_iter()
             .filter(|s| !s.is_benign())
@@ -112,6 +104,35 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         }
     }
     ev
+}
+
+/// What each start's end says beyond the texts: a hang with the busy
+/// process, the reason a process gave on stderr before it exited with a
+/// non-zero code, and last the bare exit status. The harness's own
+/// signals (a `kill` step, ending a hung or stuck node) are never one.
+fn start_signatures(n: &crate::node::Node, redactor: &crate::evidence::redact::Redactor) -> Vec<Signature> {
+    let stderr = std::fs::read(n.stderr_file())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let parts = crate::evidence::logdigest::split_stderr(&stderr);
+    let mut sigs = Vec::new();
+    for (i, s) in n.starts.iter().enumerate() {
+        if let Some((what, probe)) = &s.hang {
+            let text = crate::hangprobe::describe(what, probe);
+            sigs.push(signatures::hang_signature(&n.name, &text, redactor));
+        }
+        let Some(exit) = s.exit.filter(|e| !e.is_clean()) else {
+            continue;
+        };
+        if s.killed_on_purpose || s.signalled_by_harness {
+            continue;
+        }
+        if let (crate::process::Exit::Code { .. }, Some(part)) = (exit, parts.get(i)) {
+            sigs.extend(signatures::exit_reason(&n.name, part, redactor));
+        }
+        sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
+    }
+    sigs
 }
 
 /// A node's log digest: its log file cut at each start's offset, its
@@ -146,6 +167,46 @@ fn log_digest(n: &crate::node::Node, redactor: &crate::evidence::redact::Redacto
     logdigest::digest(&n.name, &phases, redactor)
 }
 
+/// How many bundles of runs that did not pass one process keeps (a
+/// `matrix`, `explore` or `run --repeat` campaign), unless
+/// `$CLN_HARNESS_MAX_BUNDLES` says otherwise. A bundle is at most a few MB
+/// (logs, databases, no chain), so the default caps a campaign near 200 MB.
+pub const DEFAULT_MAX_BUNDLES: usize = 100;
+pub const MAX_BUNDLES_ENV: &str = "CLN_HARNESS_MAX_BUNDLES";
+
+pub fn max_bundles() -> usize {
+    std::env::var(MAX_BUNDLES_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_BUNDLES)
+}
+
+/// Takes one of the process's bundle slots; false once they are used up.
+pub fn take_bundle_slot() -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static USED: AtomicUsize = AtomicUsize::new(0);
+    USED.fetch_add(1, Ordering::SeqCst) < max_bundles()
+}
+
+/// Deletes everything in `run_dir` but its `bundle/`. Errors are ignored:
+/// a leftover file costs disk, never a verdict.
+pub fn prune_to_bundle(run_dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_name() == "bundle" {
+            continue;
+        }
+        let p = e.path();
+        let _ = if p.is_dir() && !p.is_symlink() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+}
+
 /// The artifact bundle: everything a person needs without the run dir's
 /// layout in their head. Returns its path.
 pub fn write_bundle(
@@ -166,6 +227,18 @@ pub fn write_bundle(
     let mut commands = String::new();
     let mut timeline_inputs: Vec<(String, String)> = Vec::new();
     if let Some(net) = state.network.as_ref() {
+        // The chain itself stays out (its block file alone is 16 MB
+        // preallocated); where it ended is enough to tell two runs apart.
+        let tip = net.bitcoind.call("getbestblockhash", &[]).ok();
+        let height = net.bitcoind.block_count().ok();
+        std::fs::write(
+            dir.join("chain.txt"),
+            format!(
+                "height {}\ntip {}\n",
+                height.map_or("?".into(), |h| h.to_string()),
+                tip.as_ref().and_then(|t| t.as_str()).unwrap_or("?")
+            ),
+        )?;
         let btc_log = net.bitcoind.debug_log();
         if let Ok(t) = std::fs::read(&btc_log) {
             timeline_inputs.push(("bitcoind".into(), String::from_utf8_lossy(&t).into_owned()));
@@ -180,6 +253,7 @@ pub fn write_bundle(
                 }
             }
             let _ = std::fs::copy(n.dir.join("stdout.log"), nd.join("stdout.log"));
+            let _ = std::fs::copy(n.dir.join("hang-probe.txt"), nd.join("hang-probe.txt"));
             if n.database().exists() {
                 let _ = std::fs::copy(n.database(), nd.join("lightningd.sqlite3"));
             }

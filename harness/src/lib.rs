@@ -14,6 +14,7 @@ pub mod executor;
 pub mod explore;
 pub mod fixture;
 pub mod gate;
+pub mod hangprobe;
 pub mod gather;
 pub mod hsm;
 pub mod matrix;

@@ -34,6 +34,13 @@ pub struct StartRecord {
     /// The harness SIGKILLed it on purpose (a `kill` step): its exit is no
     /// signature.
     pub killed_on_purpose: bool,
+    /// The harness signalled it to end it (a hung node, or one that would
+    /// not stop): its exit is the harness's doing, never a signature.
+    pub signalled_by_harness: bool,
+    /// A call to it never answered: the call, and what the node's
+    /// processes were doing then (`hangprobe`).
+    #[serde(skip)]
+    pub hang: Option<(String, crate::hangprobe::HangProbe)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +92,10 @@ pub struct Node {
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a hung node gets between SIGTERM and SIGKILL: it already
+/// failed to answer for a whole step timeout, so a hung run ends within a
+/// few seconds of that timeout instead of waiting out a graceful stop.
+pub const HUNG_GRACE: Duration = Duration::from_secs(2);
 
 impl Node {
     pub fn new(
@@ -293,6 +304,8 @@ impl Node {
             exit: None,
             log_offset: self.log_offset,
             killed_on_purpose: false,
+            signalled_by_harness: false,
+            hang: None,
         });
         self.process = Some(proc);
         self.pending_stderr_offset = stderr_offset;
@@ -389,23 +402,54 @@ impl Node {
 
     /// Graceful stop: the `stop` RPC, then the signal ladder if needed.
     /// Returns how the process ended.
+    /// A hung node (see [`Node::probe_hang`]) skips the `stop` RPC, which
+    /// it would not answer either, and gets [`HUNG_GRACE`].
     pub async fn stop(&mut self) -> Option<Exit> {
-        if self.is_running() {
+        let hung = self.starts.last().is_some_and(|s| s.hang.is_some());
+        if self.is_running() && !hung {
             let _ = self.call("stop", json!({}), STOP_GRACE).await;
         }
         let proc = self.process.as_mut()?;
-        let exit = match proc.wait_exit(STOP_GRACE).await {
-            Some(e) => {
-                proc.wait_group_empty(STOP_GRACE).await;
-                e
+        let was_running = proc.is_running();
+        let (exit, signalled) = if hung {
+            (proc.stop_ladder(HUNG_GRACE).await, was_running)
+        } else {
+            match proc.wait_exit(STOP_GRACE).await {
+                Some(e) => {
+                    proc.wait_group_empty(STOP_GRACE).await;
+                    (e, false)
+                }
+                None => (proc.stop_ladder(STOP_GRACE).await, true),
             }
-            None => proc.stop_ladder(STOP_GRACE).await,
         };
         if let Some(last) = self.starts.last_mut() {
             last.exit.get_or_insert(exit);
+            last.signalled_by_harness |= signalled;
         }
         ports::wait_port_free(self.port.port, Duration::from_secs(10)).await;
         Some(exit)
+    }
+
+    /// A call to this node never answered (`what`): record what its
+    /// processes were doing, in the start record and in `hang-probe.txt`
+    /// for the bundle, before anything tears it down. Returns the summary
+    /// (`busy: <process> at <frames>`).
+    pub async fn probe_hang(&mut self, what: &str) -> Option<String> {
+        let proc = self.process.as_mut()?;
+        if !proc.is_running() {
+            return None;
+        }
+        let pid = proc.pid as i32;
+        let probe = crate::hangprobe::probe(pid).await;
+        let summary = probe.summary();
+        let _ = std::fs::write(
+            self.dir.join("hang-probe.txt"),
+            format!("{what}\n{summary}\n\n{}", probe.text),
+        );
+        if let Some(last) = self.starts.last_mut() {
+            last.hang = Some((what.to_string(), probe));
+        }
+        Some(summary)
     }
 
     /// SIGKILL the whole process group (crash simulation); waits until the

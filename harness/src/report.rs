@@ -44,6 +44,9 @@ pub struct Report {
     pub binaries: Vec<BinaryReport>,
     pub run_dir: Option<PathBuf>,
     pub bundle: Option<PathBuf>,
+    /// Why a run that did not pass has no bundle (the budget ran out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_note: Option<String>,
     pub duration_ms: u128,
     /// Time per phase: `resolve`, `bitcoind`, `start_nodes`, `fund`, `open`,
     /// `confirm`, `channel_normal`, `gossip`, `steps`, `stop`.
@@ -130,6 +133,7 @@ pub fn build(
             .filter(|d| d.is_kept())
             .map(|d| d.path().to_path_buf()),
         bundle: None,
+        bundle_note: None,
         duration_ms: state.started.elapsed().as_millis(),
         phases: state.phases.clone(),
         exit_code: crate::outcome::exit_code(outcome.kind),
@@ -243,6 +247,8 @@ pub fn summary(r: &Report) -> String {
         s.push_str(&format!("\n  evidence: {}", b.display()));
     } else if let Some(d) = &r.run_dir {
         s.push_str(&format!("\n  run dir: {}", d.display()));
+    } else if let Some(note) = &r.bundle_note {
+        s.push_str(&format!("\n  {note}"));
     }
     s
 }

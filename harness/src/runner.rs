@@ -166,7 +166,11 @@ pub async fn run_scenario(
     report.db_snapshots = evidence.db_snapshots.clone();
     report.log_snapshots = evidence.log_snapshots.clone();
     report.snapshot_changes = snapshot_changes;
-    if report.outcome != OutcomeKind::Pass || opts.keep {
+    // A run that did not pass leaves its bundle (within the process's
+    // budget); `--keep` leaves the whole run dir. Nothing else stays.
+    let bundle_wanted = opts.keep
+        || (report.outcome != OutcomeKind::Pass && crate::gather::take_bundle_slot());
+    if bundle_wanted {
         if let Some(dir) = state.run_dir.as_mut() {
             dir.keep();
             let dir = dir.path().to_path_buf();
@@ -176,11 +180,23 @@ pub async fn run_scenario(
                 Err(e) => eprintln!("warning: could not write the artifact bundle: {e}"),
             }
         }
+    } else if report.outcome != OutcomeKind::Pass {
+        report.bundle_note = Some(format!(
+            "no bundle: this process already kept {} (${})",
+            crate::gather::max_bundles(),
+            crate::gather::MAX_BUNDLES_ENV
+        ));
     }
     // Release the ports and bitcoind; the dirs stay if kept.
     if let Some(net) = state.network.take() {
         net.bitcoind.stop();
         drop(net.nodes);
+    }
+    // Without --keep, a kept run dir is cut down to its bundle: the chain
+    // (bitcoind preallocates 16 MB of block file) and the live node dirs
+    // are what fills disks, and the bundle already holds their evidence.
+    if let (false, Some(dir), Some(_)) = (opts.keep, &report.run_dir, &report.bundle) {
+        crate::gather::prune_to_bundle(dir);
     }
     Box::new(report)
 }

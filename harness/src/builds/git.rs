@@ -173,7 +173,9 @@ pub(crate) mod testing {
     }
 
     pub fn init(dir: &Path) -> Repo {
-        git_in(dir, &["init", "-q", "-b", "master"]);
+        // `--template=` (empty): no user's `init.templateDir` (which may
+        // carry sparse-checkout patterns or hooks) reaches the test repo.
+        git_in(dir, &["init", "-q", "-b", "master", "--template="]);
         Repo::new(dir)
     }
 }

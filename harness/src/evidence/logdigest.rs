@@ -187,7 +187,10 @@ mod tests {
             sigs.contains(&"[unique_constraint] UNIQUE constraint failed: channel_htlcs.id"),
             "{sigs:#?}"
         );
-        assert!(sigs.contains(&"[fatal_signal] FATAL SIGNAL 6"), "{sigs:#?}");
+        assert!(
+            sigs.iter().any(|s| s.starts_with("[fatal_signal] FATAL SIGNAL 6 at ")),
+            "{sigs:#?}"
+        );
         assert!(!sigs.iter().any(|s| s.contains("backtrace")), "{sigs:#?}");
         // The same input gives the same digest: sets, sorted.
         assert_eq!(

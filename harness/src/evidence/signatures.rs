@@ -50,6 +50,15 @@ pub enum SignatureKind {
     Assertion,
     /// `MEMLEAK:`.
     MemLeak,
+    /// The reason a process wrote just before it exited on its own with a
+    /// non-zero code: lightningd's `fatal()` before its log is up prints
+    /// only to stderr and exits 1 (`lightningd/log.c` `fatal_vfmt`), e.g. a
+    /// database migration it refuses. From [`exit_reason`].
+    Fatal,
+    /// A call that never answered, with the process that was busy and its
+    /// top frames (`hangprobe`). The harness's own kill that ends a hung
+    /// run is never a signature; this is.
+    Hang,
     /// The process ended badly (non-zero exit, signal); from [`exit_signature`].
     Exit,
 }
@@ -111,17 +120,19 @@ impl Signature {
         use SignatureKind::*;
         match self.kind {
             UniqueConstraint => 0,
-            SqlError | Assertion => 1,
+            SqlError | Assertion | Fatal => 1,
             Broken if !self.is_echo() => 2,
             FatalSignal => 3,
+            // What hung, and where: only a cause named above outranks it.
+            Hang => 4,
             // A death is a death: the earliest one is the cause of the others.
-            SubdaemonDied | PluginDied => 4,
-            BadReestablish => 5,
-            MemLeak => 6,
-            Weird => 7,
-            Broken => 8,
-            Exit => 9,
-            Backtrace => 10,
+            SubdaemonDied | PluginDied => 5,
+            BadReestablish => 6,
+            MemLeak => 7,
+            Weird => 8,
+            Broken => 9,
+            Exit => 10,
+            Backtrace => 11,
         }
     }
 }
@@ -252,6 +263,106 @@ fn frame_text(file: &str, function: &str, r: &Redactor) -> Option<String> {
     Some(r.redact(&format!("{file}:<line> ({function})")))
 }
 
+/// How many of CLN's own frames a crash state names: enough to tell two
+/// segfaults apart, few enough that a refactor far from the crash keeps
+/// the signature (crash-triage systems dedupe on the top three).
+const CRASH_STATE_FRAMES: usize = 3;
+
+/// Frames of the crash handler and of the helpers that only report a fatal
+/// error, which every backtrace of such a death starts with:
+/// `common/daemon.c` (`send_backtrace`, `crashdump`), `lightningd/log.c`
+/// (`fatal`, `fatal_vfmt`, `log_backtrace_*`), `db/utils.c` and `wallet/db.c`
+/// (`db_fatal`, `db_error`), `common/status.c` (`status_failed`). The crash
+/// state starts at the code that called them.
+const HANDLER_FRAMES: [&str; 9] = [
+    "send_backtrace",
+    "crashdump",
+    "fatal",
+    "fatal_vfmt",
+    "log_backtrace_print",
+    "log_backtrace_exit",
+    "db_fatal",
+    "db_error",
+    "status_failed",
+];
+
+/// The backtrace frames that follow a `FATAL SIGNAL` line, in any of the
+/// three formats, as redacted `file (function)`: CLN's own code only (no
+/// libc, whose paths start with `.` or `/`, no `external/`, no unknown
+/// frames), crash handler left out, at most [`CRASH_STATE_FRAMES`].
+fn frames_from(lines: &[&str], r: &Redactor) -> Vec<String> {
+    let p = patterns();
+    let mut frames = Vec::new();
+    let mut i = 0;
+    while i < lines.len() && frames.len() < CRASH_STATE_FRAMES {
+        let raw = lines[i].trim_end_matches('\r');
+        i += 1;
+        let (file, function) = if let Some(c) = p.stderr_frame.captures(raw) {
+            match lines.get(i).and_then(|l| p.stderr_frame_loc.captures(l)) {
+                Some(loc) => {
+                    i += 1;
+                    (loc[1].to_string(), c[1].to_string())
+                }
+                None => break,
+            }
+        } else if let Some(c) = p.backtrace.captures(split_line(raw).message.trim_end()) {
+            (c[1].to_string(), c[3].to_string())
+        } else {
+            break;
+        };
+        let own_code = !file.starts_with(['.', '/', '?', '('])
+            && !file.starts_with("external/")
+            && !HANDLER_FRAMES.contains(&function.as_str());
+        if own_code {
+            if let Some(t) = frame_text(&file, &function, r) {
+                frames.push(t.replace(":<line>", ""));
+            }
+        }
+    }
+    frames
+}
+
+/// `FATAL SIGNAL 11 at common/json_filter.c (parse_filter) < ...`: the
+/// signal and where it hit, innermost frame first.
+fn crash_state(signal: &str, frames: &[String]) -> String {
+    if frames.is_empty() {
+        format!("FATAL SIGNAL {signal}")
+    } else {
+        format!("FATAL SIGNAL {signal} at {}", frames.join(" < "))
+    }
+}
+
+/// Lines a process writes to stderr that never say why it exited.
+fn is_noise(line: &str) -> bool {
+    let p = patterns();
+    line.is_empty()
+        || line.starts_with("=== cln-harness:")
+        || line.starts_with("Log dumped in ")
+        || line.starts_with("Lost connection to the RPC socket")
+        || p.stderr_frame.is_match(line)
+        || p.stderr_frame_loc.is_match(line)
+}
+
+/// The reason a process that exited on its own with a non-zero code gave:
+/// the last line of what it wrote to stderr during that start that is not
+/// noise, redacted (`lightningd/log.c` `fatal_vfmt` prints the message
+/// and a newline, then exits 1, while the log is not yet up). None when it
+/// said nothing.
+pub fn exit_reason(node: &str, stderr_of_start: &str, r: &Redactor) -> Option<Signature> {
+    let line = stderr_of_start
+        .lines()
+        .map(|l| l.trim())
+        .rev()
+        .find(|l| !is_noise(l))?;
+    Some(Signature::new(node, SignatureKind::Fatal, r.redact(line)))
+}
+
+/// A hung call, from what `hangprobe` saw: `what` (the call that never
+/// answered) and the busy process with its top frames.
+pub fn hang_signature(node: &str, what: &str, r: &Redactor) -> Signature {
+    Signature::new(node, SignatureKind::Hang, r.redact(what))
+}
+
 fn with_subsystem(subsystem: &str, message: &str) -> String {
     if subsystem.is_empty() {
         message.to_string()
@@ -319,7 +430,7 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
             out.push(Signature::new(
                 node,
                 FatalSignal,
-                format!("FATAL SIGNAL {}", &c[1]),
+                crash_state(&c[1], &frames_from(&lines[i..], r)),
             ));
         } else if let Some(c) = p.backtrace.captures(msg) {
             if let Some(t) = frame_text(&c[1], &c[3], r) {
@@ -510,7 +621,12 @@ mod tests {
             &Redactor::new(),
         );
         assert_eq!(of_kind(&sigs, UniqueConstraint), [UNIQUE_8269]);
-        assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
+        // The crash state: the signal, then CLN's frames from the code that
+        // called fatal() (the crash handler and db_fatal are left out).
+        assert_eq!(
+            of_kind(&sigs, FatalSignal),
+            ["FATAL SIGNAL 6 at db/utils.c (db_exec_prepared_v2) < wallet/wallet.c (wallet_htlc_save_out) < lightningd/peer_htlcs.c (update_out_htlc)"]
+        );
         let sql = of_kind(&sigs, SqlError);
         assert_eq!(
             sql.len(),
@@ -712,6 +828,7 @@ lightningd: connectd failed (signal 9), exiting.
             &fixture("fatal-cause/alice-log-tail.txt"),
             &Redactor::new(),
         );
+        // This excerpt ends inside the crash handler: no frame of CLN's own.
         assert_eq!(of_kind(&sigs, FatalSignal), ["FATAL SIGNAL 6"]);
         assert_eq!(
             first_crash(&sigs).unwrap().text,
@@ -761,19 +878,37 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
     }
 
     #[test]
-    fn a_segfault_is_named_by_its_signal() {
+    fn a_process_that_exits_with_a_reason_is_named_by_it() {
+        let r = Redactor::new();
+        // lightningd's fatal() before its log is up: the message, a newline, exit 1.
+        let stderr = "Refusing to irreversibly upgrade db from version 263 to 267 in non-final version v25.02-321-g1cc64dd67 (use --database-upgrade=true to override)\n";
+        let s = exit_reason("alice", stderr, &r).unwrap();
+        assert_eq!(s.kind, Fatal);
+        assert!(s.text.starts_with("Refusing to irreversibly upgrade db"), "{}", s.text);
+        // It outranks the bare exit status it explains.
+        let sigs = [exit_signature("alice", "exit code 1"), s.clone()];
+        assert_eq!(first_crash(&sigs), Some(&s));
+        // Noise is not a reason; silence gives none.
+        assert_eq!(exit_reason("alice", "\nLog dumped in crash.log.1\nLost connection to the RPC socket.\n", &r), None);
+    }
+
+    #[test]
+    fn a_segfault_is_named_by_its_signal_and_where_it_hit() {
         let sigs = extract(
             "alice",
             &fixture("segfault-raw/alice-log-tail.txt"),
             &Redactor::new(),
         );
-        assert_eq!(first_crash(&sigs).unwrap().text, "FATAL SIGNAL 11");
+        // Not a bare `FATAL SIGNAL 11`: the top three of CLN's own frames,
+        // without the crash handler (send_backtrace, crashdump) or libc.
+        const STATE: &str = "FATAL SIGNAL 11 at common/daemon.c (daemon_poll) < lightningd/lightningd.c (io_poll_lightningd) < ccan/ccan/io/poll.c (io_loop)";
+        assert_eq!(first_crash(&sigs).unwrap().text, STATE);
         let stderr = extract(
             "alice",
             &fixture("segfault-raw/alice-stderr.txt"),
             &Redactor::new(),
         );
-        assert_eq!(first_crash(&stderr).unwrap().text, "FATAL SIGNAL 11");
+        assert_eq!(first_crash(&stderr).unwrap().text, STATE, "stderr names the same frames");
     }
 
     /// The bug report: `Peer transient failure ... channeld died` from a

@@ -470,6 +470,19 @@ impl Driver<'_> {
         }
     }
 
+    /// A call to `node` never answered: name what its processes were doing
+    /// (before the deaths probe and teardown touch it) in the step's words.
+    async fn probe_hang(&mut self, node: &str, what: String) -> String {
+        let summary = match self.world.net.node_mut(node) {
+            Ok(n) => n.probe_hang(&what).await,
+            Err(_) => None,
+        };
+        match summary {
+            Some(s) => format!("{what}; {s}"),
+            None => what,
+        }
+    }
+
     async fn run_one(&mut self, step: &Step, index: String) -> bool {
         let sref = StepRef {
             index,
@@ -504,6 +517,10 @@ impl Driver<'_> {
         let result = match result {
             Err(e) => Err(self.settle(e).await),
             ok => ok,
+        };
+        let result = match (result, &node) {
+            (Err(StepError::Hang(what)), Some(n)) => Err(StepError::Hang(self.probe_hang(n, what).await)),
+            (other, _) => other,
         };
         if let (Ok(_), true, Some(n)) = (&result, step.action.starts_node(), &node) {
             self.liveness.expect_up(n);
