@@ -137,6 +137,11 @@ pub enum Command {
         /// Where the fixture dir goes (default: `fixtures/NAME`).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Date the recorded chain this many days in the past (bitcoind's
+        /// `setmocktime` while recording): a fixture as old as one recorded
+        /// back then, to check that resuming does not depend on its age.
+        #[arg(long, value_name = "DAYS")]
+        chain_days_ago: Option<u64>,
         #[command(flatten)]
         bins: BinaryArgs,
     },
@@ -386,8 +391,9 @@ pub fn main_with_args(cli: Cli) -> i32 {
             at,
             name,
             out,
+            chain_days_ago,
             bins,
-        } => rt.block_on(record(&scenario, at, &name, out, &bins)),
+        } => rt.block_on(record(&scenario, at, &name, out, chain_days_ago, &bins)),
         Command::Run(args) => rt.block_on(run(&args)),
         Command::Bisect(args) => rt.block_on(bisect(&args)),
         Command::Build { refs, repo, flags } => build(&refs, repo.as_deref(), &flags),
@@ -1030,6 +1036,7 @@ async fn record(
     at: usize,
     name: &str,
     out: Option<PathBuf>,
+    chain_days_ago: Option<u64>,
     bins: &BinaryArgs,
 ) -> i32 {
     let mut scenario = match crate::scenario::load(file) {
@@ -1061,6 +1068,12 @@ async fn record(
         name: name.to_string(),
         out: out.clone(),
         after_step: at,
+        chain_mocktime: chain_days_ago.map(|days| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            now.saturating_sub(days.saturating_mul(86_400))
+        }),
     });
     let opts = crate::runner::RunOptions {
         keep: false,

@@ -14,6 +14,11 @@ pub struct Evidence {
     pub signatures: Vec<Signature>,
     /// (node, line) BROKEN lines no `broken_log` regex allows.
     pub unexpected_broken: Vec<(String, String)>,
+    /// (node, signature) a process of the node died of (a signal or an
+    /// assertion), that no `broken_log` regex allows: a subdaemon or
+    /// plugin can die while lightningd lives on and logs nothing above
+    /// DEBUG (seen: a SIGSEGV in v25.05's gossipd, the run passed).
+    pub unexpected_crashes: Vec<(String, String)>,
     /// Per node: check-db report of its database.
     pub check_db: Vec<(String, Value)>,
     /// Per node: the normalised, redacted semantic snapshot of its database.
@@ -57,6 +62,7 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
     let mut ev = Evidence {
         signatures: vec![],
         unexpected_broken: vec![],
+        unexpected_crashes: vec![],
         check_db: vec![],
         db_snapshots: Default::default(),
         log_snapshots: Default::default(),
@@ -85,6 +91,9 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
             .into_iter()
             .filter(|s| !s.is_benign())
             .collect();
+        for s in signatures::crashes_not_whitelisted(&sigs, &whitelist) {
+            ev.unexpected_crashes.push((n.name.clone(), s.text.clone()));
+        }
         for s in signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
             ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
         }

@@ -31,6 +31,9 @@ pub struct ProcInfo {
     pub name: String,
     /// utime + stime, in clock ticks.
     pub cpu_ticks: u64,
+    /// A script run by an interpreter: its native frames are the
+    /// interpreter's own loop and name none of the script's code.
+    pub script: bool,
 }
 
 /// What the probe found.
@@ -74,8 +77,16 @@ pub fn describe(what: &str, probe: &HangProbe) -> String {
     format!("{what}; {}", probe.summary())
 }
 
-/// A program's name from its command line: the script for an interpreter.
-pub fn program_name(argv: &[String]) -> String {
+/// A program's name from its command line: the script for an interpreter
+/// (then `true`).
+pub fn program(argv: &[String]) -> (String, bool) {
+    let name = program_name(argv);
+    let first = argv.first().map(|a| Path::new(a).file_name().map_or(a.clone(), |n| n.to_string_lossy().into_owned()));
+    let script = first.is_some_and(|f| f != name);
+    (name, script)
+}
+
+fn program_name(argv: &[String]) -> String {
     let base = |s: &str| Path::new(s).file_name().map_or(s.to_string(), |n| n.to_string_lossy().into_owned());
     let Some(first) = argv.first() else {
         return "?".into();
@@ -176,10 +187,12 @@ fn sample(pgid: i32) -> Vec<ProcInfo> {
                 .filter(|a| !a.is_empty())
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
+            let (name, script) = program(&argv);
             Some(ProcInfo {
                 pid,
-                name: program_name(&argv),
+                name,
                 cpu_ticks: cpu_ticks(&stat)?,
+                script,
             })
         })
         .collect()
@@ -232,7 +245,9 @@ pub async fn probe(pgid: i32) -> HangProbe {
         text.push_str(&format!("\nbusy: {} (pid {}, {used} ticks in {SAMPLE_GAP:?})\n", p.name, p.pid));
         match stack_of(p.pid).await {
             Ok(stack) => {
-                frames = parse_frames(&stack);
+                if !p.script {
+                    frames = parse_frames(&stack);
+                }
                 text.push_str(&stack);
             }
             Err(why) => text.push_str(&format!("{why}\n")),
@@ -246,7 +261,7 @@ mod tests {
     use super::*;
 
     fn p(pid: i32, name: &str, cpu_ticks: u64) -> ProcInfo {
-        ProcInfo { pid, name: name.into(), cpu_ticks }
+        ProcInfo { pid, name: name.into(), cpu_ticks, script: false }
     }
 
     #[test]
@@ -266,10 +281,10 @@ mod tests {
     #[test]
     fn interpreters_are_named_by_their_script() {
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(program_name(&argv(&["/usr/bin/python3", "/x/crashy-plugin.py"])), "crashy-plugin.py");
-        assert_eq!(program_name(&argv(&["python3.11", "-u", "/x/summary.py"])), "summary.py");
-        assert_eq!(program_name(&argv(&["/i/libexec/c-lightning/lightning_channeld"])), "lightning_channeld");
-        assert_eq!(program_name(&argv(&["/i/libexec/c-lightning/plugins/cln-xpay"])), "cln-xpay");
+        assert_eq!(program(&argv(&["/usr/bin/python3", "/x/crashy-plugin.py"])), ("crashy-plugin.py".into(), true));
+        assert_eq!(program(&argv(&["python3.11", "-u", "/x/summary.py"])), ("summary.py".into(), true));
+        assert_eq!(program(&argv(&["/i/libexec/c-lightning/lightning_channeld"])), ("lightning_channeld".into(), false));
+        assert_eq!(program(&argv(&["/i/libexec/c-lightning/plugins/cln-xpay"])), ("cln-xpay".into(), false));
     }
 
     #[test]

@@ -122,18 +122,25 @@ impl Network {
         nodes: Vec<(NodeConfig, Lightningd)>,
         premine: bool,
     ) -> Result<Network, NetworkError> {
-        Network::create_with(run_dir, bitcoin, nodes, premine, false)
+        Network::create_with(run_dir, bitcoin, nodes, premine, false, None)
     }
 
-    /// As [`Network::create_on`]; `p2p` opens bitcoind's P2P port (electrs needs it).
+    /// As [`Network::create_on`]; `p2p` opens bitcoind's P2P port (electrs
+    /// needs it); `mocktime` (unix seconds) sets bitcoind's clock before the
+    /// first block, so every block of this chain is dated then (`record
+    /// --chain-days-ago`: a fixture as old as one recorded long ago).
     pub fn create_with(
         run_dir: &Path,
         bitcoin: &BitcoinBins,
         nodes: Vec<(NodeConfig, Lightningd)>,
         premine: bool,
         p2p: bool,
+        mocktime: Option<u64>,
     ) -> Result<Network, NetworkError> {
         let bitcoind = Bitcoind::start_with(bitcoin, &run_dir.join("bitcoind"), p2p)?;
+        if let Some(t) = mocktime {
+            bitcoind.call("setmocktime", &[serde_json::json!(t)])?;
+        }
         // Mature coinbases for a few funders, before any node starts.
         if premine {
             bitcoind.premine(nodes.len() as u64)?;

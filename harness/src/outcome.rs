@@ -109,6 +109,18 @@ impl Finding {
 
     /// A BROKEN (or "That's weird") line no `broken_log` regex allows:
     /// pyln-testing's teardown rule, a `fail`.
+    /// One of the node's processes crashed (a subdaemon or plugin can die
+    /// while lightningd lives on).
+    pub fn process_crashed(node: &str, text: &str) -> Finding {
+        Finding {
+            kind: OutcomeKind::Crash,
+            step: None,
+            node: Some(node.to_string()),
+            detail: format!("a process of {node} crashed: {text}"),
+            signature: Some(text.to_string()),
+        }
+    }
+
     pub fn unexpected_broken(node: &str, text: &str) -> Finding {
         Finding {
             kind: OutcomeKind::Fail,

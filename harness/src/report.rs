@@ -239,7 +239,12 @@ pub fn summary(r: &Report) -> String {
             if n.alive {
                 "alive".to_string()
             } else {
-                n.exit.map_or("not running".into(), |e| e.to_string())
+                let by_harness = n.starts.last().is_some_and(|s| s.signalled_by_harness || s.killed_on_purpose);
+                match n.exit {
+                    None => "not running".into(),
+                    Some(e) if by_harness && !e.is_clean() => format!("{e}, sent by the harness"),
+                    Some(e) => e.to_string(),
+                }
             }
         ));
     }

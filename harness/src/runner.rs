@@ -139,6 +139,16 @@ pub async fn run_scenario(
     let mut state = executor::run(scenario, cfg, &mut on_event).await;
     // Every lightningd has exited: read what they left.
     let evidence = crate::gather::gather(scenario, &state);
+    for (node, text) in &evidence.unexpected_crashes {
+        // A node whose death is already a finding needs no second one.
+        let known = state
+            .findings
+            .iter()
+            .any(|f| f.kind == OutcomeKind::Crash && f.node.as_deref() == Some(node));
+        if !known {
+            state.findings.push(outcome::Finding::process_crashed(node, text));
+        }
+    }
     for (node, text) in &evidence.unexpected_broken {
         state
             .findings

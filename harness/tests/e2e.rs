@@ -205,6 +205,101 @@ fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
     }
 }
 
+/// `cln-harness ARGS...` from the repo root.
+fn harness<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &std::path::Path)],
+) -> std::io::Result<std::process::Output> {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"));
+    cmd.current_dir(support::repo_root()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output()
+}
+
+/// The bug report: every committed fixture became a false HANG a day after
+/// it was recorded, because bitcoind called its old tip initial block
+/// download and lightningd deferred every commitment. A fixture whose
+/// chain is dated ten days back must resume and carry payments like a
+/// fresh one.
+fn a_fixture_recorded_days_ago_resumes(m: &Machine, label: &str) -> Result<(), Failed> {
+    let bin = m.lightningd(label)?;
+    let root = tempfile::tempdir()?;
+    let name = "old-chain";
+    let out = root.path().join("fixtures").join(name);
+    let lightningd = format!("candidate={}", bin.path.display());
+    let out_arg = out.display().to_string();
+    let rec = harness(
+        &["record", "scenarios/keysend.toml", "--at", "0", "--name", name, "--chain-days-ago", "10", "--lightningd", &lightningd, "--out", &out_arg],
+        &[],
+    )?;
+    if !rec.status.success() {
+        return Err(format!("record: {}", support::output_text(&rec)).into());
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("fixture.json"))?)?;
+    let scenario = root.path().join("resume.toml");
+    let text = std::fs::read_to_string(support::repo_root().join("scenarios/examples/resume-from-fixture.toml"))?
+        .replace(&format!("from_fixture = \"keysend@v25.05\""), &format!("from_fixture = \"{name}\""));
+    std::fs::write(&scenario, text)?;
+    let scenario_arg = scenario.display().to_string();
+    let run = harness(&["run", &scenario_arg, "--lightningd", &lightningd], &[])?;
+    if !run.status.success() {
+        return Err(format!("resuming a chain dated 10 days back (fixture {meta}):\n{}", support::output_text(&run)).into());
+    }
+    Ok(())
+}
+
+/// The bug report: each failing run left about 21 MB in $TMPDIR, 16 MB of
+/// it bitcoind's preallocated block file. A failing run now leaves its
+/// bundle alone (no chain), well under 2 MB; a passing run leaves nothing.
+fn failing_runs_leave_small_bundles_and_passing_runs_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
+    let bin = m.lightningd(label)?;
+    let tmp = tempfile::tempdir()?;
+    let lightningd = format!("candidate={}", bin.path.display());
+    let pass = harness(&["run", "scenarios/keysend.toml", "--lightningd", &lightningd], &[("TMPDIR", tmp.path())])?;
+    if !pass.status.success() {
+        return Err(format!("keysend: {}", support::output_text(&pass)).into());
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path())?.flatten().map(|e| e.path()).collect();
+    if !left.is_empty() {
+        return Err(format!("a passing run left {left:?} in $TMPDIR").into());
+    }
+    let fail = harness(
+        &["run", "fixtures/verdicts/failures-show-the-data.toml", "--lightningd", &lightningd],
+        &[("TMPDIR", tmp.path())],
+    )?;
+    if fail.status.code() != Some(1) {
+        return Err(format!("expected a fail (1): {}", support::output_text(&fail)).into());
+    }
+    let bytes = dir_size(tmp.path());
+    if bytes > 2 * 1024 * 1024 {
+        return Err(format!("a failing run left {bytes} bytes in $TMPDIR: {}", support::output_text(&fail)).into());
+    }
+    let bundles: Vec<_> = walk(tmp.path()).into_iter().filter(|p| p.ends_with("bundle/report.json")).collect();
+    if bundles.len() != 1 {
+        return Err(format!("expected one bundle, found {bundles:?}").into());
+    }
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    walk(dir).iter().filter_map(|p| p.symlink_metadata().ok()).map(|m| m.len()).sum()
+}
+
 fn descendants(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     let mut frontier = vec![pid];
@@ -243,7 +338,7 @@ fn main() {
     // The default candidate plus each version the issue names.
     let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 7] = [
         ("two_nodes_keysend_and_invoice", two_nodes),
         (
             "three_nodes_in_a_line_pay_across_both_channels",
@@ -252,11 +347,15 @@ fn main() {
         ("sigkill_of_up_leaves_no_daemon", sigkill_leaves_nothing),
         ("sigkill_of_up_leaves_no_postgres", sigkill_leaves_no_postgres),
         ("four_parallel_postgres_runs_do_not_collide", four_parallel_postgres_runs),
+        ("a_fixture_recorded_days_ago_resumes", a_fixture_recorded_days_ago_resumes),
+        ("failing_runs_leave_small_bundles_and_passing_runs_nothing", failing_runs_leave_small_bundles_and_passing_runs_nothing),
     ];
     for label in labels {
         for (check_name, check) in checks {
             // The kill and parallel tests need only one binary.
-            let once = check_name.starts_with("sigkill") || check_name.starts_with("four");
+            let once = check_name.starts_with("sigkill")
+                || check_name.starts_with("four")
+                || check_name.starts_with("failing_runs");
             if once && label != "candidate" {
                 continue;
             }

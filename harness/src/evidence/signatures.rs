@@ -186,7 +186,9 @@ fn patterns() -> &'static Patterns {
             r"^(lightningd|lightning_\w+|hsmd|connectd|gossipd|channeld|closingd|onchaind|openingd|dualopend|plugin-[\w.-]+): (.*)$",
         )
         .unwrap(),
-        fatal: Regex::new(r"^FATAL SIGNAL (\d+)").unwrap(),
+        // A plugin's own crash handler prints `cln-xpay: FATAL SIGNAL 11` to
+        // lightningd's stderr, with no subsystem the log formats know.
+        fatal: Regex::new(r"^(?:([\w.-]+): )?FATAL SIGNAL (\d+)").unwrap(),
         backtrace: Regex::new(r"^backtrace: (\S+):(\d+) \((.*)\) 0x[0-9a-fA-F]+\s*$").unwrap(),
         stderr_frame: Regex::new(r"^0x[0-9a-fA-F]+ (\S+)\s*$").unwrap(),
         stderr_frame_loc: Regex::new(r"^\s+(\S+):(\d+)\s*$").unwrap(),
@@ -339,6 +341,8 @@ fn is_noise(line: &str) -> bool {
         || line.starts_with("=== cln-harness:")
         || line.starts_with("Log dumped in ")
         || line.starts_with("Lost connection to the RPC socket")
+        // A crash is its own signature (with its frames), not a reason.
+        || line.contains("FATAL SIGNAL")
         || p.stderr_frame.is_match(line)
         || p.stderr_frame_loc.is_match(line)
 }
@@ -351,9 +355,9 @@ fn is_noise(line: &str) -> bool {
 pub fn exit_reason(node: &str, stderr_of_start: &str, r: &Redactor) -> Option<Signature> {
     let line = stderr_of_start
         .lines()
-        .map(|l| l.trim())
         .rev()
-        .find(|l| !is_noise(l))?;
+        .find(|l| !is_noise(l) && !l.trim().is_empty())?
+        .trim();
     Some(Signature::new(node, SignatureKind::Fatal, r.redact(line)))
 }
 
@@ -427,11 +431,18 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
         let quiet = matches!(line.level, Some("DEBUG" | "TRACE" | "IO_IN" | "IO_OUT"));
 
         if let Some(c) = p.fatal.captures(msg) {
-            out.push(Signature::new(
-                node,
-                FatalSignal,
-                crash_state(&c[1], &frames_from(&lines[i..], r)),
-            ));
+            // Which process died, unless it is lightningd itself (whose three
+            // texts name it differently: `lightningd`, or nothing).
+            // A subdaemon's log subsystem is `gossipd`, its stderr prefix
+            // `lightning_gossipd`: one name for both.
+            let process = c.get(1).map_or(line.subsystem, |m| m.as_str());
+            let process = process.strip_prefix("lightning_").unwrap_or(process);
+            let state = crash_state(&c[2], &frames_from(&lines[i..], r));
+            let text = match process {
+                "" | "lightningd" => state,
+                other => format!("{other}: {state}"),
+            };
+            out.push(Signature::new(node, FatalSignal, text));
         } else if let Some(c) = p.backtrace.captures(msg) {
             if let Some(t) = frame_text(&c[1], &c[3], r) {
                 out.push(Signature::new(node, Backtrace, t));
@@ -547,6 +558,16 @@ pub fn headline<'a>(
         Some(best) => sigs.iter().find(|s| **s == *best),
         None => first_crash(sigs),
     }
+}
+
+/// A process that died of a signal or an assertion, whichever process it
+/// was, unless a `broken_log` regex allows it (as pyln fails a test on any
+/// crash.log).
+pub fn crashes_not_whitelisted<'a>(sigs: &'a [Signature], whitelist: &[Regex]) -> Vec<&'a Signature> {
+    sigs.iter()
+        .filter(|s| matches!(s.kind, SignatureKind::FatalSignal | SignatureKind::Assertion))
+        .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
+        .collect()
 }
 
 /// pyln-testing's teardown: every BROKEN (and, since v26, "That's weird: ")
@@ -890,6 +911,8 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
         assert_eq!(first_crash(&sigs), Some(&s));
         // Noise is not a reason; silence gives none.
         assert_eq!(exit_reason("alice", "\nLog dumped in crash.log.1\nLost connection to the RPC socket.\n", &r), None);
+        // A backtrace frame (`0x... fn` / tab `file:line`) is no reason either.
+        assert_eq!(exit_reason("alice", "0x55c30f48ff80 ???\n\t???:0\n", &r), None);
     }
 
     #[test]

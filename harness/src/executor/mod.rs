@@ -77,6 +77,9 @@ pub struct RecordSpec {
     pub out: std::path::PathBuf,
     /// The scenario's step count that ran (for the metadata).
     pub after_step: usize,
+    /// bitcoind's clock while recording (unix seconds), so the chain's
+    /// blocks are dated in the past (`--chain-days-ago`).
+    pub chain_mocktime: Option<u64>,
 }
 
 /// Everything a run leaves for evidence and reports. The network is kept
@@ -199,6 +202,7 @@ pub async fn run(
         nodes,
         fixture.is_none(),
         scenario.witness,
+        cfg.record.as_ref().and_then(|r| r.chain_mocktime),
     );
     let mut net = match created {
         Ok(n) => n,
