@@ -18,7 +18,7 @@ use std::time::Duration;
 /// end of a hung run.
 const SAMPLE_GAP: Duration = Duration::from_millis(300);
 /// How long a stack tool may take before the probe goes on without it.
-const STACK_TIMEOUT: Duration = Duration::from_secs(5);
+const STACK_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many frames the headline names (as for crashes: the top three).
 const HEADLINE_FRAMES: usize = 3;
 
@@ -34,6 +34,8 @@ pub struct ProcInfo {
     /// A script run by an interpreter: its native frames are the
     /// interpreter's own loop and name none of the script's code.
     pub script: bool,
+    /// `T`: stopped (SIGSTOP) or traced: it will not answer anyone.
+    pub stopped: bool,
 }
 
 /// What the probe found.
@@ -55,7 +57,8 @@ impl HangProbe {
     pub fn summary(&self) -> String {
         match &self.busy {
             None => "no process of the node was left to probe".into(),
-            Some((p, 0)) => with_frames(format!("nothing busy, {} waiting", p.name), &self.frames),
+            Some((p, _)) if p.stopped => with_frames(format!("stopped: {}", p.name), &self.frames),
+        Some((p, 0)) => with_frames(format!("nothing busy, {} waiting", p.name), &self.frames),
             Some((p, _)) => with_frames(format!("busy: {}", p.name), &self.frames),
         }
     }
@@ -101,6 +104,11 @@ fn program_name(argv: &[String]) -> String {
     }
 }
 
+/// The state letter of a `/proc/PID/stat` line (`R`, `S`, `T`, ...).
+pub fn state(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
 /// utime + stime from a `/proc/PID/stat` line (fields 14 and 15, counted
 /// after the `(comm)`, which may hold spaces).
 pub fn cpu_ticks(stat: &str) -> Option<u64> {
@@ -111,8 +119,12 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// The busiest process between two samples; ties and an idle group go to
-/// `leader` (lightningd, where a request that nobody works on waits).
+/// `leader` (lightningd, where a request that nobody works on waits). A
+/// stopped process comes first: it answers nobody, whatever else is busy.
 pub fn busiest(before: &[ProcInfo], after: &[ProcInfo], leader: i32) -> Option<(ProcInfo, u64)> {
+    if let Some(stopped) = after.iter().find(|p| p.stopped) {
+        return Some((stopped.clone(), 0));
+    }
     let used = |p: &ProcInfo| {
         let was = before.iter().find(|b| b.pid == p.pid).map_or(p.cpu_ticks, |b| b.cpu_ticks);
         p.cpu_ticks.saturating_sub(was)
@@ -193,6 +205,7 @@ fn sample(pgid: i32) -> Vec<ProcInfo> {
                 name,
                 cpu_ticks: cpu_ticks(&stat)?,
                 script,
+                stopped: matches!(state(&stat), Some('T' | 't')),
             })
         })
         .collect()
@@ -261,7 +274,7 @@ mod tests {
     use super::*;
 
     fn p(pid: i32, name: &str, cpu_ticks: u64) -> ProcInfo {
-        ProcInfo { pid, name: name.into(), cpu_ticks, script: false }
+        ProcInfo { pid, name: name.into(), cpu_ticks, script: false, stopped: false }
     }
 
     #[test]
@@ -269,6 +282,16 @@ mod tests {
         let before = [p(10, "lightningd", 50), p(11, "lightning_gossipd", 3), p(12, "crashy-plugin.py", 7)];
         let after = [p(10, "lightningd", 51), p(11, "lightning_gossipd", 3), p(12, "crashy-plugin.py", 37)];
         assert_eq!(busiest(&before, &after, 10), Some((p(12, "crashy-plugin.py", 37), 30)));
+    }
+
+    #[test]
+    fn a_stopped_subdaemon_is_named_even_when_another_process_is_busy() {
+        let before = [p(10, "lightningd", 50), p(11, "lightning_connectd", 3)];
+        let mut connectd = p(11, "lightning_connectd", 3);
+        connectd.stopped = true;
+        let after = [p(10, "lightningd", 60), connectd.clone()];
+        let probe = HangProbe { busy: busiest(&before, &after, 10), frames: vec![], text: String::new() };
+        assert_eq!(probe.summary(), "stopped: lightning_connectd");
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl Liveness {
                 continue;
             }
             let mut exit = n.exit();
-            if exit.is_none() && probe {
+            // A node that just hung on a call gets no second call to hang on.
+            let hung = n.starts.last().is_some_and(|s| s.hang.is_some());
+            if exit.is_none() && probe && !hung {
                 // A socket that refuses or drops us means lightningd is going
                 // down; a slow answer (a busy or hung node) is not a death.
                 let gone = match n.call("getinfo", json!({}), PROBE_TIMEOUT).await {
