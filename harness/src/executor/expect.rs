@@ -401,7 +401,11 @@ pub fn check_field(fc: &FieldCheck, value: &Value, b: &Bindings) -> Result<(), S
                             (None, Some(w)) => {
                                 format!("{here} missing, expected {}", json_within(w, CONTEXT_MAX))
                             }
-                            (a, None) => format!("{here} = {} not expected", shown(a)),
+                            // A key too many: its name is the point, not its value.
+                            (a, None) => format!(
+                                "{here} = {} not expected",
+                                json_within(a.unwrap_or(&Value::Null), ID_MAX)
+                            ),
                         };
                         e.push_str(&format!(
                             "a different value: {diff}; the whole value: {}",
