@@ -218,7 +218,8 @@ pub struct RunArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub bins: BinaryArgs,
-    /// Write the machine report here (a JSON array when several runs happen).
+    /// Write the machine report here (a JSON array when several files run;
+    /// with `--repeat`, an object: `repeats`, each file's groups, and `runs`).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Keep run dirs and write an artifact bundle even when passing.
@@ -232,8 +233,9 @@ pub struct RunArgs {
     /// Also print the time spent per phase.
     #[arg(short, long)]
     pub verbose: bool,
-    /// Run each scenario N times; print its pass rate, the outcomes and
-    /// each distinct signature with its count. Exit 0 only if every run passed.
+    /// Run each scenario N times; print its pass rate and every outcome
+    /// grouped by its headline (a crash's signature, a fail's step and
+    /// detail, redacted), with its count. Exit 0 only if every run passed.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub repeat: u32,
 }
@@ -705,6 +707,7 @@ async fn run(args: &RunArgs) -> i32 {
         snapshots: args.snapshots.clone(),
     };
     let mut reports = Vec::new();
+    let mut repeats = Vec::new();
     let mut worst = exit::pass();
     for f in &args.files {
         let mut runs = Vec::new();
@@ -726,15 +729,19 @@ async fn run(args: &RunArgs) -> i32 {
             }
         }
         if args.repeat > 1 {
-            println!(
-                "{}",
-                crate::report::repeat_summary(&f.display().to_string(), &runs)
-            );
+            let summary = crate::report::repeat_summary(&f.display().to_string(), &runs);
+            println!("{}", crate::report::repeat_lines(&summary));
+            repeats.push(summary);
         }
         reports.extend(runs);
     }
     if let Some(path) = &args.json {
-        let value = if reports.len() == 1 {
+        let value = if args.repeat > 1 {
+            serde_json::to_value(crate::report::RepeatReport {
+                repeats: &repeats,
+                runs: &reports,
+            })
+        } else if reports.len() == 1 {
             serde_json::to_value(&reports[0])
         } else {
             serde_json::to_value(&reports)

@@ -165,42 +165,148 @@ pub fn step_line(r: &StepRecord) -> String {
     line
 }
 
-/// `run --repeat N`: pass rate, outcome histogram, and each distinct
-/// headline signature with how often it came.
-pub fn repeat_summary(file: &str, runs: &[Report]) -> String {
-    let seen: Vec<(OutcomeKind, Option<&str>)> = runs
-        .iter()
-        .map(|r| (r.outcome, r.first_signature.as_deref()))
-        .collect();
-    tally(file, &seen)
+/// How `run --repeat` names the way one run ended, so runs that ended the
+/// same way fall in one group: `pass`; a crash by its first signature (the
+/// cause), or else like the others; a fail, hang or error by the step it was
+/// decided at and its detail. Run-varying values (ids, hashes, bolt11s,
+/// times, ports) go through the one redactor, so they do not split a group;
+/// the detail is put on one line.
+pub fn headline(
+    outcome: OutcomeKind,
+    step: Option<&crate::outcome::StepRef>,
+    detail: &str,
+    first_signature: Option<&str>,
+    redactor: &crate::evidence::redact::Redactor,
+) -> String {
+    let one_line = |t: &str| {
+        t.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let text = match (outcome, first_signature) {
+        (OutcomeKind::Pass, _) => return "pass".to_string(),
+        (OutcomeKind::Crash, Some(sig)) => one_line(sig),
+        (_, _) => match step {
+            Some(st) => format!("step {} ({}) {}", st.index, st.name, one_line(detail)),
+            None => one_line(detail),
+        },
+    };
+    format!("{}: {}", outcome.as_str(), redactor.redact(&text))
 }
 
-fn tally(file: &str, runs: &[(OutcomeKind, Option<&str>)]) -> String {
-    use std::collections::BTreeMap;
-    let passed = runs.iter().filter(|r| r.0 == OutcomeKind::Pass).count();
-    let mut outcomes: BTreeMap<OutcomeKind, usize> = BTreeMap::new();
-    let mut signatures: BTreeMap<&str, usize> = BTreeMap::new();
-    for (outcome, sig) in runs {
-        *outcomes.entry(*outcome).or_default() += 1;
-        if let Some(sig) = sig {
-            *signatures.entry(sig).or_default() += 1;
+/// Runs that ended the same way (see [`headline`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepeatGroup {
+    pub outcome: OutcomeKind,
+    pub headline: String,
+    pub count: usize,
+    /// Which runs, from 1.
+    pub runs: Vec<usize>,
+}
+
+/// `run --repeat N` of one file: its pass rate and every outcome grouped by
+/// headline (in `--json` too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepeatSummary {
+    pub file: String,
+    pub runs: usize,
+    pub passed: usize,
+    pub groups: Vec<RepeatGroup>,
+}
+
+/// `run --repeat N --json FILE`: each file's groups, then every run's report.
+#[derive(Debug, Serialize)]
+pub struct RepeatReport<'a> {
+    pub repeats: &'a [RepeatSummary],
+    pub runs: &'a [Report],
+}
+
+/// Pure: each run's (outcome, headline), in run order, into groups, the
+/// most frequent first, ties in the order they first came.
+pub fn group_by_headline(runs: &[(OutcomeKind, String)]) -> Vec<RepeatGroup> {
+    let mut groups: Vec<RepeatGroup> = Vec::new();
+    for (i, (outcome, headline)) in runs.iter().enumerate() {
+        match groups
+            .iter_mut()
+            .find(|g| g.outcome == *outcome && g.headline == *headline)
+        {
+            Some(g) => {
+                g.count += 1;
+                g.runs.push(i + 1);
+            }
+            None => groups.push(RepeatGroup {
+                outcome: *outcome,
+                headline: headline.clone(),
+                count: 1,
+                runs: vec![i + 1],
+            }),
         }
+    }
+    // Stable: equal counts keep the order they first came in.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    groups
+}
+
+/// `run --repeat N`: each run's headline, grouped.
+pub fn repeat_summary(file: &str, runs: &[Report]) -> RepeatSummary {
+    let named: Vec<(OutcomeKind, String)> = runs
+        .iter()
+        .map(|r| {
+            let names: Vec<(String, String)> = r
+                .nodes
+                .iter()
+                .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
+                .collect();
+            let redactor = crate::evidence::redact::Redactor::with_names(&names);
+            let h = headline(
+                r.outcome,
+                r.step.as_ref(),
+                &r.detail,
+                r.first_signature.as_deref(),
+                &redactor,
+            );
+            (r.outcome, h)
+        })
+        .collect();
+    RepeatSummary {
+        file: file.to_string(),
+        runs: runs.len(),
+        passed: runs
+            .iter()
+            .filter(|r| r.outcome == OutcomeKind::Pass)
+            .count(),
+        groups: group_by_headline(&named),
+    }
+}
+
+/// The printed form: the pass rate and outcomes, then one line per group,
+/// `3× fail: step 2 (rpc listinvoices) expected ...`.
+pub fn repeat_lines(s: &RepeatSummary) -> String {
+    let mut outcomes: std::collections::BTreeMap<OutcomeKind, usize> = Default::default();
+    for g in &s.groups {
+        *outcomes.entry(g.outcome).or_default() += g.count;
     }
     let hist: Vec<String> = outcomes
         .iter()
         .map(|(k, n)| format!("{} {n}", k.as_str()))
         .collect();
-    let mut s = format!(
-        "{file}: {passed}/{} passed ({})",
-        runs.len(),
+    let mut out = format!(
+        "{}: {}/{} passed ({})",
+        s.file,
+        s.passed,
+        s.runs,
         hist.join(", ")
     );
-    let mut sigs: Vec<(&str, usize)> = signatures.into_iter().collect();
-    sigs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    for (sig, n) in sigs {
-        s.push_str(&format!("\n  {n}× {sig}"));
+    for g in &s.groups {
+        out.push_str(&format!(
+            "\n  {}× {}",
+            g.count,
+            crate::text::truncate(&g.headline, 400)
+        ));
     }
-    s
+    out
 }
 
 /// One line: `phases: resolve 0.01s, bitcoind 0.20s, ...`.
@@ -358,18 +464,141 @@ pub fn markdown(scenario: &crate::scenario::Scenario, r: &Report) -> String {
 mod tests {
     use super::*;
 
+    use crate::evidence::redact::Redactor;
+    use crate::outcome::StepRef;
+
+    fn step(index: &str, name: &str) -> StepRef {
+        StepRef {
+            index: index.into(),
+            name: name.into(),
+        }
+    }
+
     #[test]
-    fn repeated_runs_tally_outcomes_and_signatures() {
-        let sig = Some("UNIQUE constraint failed: channel_htlcs.id");
-        let runs = [
-            (OutcomeKind::Pass, None),
-            (OutcomeKind::Crash, sig),
-            (OutcomeKind::Crash, sig),
-            (OutcomeKind::Hang, Some("x")),
-        ];
+    fn a_headline_is_the_signature_of_a_crash_and_the_step_and_detail_of_the_rest() {
+        let r = Redactor::new();
+        let sig = "UNIQUE constraint failed: channel_htlcs.id";
+        let at = step("4", "keysend alice → bob");
         assert_eq!(
-            tally("s.toml", &runs),
-            "s.toml: 1/4 passed (pass 1, hang 1, crash 2)\n  2× UNIQUE constraint failed: channel_htlcs.id\n  1× x"
+            headline(
+                OutcomeKind::Crash,
+                Some(&at),
+                "alice died (signal 6)",
+                Some(sig),
+                &r
+            ),
+            "crash: UNIQUE constraint failed: channel_htlcs.id"
         );
+        assert_eq!(
+            headline(
+                OutcomeKind::Crash,
+                Some(&at),
+                "alice died (signal 6)",
+                None,
+                &r
+            ),
+            "crash: step 4 (keysend alice → bob) alice died (signal 6)"
+        );
+        assert_eq!(
+            headline(
+                OutcomeKind::Fail,
+                Some(&at),
+                "expected 1 entries in `x`, got 0: []",
+                Some("x"),
+                &r
+            ),
+            "fail: step 4 (keysend alice → bob) expected 1 entries in `x`, got 0: []"
+        );
+        assert_eq!(
+            headline(
+                OutcomeKind::Hang,
+                Some(&at),
+                "did not finish\nwithin 30s",
+                None,
+                &r
+            ),
+            "hang: step 4 (keysend alice → bob) did not finish / within 30s"
+        );
+        assert_eq!(
+            headline(
+                OutcomeKind::Error,
+                None,
+                "no lightningd for role `base`",
+                None,
+                &r
+            ),
+            "error: no lightningd for role `base`"
+        );
+        assert_eq!(headline(OutcomeKind::Pass, None, "", None, &r), "pass");
+    }
+
+    /// The bug report: ten fails printed as `fail 10`, which did not show
+    /// whether they were one failure or several. Fails that differ only in
+    /// run-varying values (a payment hash, a bolt11) are one group; a
+    /// different failure is another.
+    #[test]
+    fn repeated_fails_are_grouped_by_what_failed_not_by_their_run_varying_values() {
+        let r = Redactor::new();
+        let at = step("4", "rpc listinvoices");
+        let fail = |hash: &str, status: &str| {
+            let detail = format!(
+                "expected 0 entries in `invoices` where {{\"status\":\"{status}\"}}, got 1: [0].status = \"{status}\" (payment_hash \"{hash}\")"
+            );
+            (
+                OutcomeKind::Fail,
+                headline(OutcomeKind::Fail, Some(&at), &detail, None, &r),
+            )
+        };
+        let runs = [
+            fail(&"ab".repeat(32), "unpaid"),
+            fail(&"cd".repeat(32), "unpaid"),
+            fail(&"ef".repeat(32), "paid"),
+            fail(&"01".repeat(32), "unpaid"),
+        ];
+        let groups = group_by_headline(&runs);
+        assert_eq!(groups.len(), 2, "{groups:#?}");
+        assert_eq!(
+            (groups[0].count, groups[0].runs.clone()),
+            (3, vec![1, 2, 4])
+        );
+        assert_eq!(
+            groups[0].headline,
+            "fail: step 4 (rpc listinvoices) expected 0 entries in `invoices` where {\"status\":\"unpaid\"}, got 1: [0].status = \"unpaid\" (payment_hash \"<hash>\")"
+        );
+        assert_eq!((groups[1].count, groups[1].runs.clone()), (1, vec![3]));
+    }
+
+    #[test]
+    fn every_outcome_is_grouped_and_printed_with_its_count() {
+        let sig = "crash: UNIQUE constraint failed: channel_htlcs.id".to_string();
+        let runs = [
+            (OutcomeKind::Pass, "pass".to_string()),
+            (OutcomeKind::Crash, sig.clone()),
+            (
+                OutcomeKind::Hang,
+                "hang: step 3 (pay) did not finish".to_string(),
+            ),
+            (OutcomeKind::Crash, sig.clone()),
+            (OutcomeKind::Error, "error: no bitcoind".to_string()),
+            (OutcomeKind::Pass, "pass".to_string()),
+            (OutcomeKind::Crash, sig),
+        ];
+        let summary = RepeatSummary {
+            file: "s.toml".into(),
+            runs: runs.len(),
+            passed: 2,
+            groups: group_by_headline(&runs),
+        };
+        assert_eq!(
+            repeat_lines(&summary),
+            "s.toml: 2/7 passed (pass 2, hang 1, crash 3, error 1)\n  \
+             3× crash: UNIQUE constraint failed: channel_htlcs.id\n  \
+             2× pass\n  \
+             1× hang: step 3 (pay) did not finish\n  \
+             1× error: no bitcoind"
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["groups"][0]["outcome"], "crash");
+        assert_eq!(json["groups"][0]["runs"], serde_json::json!([2, 4, 7]));
     }
 }

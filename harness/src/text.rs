@@ -29,7 +29,31 @@ pub fn tail(s: &str, max: usize) -> String {
 
 /// A JSON value as one line for a message, truncated.
 pub fn json_brief(v: &serde_json::Value) -> String {
-    truncate(&v.to_string(), 300)
+    json_within(v, 300)
+}
+
+/// A JSON value as one line of at most `max` bytes (plus `…`).
+pub fn json_within(v: &serde_json::Value, max: usize) -> String {
+    truncate(&v.to_string(), max)
+}
+
+/// Items joined with `sep` within about `max` bytes: the first item always
+/// (it is the one a message is about), then as many whole items as fit,
+/// then `and N more`. A list is cut between items, never inside one, so
+/// what is shown of each item is whole.
+pub fn join_within(items: &[String], sep: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 && out.len() + sep.len() + item.len() > max {
+            out.push_str(&format!("{sep}and {} more", items.len() - i));
+            return out;
+        }
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(item);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -41,5 +65,15 @@ mod tests {
         assert_eq!(truncate("ééééé", 3), "é…");
         assert_eq!(tail("ééééé", 3), "…é");
         assert_eq!(truncate("short", 10), "short");
+    }
+
+    #[test]
+    fn lists_are_cut_between_items_and_say_how_many_were_left_out() {
+        let items: Vec<String> = ["[0] a", "[1] b", "[2] c"].map(String::from).into();
+        assert_eq!(join_within(&items, ", ", 100), "[0] a, [1] b, [2] c");
+        assert_eq!(join_within(&items, ", ", 12), "[0] a, [1] b, and 1 more");
+        // The first item is what the message is about: always whole.
+        assert_eq!(join_within(&items, "; ", 1), "[0] a; and 2 more");
+        assert_eq!(join_within(&[], ", ", 10), "");
     }
 }

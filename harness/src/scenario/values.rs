@@ -156,26 +156,68 @@ impl PathExpr {
 
     /// Follow the path, resolving `${...}` in selector values against `b`.
     pub fn lookup_with<'v>(&self, value: &'v Value, b: &Bindings) -> Option<&'v Value> {
+        match self.walk_with(value, b) {
+            (n, v) if n == self.segments.len() => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Follow the path as far as it goes: how many segments were followed
+    /// and the value reached, so a message can say where a path that leads
+    /// nowhere stopped (`channels[3]` when there are 2).
+    pub fn walk_with<'v>(&self, value: &'v Value, b: &Bindings) -> (usize, &'v Value) {
         let mut cur = value;
-        for seg in &self.segments {
-            cur = match seg {
-                Segment::Key(k) => cur.get(k)?,
-                Segment::Index(i) => cur.get(*i)?,
+        for (n, seg) in self.segments.iter().enumerate() {
+            let next = match seg {
+                Segment::Key(k) => cur.get(k),
+                Segment::Index(i) => cur.get(*i),
                 Segment::Select { field, value } => {
-                    let want = match resolve_str(value, b).ok()? {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    cur.as_array()?.iter().find(|e| match e.get(field) {
-                        Some(Value::String(s)) => *s == want,
-                        Some(other) => other.to_string() == want,
-                        None => false,
-                    })?
+                    selector_value(value, b).and_then(|want| select(cur, field, &want))
                 }
             };
+            match next {
+                Some(v) => cur = v,
+                None => return (n, cur),
+            }
         }
-        Some(cur)
+        (self.segments.len(), cur)
     }
+
+    /// The path's first `n` segments as text (`channels[0]`), for messages.
+    pub fn prefix_text(&self, n: usize) -> String {
+        let mut s = String::new();
+        for seg in self.segments.iter().take(n) {
+            match seg {
+                Segment::Key(k) if s.is_empty() => s.push_str(k),
+                Segment::Key(k) => {
+                    s.push('.');
+                    s.push_str(k)
+                }
+                Segment::Index(i) => s.push_str(&format!("[{i}]")),
+                Segment::Select { field, value } => s.push_str(&format!("[{field}={value}]")),
+            }
+        }
+        s
+    }
+}
+
+/// `[field=want]`: the first element of a list whose `field` reads `want`
+/// (a string as itself, anything else as its JSON text).
+fn select<'v>(list: &'v Value, field: &str, want: &str) -> Option<&'v Value> {
+    list.as_array()?.iter().find(|e| match e.get(field) {
+        Some(Value::String(s)) => s == want,
+        Some(other) => other.to_string().as_str() == want,
+        None => false,
+    })
+}
+
+/// A selector's value as the text elements are compared with (`${...}`
+/// resolved); `None` when it does not resolve.
+pub fn selector_value(value: &str, b: &Bindings) -> Option<String> {
+    Some(match resolve_str(value, b).ok()? {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
 }
 
 impl std::fmt::Display for PathExpr {
