@@ -44,6 +44,10 @@ pub struct Report {
     pub binaries: Vec<BinaryReport>,
     pub run_dir: Option<PathBuf>,
     pub bundle: Option<PathBuf>,
+    /// What the setup left behind, before the first step: each node's
+    /// wallet, channels and bookkeeping (`executor::setup_digest`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<serde_json::Value>,
     /// Why a run that did not pass has no bundle (the budget ran out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_note: Option<String>,
@@ -134,6 +138,7 @@ pub fn build(
             .map(|d| d.path().to_path_buf()),
         bundle: None,
         bundle_note: None,
+        setup: state.setup.clone(),
         duration_ms: state.started.elapsed().as_millis(),
         phases: state.phases.clone(),
         exit_code: crate::outcome::exit_code(outcome.kind),

@@ -292,6 +292,34 @@ fn main() {
         missing,
     );
 
+    // 4b. What the setup leaves behind, per topology (issue "Durable
+    //     verdicts": a harness change left fewer chain moves after setup,
+    //     and a user's `count = 7` failed on a good build). Pinned per
+    //     version, since wallets and bookkeeping differ between releases.
+    for topology in ["two-nodes", "line", "triangle", "star"] {
+        for label in ["v25.05", "v26.06.6"] {
+            let roles: std::collections::BTreeMap<String, String> =
+                [("candidate".to_string(), label.to_string())].into();
+            let m = machine.clone();
+            let file = root.join("fixtures/setup").join(format!("{topology}.toml"));
+            let trial = Trial::test(format!("setup::{topology}@{label}"), move || {
+                let discovery = m.pinned(&roles).map_err(Failed::from)?;
+                let report = run_on(&m, &file, discovery, None)?;
+                if report.outcome != OutcomeKind::Pass {
+                    return Err(format!("setup did not pass: {}", report.detail).into());
+                }
+                let mut settings = insta::Settings::clone_current();
+                settings.set_snapshot_path(support::repo_root().join("snapshots"));
+                settings.set_prepend_module_to_snapshot(false);
+                settings.bind(|| {
+                    insta::assert_json_snapshot!(format!("setup_{topology}@{label}"), report.setup);
+                });
+                Ok(())
+            });
+            suite.add(trial, machine.missing(&[label.to_string()]));
+        }
+    }
+
     // 5. Fixture twins with nothing to discover: an empty HOME, no cache,
     //    only the candidate and bitcoind given by path. The broken build
     //    crashes (exit 1) with #8269's signature; the fix passes (exit 0).

@@ -17,6 +17,7 @@ pub mod expect;
 pub mod liveness;
 mod payments;
 pub mod record;
+pub mod setup_digest;
 pub mod steps;
 mod witness_steps;
 
@@ -95,6 +96,8 @@ pub struct RunState {
     pub started: Instant,
     /// Time per phase (`resolve`, `bitcoind`, `start_nodes`, `fund`, ...).
     pub phases: Vec<PhaseTime>,
+    /// What the setup left behind, before the first step (`setup_digest`).
+    pub setup: Option<serde_json::Value>,
 }
 
 fn env_finding(detail: String) -> Finding {
@@ -120,6 +123,7 @@ pub async fn run(
         findings: vec![],
         started,
         phases: vec![],
+        setup: None,
     };
     match RunDir::new(cfg.keep) {
         Ok(d) => state.run_dir = Some(d),
@@ -267,6 +271,15 @@ pub async fn run(
     };
     let fixture_channels = fixture.as_ref().map(|(_, m)| m.channels.clone());
     if driver.setup(fixture_channels.as_deref()).await {
+        let names: Vec<(String, String)> = driver
+            .world
+            .net
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
+            .collect();
+        let redactor = crate::evidence::redact::Redactor::with_names(&names);
+        state.setup = Some(setup_digest::digest(&driver.world.net, &redactor).await);
         driver.rec.phase("running steps");
         driver.run_steps(&scenario.steps, "", None).await;
     }
