@@ -99,7 +99,7 @@ pub enum PrivateDirError {
     Symlink { path: PathBuf },
     #[error("{path} exists and is not a directory")]
     NotADir { path: PathBuf },
-    #[error("{path} belongs to {owner}, not to {me}: another user made it, so it is passed over")]
+    #[error("{path} belongs to {owner}, not to {me}: another user made it, so it cannot be {me}'s private dir")]
     NotOurs {
         path: PathBuf,
         owner: String,
