@@ -112,6 +112,10 @@ pub enum PrivateDirError {
         #[source]
         source: io::Error,
     },
+    /// Others may write in the parent and it lacks the sticky bit: they
+    /// could rename the checked dir away and put a symlink in its place.
+    #[error("{parent} is {mode}: others may replace entries in it (no sticky bit), so no private dir is kept there")]
+    UnsafeParent { parent: PathBuf, mode: String },
     #[error("cannot make {path} private (mode 0700): {source}")]
     Chmod {
         path: PathBuf,
@@ -201,7 +205,9 @@ pub struct StateDirError {
 /// 0700 dir the system makes per login; nobody else can plant anything in
 /// it) only when the first is taken: it exists only in login sessions,
 /// and it is removed at logout, under a run that may outlive it. The cache
-/// last (per host, since a home dir may be shared between machines).
+/// last (per host, since a home dir may be shared between machines), but
+/// for `/tmp` itself when `$TMPDIR` is elsewhere (root under `sudo -E`
+/// with a user's `$TMPDIR` and `$HOME` has no other place it may use).
 pub fn state_dir_candidates(
     tmp: &Path,
     runtime: Option<&Path>,
@@ -209,11 +215,15 @@ pub fn state_dir_candidates(
     uid: u32,
     host: &str,
 ) -> Vec<PathBuf> {
-    let mut out = vec![tmp.join(format!("cln-harness-uid-{uid}"))];
+    let name = format!("cln-harness-uid-{uid}");
+    let mut out = vec![tmp.join(&name)];
     if let Some(r) = runtime.filter(|r| r.is_absolute()) {
         out.push(r.join("cln-harness"));
     }
     out.push(cache.join(format!("state-{host}")));
+    if tmp != Path::new("/tmp") {
+        out.push(Path::new("/tmp").join(&name));
+    }
     out
 }
 
@@ -253,6 +263,15 @@ pub fn state_dir() -> Result<PathBuf, StateDirError> {
         if let Some(parent) = dir.parent() {
             // The cache root may not exist yet; the temp and runtime dirs do.
             let _ = std::fs::create_dir_all(parent);
+            if let Ok(m) = std::fs::metadata(parent) {
+                if !parent_keeps_entries(m.mode(), m.uid(), uid) {
+                    tried.push(PrivateDirError::UnsafeParent {
+                        parent: parent.to_path_buf(),
+                        mode: mode_string(m.mode()),
+                    });
+                    continue;
+                }
+            }
         }
         match ensure_private_dir(&dir) {
             Ok(()) => return Ok(dir),
@@ -263,6 +282,15 @@ pub fn state_dir() -> Result<PathBuf, StateDirError> {
         user: user_name(uid),
         tried,
     })
+}
+
+/// Can no one but its owner, root and `uid` rename or remove entries of a
+/// dir of this mode and owner? True for a sticky dir (like /tmp) and for a
+/// dir only its owner (this user or root) writes. Pure.
+pub fn parent_keeps_entries(mode: u32, owner: u32, uid: u32) -> bool {
+    let others_write = mode & 0o022 != 0;
+    let sticky = mode & libc::S_ISVTX != 0;
+    (owner == uid || owner == 0) && (!others_write || sticky)
 }
 
 /// What an operation needed of a path.
@@ -459,6 +487,18 @@ mod tests {
             "h",
         );
         assert_eq!(c.len(), 2);
+        // /tmp last when $TMPDIR is elsewhere.
+        let c = state_dir_candidates(Path::new("/home/u/tmp"), None, Path::new("/c"), 0, "h");
+        assert_eq!(c.last().unwrap(), Path::new("/tmp/cln-harness-uid-0"));
+    }
+
+    #[test]
+    fn a_state_dir_is_kept_only_where_others_cannot_swap_it() {
+        assert!(parent_keeps_entries(libc::S_IFDIR | 0o1777, 0, 1000)); // /tmp
+        assert!(parent_keeps_entries(libc::S_IFDIR | 0o700, 1000, 1000)); // $XDG_RUNTIME_DIR
+        assert!(parent_keeps_entries(libc::S_IFDIR | 0o755, 1000, 1000)); // ~/.cache
+        assert!(!parent_keeps_entries(libc::S_IFDIR | 0o777, 0, 1000)); // world-writable, no sticky bit
+        assert!(!parent_keeps_entries(libc::S_IFDIR | 0o755, 1001, 1000)); // another user's
     }
 
     #[test]
