@@ -395,7 +395,13 @@ pub fn blocking(path: &Path, access: Access, uid: u32, groups: &[u32]) -> Option
         Access::Read => (abs.clone(), R),
         Access::Write => (abs.clone(), W),
     };
-    for anc in target.ancestors().skip(1).collect::<Vec<_>>().into_iter().rev() {
+    for anc in target
+        .ancestors()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         let Ok(meta) = std::fs::metadata(anc) else {
             continue;
         };
@@ -453,7 +459,14 @@ mod tests {
         assert!(!allowed(dir_mode, 0, 0, 65534, &[65534], W | X));
         assert!(allowed(dir_mode, 0, 0, 65534, &[65534], X));
         assert!(allowed(dir_mode, 0, 0, 0, &[0], W | X));
-        assert!(allowed(libc::S_IFDIR | 0o1777, 0, 0, 65534, &[65534], W | X));
+        assert!(allowed(
+            libc::S_IFDIR | 0o1777,
+            0,
+            0,
+            65534,
+            &[65534],
+            W | X
+        ));
         assert!(allowed(libc::S_IFDIR | 0o770, 0, 50, 1000, &[50], W | X));
         assert_eq!(mode_string(dir_mode), "drwxr-xr-x");
         assert_eq!(mode_string(libc::S_IFDIR | 0o1777), "drwxrwxrwt");
@@ -557,7 +570,10 @@ mod tests {
         let d = private_tempdir("cln-harness-test-").unwrap();
         assert_eq!(std::fs::metadata(d.path()).unwrap().mode() & 0o7777, 0o700);
         let inner = private_tempdir_in("x-", d.path()).unwrap();
-        assert_eq!(std::fs::metadata(inner.path()).unwrap().mode() & 0o7777, 0o700);
+        assert_eq!(
+            std::fs::metadata(inner.path()).unwrap().mode() & 0o7777,
+            0o700
+        );
     }
 
     #[test]
@@ -571,14 +587,26 @@ mod tests {
         // As someone who is neither the owner nor root.
         let other = if me == 65534 { 65533 } else { 65534 };
         let why = blocking(&shared.join("20001.lock"), Access::Create, other, &[other]).unwrap();
-        assert!(why.starts_with(&format!("{} is drwxr-xr-x, owned by ", shared.display())), "{why}");
-        assert!(why.ends_with("needs write and search (wx) permission on it"), "{why}");
+        assert!(
+            why.starts_with(&format!("{} is drwxr-xr-x, owned by ", shared.display())),
+            "{why}"
+        );
+        assert!(
+            why.ends_with("needs write and search (wx) permission on it"),
+            "{why}"
+        );
         // The owner may.
-        assert_eq!(blocking(&shared.join("20001.lock"), Access::Create, me, &[]), None);
+        assert_eq!(
+            blocking(&shared.join("20001.lock"), Access::Create, me, &[]),
+            None
+        );
         // A dir it cannot even search is named first.
         std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let why = blocking(&shared.join("x"), Access::Create, other, &[other]).unwrap();
-        assert!(why.contains(&format!("{} is drwx------", t.path().display())), "{why}");
+        assert!(
+            why.contains(&format!("{} is drwx------", t.path().display())),
+            "{why}"
+        );
         assert!(why.ends_with("search (x) permission on it"), "{why}");
     }
 }
