@@ -34,6 +34,11 @@ fi
 # official release. Without internet this says so in one line and goes on;
 # `run` then ends in `error` (125) naming `install`.
 CANDIDATE_RELEASE=${CLN_HARNESS_CANDIDATE_RELEASE:-v26.06.6}
-if ! cargo run -q --release -p cln-harness -- install "$CANDIDATE_RELEASE" >/dev/null 2>/tmp/cln-harness-install.err; then
-  echo "setup: could not install lightningd $CANDIDATE_RELEASE ($(tail -n1 /tmp/cln-harness-install.err)); continuing" >&2
+# The error goes to a private temp file: a fixed name in /tmp is another
+# user's after their setup ran (mode 644: this redirect would fail), or a
+# symlink someone planted.
+install_err=$(mktemp)
+trap 'rm -f "$install_err"' EXIT
+if ! cargo run -q --release -p cln-harness -- install "$CANDIDATE_RELEASE" >/dev/null 2>"$install_err"; then
+  echo "setup: could not install lightningd $CANDIDATE_RELEASE ($(tail -n1 "$install_err")); continuing" >&2
 fi

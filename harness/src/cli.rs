@@ -554,7 +554,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
     let mut run_dir = match RunDir::new(keep) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: creating a run dir: {e}");
+            eprintln!("error: {e}");
             return exit::environment();
         }
     };

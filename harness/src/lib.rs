@@ -32,5 +32,6 @@ pub mod rpc;
 pub mod runner;
 pub mod scenario;
 pub mod text;
+pub mod userdirs;
 pub mod version;
 pub mod witness;

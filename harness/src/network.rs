@@ -56,14 +56,39 @@ pub enum NetworkError {
 
 /// Where a run lives. Temporary unless `--keep`: then the path is printed
 /// and left behind.
+///
+/// `$TMPDIR/cln-harness-XXXXXX`, mode 0700: it holds `hsm_secret`, the
+/// databases and the bundle, which no other user may read, and a kept one
+/// stays that way. A fresh random name per run, made by `mkdir`, so
+/// nothing another user leaves in `$TMPDIR` can be in its way.
 pub struct RunDir {
     path: PathBuf,
     temp: Option<tempfile::TempDir>,
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create a run dir in {tmp}: {why}")]
+pub struct RunDirError {
+    pub tmp: PathBuf,
+    pub why: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
 impl RunDir {
-    pub fn new(keep: bool) -> std::io::Result<RunDir> {
-        let temp = tempfile::Builder::new().prefix("cln-harness-").tempdir()?;
+    pub fn new(keep: bool) -> Result<RunDir, RunDirError> {
+        let temp = crate::userdirs::private_tempdir("cln-harness-").map_err(|source| {
+            let tmp = std::env::temp_dir();
+            RunDirError {
+                why: crate::userdirs::explain_io(
+                    &tmp.join("cln-harness-XXXXXX"),
+                    &source,
+                    crate::userdirs::Access::Create,
+                ),
+                tmp,
+                source,
+            }
+        })?;
         let path = temp.path().to_path_buf();
         if keep {
             let _ = temp.keep();
@@ -536,5 +561,25 @@ where
             what: what.into(),
             after,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// tempfile leaves a dir at 0755 under the usual umask: a kept run's
+    /// databases and bundle were readable by every user of the machine.
+    #[test]
+    fn a_run_dir_kept_or_not_is_its_owners_alone() {
+        for keep in [false, true] {
+            let d = RunDir::new(keep).unwrap();
+            let mode = std::fs::metadata(d.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o7777, 0o700, "keep={keep}");
+            if keep {
+                std::fs::remove_dir(d.path()).unwrap();
+            }
+        }
     }
 }

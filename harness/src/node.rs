@@ -58,6 +58,8 @@ pub enum StartErrorKind {
     Options(#[from] OptionsError),
     #[error("preparing the node dir: {0}")]
     Io(#[from] std::io::Error),
+    #[error("leasing a port: {0}")]
+    Port(#[from] ports::LeaseError),
     #[error(transparent)]
     Spawn(#[from] process::SpawnError),
     /// lightningd refused its command line (an option it does not know,
@@ -110,7 +112,7 @@ impl Node {
             kind,
         };
         std::fs::create_dir_all(dir.join("regtest")).map_err(|e| err(e.into()))?;
-        let port = ports::lease().map_err(|e| err(std::io::Error::other(e.to_string()).into()))?;
+        let port = ports::lease().map_err(|e| err(e.into()))?;
         let socket =
             SocketPath::new(dir.join("regtest/lightning-rpc")).map_err(|e| err(e.into()))?;
         Ok(Node {

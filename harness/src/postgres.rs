@@ -6,17 +6,26 @@
 //! - `initdb` runs once per PostgreSQL major version into the harness cache
 //!   (`postgres/<major>/template`, published by one rename under a lock);
 //!   each run copies that template (about 40 MB, a fraction of initdb's 1 s).
+//!   When the cache is not this user's to use (a cache shared between
+//!   users, or one root wrote into under `sudo -E`: root's template is the
+//!   `postgres` user's, mode 0700), the template is made in this user's
+//!   own state dir instead ([`crate::userdirs::state_dir`]): another user's
+//!   files never stop a run.
 //! - PostgreSQL refuses to run as root: where the harness is root, the
 //!   server runs as the `postgres` user (else `nobody`), in a private dir
-//!   owned by that user (the run dir is root's and mode 0700).
+//!   (`$TMPDIR/cln-harness-pg-XXXXXX`, mode 0700) owned by that user; it
+//!   must be able to search every dir above it, which is checked and named.
 //! - Unix socket only (`listen_addresses=''`), in that dir: parallel runs
-//!   never share a port. Durability off (`fsync`, `synchronous_commit`,
+//!   never share a port, and since the socket takes any role without a
+//!   password (trust), the 0700 dir is what keeps other users out of the
+//!   databases. Durability off (`fsync`, `synchronous_commit`,
 //!   `full_page_writes`), as test suites run it.
 //! - The server is a [`Supervised`] child like every daemon: own process
 //!   group, parent-death SIGKILL, killed and reaped on drop; the dir is
 //!   removed with it.
 
 use crate::process::{self, Supervised};
+use crate::userdirs::{self, Access};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -39,6 +48,17 @@ pub enum PgError {
     Command { command: String, stderr: String },
     #[error("PostgreSQL did not accept connections within {0:?}; its log: {1}")]
     NotReady(Duration, String),
+    #[error("PostgreSQL: {0}")]
+    Lock(#[from] crate::builds::CacheLockError),
+    #[error("PostgreSQL: the template: {0}")]
+    StateDir(#[from] crate::userdirs::StateDirError),
+    /// Root runs the server as an unprivileged user, who must reach its dir.
+    #[error("PostgreSQL runs as {user}, which cannot reach {dir}: {why}; set TMPDIR to a dir every user can search (e.g. /tmp)")]
+    Unreachable {
+        user: String,
+        dir: PathBuf,
+        why: String,
+    },
     #[error(transparent)]
     Spawn(#[from] process::SpawnError),
 }
@@ -46,6 +66,32 @@ pub enum PgError {
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
     let what = what.into();
     move |source| PgError::Io { what, source }
+}
+
+/// As [`io`], naming the path and, for a permission, what this user lacks.
+fn io_at(what: &str, path: &Path, access: Access) -> impl FnOnce(std::io::Error) -> PgError {
+    let (what, path) = (what.to_string(), path.to_path_buf());
+    move |source| PgError::Io {
+        what: format!(
+            "{what} {} ({})",
+            path.display(),
+            userdirs::explain_io(&path, &source, access)
+        ),
+        source,
+    }
+}
+
+impl PgError {
+    /// A permission kept this user from a path (as opposed to PostgreSQL
+    /// itself failing).
+    fn is_permission(&self) -> bool {
+        let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+        match self {
+            PgError::Io { source, .. } => denied(source),
+            PgError::Lock(e) => denied(&e.source),
+            _ => false,
+        }
+    }
 }
 
 /// Where PostgreSQL's programs are, and its major version.
@@ -140,6 +186,21 @@ fn chown_tree(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
     Ok(())
 }
 
+/// Can the unprivileged user PostgreSQL runs as reach `dir` (now its own)?
+/// A `$TMPDIR` inside root's home (mode 0700) would fail only later, as a
+/// server that never answers.
+fn reachable(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
+    let Some((uid, gid)) = user else { return Ok(()) };
+    match userdirs::blocking(dir, Access::Read, uid, &[gid]) {
+        None => Ok(()),
+        Some(why) => Err(PgError::Unreachable {
+            user: userdirs::user_name(uid),
+            dir: dir.to_path_buf(),
+            why,
+        }),
+    }
+}
+
 fn run(cmd: &mut Command) -> Result<String, PgError> {
     let out = cmd
         .output()
@@ -160,27 +221,49 @@ fn run(cmd: &mut Command) -> Result<String, PgError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The cached `initdb` result for this major version, made on first use.
+/// The cached `initdb` result for this major version, made on first use:
+/// in the cache, else (the cache is not this user's to use) in this user's
+/// state dir.
 fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError> {
-    let root = crate::paths::cache_root().join("postgres").join(&bins.major);
+    let cache = crate::paths::cache_root().join("postgres").join(&bins.major);
+    match template_in(&cache, bins, user) {
+        Err(e) if e.is_permission() => {
+            let own = userdirs::state_dir()?.join("postgres").join(&bins.major);
+            template_in(&own, bins, user).map_err(|e2| PgError::Command {
+                command: "making the initdb template".into(),
+                stderr: format!("in the cache: {e}; in this user's state dir: {e2}"),
+            })
+        }
+        r => r,
+    }
+}
+
+fn template_in(root: &Path, bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError> {
     // Named after how it is made, so a change of recipe makes a new one.
     let tpl = root.join("template-wal1m-no-postgres-db");
-    if tpl.join("PG_VERSION").exists() {
+    let ready = || {
+        let pg_version = tpl.join("PG_VERSION");
+        pg_version
+            .try_exists()
+            .map_err(io_at("checking", &pg_version, Access::Read))
+    };
+    if ready()? {
         return Ok(tpl);
     }
-    std::fs::create_dir_all(&root).map_err(io(format!("creating {}", root.display())))?;
-    let _lock = crate::builds::CacheLock::acquire(&root.join(".lock"))
-        .map_err(io("locking the template"))?;
-    if tpl.join("PG_VERSION").exists() {
+    std::fs::create_dir_all(root).map_err(io_at("creating", root, Access::Create))?;
+    let _lock = crate::builds::CacheLock::acquire(&root.join(".lock"))?;
+    if ready()? {
         return Ok(tpl);
     }
+    // Before initdb's second: can the template be published here at all?
+    let staging = userdirs::private_tempdir_in("template.tmp-", root)
+        .map_err(io_at("creating a dir in", root, Access::Create))?;
     // initdb runs as the unprivileged user, who cannot reach a cache under
     // /root: it writes into a private temp dir, copied into the cache after.
-    let work = tempfile::Builder::new()
-        .prefix("cln-harness-initdb-")
-        .tempdir()
+    let work = userdirs::private_tempdir("cln-harness-initdb-")
         .map_err(io("creating a dir for initdb"))?;
     chown_tree(work.path(), user)?;
+    reachable(work.path(), user)?;
     let fresh = work.path().join("data");
     let mut cmd = Command::new(bins.exe("initdb"));
     cmd.arg("-D")
@@ -227,10 +310,9 @@ fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError>
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    let staging = root.join(format!("template.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    run(Command::new("cp").arg("-a").arg(&fresh).arg(&staging))?;
-    std::fs::rename(&staging, &tpl).map_err(io("publishing the template"))?;
+    let staged = staging.path().join("template");
+    run(Command::new("cp").arg("-a").arg(&fresh).arg(&staged))?;
+    std::fs::rename(&staged, &tpl).map_err(io("publishing the template"))?;
     Ok(tpl)
 }
 
@@ -250,13 +332,12 @@ impl PgServer {
         let bins = PgBins::find()?;
         let user = run_as();
         let tpl = template(&bins, user)?;
-        let dir = tempfile::Builder::new()
-            .prefix("cln-harness-pg-")
-            .tempdir()
+        let dir = userdirs::private_tempdir("cln-harness-pg-")
             .map_err(io("creating the server dir"))?;
         let data = dir.path().join("data");
         run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
         chown_tree(dir.path(), user)?;
+        reachable(dir.path(), user)?;
         let sock = dir.path().to_path_buf();
         let args: Vec<String> = [
             "-D".to_string(),

@@ -30,9 +30,9 @@ impl SocketPath {
                 _short_dir: None,
             });
         }
-        let short = tempfile::Builder::new()
-            .prefix("clnh-")
-            .tempdir_in("/tmp")?;
+        // In /tmp, not $TMPDIR: short is the point. Private like every temp
+        // dir (the link inside names the node's socket dir).
+        let short = crate::userdirs::private_tempdir_in("clnh-", Path::new("/tmp"))?;
         let link = short.path().join("d");
         std::os::unix::fs::symlink(real.parent().unwrap_or(Path::new("/")), &link)?;
         let connect = link.join(real.file_name().unwrap_or_default());

@@ -220,3 +220,63 @@ fn build_and_bisect_name_a_ref_that_is_not_there() {
         text(&o)
     );
 }
+
+/// The issue (many users, one machine): a shared path another user had
+/// made, which this user could not write, ended in `error` with a message
+/// blaming the port range. A permission problem names the path, whose it
+/// is, its mode and the permission this user lacks, with exit 125.
+#[test]
+fn a_tmpdir_this_user_cannot_write_names_the_dir_and_the_permission() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if is_root && !setpriv.exists() {
+        return; // root may write anywhere; nobody is reached through setpriv
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(t.path(), 0o755);
+    // bitcoind is resolved (a file with bitcoin-cli beside it) before the
+    // run dir is made; these are never started.
+    let btc = t.path().join("bin");
+    std::fs::create_dir(&btc).unwrap();
+    for f in ["bitcoind", "bitcoin-cli"] {
+        std::fs::write(btc.join(f), "").unwrap();
+        mode(&btc.join(f), 0o755);
+    }
+    let tmp = t.path().join("shared-tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    mode(&tmp, 0o555);
+    let bitcoind = btc.join("bitcoind").display().to_string();
+    let args = ["run", "scenarios/keysend.toml", "--bitcoind", &bitcoind];
+    let mut cmd = if is_root {
+        let mut c = Command::new(setpriv);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_cln-harness"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+    };
+    let o = cmd
+        .args(args)
+        .current_dir(root())
+        .env("TMPDIR", &tmp)
+        .env("HOME", t.path())
+        .env_remove("CLN_HARNESS_LIGHTNINGD_CANDIDATE")
+        .output()
+        .unwrap();
+    let t_out = text(&o);
+    if is_root && t_out.contains("Permission denied") && !t_out.contains("cannot create a run dir") {
+        return; // the test binary itself is out of nobody's reach here
+    }
+    assert_eq!(o.status.code(), Some(125), "{t_out}");
+    assert!(
+        t_out.contains(&format!("{} is dr-xr-xr-x, owned by", tmp.display())),
+        "{t_out}"
+    );
+    assert!(t_out.contains("needs write and search (wx) permission"), "{t_out}");
+    assert!(!t_out.contains("panicked"), "{t_out}");
+}

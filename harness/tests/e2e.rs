@@ -1,7 +1,8 @@
 //! End-to-end checks of the core, on every lightningd this machine has:
 //! a funded alice→bob channel carries a keysend and an invoice payment;
 //! three nodes in a line pay across both channels; a SIGKILLed
-//! `cln-harness up` leaves no daemon behind.
+//! `cln-harness up` leaves no daemon behind; root's run, then an
+//! unprivileged user's, on one machine, both pass.
 
 mod support;
 
@@ -205,6 +206,209 @@ fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
     }
 }
 
+/// The issue "many users, one machine": root ran the harness, then an
+/// unprivileged user ran the README's command with binaries it can read,
+/// and ended in `error` (root's first run had made the shared
+/// `/tmp/cln-harness-ports` mode 755). Here root runs, then `nobody`, in
+/// one shared temp dir (mode 1777, like /tmp, holding that old 755 dir as
+/// an older harness left it), each with its own HOME: both pass, and
+/// nothing root's run leaves there is readable by `nobody`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UserCheck {
+    Run,
+    Up,
+    Postgres,
+}
+
+fn root_then_nobody_run(m: &Machine, label: &str) -> Result<(), Failed> {
+    root_then_nobody(m, label, UserCheck::Run)
+}
+
+fn root_then_nobody_up(m: &Machine, label: &str) -> Result<(), Failed> {
+    root_then_nobody(m, label, UserCheck::Up)
+}
+
+fn root_then_nobody_postgres(m: &Machine, label: &str) -> Result<(), Failed> {
+    root_then_nobody(m, label, UserCheck::Postgres)
+}
+
+/// Why a root-then-nobody test cannot run here, if it cannot.
+fn cannot_switch_users() -> Option<String> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("runs as root, then as `nobody`: needs root".into());
+    }
+    if nobody().is_none() {
+        return Some("no `nobody` user".into());
+    }
+    if switcher().is_none() {
+        return Some("neither setpriv nor runuser is installed".into());
+    }
+    None
+}
+
+fn nobody() -> Option<(u32, u32)> {
+    // SAFETY: getpwnam's result is read at once.
+    unsafe {
+        let pw = libc::getpwnam(c"nobody".as_ptr());
+        (!pw.is_null()).then(|| ((*pw).pw_uid, (*pw).pw_gid))
+    }
+}
+
+fn switcher() -> Option<std::path::PathBuf> {
+    ["/usr/bin/setpriv", "/usr/sbin/runuser", "/sbin/runuser", "/bin/setpriv"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), Failed> {
+    let out = std::process::Command::new("cp").arg("-a").arg(from).arg(to).output()?;
+    if !out.status.success() {
+        return Err(format!("cp -a {} {}: {}", from.display(), to.display(), support::output_text(&out)).into());
+    }
+    Ok(())
+}
+
+fn chmod(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Failed> {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::Command;
+    let (uid, gid) = nobody().ok_or("no `nobody` user")?;
+    let lightningd = m.lightningd(label)?;
+    let bitcoin = m.bitcoin.clone()?;
+    // Readable copies: the real ones are under /root (mode 700). lightningd
+    // runs inside its install tree (`bin/../libexec`), so the tree is copied.
+    let stage = tempfile::Builder::new().prefix("cln-harness-users-stage-").tempdir()?;
+    chmod(stage.path(), 0o755)?;
+    let tree = lightningd
+        .path
+        .parent()
+        .and_then(|bin| bin.parent())
+        .ok_or("lightningd is not inside an install tree")?;
+    let cln = stage.path().join("cln");
+    copy_tree(tree, &cln)?;
+    let lightningd_copy = cln.join(lightningd.path.strip_prefix(tree)?);
+    let btc = stage.path().join("bitcoin");
+    std::fs::create_dir(&btc)?;
+    chmod(&btc, 0o755)?;
+    copy_tree(&bitcoin.bitcoind, &btc.join("bitcoind"))?;
+    copy_tree(&bitcoin.bitcoin_cli, &btc.join("bitcoin-cli"))?;
+    let harness = stage.path().join("cln-harness");
+    copy_tree(std::path::Path::new(env!("CARGO_BIN_EXE_cln-harness")), &harness)?;
+    std::fs::copy(support::repo_root().join("scenarios/keysend.toml"), stage.path().join("keysend.toml"))?;
+    chmod(&stage.path().join("keysend.toml"), 0o644)?;
+
+    // The machine's shared temp dir, and what an older harness's root run left in it.
+    let tmp = tempfile::Builder::new().prefix("cln-harness-users-tmp-").tempdir()?;
+    chmod(tmp.path(), 0o1777)?;
+    std::fs::create_dir(tmp.path().join("cln-harness-ports"))?;
+    chmod(&tmp.path().join("cln-harness-ports"), 0o755)?;
+    let home = tempfile::Builder::new().prefix("cln-harness-users-home-").tempdir()?;
+    std::os::unix::fs::chown(home.path(), Some(uid), Some(gid))?;
+    chmod(home.path(), 0o700)?;
+    let root_home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+
+    let args = |keep: bool| {
+        let mut a: Vec<String> = match check {
+            UserCheck::Up => vec!["up".into(), "--no-wait".into()],
+            _ => vec!["run".into(), "keysend.toml".into()],
+        };
+        if check == UserCheck::Postgres {
+            a.extend(["--db".into(), "postgres".into()]);
+        }
+        if keep {
+            a.push("--keep".into());
+        }
+        a.extend([
+            "--lightningd".into(),
+            format!("candidate={}", lightningd_copy.display()),
+            "--bitcoind".into(),
+            btc.join("bitcoind").display().to_string(),
+        ]);
+        a
+    };
+    // A fresh environment, as a new user's login would have: no cache or
+    // binary variables of root's.
+    let env_of = |cmd: &mut Command, home: &std::ffi::OsStr| {
+        cmd.env_clear()
+            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", home)
+            .env("TMPDIR", tmp.path())
+            .current_dir(stage.path());
+    };
+    let as_nobody = |program: &std::path::Path, args: &[String]| -> Result<Command, Failed> {
+        let sw = switcher().ok_or("neither setpriv nor runuser")?;
+        let mut cmd = Command::new(&sw);
+        if sw.ends_with("setpriv") {
+            cmd.args([format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into(), "--".into()]);
+            cmd.arg(program);
+        } else {
+            // runuser sets HOME from the passwd entry (/nonexistent): env puts it back.
+            cmd.args(["-u", "nobody", "--", "/usr/bin/env"]);
+            cmd.arg(format!("HOME={}", home.path().display())).arg(program);
+        }
+        cmd.args(args);
+        env_of(&mut cmd, home.path().as_os_str());
+        Ok(cmd)
+    };
+
+    // 1. root, keeping its run dir: what a run leaves behind.
+    let mut cmd = Command::new(&harness);
+    cmd.args(args(true));
+    env_of(&mut cmd, &root_home);
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(format!("root's run: {}\n{}", out.status, support::output_text(&out)).into());
+    }
+    // Nothing root left in the shared temp dir is open to other users
+    // (but the planted old dir, which is no longer used).
+    let mut kept = Vec::new();
+    for e in std::fs::read_dir(tmp.path())? {
+        let e = e?;
+        let meta = std::fs::symlink_metadata(e.path())?;
+        if e.file_name() == "cln-harness-ports" {
+            continue;
+        }
+        if meta.uid() == 0 && meta.mode() & 0o077 != 0 {
+            return Err(format!("root's run left {} mode {:o}: other users can read it", e.path().display(), meta.mode() & 0o7777).into());
+        }
+        if e.path().join("alice/regtest").is_dir() {
+            kept.push(e.path());
+        }
+    }
+    let Some(kept) = kept.first() else {
+        return Err(format!("root's kept run dir not found in {}", tmp.path().display()).into());
+    };
+    let hsm = kept.join("alice/regtest/hsm_secret");
+    let peek = as_nobody(std::path::Path::new("/bin/cat"), &[hsm.display().to_string()])?.output()?;
+    if peek.status.success() {
+        return Err(format!("nobody read root's {}", hsm.display()).into());
+    }
+
+    // 2. nobody, the README's command with explicit binaries.
+    let out = as_nobody(&harness, &args(false))?.output()?;
+    if !out.status.success() {
+        return Err(format!(
+            "nobody's run after root's: {}\n{}",
+            out.status,
+            support::output_text(&out)
+        )
+        .into());
+    }
+    let state = tmp.path().join(format!("cln-harness-uid-{uid}"));
+    let meta = std::fs::symlink_metadata(&state)
+        .map_err(|e| format!("nobody's state dir {}: {e}", state.display()))?;
+    if meta.uid() != uid || meta.mode() & 0o7777 != 0o700 {
+        return Err(format!("nobody's state dir {} is uid {} mode {:o}, not its own 0700", state.display(), meta.uid(), meta.mode() & 0o7777).into());
+    }
+    Ok(())
+}
+
 /// `cln-harness ARGS...` from the repo root.
 fn harness<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
@@ -300,6 +504,7 @@ fn dir_size(dir: &std::path::Path) -> u64 {
     walk(dir).iter().filter_map(|p| p.symlink_metadata().ok()).map(|m| m.len()).sum()
 }
 
+
 fn descendants(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     let mut frontier = vec![pid];
@@ -338,7 +543,7 @@ fn main() {
     // The default candidate plus each version the issue names.
     let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 10] = [
         ("two_nodes_keysend_and_invoice", two_nodes),
         (
             "three_nodes_in_a_line_pay_across_both_channels",
@@ -349,19 +554,31 @@ fn main() {
         ("four_parallel_postgres_runs_do_not_collide", four_parallel_postgres_runs),
         ("a_fixture_recorded_days_ago_resumes", a_fixture_recorded_days_ago_resumes),
         ("failing_runs_leave_small_bundles_and_passing_runs_nothing", failing_runs_leave_small_bundles_and_passing_runs_nothing),
+        ("root_then_nobody_both_pass_run", root_then_nobody_run),
+        ("root_then_nobody_both_pass_up", root_then_nobody_up),
+        ("root_then_nobody_both_pass_run_on_postgres", root_then_nobody_postgres),
     ];
     for label in labels {
         for (check_name, check) in checks {
-            // The kill and parallel tests need only one binary.
+            // The kill, parallel and multi-user tests need only one binary.
             let once = check_name.starts_with("sigkill")
                 || check_name.starts_with("four")
-                || check_name.starts_with("failing_runs");
+                || check_name.starts_with("failing_runs")
+                || check_name.starts_with("root_then_nobody");
             if once && label != "candidate" {
                 continue;
             }
             let name = format!("e2e::{check_name}@{label}");
             let m = machine.clone();
             let trial = Trial::test(name, move || check(&m, label));
+            if let Some(why) = check_name
+                .starts_with("root_then_nobody")
+                .then(cannot_switch_users)
+                .flatten()
+            {
+                suite.skip_here(trial, why);
+                continue;
+            }
             let missing = machine.missing(&[label.to_string()]).or_else(|| {
                 check_name
                     .contains("postgres")

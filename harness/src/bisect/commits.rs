@@ -99,9 +99,7 @@ where
             new: new_mark,
         });
     }
-    let scratch = tempfile::Builder::new()
-        .prefix("cln-harness-bisect-")
-        .tempdir()
+    let scratch = crate::userdirs::private_tempdir("cln-harness-bisect-")
         .map_err(|e| GitError {
             repo: repo.path.display().to_string(),
             args: "clone".into(),

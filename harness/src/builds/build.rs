@@ -240,6 +240,21 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] super::CacheLockError),
+}
+
+/// `create_dir_all`, its error naming the dir and, for a permission, whose
+/// it is and what this user lacks (a cache shared between users).
+fn create_dir(dir: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|source| BuildError::Io {
+        context: format!(
+            "creating {} ({})",
+            dir.display(),
+            crate::userdirs::explain_io(dir, &source, crate::userdirs::Access::Create)
+        ),
+        source,
+    })
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -272,27 +287,23 @@ pub fn build(
     if !missing_now.is_empty() {
         return Err(BuildError::Prerequisites(missing_now));
     }
-    std::fs::create_dir_all(cache_root.join("lightningd"))
-        .map_err(io(format!("creating {}", cache_root.display())))?;
-    let _lock = super::CacheLock::acquire(&cache_root.join(".build.lock"))
-        .map_err(io("taking the build lock"))?;
+    create_dir(&cache_root.join("lightningd"))?;
+    let _lock = super::CacheLock::acquire(&cache_root.join(".build.lock"))?;
     // Another build may have published it while we waited for the lock.
     if let Some(dir) = installed(cache_root, &label) {
         return Ok(Built::Reused { label, commit, dir });
     }
     let logs = cache_root.join("build-logs");
-    std::fs::create_dir_all(&logs).map_err(io("creating the build-logs dir"))?;
+    create_dir(&logs)?;
     let log = logs.join(format!("{label}.log"));
     progress(&format!(
         "{label}: building {commit} (log {})",
         log.display()
     ));
     let work_root = cache_root.join(".build-work");
-    std::fs::create_dir_all(&work_root).map_err(io("creating the build work dir"))?;
+    create_dir(&work_root)?;
     // Deleted on every path out, the source tree and the unpublished install with it.
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{label}-"))
-        .tempdir_in(&work_root)
+    let work = crate::userdirs::private_tempdir_in(&format!("{label}-"), &work_root)
         .map_err(io("creating the build work dir"))?;
     let (src, staged) = (work.path().join("src"), work.path().join("install"));
     let dest = cache_root.join("lightningd").join(&label);

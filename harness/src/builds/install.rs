@@ -165,6 +165,15 @@ pub enum InstallErrorKind {
     NotThatRelease { tag: String, message: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("creating {path}: {why}")]
+    CreateDir {
+        path: std::path::PathBuf,
+        why: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] super::CacheLockError),
 }
 
 /// The platform name CLN's release tarballs use, from `/etc/os-release`'s
@@ -294,7 +303,16 @@ pub fn install(
         label.to_string()
     };
     let releases = cache_root.join("releases");
-    std::fs::create_dir_all(&releases).map_err(|e| err(&tag, e.into()))?;
+    std::fs::create_dir_all(&releases).map_err(|source| {
+        err(
+            &tag,
+            InstallErrorKind::CreateDir {
+                why: crate::userdirs::explain_io(&releases, &source, crate::userdirs::Access::Create),
+                path: releases.clone(),
+                source,
+            },
+        )
+    })?;
     let _lock = super::CacheLock::acquire(&releases.join(".install.lock"))
         .map_err(|e| err(&tag, e.into()))?;
     let dest = releases.join(&tag);

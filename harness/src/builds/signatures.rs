@@ -88,8 +88,10 @@ pub fn judge(status: &str) -> Result<Signatures, String> {
 
 /// Verify `sig` over `sums` with `keys` (armored public keys).
 pub fn verify(sums: &[u8], sig: &[u8], keys: &[Vec<u8>]) -> Result<Signatures, String> {
-    // tempfile creates it 0700, as gpg wants its home.
-    let home = tempfile::tempdir().map_err(|e| format!("a scratch keyring: {e}"))?;
+    // 0700, as gpg wants its home (tempfile alone would leave it 0755:
+    // gpg then warns "unsafe permissions on homedir").
+    let home = crate::userdirs::private_tempdir("cln-harness-gpg-")
+        .map_err(|e| format!("a scratch keyring: {e}"))?;
     let gpg = |args: &[&str], dir: &Path| {
         Command::new("gpg")
             .arg("--homedir")

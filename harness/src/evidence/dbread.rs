@@ -124,10 +124,8 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnlyDb, OpenErrorKind> {
                 sidecar: kind,
                 source,
             };
-            let dir = tempfile::Builder::new()
-                .prefix("cln-harness-dbcopy-")
-                .tempdir()
-                .map_err(copy_err)?;
+            // A copy of a node's database: private like the original.
+            let dir = crate::userdirs::private_tempdir("cln-harness-dbcopy-").map_err(copy_err)?;
             let db = dir.path().join("lightningd.sqlite3");
             std::fs::copy(path, &db).map_err(copy_err)?;
             std::fs::copy(&side, sidecar(&db, kind)).map_err(copy_err)?;

@@ -128,10 +128,7 @@ pub async fn run(
     match RunDir::new(cfg.keep) {
         Ok(d) => state.run_dir = Some(d),
         Err(e) => {
-            state.findings.push(env_finding(format!(
-                "cannot create a run dir in {}: {e}",
-                std::env::temp_dir().display()
-            )));
+            state.findings.push(env_finding(e.to_string()));
             return state;
         }
     }

@@ -64,8 +64,14 @@ pub fn repo_root() -> PathBuf {
     std::fs::canonicalize(&root).unwrap_or(root)
 }
 
-/// The report the always-run `environment` test prints.
-pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
+/// The report the always-run `environment` test prints: tests skipped for
+/// want of binaries, and tests this machine cannot run at all (e.g. one
+/// that switches users, when not root).
+pub fn environment_text(
+    m: &Machine,
+    skipped: &[(String, String)],
+    not_here: &[(String, String)],
+) -> String {
     let mut s = String::from("cln-harness test environment\n");
     match &m.bitcoin {
         Ok(b) => s.push_str(&format!(
@@ -89,6 +95,15 @@ pub fn environment_text(m: &Machine, skipped: &[(String, String)]) -> String {
             s.push_str(&format!("    {t}: {why}\n"));
         }
     }
+    if !not_here.is_empty() {
+        s.push_str(&format!(
+            "  {} test(s) SKIPPED (not passed), not possible on this machine:\n",
+            not_here.len()
+        ));
+        for (t, why) in not_here {
+            s.push_str(&format!("    {t}: {why}\n"));
+        }
+    }
     s
 }
 
@@ -109,6 +124,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub struct Suite {
     trials: Vec<libtest_mimic::Trial>,
     skipped: Vec<(String, String)>,
+    not_here: Vec<(String, String)>,
 }
 
 impl Suite {
@@ -116,7 +132,16 @@ impl Suite {
         Suite {
             trials: Vec::new(),
             skipped: Vec::new(),
+            not_here: Vec::new(),
         }
+    }
+
+    /// Skip a trial this machine cannot run whatever it installs (not
+    /// root, no setpriv): skipped with the reason even under
+    /// `CLN_HARNESS_REQUIRE_BINARIES=1`, which is about binaries.
+    pub fn skip_here(&mut self, trial: libtest_mimic::Trial, why: String) {
+        self.not_here.push((trial.name().to_string(), why));
+        self.trials.push(trial.with_ignored_flag(true));
     }
 
     /// Add a trial; with `missing = Some(why)` it is skipped at list time,
@@ -139,7 +164,7 @@ impl Suite {
     }
 
     pub fn run(mut self, machine: &Machine, args: &libtest_mimic::Arguments) -> ! {
-        let text = environment_text(machine, &self.skipped);
+        let text = environment_text(machine, &self.skipped, &self.not_here);
         self.trials
             .push(libtest_mimic::Trial::test("environment", move || {
                 println!("{text}");
