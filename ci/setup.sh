@@ -4,6 +4,7 @@
 #   - bitcoind + bitcoin-cli, built once into ~/.cache/cln-harness/bitcoin;
 #   - cargo-nextest;
 #   - PostgreSQL (Debian's `postgresql`) for `--db postgres` runs, when missing;
+#   - elfutils (eu-stack), for the stacks of a hung node's busy process;
 #   - with CLN_HARNESS_WITH_ELECTRS=1, electrs for the chain witness
 #     (ci/build-electrs.sh: ~7 min once, then cached).
 # lightningd is not built here (see README: "Pointing the harness at lightningd").
@@ -22,6 +23,17 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v pg_co
       || echo "setup: could not install postgresql; the PostgreSQL tests will be skipped" >&2
   else
     echo "setup: PostgreSQL is not installed (apt-get install postgresql); the PostgreSQL tests will be skipped" >&2
+  fi
+fi
+
+# eu-stack (elfutils) names what a hung node's busy process was doing; gdb
+# is the fallback. Without either a hang's headline has no frames.
+if ! command -v eu-stack >/dev/null 2>&1 && ! command -v gdb >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq elfutils >/dev/null) \
+      || echo "setup: could not install elfutils; hangs will be reported without stacks" >&2
+  else
+    echo "setup: neither eu-stack (elfutils) nor gdb is installed; hangs will be reported without stacks" >&2
   fi
 fi
 
