@@ -75,12 +75,7 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         .iter()
         .filter_map(|p| regex::Regex::new(p).ok())
         .collect();
-    let names: Vec<(String, String)> = net
-        .nodes
-        .iter()
-        .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
-        .collect();
-    let redactor = crate::evidence::redact::Redactor::with_names(&names);
+    let redactor = net.redactor();
     for n in &net.nodes {
         let mut sigs = Vec::new();
         for (_, text) in node_texts(&n.dir) {

@@ -224,6 +224,16 @@ impl Network {
         Ok(())
     }
 
+    /// The one redactor for this network's texts: node ids by node name.
+    pub fn redactor(&self) -> crate::evidence::redact::Redactor {
+        let names: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
+            .collect();
+        crate::evidence::redact::Redactor::with_names(&names)
+    }
+
     pub fn node(&self, name: &str) -> Result<&Node, NetworkError> {
         self.nodes
             .iter()

@@ -268,14 +268,7 @@ pub async fn run(
     };
     let fixture_channels = fixture.as_ref().map(|(_, m)| m.channels.clone());
     if driver.setup(fixture_channels.as_deref()).await {
-        let names: Vec<(String, String)> = driver
-            .world
-            .net
-            .nodes
-            .iter()
-            .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
-            .collect();
-        let redactor = crate::evidence::redact::Redactor::with_names(&names);
+        let redactor = driver.world.net.redactor();
         state.setup = Some(setup_digest::digest(&driver.world.net, &redactor).await);
         driver.rec.phase("running steps");
         driver.run_steps(&scenario.steps, "", None).await;
