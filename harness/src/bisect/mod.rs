@@ -586,4 +586,210 @@ mod tests {
             }
         );
     }
+
+    /// A fake oracle over labels: each label's one run, as (outcome, headline).
+    fn over(labels: &[&str], runs: &[(OutcomeKind, &str)], q: Question) -> BisectReport {
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let test = |label: String| {
+            let i = labels.iter().position(|l| *l == label).unwrap();
+            let (o, h) = runs[i];
+            let sig = (o == OutcomeKind::Crash).then(|| h.to_string());
+            async move { judge_runs(label, &[(o, sig, h.to_string())], q, 1.0) }
+        };
+        rt.block_on(over_labels(
+            std::path::Path::new("s.toml"),
+            "candidate",
+            &labels,
+            q,
+            test,
+            &mut |_| {},
+        ))
+    }
+
+    const UNTESTABLE: (OutcomeKind, &str) = (
+        OutcomeKind::Error,
+        "error: bitcoind would not start: port in use",
+    );
+    const FAILS: (OutcomeKind, &str) = (
+        OutcomeKind::Fail,
+        "fail: step 3 (keysend) expected `status` == \"complete\"",
+    );
+    const CRASHES: (OutcomeKind, &str) = (OutcomeKind::Crash, "crash: FATAL SIGNAL 11");
+    const PASSES: (OutcomeKind, &str) = (OutcomeKind::Pass, "pass");
+
+    /// The issue: "A label that could not be tested shows as `skip error`,
+    /// with no reason, in the text and in `--json`."
+    #[test]
+    fn a_label_that_could_not_be_tested_says_why_in_the_text_and_in_json() {
+        let r = over(
+            &["v24.11", "v25.05", "v26.06.6"],
+            &[PASSES, UNTESTABLE, CRASHES],
+            Question::FirstBad,
+        );
+        let skipped = r.tested.iter().find(|t| t.label == "v25.05").unwrap();
+        assert_eq!(skipped.mark, Skip);
+        assert!(
+            skipped
+                .line()
+                .ends_with("error: bitcoind would not start: port in use"),
+            "{}",
+            skipped.line()
+        );
+        let json = serde_json::to_value(skipped).unwrap();
+        assert_eq!(
+            json["reason"],
+            "error: bitcoind would not start: port in use"
+        );
+        // A tested label shows its signature, and no reason.
+        let crashed = r.tested.iter().find(|t| t.label == "v26.06.6").unwrap();
+        assert!(crashed.line().ends_with("crash: FATAL SIGNAL 11"));
+        assert_eq!(serde_json::to_value(crashed).unwrap()["reason"], serde_json::Value::Null);
+        assert_eq!(
+            (r.answer, r.note.as_deref()),
+            (
+                Answer::AmongSkipped,
+                Some("skipped builds leave the first bad among: v25.05, v26.06.6")
+            )
+        );
+    }
+
+    /// The issue: "In find-fix mode, the summary says 'v24.11 does not pass
+    /// and v26.06.6 could not be tested', although failing is exactly what
+    /// the older end should do."
+    #[test]
+    fn find_fix_says_a_failing_older_end_is_right_and_why_the_newer_was_not_tested() {
+        let r = over(&["v24.11", "v26.06.6"], &[FAILS, UNTESTABLE], Question::FirstFixed);
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "cannot search: v24.11 fails, as the older end should; \
+                 v26.06.6 could not be tested (error: bitcoind would not start: port in use)"
+            )
+        );
+        assert_eq!(r.answer, Answer::CouldNotTest);
+        assert_eq!(crate::outcome::exit_code(r.answer), 125);
+    }
+
+    /// The issue: "'Not fixed in any of these labels' exits 2, which the
+    /// README reserves for bad input."
+    #[test]
+    fn not_fixed_in_any_of_these_labels_is_an_answer_about_the_product() {
+        let r = over(&["v24.11", "v26.06.6"], &[FAILS, CRASHES], Question::FirstFixed);
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "not fixed in this range: v24.11 fails, as the older end should; \
+                 v26.06.6 still fails (crash)"
+            )
+        );
+        assert_eq!(r.answer, Answer::NotFixed);
+        assert_eq!(crate::outcome::exit_code(r.answer), 1);
+    }
+
+    #[test]
+    fn ends_that_do_not_show_the_behaviours_asked_for_say_which_and_exit_1() {
+        let r = over(&["v24.11", "v26.06.6"], &[FAILS, CRASHES], Question::FirstBad);
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "nothing to search: v24.11 fails, but the older end must pass; \
+                 v26.06.6 fails (crash), as the newer end should"
+            )
+        );
+        assert_eq!((r.answer, crate::outcome::exit_code(r.answer)), (Answer::EndsWrong, 1));
+        let r = over(&["v24.11", "v26.06.6"], &[PASSES, PASSES], Question::FirstFixed);
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "nothing to search: v24.11 passes, but the older end must not pass; \
+                 v26.06.6 passes, as the newer end should"
+            )
+        );
+        assert_eq!(r.answer, Answer::EndsWrong);
+    }
+
+    #[test]
+    fn a_wrong_end_is_an_answer_even_when_the_other_could_not_be_tested() {
+        use Question::*;
+        assert_eq!(Answer::from_ends(FirstBad, New, Skip), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstBad, Skip, Old), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstFixed, Skip, Old), Answer::NotFixed);
+        assert_eq!(Answer::from_ends(FirstFixed, New, Old), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstBad, Old, Skip), Answer::CouldNotTest);
+        assert_eq!(Answer::from_ends(FirstFixed, Skip, Skip), Answer::CouldNotTest);
+    }
+
+    #[test]
+    fn a_found_build_is_answered_with_its_signature() {
+        let r = over(
+            &["v24.11", "v25.02", "v25.05", "v26.06.6"],
+            &[PASSES, PASSES, CRASHES, CRASHES],
+            Question::FirstBad,
+        );
+        assert_eq!(r.answer, Answer::FirstBad);
+        assert_eq!(r.first.as_deref(), Some("v25.05"));
+        assert_eq!(r.signature.as_deref(), Some("crash: FATAL SIGNAL 11"));
+        assert_eq!(crate::outcome::exit_code(r.answer), 0);
+        let r = over(&["v24.11", "v26.06.6"], &[CRASHES, PASSES], Question::FirstFixed);
+        assert_eq!((r.answer, r.first.as_deref()), (Answer::FirstFixed, Some("v26.06.6")));
+    }
+
+    #[test]
+    fn with_repeats_any_new_run_decides_and_all_errors_skip_with_the_first_reason() {
+        let run = |o: OutcomeKind, h: &str| (o, None, h.to_string());
+        let t = judge_runs(
+            "v1".into(),
+            &[run(OutcomeKind::Pass, "pass"), run(OutcomeKind::Hang, "hang: x")],
+            Question::FirstBad,
+            0.0,
+        );
+        assert_eq!((t.mark, t.reason), (New, None));
+        let t = judge_runs(
+            "v1".into(),
+            &[run(OutcomeKind::Error, "error: a"), run(OutcomeKind::Error, "error: b")],
+            Question::FirstBad,
+            0.0,
+        );
+        assert_eq!((t.mark, t.reason.as_deref()), (Skip, Some("error: a")));
+    }
+
+    /// The issue: "The printed `rerun:` command drops the `--bitcoind`
+    /// given on the command line."
+    #[test]
+    fn the_rerun_command_carries_every_flag_that_changes_the_run() {
+        let flags = RerunFlags {
+            lightningd: vec![
+                ("base".into(), "v25.02.1".into()),
+                ("candidate".into(), "/ignored/the/bisected/role".into()),
+            ],
+            bitcoind: Some("/opt/bitcoin 28/bin/bitcoind".into()),
+            db: Some(crate::options::DbBackend::Postgres),
+            electrs: Some("/opt/electrs".into()),
+            repeat: 5,
+        };
+        assert_eq!(
+            rerun_command(
+                std::path::Path::new("scenarios/upgrade-keysend.toml"),
+                "candidate",
+                "v25.05",
+                &flags
+            ),
+            "cln-harness run scenarios/upgrade-keysend.toml --lightningd candidate=v25.05 \
+             --lightningd base=v25.02.1 --bitcoind '/opt/bitcoin 28/bin/bitcoind' \
+             --db postgres --electrs /opt/electrs --repeat 5"
+        );
+        // Nothing given, nothing added.
+        assert_eq!(
+            rerun_command(
+                std::path::Path::new("s.toml"),
+                "candidate",
+                "v25.05",
+                &RerunFlags::default()
+            ),
+            "cln-harness run s.toml --lightningd candidate=v25.05"
+        );
+    }
 }
