@@ -839,7 +839,15 @@ async fn bisect(args: &BisectArgs) -> i32 {
             let test = |label| {
                 crate::bisect::test_label(&args.scenario, &cfg, &args.role, label, q, args.repeat)
             };
-            over_labels(&args.scenario, &args.role, &args.labels, q, test, &mut print).await
+            over_labels(
+                &args.scenario,
+                &args.role,
+                &args.labels,
+                q,
+                test,
+                &mut print,
+            )
+            .await
         }
     };
     let mut report = report;

@@ -334,13 +334,13 @@ fn a_bisect_label_that_could_not_be_tested_says_why_and_exits_125() {
         "{}",
         text(&o)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["answer"], "could_not_test");
     let reason = report["tested"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("error: no lightningd"), "{report}");
     assert!(
-        text(&o).contains("bisect: cannot search: v0.0.1-not-installed could not be tested (error: "),
+        text(&o)
+            .contains("bisect: cannot search: v0.0.1-not-installed could not be tested (error: "),
         "{}",
         text(&o)
     );

@@ -646,7 +646,10 @@ mod tests {
         // A tested label shows its signature, and no reason.
         let crashed = r.tested.iter().find(|t| t.label == "v26.06.6").unwrap();
         assert!(crashed.line().ends_with("crash: FATAL SIGNAL 11"));
-        assert_eq!(serde_json::to_value(crashed).unwrap()["reason"], serde_json::Value::Null);
+        assert_eq!(
+            serde_json::to_value(crashed).unwrap()["reason"],
+            serde_json::Value::Null
+        );
         assert_eq!(
             (r.answer, r.note.as_deref()),
             (
@@ -661,7 +664,11 @@ mod tests {
     /// the older end should do."
     #[test]
     fn find_fix_says_a_failing_older_end_is_right_and_why_the_newer_was_not_tested() {
-        let r = over(&["v24.11", "v26.06.6"], &[FAILS, UNTESTABLE], Question::FirstFixed);
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, UNTESTABLE],
+            Question::FirstFixed,
+        );
         assert_eq!(
             r.note.as_deref(),
             Some(
@@ -677,7 +684,11 @@ mod tests {
     /// README reserves for bad input."
     #[test]
     fn not_fixed_in_any_of_these_labels_is_an_answer_about_the_product() {
-        let r = over(&["v24.11", "v26.06.6"], &[FAILS, CRASHES], Question::FirstFixed);
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, CRASHES],
+            Question::FirstFixed,
+        );
         assert_eq!(
             r.note.as_deref(),
             Some(
@@ -691,7 +702,11 @@ mod tests {
 
     #[test]
     fn ends_that_do_not_show_the_behaviours_asked_for_say_which_and_exit_1() {
-        let r = over(&["v24.11", "v26.06.6"], &[FAILS, CRASHES], Question::FirstBad);
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, CRASHES],
+            Question::FirstBad,
+        );
         assert_eq!(
             r.note.as_deref(),
             Some(
@@ -699,8 +714,15 @@ mod tests {
                  v26.06.6 fails (crash), as the newer end should"
             )
         );
-        assert_eq!((r.answer, crate::outcome::exit_code(r.answer)), (Answer::EndsWrong, 1));
-        let r = over(&["v24.11", "v26.06.6"], &[PASSES, PASSES], Question::FirstFixed);
+        assert_eq!(
+            (r.answer, crate::outcome::exit_code(r.answer)),
+            (Answer::EndsWrong, 1)
+        );
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[PASSES, PASSES],
+            Question::FirstFixed,
+        );
         assert_eq!(
             r.note.as_deref(),
             Some(
@@ -719,7 +741,10 @@ mod tests {
         assert_eq!(Answer::from_ends(FirstFixed, Skip, Old), Answer::NotFixed);
         assert_eq!(Answer::from_ends(FirstFixed, New, Old), Answer::EndsWrong);
         assert_eq!(Answer::from_ends(FirstBad, Old, Skip), Answer::CouldNotTest);
-        assert_eq!(Answer::from_ends(FirstFixed, Skip, Skip), Answer::CouldNotTest);
+        assert_eq!(
+            Answer::from_ends(FirstFixed, Skip, Skip),
+            Answer::CouldNotTest
+        );
     }
 
     #[test]
@@ -733,8 +758,15 @@ mod tests {
         assert_eq!(r.first.as_deref(), Some("v25.05"));
         assert_eq!(r.signature.as_deref(), Some("crash: FATAL SIGNAL 11"));
         assert_eq!(crate::outcome::exit_code(r.answer), 0);
-        let r = over(&["v24.11", "v26.06.6"], &[CRASHES, PASSES], Question::FirstFixed);
-        assert_eq!((r.answer, r.first.as_deref()), (Answer::FirstFixed, Some("v26.06.6")));
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[CRASHES, PASSES],
+            Question::FirstFixed,
+        );
+        assert_eq!(
+            (r.answer, r.first.as_deref()),
+            (Answer::FirstFixed, Some("v26.06.6"))
+        );
     }
 
     #[test]
@@ -742,14 +774,20 @@ mod tests {
         let run = |o: OutcomeKind, h: &str| (o, None, h.to_string());
         let t = judge_runs(
             "v1".into(),
-            &[run(OutcomeKind::Pass, "pass"), run(OutcomeKind::Hang, "hang: x")],
+            &[
+                run(OutcomeKind::Pass, "pass"),
+                run(OutcomeKind::Hang, "hang: x"),
+            ],
             Question::FirstBad,
             0.0,
         );
         assert_eq!((t.mark, t.reason), (New, None));
         let t = judge_runs(
             "v1".into(),
-            &[run(OutcomeKind::Error, "error: a"), run(OutcomeKind::Error, "error: b")],
+            &[
+                run(OutcomeKind::Error, "error: a"),
+                run(OutcomeKind::Error, "error: b"),
+            ],
             Question::FirstBad,
             0.0,
         );
