@@ -106,8 +106,19 @@ pub enum Command {
     },
     /// The first build on which a scenario changes behaviour: over commits
     /// of a checkout (`--good REF --bad REF`, each built or reused) or over
-    /// installed builds in the given order (`--labels`). Exit 0 found, 2
-    /// endpoints that do not differ, 125 builds that could not be tested.
+    /// installed builds in the given order (`--labels`).
+    ///
+    /// Exit codes (the `answer` in `--json`):
+    ///   0    first_bad / first_fixed: found the build
+    ///   1    not_fixed: with --find-fix, the newer end still does not pass
+    ///   1    ends_wrong: the older end does not show the old behaviour
+    ///        (first bad: it fails; --find-fix: it passes), or the newer end
+    ///        passes (first bad)
+    ///   2    bad input only: a bad scenario, arguments, a ref that is not a commit
+    ///   125  could_not_test: an end could not be tested (the line says why),
+    ///        build prerequisites are missing, git stopped the search
+    ///   125  among_skipped: skipped builds leave the answer among several
+    #[command(verbatim_doc_comment)]
     Bisect(BisectArgs),
     /// Build Core Lightning from your checkout at each REF (in a private
     /// clone; your tree is untouched) into the harness cache, labelled by
@@ -243,14 +254,17 @@ pub struct RunArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct BisectArgs {
     pub scenario: PathBuf,
-    /// Installed builds, oldest first: the first must show the old
-    /// behaviour (pass), the last the new (crash/hang/fail).
+    /// Installed builds, oldest first: the first must pass and the last
+    /// must not (crash/hang/fail); with `--find-fix` the reverse: the first
+    /// must not pass and the last must.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["good", "bad", "repo"], required_unless_present_all = ["good", "bad"])]
     pub labels: Vec<String>,
-    /// A commit (or tag) of the checkout on which the scenario passes.
+    /// A commit (or tag) of the checkout on which the scenario passes
+    /// (the older end, or with `--find-fix` the newer one).
     #[arg(long, value_name = "REF", requires = "bad")]
     pub good: Option<String>,
-    /// A commit (or tag) on which it crashes, hangs or fails.
+    /// A commit (or tag) on which it crashes, hangs or fails (the newer
+    /// end, or with `--find-fix` the older one).
     #[arg(long, value_name = "REF", requires = "good")]
     pub bad: Option<String>,
     /// The Core Lightning checkout to build commits from (default: the current directory).
@@ -261,7 +275,8 @@ pub struct BisectArgs {
     /// The role each label is tested in.
     #[arg(long, default_value = "candidate")]
     pub role: String,
-    /// Find the first label on which a failing scenario passes (which release fixed it).
+    /// Find the first label on which a failing scenario passes (which
+    /// release fixed it): the older end must not pass, the newer must.
     #[arg(long)]
     pub find_fix: bool,
     /// Runs per label; any run with the new behaviour counts (for flaky bugs).
@@ -784,17 +799,7 @@ async fn bisect(args: &BisectArgs) -> i32 {
     } else {
         Question::FirstBad
     };
-    let mut print = |t: &crate::bisect::Tested| {
-        let outcomes: Vec<&str> = t.outcomes.iter().map(|o| o.as_str()).collect();
-        println!(
-            "{:<24} {:<5} {:<20} {:>6.1}s  {}",
-            t.label,
-            format!("{:?}", t.mark).to_lowercase(),
-            outcomes.join(","),
-            t.seconds,
-            t.signature.as_deref().unwrap_or("")
-        );
-    };
+    let mut print = |t: &crate::bisect::Tested| println!("{}", t.line());
     let report = match (&args.good, &args.bad) {
         (Some(good), Some(bad)) => {
             let repo = crate::builds::git::Repo::new(
@@ -823,64 +828,67 @@ async fn bisect(args: &BisectArgs) -> i32 {
             {
                 Ok(r) => r,
                 Err(e) => {
+                    // The refs were checked above: what git fails at now
+                    // (the scratch clone, a bisect step) is this machine's.
                     eprintln!("error: {e}");
-                    return exit::usage();
+                    return exit::environment();
                 }
             }
         }
         _ => {
+            let test = |label| {
+                crate::bisect::test_label(&args.scenario, &cfg, &args.role, label, q, args.repeat)
+            };
             over_labels(
                 &args.scenario,
-                &cfg,
                 &args.role,
                 &args.labels,
                 q,
-                args.repeat,
+                test,
                 &mut print,
             )
             .await
         }
     };
+    let mut report = report;
+    let flags = crate::bisect::RerunFlags {
+        lightningd: args.bins.lightningd.clone(),
+        bitcoind: args.bins.bitcoind.clone(),
+        db: args.bins.db,
+        electrs: args.bins.electrs.clone(),
+        repeat: args.repeat,
+    };
+    report.rerun = report
+        .first
+        .as_deref()
+        .map(|first| crate::bisect::rerun_command(&args.scenario, &args.role, first, &flags));
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default())
         {
             eprintln!("error: writing {}: {e}", path.display());
         }
     }
-    match (&report.first, &report.note) {
-        (Some(first), _) => {
-            match (&report.commit, &report.subject) {
-                (Some(c), Some(subject)) => {
-                    println!("{}: {first} ({c})\n  subject: {subject}", report.question)
-                }
-                _ => println!("{}: {first}", report.question),
+    if let Some(first) = &report.first {
+        match (&report.commit, &report.subject) {
+            (Some(c), Some(subject)) => {
+                println!("{}: {first} ({c})\n  subject: {subject}", report.question)
             }
-            if let Some(sig) = &report.signature {
-                println!("  signature: {sig}");
-            }
-            if let Some(n) = report.builds {
-                println!("  builds: {n} new, {} tested", report.tested.len());
-            }
-            if let Some(cmd) = &report.rerun {
-                println!("  rerun: {cmd}");
-            }
-            exit::pass()
+            _ => println!("{}: {first}", report.question),
         }
-        (None, Some(note)) => {
-            eprintln!("bisect: {note}");
-            if note.starts_with("nothing to search")
-                && !report
-                    .tested
-                    .iter()
-                    .any(|t| t.mark == crate::bisect::Mark::Skip)
-            {
-                exit::usage()
-            } else {
-                exit::environment()
-            }
+        if let Some(sig) = &report.signature {
+            println!("  signature: {sig}");
         }
-        (None, None) => exit::environment(),
+        if let Some(n) = report.builds {
+            println!("  builds: {n} new, {} tested", report.tested.len());
+        }
+        if let Some(cmd) = &report.rerun {
+            println!("  rerun: {cmd}");
+        }
     }
+    if let Some(note) = &report.note {
+        eprintln!("bisect: {note}");
+    }
+    crate::outcome::exit_code(report.answer)
 }
 
 async fn matrix(

@@ -30,12 +30,20 @@ impl OutcomeKind {
     }
 }
 
-/// What a command concluded: a run's outcome, or input it could not use
-/// (a bad scenario file, bad arguments, an unreadable database).
+/// What a command concluded: a run's outcome, input it could not use
+/// (a bad scenario file, bad arguments, an unreadable database), or a
+/// bisect's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Outcome(OutcomeKind),
     BadInput,
+    Bisect(crate::bisect::Answer),
+}
+
+impl From<crate::bisect::Answer> for Verdict {
+    fn from(a: crate::bisect::Answer) -> Verdict {
+        Verdict::Bisect(a)
+    }
 }
 
 impl From<OutcomeKind> for Verdict {
@@ -48,12 +56,23 @@ impl From<OutcomeKind> for Verdict {
 /// `binaries` and the runner all call it): a `git bisect run` predicate.
 /// 0 pass, 1 crash/hang/fail, 2 bad input, 125 environment error ("can't
 /// test this commit": bisect skips it).
+///
+/// A bisect's answer keeps the same meanings: 0 it found the build, 1 the
+/// product does not behave as the ends claim (still failing at the newer
+/// end of `--find-fix`, a good end that fails, a bad end that passes):
+/// that is an answer about Core Lightning, never bad input, so never 2;
+/// 125 it could not test what the answer hangs on (an end, or the builds
+/// skips left between the two behaviours).
 pub fn exit_code(v: impl Into<Verdict>) -> i32 {
+    use crate::bisect::Answer;
     match v.into() {
         Verdict::Outcome(OutcomeKind::Pass) => 0,
         Verdict::Outcome(OutcomeKind::Fail | OutcomeKind::Hang | OutcomeKind::Crash) => 1,
         Verdict::BadInput => 2,
         Verdict::Outcome(OutcomeKind::Error) => 125,
+        Verdict::Bisect(Answer::FirstBad | Answer::FirstFixed) => 0,
+        Verdict::Bisect(Answer::NotFixed | Answer::EndsWrong) => 1,
+        Verdict::Bisect(Answer::AmongSkipped | Answer::CouldNotTest) => 125,
     }
 }
 
@@ -249,6 +268,29 @@ mod tests {
         assert_eq!(worst_exit_code([125, 1, 0]), 1);
         assert_eq!(worst_exit_code([0, 125]), 125);
         assert_eq!(worst_exit_code([]), 0);
+    }
+
+    /// The issue: "not fixed in any of these labels" exited 2, which the
+    /// README reserves for bad input.
+    #[test]
+    fn bisect_answers_keep_the_contract_and_never_claim_bad_input() {
+        use crate::bisect::Answer::*;
+        assert_eq!(exit_code(FirstBad), 0);
+        assert_eq!(exit_code(FirstFixed), 0);
+        assert_eq!(exit_code(NotFixed), 1);
+        assert_eq!(exit_code(EndsWrong), 1);
+        assert_eq!(exit_code(AmongSkipped), 125);
+        assert_eq!(exit_code(CouldNotTest), 125);
+        for a in [
+            FirstBad,
+            FirstFixed,
+            NotFixed,
+            EndsWrong,
+            AmongSkipped,
+            CouldNotTest,
+        ] {
+            assert_ne!(exit_code(a), exit_code(Verdict::BadInput), "{a:?}");
+        }
     }
 
     #[test]

@@ -254,27 +254,27 @@ pub fn group_by_headline(runs: &[(OutcomeKind, String)]) -> Vec<RepeatGroup> {
     groups
 }
 
+/// One run's [`headline`], its node ids redacted by name.
+pub fn run_headline(r: &Report) -> String {
+    let names: Vec<(String, String)> = r
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
+        .collect();
+    let redactor = crate::evidence::redact::Redactor::with_names(&names);
+    headline(
+        r.outcome,
+        r.step.as_ref(),
+        &r.detail,
+        r.first_signature.as_deref(),
+        &redactor,
+    )
+}
+
 /// `run --repeat N`: each run's headline, grouped.
 pub fn repeat_summary(file: &str, runs: &[Report]) -> RepeatSummary {
-    let named: Vec<(OutcomeKind, String)> = runs
-        .iter()
-        .map(|r| {
-            let names: Vec<(String, String)> = r
-                .nodes
-                .iter()
-                .filter_map(|n| Some((n.name.clone(), n.id.clone()?)))
-                .collect();
-            let redactor = crate::evidence::redact::Redactor::with_names(&names);
-            let h = headline(
-                r.outcome,
-                r.step.as_ref(),
-                &r.detail,
-                r.first_signature.as_deref(),
-                &redactor,
-            );
-            (r.outcome, h)
-        })
-        .collect();
+    let named: Vec<(OutcomeKind, String)> =
+        runs.iter().map(|r| (r.outcome, run_headline(r))).collect();
     RepeatSummary {
         file: file.to_string(),
         runs: runs.len(),

@@ -280,3 +280,68 @@ fn a_tmpdir_this_user_cannot_write_names_the_dir_and_the_permission() {
     assert!(t_out.contains("needs write and search (wx) permission"), "{t_out}");
     assert!(!t_out.contains("panicked"), "{t_out}");
 }
+
+/// The issue: `--labels` help did not say that `--find-fix` reverses which
+/// end must pass, and bisect's exit codes were documented nowhere but in
+/// a line that sent "not fixed" to 2, bad input.
+#[test]
+fn bisect_help_says_which_end_must_pass_and_every_exit_code() {
+    let o = harness(&["bisect", "--help"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let help = text(&o);
+    let labels = &help[help.find("--labels").expect("--labels is documented")..];
+    let labels = &labels[..labels.find("\n  -").unwrap_or(labels.len())];
+    assert!(labels.contains("--find-fix"), "{labels}");
+    for line in [
+        "0    first_bad / first_fixed",
+        "1    not_fixed",
+        "1    ends_wrong",
+        "2    bad input only",
+        "125  could_not_test",
+        "125  among_skipped",
+    ] {
+        assert!(help.contains(line), "`{line}` missing from:\n{help}");
+    }
+}
+
+/// The issue: "A label that could not be tested shows as `skip error`,
+/// with no reason, in the text and in `--json`." A label that is not
+/// installed is decided before any daemon starts.
+#[test]
+fn a_bisect_label_that_could_not_be_tested_says_why_and_exits_125() {
+    if !bitcoind_installed() {
+        return; // the bisect stops at "no bitcoind" first (125, tested above)
+    }
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("bisect.json");
+    let o = harness(
+        &[
+            "bisect",
+            "scenarios/keysend.toml",
+            "--find-fix",
+            "--labels",
+            "v0.0.1-not-installed,v0.0.2-not-installed",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(125), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("skip") && first.contains("error: no lightningd for `candidate`"),
+        "{}",
+        text(&o)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["answer"], "could_not_test");
+    let reason = report["tested"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("error: no lightningd"), "{report}");
+    assert!(
+        text(&o)
+            .contains("bisect: cannot search: v0.0.1-not-installed could not be tested (error: "),
+        "{}",
+        text(&o)
+    );
+}

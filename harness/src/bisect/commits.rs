@@ -187,7 +187,8 @@ pub async fn over_commits(
                     commit: None,
                     mark: Mark::Skip,
                     outcomes: vec![],
-                    signature: Some(format!(
+                    signature: None,
+                    reason: Some(format!(
                         "build failed: {}",
                         crate::text::truncate(&e.to_string(), 300)
                     )),
@@ -222,7 +223,7 @@ pub async fn over_commits(
                 .find(|t| t.commit.as_deref() == Some(&c))
                 .and_then(|t| t.signature.clone());
             report.subject = repo.subject(&c).ok();
-            report.rerun = Some(super::rerun_command(file, cfg, role, &label));
+            report.answer = super::Answer::found(q);
             report.first = Some(label);
             report.commit = Some(c);
         }
@@ -231,6 +232,7 @@ pub async fn over_commits(
                 .iter()
                 .map(|c| repo.describe(c).unwrap_or_else(|_| c.clone()))
                 .collect();
+            report.answer = super::Answer::AmongSkipped;
             report.note = Some(format!(
                 "skipped commits leave the {} among: {}",
                 report.question,
@@ -238,9 +240,27 @@ pub async fn over_commits(
             ));
         }
         CommitFound::BadEndpoints { old: o, new: n } => {
-            report.note = Some(super::bad_endpoints_note(q, (old, o), (new, n)));
+            // Both ends were tested, older first: name them as built
+            // (`git describe`), which the lines above showed.
+            let label = |i: usize, r: &str| {
+                report
+                    .tested
+                    .get(i)
+                    .map_or(r.to_string(), |t| t.label.clone())
+            };
+            let (old_label, new_label) = (label(0, old), label(1, new));
+            report.answer = super::Answer::from_ends(q, o, n);
+            report.note = Some(super::ends_note(
+                q,
+                report.answer,
+                &super::end(&report.tested, &old_label, o),
+                &super::end(&report.tested, &new_label, n),
+            ));
         }
-        CommitFound::Stopped(m) => report.note = Some(format!("bisect stopped: {m}")),
+        CommitFound::Stopped(m) => {
+            report.answer = super::Answer::CouldNotTest;
+            report.note = Some(format!("bisect stopped: {m}"))
+        }
     }
     Ok(report)
 }

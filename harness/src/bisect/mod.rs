@@ -114,6 +114,49 @@ where
     (Found::First(hi), tested)
 }
 
+/// What a bisect concluded. Each answer has one exit code
+/// (`outcome::exit_code`): 0 found, 1 an answer about the product that is
+/// not a build (never 2, which is bad input), 125 could not test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// The first build that does not pass; the one before it passes.
+    FirstBad,
+    /// `--find-fix`: the first build that passes; the one before it fails.
+    FirstFixed,
+    /// `--find-fix`: the newer end still does not pass.
+    NotFixed,
+    /// The ends do not show the behaviours asked for: the older end does
+    /// not show the old one, or (first bad) the newer end passes.
+    EndsWrong,
+    /// Skipped builds leave the answer among several.
+    AmongSkipped,
+    /// An end could not be tested, or the search could not go on (build
+    /// prerequisites missing, git stopped).
+    CouldNotTest,
+}
+
+impl Answer {
+    pub fn found(q: Question) -> Answer {
+        match q {
+            Question::FirstBad => Answer::FirstBad,
+            Question::FirstFixed => Answer::FirstFixed,
+        }
+    }
+
+    /// Why a search could not start, from what its ends showed. What an
+    /// end shows is a fact about the product even when the other end could
+    /// not be tested, so a wrong end wins over a skipped one.
+    pub fn from_ends(q: Question, oldest: Mark, newest: Mark) -> Answer {
+        match (oldest, newest) {
+            (Mark::New, _) => Answer::EndsWrong,
+            (_, Mark::Old) if q == Question::FirstFixed => Answer::NotFixed,
+            (_, Mark::Old) => Answer::EndsWrong,
+            _ => Answer::CouldNotTest,
+        }
+    }
+}
+
 /// One tested entry, as printed and in `--json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Tested {
@@ -125,7 +168,32 @@ pub struct Tested {
     /// Outcome of each run (several with `--repeat`).
     pub outcomes: Vec<OutcomeKind>,
     pub signature: Option<String>,
+    /// Why a skipped entry could not be tested: its outcome and headline
+    /// (`error: ...`), or why its build failed. None unless skipped.
+    pub reason: Option<String>,
     pub seconds: f64,
+}
+
+impl Tested {
+    /// The line printed as each entry is tested: label, old/new/skip,
+    /// outcomes, seconds, then the signature, or for a skip why.
+    pub fn line(&self) -> String {
+        let outcomes: Vec<&str> = self.outcomes.iter().map(|o| o.as_str()).collect();
+        let why = match self.mark {
+            Mark::Skip => self.reason.as_deref(),
+            _ => self.signature.as_deref(),
+        };
+        format!(
+            "{:<24} {:<5} {:<20} {:>6.1}s  {}",
+            self.label,
+            format!("{:?}", self.mark).to_lowercase(),
+            outcomes.join(","),
+            self.seconds,
+            why.unwrap_or("")
+        )
+        .trim_end()
+        .to_string()
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -133,6 +201,8 @@ pub struct BisectReport {
     pub scenario: String,
     pub role: String,
     pub question: &'static str,
+    /// What the bisect concluded; it decides the exit code.
+    pub answer: Answer,
     pub tested: Vec<Tested>,
     /// The first label with the new behaviour, if the search narrowed to one.
     pub first: Option<String>,
@@ -152,9 +222,40 @@ pub struct BisectReport {
     pub rerun: Option<String>,
 }
 
+/// One run of a tested entry: its outcome, first signature and headline.
+pub type RunSays = (OutcomeKind, Option<String>, String);
+
+/// An entry from its runs: any run with the new behaviour makes it new (so
+/// a flaky crash is not missed), else any with the old makes it old, else
+/// it is skipped, with the first run's headline as the reason.
+pub fn judge_runs(label: String, runs: &[RunSays], q: Question, seconds: f64) -> Tested {
+    let marks: Vec<Mark> = runs.iter().map(|(o, _, _)| mark(*o, q)).collect();
+    let m = if marks.contains(&Mark::New) {
+        Mark::New
+    } else if marks.contains(&Mark::Old) {
+        Mark::Old
+    } else {
+        Mark::Skip
+    };
+    Tested {
+        label,
+        commit: None,
+        mark: m,
+        outcomes: runs.iter().map(|(o, _, _)| *o).collect(),
+        signature: runs.iter().find_map(|(_, s, _)| s.clone()),
+        reason: match m {
+            Mark::Skip => Some(
+                runs.first()
+                    .map_or("not run".to_string(), |(_, _, h)| h.clone()),
+            ),
+            _ => None,
+        },
+        seconds,
+    }
+}
+
 /// Run `file` with `role` pinned to the installed build `label`, `repeat`
-/// times; any run with the new behaviour makes the entry new (so a flaky
-/// crash is not missed), all runs skipped make it a skip.
+/// times, judged by [`judge_runs`].
 pub async fn test_label(
     file: &std::path::Path,
     cfg: &crate::executor::RunConfig,
@@ -167,52 +268,42 @@ pub async fn test_label(
     let opts = RunOptions::quiet();
     let run_cfg = cfg.pinned([(role, label.as_str())]);
     let started = std::time::Instant::now();
-    let (mut outcomes, mut signature, mut marks) = (Vec::new(), None, Vec::new());
+    let mut runs = Vec::new();
     for _ in 0..repeat.max(1) {
-        let (outcome, sig) = match run_file(file, &run_cfg, &opts).await {
-            RunResult::Ran(r) => (r.outcome, r.first_signature.clone()),
-            RunResult::BadScenario(_) => (OutcomeKind::Error, None),
-        };
-        outcomes.push(outcome);
-        marks.push(mark(outcome, q));
-        signature = signature.or(sig);
+        runs.push(match run_file(file, &run_cfg, &opts).await {
+            RunResult::Ran(r) => (
+                r.outcome,
+                r.first_signature.clone(),
+                crate::report::run_headline(&r),
+            ),
+            RunResult::BadScenario(e) => (OutcomeKind::Error, None, format!("error: {e}")),
+        });
     }
-    let m = if marks.contains(&Mark::New) {
-        Mark::New
-    } else if marks.contains(&Mark::Old) {
-        Mark::Old
-    } else {
-        Mark::Skip
-    };
-    Tested {
-        label,
-        commit: None,
-        mark: m,
-        outcomes,
-        signature,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    judge_runs(label, &runs, q, started.elapsed().as_secs_f64())
 }
 
-/// Bisect over installed builds (`--labels`): run `file` with `role`
-/// pinned to each label (`repeat` times; with the new behaviour on any run
-/// the entry counts as new, so a flaky crash is not missed).
-pub async fn over_labels(
+/// Bisect over installed builds (`--labels`, oldest first): `test` runs
+/// one label (the CLI's runs the scenario with the role pinned to it, see
+/// [`test_label`]); `on_tested` sees each result as it comes.
+pub async fn over_labels<F, Fut>(
     file: &std::path::Path,
-    cfg: &crate::executor::RunConfig,
     role: &str,
     labels: &[String],
     q: Question,
-    repeat: u32,
+    mut test: F,
     on_tested: &mut dyn FnMut(&Tested),
-) -> BisectReport {
+) -> BisectReport
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Tested>,
+{
     let tested = std::cell::RefCell::new(Vec::<Tested>::new());
     let on_tested = std::cell::RefCell::new(on_tested);
     let (found, _) = search(labels.len(), |i| {
-        let label = labels[i].clone();
+        let run = test(labels[i].clone());
         let (tested, on_tested) = (&tested, &on_tested);
         async move {
-            let t = test_label(file, cfg, role, label, q, repeat).await;
+            let t = run.await;
             (on_tested.borrow_mut())(&t);
             let m = t.mark;
             tested.borrow_mut().push(t);
@@ -224,15 +315,16 @@ pub async fn over_labels(
     match found {
         Found::First(i) => {
             let label = labels[i].clone();
+            report.answer = Answer::found(q);
             report.signature = report
                 .tested
                 .iter()
                 .find(|t| t.label == label)
                 .and_then(|t| t.signature.clone());
-            report.rerun = Some(rerun_command(file, cfg, role, &label));
             report.first = Some(label);
         }
         Found::Between { from, to } => {
+            report.answer = Answer::AmongSkipped;
             report.note = Some(format!(
                 "skipped builds leave the {} among: {}",
                 report.question,
@@ -240,11 +332,15 @@ pub async fn over_labels(
             ));
         }
         Found::BadEndpoints { oldest, newest } => {
-            let (first, last) = (
-                labels.first().map_or("-", |s| s.as_str()),
-                labels.last().map_or("-", |s| s.as_str()),
-            );
-            report.note = Some(bad_endpoints_note(q, (first, oldest), (last, newest)));
+            let label = |l: Option<&String>| l.map_or("-", |s| s.as_str()).to_string();
+            let (first, last) = (label(labels.first()), label(labels.last()));
+            report.answer = Answer::from_ends(q, oldest, newest);
+            report.note = Some(ends_note(
+                q,
+                report.answer,
+                &end(&report.tested, &first, oldest),
+                &end(&report.tested, &last, newest),
+            ));
         }
     }
     report
@@ -264,6 +360,8 @@ fn empty_report(
         scenario: file.display().to_string(),
         role: role.to_string(),
         question,
+        // Until an answer is found, nothing could be tested.
+        answer: Answer::CouldNotTest,
         tested,
         first: None,
         commit: None,
@@ -275,45 +373,139 @@ fn empty_report(
     }
 }
 
+/// Every flag of the bisect's command line that changes what a run does,
+/// for the rerun command: a rerun without them tests something else.
+#[derive(Debug, Clone, Default)]
+pub struct RerunFlags {
+    /// `--lightningd ROLE=PATH|LABEL` as given (the bisected role's own pin
+    /// is replaced by the build found).
+    pub lightningd: Vec<(String, std::path::PathBuf)>,
+    pub bitcoind: Option<std::path::PathBuf>,
+    pub db: Option<crate::options::DbBackend>,
+    pub electrs: Option<std::path::PathBuf>,
+    /// `--repeat`: a flaky bug needs as many runs to show again.
+    pub repeat: u32,
+}
+
 /// The command that runs the scenario on the build the bisect ended at.
-fn rerun_command(
-    file: &std::path::Path,
-    cfg: &crate::executor::RunConfig,
-    role: &str,
-    label: &str,
-) -> String {
-    let others: String = cfg
-        .discovery
-        .command_line
+pub fn rerun_command(file: &std::path::Path, role: &str, label: &str, f: &RerunFlags) -> String {
+    let mut args = vec![
+        "cln-harness".to_string(),
+        "run".into(),
+        file.display().to_string(),
+        "--lightningd".into(),
+        format!("{role}={label}"),
+    ];
+    for (r, p) in f.lightningd.iter().filter(|(r, _)| r != role) {
+        args.extend(["--lightningd".into(), format!("{r}={}", p.display())]);
+    }
+    if let Some(p) = &f.bitcoind {
+        args.extend(["--bitcoind".into(), p.display().to_string()]);
+    }
+    if let Some(db) = f.db {
+        args.extend(["--db".into(), db.as_str().to_string()]);
+    }
+    if let Some(p) = &f.electrs {
+        args.extend(["--electrs".into(), p.display().to_string()]);
+    }
+    if f.repeat > 1 {
+        args.extend(["--repeat".into(), f.repeat.to_string()]);
+    }
+    args.iter()
+        .map(|a| shell_word(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `a` as one word for a POSIX shell, quoted only when it must be (the
+/// rerun line is copied and pasted; a path with a space must survive).
+fn shell_word(a: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
+    if !a.is_empty() && a.chars().all(plain) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+/// What one end showed, for the note on a search that could not start.
+pub(crate) struct End {
+    label: String,
+    mark: Mark,
+    outcomes: Vec<OutcomeKind>,
+    reason: Option<String>,
+}
+
+/// The end `label` as tested (ends are tested first, older then newer).
+pub(crate) fn end(tested: &[Tested], label: &str, mark: Mark) -> End {
+    let t = tested
         .iter()
-        .map(|(r, p)| format!(" --lightningd {r}={}", p.display()))
-        .collect();
+        .find(|t| t.label == label || t.commit.as_deref() == Some(label));
+    End {
+        label: label.to_string(),
+        mark,
+        outcomes: t.map_or(vec![], |t| t.outcomes.clone()),
+        reason: match (mark, t) {
+            (Mark::Skip, None) => Some("not tested".into()),
+            (_, t) => t.and_then(|t| t.reason.clone()),
+        },
+    }
+}
+
+/// Why a search could not start: what each end showed, and for each
+/// whether that is what it should show, so an older end that fails in
+/// `--find-fix` reads as what it is: right.
+pub(crate) fn ends_note(q: Question, answer: Answer, old: &End, new: &End) -> String {
+    let header = match answer {
+        Answer::NotFixed => "not fixed in this range",
+        Answer::EndsWrong => "nothing to search",
+        _ => "cannot search",
+    };
     format!(
-        "cln-harness run {} --lightningd {role}={label}{others}",
-        file.display()
+        "{header}: {}; {}",
+        end_says(q, true, old),
+        end_says(q, false, new)
     )
 }
 
-/// Why a bisect could not start: what each end had to show and what it showed.
-fn bad_endpoints_note(
-    q: Question,
-    (old, old_mark): (&str, Mark),
-    (new, new_mark): (&str, Mark),
-) -> String {
-    let want = match q {
-        Question::FirstBad => "must pass, and the newer must not",
-        Question::FirstFixed => "must fail, and the newer must pass",
+fn end_says(q: Question, older: bool, e: &End) -> String {
+    let which = if older { "older" } else { "newer" };
+    let passes = match (q, e.mark) {
+        (_, Mark::Skip) => {
+            return format!(
+                "{} could not be tested ({})",
+                e.label,
+                e.reason.as_deref().unwrap_or("no reason given")
+            )
+        }
+        (Question::FirstBad, m) => m == Mark::Old,
+        (Question::FirstFixed, m) => m == Mark::New,
     };
-    let show = |m: Mark| match (q, m) {
-        (_, Mark::Skip) => "could not be tested",
-        (Question::FirstBad, Mark::Old) | (Question::FirstFixed, Mark::New) => "passes",
-        _ => "does not pass",
+    let shows = if passes {
+        "passes".to_string()
+    } else {
+        let mut kinds: Vec<&str> = e
+            .outcomes
+            .iter()
+            .filter(|o| !matches!(o, OutcomeKind::Pass | OutcomeKind::Error))
+            .map(|o| o.as_str())
+            .collect();
+        kinds.dedup();
+        match kinds.as_slice() {
+            [] | ["fail"] => "fails".to_string(),
+            _ => format!("fails ({})", kinds.join(", ")),
+        }
     };
-    format!(
-        "nothing to search: the older end {want}; {old} {} and {new} {}",
-        show(old_mark),
-        show(new_mark)
-    )
+    let should_pass = matches!(
+        (q, older),
+        (Question::FirstBad, true) | (Question::FirstFixed, false)
+    );
+    match (passes == should_pass, should_pass) {
+        (true, _) => format!("{} {shows}, as the {which} end should", e.label),
+        (false, true) if !older => format!("{} still {shows}", e.label),
+        (false, true) => format!("{} {shows}, but the {which} end must pass", e.label),
+        (false, false) => format!("{} {shows}, but the {which} end must not pass", e.label),
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +584,250 @@ mod tests {
                 oldest: Skip,
                 newest: Skip
             }
+        );
+    }
+
+    /// A fake oracle over labels: each label's one run, as (outcome, headline).
+    fn over(labels: &[&str], runs: &[(OutcomeKind, &str)], q: Question) -> BisectReport {
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let test = |label: String| {
+            let i = labels.iter().position(|l| *l == label).unwrap();
+            let (o, h) = runs[i];
+            let sig = (o == OutcomeKind::Crash).then(|| h.to_string());
+            async move { judge_runs(label, &[(o, sig, h.to_string())], q, 1.0) }
+        };
+        rt.block_on(over_labels(
+            std::path::Path::new("s.toml"),
+            "candidate",
+            &labels,
+            q,
+            test,
+            &mut |_| {},
+        ))
+    }
+
+    const UNTESTABLE: (OutcomeKind, &str) = (
+        OutcomeKind::Error,
+        "error: bitcoind would not start: port in use",
+    );
+    const FAILS: (OutcomeKind, &str) = (
+        OutcomeKind::Fail,
+        "fail: step 3 (keysend) expected `status` == \"complete\"",
+    );
+    const CRASHES: (OutcomeKind, &str) = (OutcomeKind::Crash, "crash: FATAL SIGNAL 11");
+    const PASSES: (OutcomeKind, &str) = (OutcomeKind::Pass, "pass");
+
+    /// The issue: "A label that could not be tested shows as `skip error`,
+    /// with no reason, in the text and in `--json`."
+    #[test]
+    fn a_label_that_could_not_be_tested_says_why_in_the_text_and_in_json() {
+        let r = over(
+            &["v24.11", "v25.05", "v26.06.6"],
+            &[PASSES, UNTESTABLE, CRASHES],
+            Question::FirstBad,
+        );
+        let skipped = r.tested.iter().find(|t| t.label == "v25.05").unwrap();
+        assert_eq!(skipped.mark, Skip);
+        assert!(
+            skipped
+                .line()
+                .ends_with("error: bitcoind would not start: port in use"),
+            "{}",
+            skipped.line()
+        );
+        let json = serde_json::to_value(skipped).unwrap();
+        assert_eq!(
+            json["reason"],
+            "error: bitcoind would not start: port in use"
+        );
+        // A tested label shows its signature, and no reason.
+        let crashed = r.tested.iter().find(|t| t.label == "v26.06.6").unwrap();
+        assert!(crashed.line().ends_with("crash: FATAL SIGNAL 11"));
+        assert_eq!(
+            serde_json::to_value(crashed).unwrap()["reason"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            (r.answer, r.note.as_deref()),
+            (
+                Answer::AmongSkipped,
+                Some("skipped builds leave the first bad among: v25.05, v26.06.6")
+            )
+        );
+    }
+
+    /// The issue: "In find-fix mode, the summary says 'v24.11 does not pass
+    /// and v26.06.6 could not be tested', although failing is exactly what
+    /// the older end should do."
+    #[test]
+    fn find_fix_says_a_failing_older_end_is_right_and_why_the_newer_was_not_tested() {
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, UNTESTABLE],
+            Question::FirstFixed,
+        );
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "cannot search: v24.11 fails, as the older end should; \
+                 v26.06.6 could not be tested (error: bitcoind would not start: port in use)"
+            )
+        );
+        assert_eq!(r.answer, Answer::CouldNotTest);
+        assert_eq!(crate::outcome::exit_code(r.answer), 125);
+    }
+
+    /// The issue: "'Not fixed in any of these labels' exits 2, which the
+    /// README reserves for bad input."
+    #[test]
+    fn not_fixed_in_any_of_these_labels_is_an_answer_about_the_product() {
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, CRASHES],
+            Question::FirstFixed,
+        );
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "not fixed in this range: v24.11 fails, as the older end should; \
+                 v26.06.6 still fails (crash)"
+            )
+        );
+        assert_eq!(r.answer, Answer::NotFixed);
+        assert_eq!(crate::outcome::exit_code(r.answer), 1);
+    }
+
+    #[test]
+    fn ends_that_do_not_show_the_behaviours_asked_for_say_which_and_exit_1() {
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[FAILS, CRASHES],
+            Question::FirstBad,
+        );
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "nothing to search: v24.11 fails, but the older end must pass; \
+                 v26.06.6 fails (crash), as the newer end should"
+            )
+        );
+        assert_eq!(
+            (r.answer, crate::outcome::exit_code(r.answer)),
+            (Answer::EndsWrong, 1)
+        );
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[PASSES, PASSES],
+            Question::FirstFixed,
+        );
+        assert_eq!(
+            r.note.as_deref(),
+            Some(
+                "nothing to search: v24.11 passes, but the older end must not pass; \
+                 v26.06.6 passes, as the newer end should"
+            )
+        );
+        assert_eq!(r.answer, Answer::EndsWrong);
+    }
+
+    #[test]
+    fn a_wrong_end_is_an_answer_even_when_the_other_could_not_be_tested() {
+        use Question::*;
+        assert_eq!(Answer::from_ends(FirstBad, New, Skip), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstBad, Skip, Old), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstFixed, Skip, Old), Answer::NotFixed);
+        assert_eq!(Answer::from_ends(FirstFixed, New, Old), Answer::EndsWrong);
+        assert_eq!(Answer::from_ends(FirstBad, Old, Skip), Answer::CouldNotTest);
+        assert_eq!(
+            Answer::from_ends(FirstFixed, Skip, Skip),
+            Answer::CouldNotTest
+        );
+    }
+
+    #[test]
+    fn a_found_build_is_answered_with_its_signature() {
+        let r = over(
+            &["v24.11", "v25.02", "v25.05", "v26.06.6"],
+            &[PASSES, PASSES, CRASHES, CRASHES],
+            Question::FirstBad,
+        );
+        assert_eq!(r.answer, Answer::FirstBad);
+        assert_eq!(r.first.as_deref(), Some("v25.05"));
+        assert_eq!(r.signature.as_deref(), Some("crash: FATAL SIGNAL 11"));
+        assert_eq!(crate::outcome::exit_code(r.answer), 0);
+        let r = over(
+            &["v24.11", "v26.06.6"],
+            &[CRASHES, PASSES],
+            Question::FirstFixed,
+        );
+        assert_eq!(
+            (r.answer, r.first.as_deref()),
+            (Answer::FirstFixed, Some("v26.06.6"))
+        );
+    }
+
+    #[test]
+    fn with_repeats_any_new_run_decides_and_all_errors_skip_with_the_first_reason() {
+        let run = |o: OutcomeKind, h: &str| (o, None, h.to_string());
+        let t = judge_runs(
+            "v1".into(),
+            &[
+                run(OutcomeKind::Pass, "pass"),
+                run(OutcomeKind::Hang, "hang: x"),
+            ],
+            Question::FirstBad,
+            0.0,
+        );
+        assert_eq!((t.mark, t.reason), (New, None));
+        let t = judge_runs(
+            "v1".into(),
+            &[
+                run(OutcomeKind::Error, "error: a"),
+                run(OutcomeKind::Error, "error: b"),
+            ],
+            Question::FirstBad,
+            0.0,
+        );
+        assert_eq!((t.mark, t.reason.as_deref()), (Skip, Some("error: a")));
+    }
+
+    /// The issue: "The printed `rerun:` command drops the `--bitcoind`
+    /// given on the command line."
+    #[test]
+    fn the_rerun_command_carries_every_flag_that_changes_the_run() {
+        let flags = RerunFlags {
+            lightningd: vec![
+                ("base".into(), "v25.02.1".into()),
+                ("candidate".into(), "/ignored/the/bisected/role".into()),
+            ],
+            bitcoind: Some("/opt/bitcoin 28/bin/bitcoind".into()),
+            db: Some(crate::options::DbBackend::Postgres),
+            electrs: Some("/opt/electrs".into()),
+            repeat: 5,
+        };
+        assert_eq!(
+            rerun_command(
+                std::path::Path::new("scenarios/upgrade-keysend.toml"),
+                "candidate",
+                "v25.05",
+                &flags
+            ),
+            "cln-harness run scenarios/upgrade-keysend.toml --lightningd candidate=v25.05 \
+             --lightningd base=v25.02.1 --bitcoind '/opt/bitcoin 28/bin/bitcoind' \
+             --db postgres --electrs /opt/electrs --repeat 5"
+        );
+        // Nothing given, nothing added.
+        assert_eq!(
+            rerun_command(
+                std::path::Path::new("s.toml"),
+                "candidate",
+                "v25.05",
+                &RerunFlags::default()
+            ),
+            "cln-harness run s.toml --lightningd candidate=v25.05"
         );
     }
 }
