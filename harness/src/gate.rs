@@ -30,10 +30,11 @@ impl Cell {
 
     /// 0 met; 125 missed because the environment could not run it; 1 otherwise.
     pub fn exit_code(&self) -> i32 {
+        use crate::outcome::exit_code;
         match (&self.miss, self.outcome) {
-            (None, _) => 0,
-            (Some(_), OutcomeKind::Error) => 125,
-            _ => 1,
+            (None, _) => exit_code(OutcomeKind::Pass),
+            (Some(_), OutcomeKind::Error) => exit_code(OutcomeKind::Error),
+            _ => exit_code(OutcomeKind::Fail),
         }
     }
 

@@ -579,7 +579,8 @@ mod tests {
 
     #[test]
     fn crashes_at_startup_are_not_refusals() {
-        // A migration that dies at startup prints to stderr and exits 1 (REFERENCE.md).
+        // A migration that dies at startup prints to stderr and exits 1
+        // (`lightningd/log.c` `fatal_vfmt` before the crash log is set up).
         let stderr = "lightningd: Error executing statement: wallet/wallet.c:123: UPDATE ...: UNIQUE constraint failed: x.y\n";
         assert_eq!(refusal(ONE, stderr), None);
         assert_eq!(

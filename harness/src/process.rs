@@ -216,8 +216,8 @@ impl Supervised {
         exit
     }
 
-    /// Children of a dead lightningd linger for a moment (REFERENCE.md: 22
-    /// still alive 0.5 s after SIGKILL). SIGKILL stragglers and wait until
+    /// Children of a dead lightningd linger for a moment (seen on v25.05:
+    /// 22 still alive 0.5 s after SIGKILL, all gone 2 s later). SIGKILL stragglers and wait until
     /// no live process remains in the group.
     pub async fn wait_group_empty(&self, timeout: Duration) {
         use crate::poll::{poll_until, Look};

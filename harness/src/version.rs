@@ -102,7 +102,7 @@ impl fmt::Display for ClnVersion {
 }
 
 /// Feature gates the harness needs, in one place, each with the version
-/// that introduced it (see REFERENCE.md).
+/// that introduced it (from CLN's `doc/` and pyln-testing's version gates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
     /// `--developer` flag (before v23.11 dev options needed a dev build).

@@ -388,12 +388,13 @@ pub fn table(s: &Summary) -> String {
 
 /// 1 if anything was found, 0 if not, 125 if nothing could run.
 pub fn exit_code(s: &Summary) -> i32 {
+    use crate::outcome::{exit_code, OutcomeKind};
     if !s.findings.is_empty() {
-        1
+        exit_code(OutcomeKind::Fail)
     } else if s.runs > 0 && s.errors == s.runs {
-        125
+        exit_code(OutcomeKind::Error)
     } else {
-        0
+        exit_code(OutcomeKind::Pass)
     }
 }
 

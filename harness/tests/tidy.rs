@@ -1,0 +1,160 @@
+//! Invariants of the tree that ARCHITECTURE.md states, checked by reading
+//! the source (as rust-analyzer's `xtask/tidy.rs` does), so prose and code
+//! cannot drift apart silently. Each check names the file and line that
+//! breaks it.
+
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every `.rs` file under `dir`, with its text.
+fn rust_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                out.push((p, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The text before a file's `#[cfg(test)]` module: what ships.
+fn shipped(text: &str) -> &str {
+    text.find("#[cfg(test)]").map_or(text, |i| &text[..i])
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(repo()).unwrap_or(p).display().to_string()
+}
+
+#[test]
+fn nothing_but_main_imports_the_cli() {
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness/src")) {
+        if p.ends_with("main.rs") || p.ends_with("cli.rs") {
+            continue;
+        }
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("crate::cli") || line.contains("cln_harness::cli") {
+                bad.push(format!("{}:{}: {}", rel(&p), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "only main.rs may use the CLI (it holds no logic a test can't reach):\n{}", bad.join("\n"));
+}
+
+/// Exit codes come from one function, `outcome::exit_code`: no other
+/// shipped code writes 125 or an exit-code literal after `=>` in an
+/// `exit_code` function, nor calls `process::exit` with a literal.
+#[test]
+fn exit_codes_come_from_outcome_only() {
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness/src")) {
+        if p.ends_with("outcome.rs") {
+            continue;
+        }
+        let mut in_exit_fn = false;
+        for (i, line) in shipped(&text).lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with("//") {
+                continue;
+            }
+            if t.contains("fn ") {
+                in_exit_fn = t.contains("exit_code") && t.contains("-> i32");
+            }
+            let literal_arm = in_exit_fn
+                && (t.ends_with("=> 0,") || t.ends_with("=> 1,") || t.ends_with("=> 125,")
+                    || matches!(t, "0" | "1" | "2" | "125"));
+            let raw_125 = t.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "125");
+            let raw_exit = t.contains("process::exit(") && t.chars().any(|c| c.is_ascii_digit());
+            if literal_arm || raw_125 || raw_exit {
+                bad.push(format!("{}:{}: {}", rel(&p), i + 1, t));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "exit codes come from outcome::exit_code:\n{}", bad.join("\n"));
+}
+
+/// Every module `lib.rs` declares has a row in ARCHITECTURE.md's code map.
+#[test]
+fn every_module_is_in_the_code_map() {
+    let lib = std::fs::read_to_string(repo().join("harness/src/lib.rs")).unwrap();
+    let arch = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let missing: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod ").or_else(|| l.trim().strip_prefix("mod ")))
+        .map(|m| m.trim_end_matches(';'))
+        .filter(|m| !arch.contains(&format!("| `{m}` |")) && !arch.contains(&format!("| `{m}/`")))
+        .collect();
+    assert!(missing.is_empty(), "modules without a row in ARCHITECTURE.md's code map: {missing:?}");
+}
+
+/// A comment that cites a Markdown document cites one in the repo.
+#[test]
+fn cited_documents_exist() {
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness")) {
+        for (i, line) in text.lines().enumerate() {
+            let Some(comment) = line.split_once("//").map(|(_, c)| c) else {
+                continue;
+            };
+            for word in comment.split(|c: char| c.is_whitespace() || "()`,;:".contains(c)) {
+                let doc = word.trim_end_matches('.');
+                if !doc.ends_with(".md") || doc.contains("://") {
+                    continue;
+                }
+                let found = [repo(), repo().join("scenarios"), repo().join("fixtures/evidence"), p.parent().unwrap().to_path_buf()]
+                    .iter()
+                    .any(|d| d.join(doc).exists());
+                if !found {
+                    bad.push(format!("{}:{}: {doc}", rel(&p), i + 1));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "comments cite documents that are not in the repo:\n{}", bad.join("\n"));
+}
+
+/// Placeholders (`<hash>`, `<time>`, ...) are the redactor's words: no
+/// other shipped file writes one, so a rule that hides run-varying values
+/// lives in one place.
+#[test]
+fn placeholders_live_in_the_redactor() {
+    // Known exceptions, each a format string's own notation rather than a
+    // redaction: kept short, and each says why.
+    const ALLOWED: &[(&str, &str)] = &[
+        // frame texts drop line numbers that move between builds
+        ("evidence/signatures.rs", "<line>"),
+        ("evidence/snapshot.rs", "<random>"),
+    ];
+    let re = regex::Regex::new(r#""[^"]*<(hash|time|txid|addr|id|value|version|run|random|line|pid)>[^"]*""#).unwrap();
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness/src")) {
+        let r = rel(&p);
+        if r.ends_with("evidence/redact.rs") {
+            continue;
+        }
+        for (i, line) in shipped(&text).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for m in re.find_iter(line) {
+                let allowed = ALLOWED.iter().any(|(f, ph)| r.ends_with(f) && m.as_str().contains(ph));
+                if !allowed {
+                    bad.push(format!("{r}:{}: {}", i + 1, m.as_str()));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "placeholders outside the redactor:\n{}", bad.join("\n"));
+}
