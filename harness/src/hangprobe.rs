@@ -324,6 +324,16 @@ mod tests {
         assert_eq!(parse_frames(python), ["run_mod"]);
     }
 
+    /// Recorded on v25.05 (`hang-probe.txt` of a run whose connectd was
+    /// SIGSTOPped): eu-stack's real output gives connectd's own frames.
+    #[test]
+    fn a_recorded_probe_of_a_stopped_connectd_parses_to_its_frames() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/evidence/hang/connectd-stopped-probe.txt");
+        let text = std::fs::read_to_string(path).unwrap();
+        let stack = &text[text.find("PID ").expect("eu-stack output")..];
+        assert_eq!(parse_frames(stack), ["daemon_poll", "io_loop"]);
+    }
+
     #[test]
     fn gdb_frames_parse_too() {
         let gdb = "Thread 1 (Thread 0x7f (LWP 5) \"lightningd\"):\n#0  0x00007f in __GI___poll (fds=0x5) at ../sysdeps/poll.c:29\n#1  0x000055 in daemon_poll (fds=0x5) at common/daemon.c:162\n#2  0x000055 in io_poll_lightningd () at lightningd/lightningd.c:767\n";

@@ -915,6 +915,46 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
         assert_eq!(exit_reason("alice", "0x55c30f48ff80 ???\n\t???:0\n", &r), None);
     }
 
+    /// Recorded on v25.05: a database path lightningd cannot open. Before
+    /// this, the headline was `exit code 1`.
+    #[test]
+    fn a_fatal_at_startup_is_named_by_what_lightningd_printed() {
+        let stderr = fixture("fatal-startup/alice-stderr.txt");
+        let part = crate::evidence::logdigest::split_stderr(&stderr)[0];
+        let s = exit_reason("alice", part, &Redactor::new()).unwrap();
+        assert_eq!(
+            s.text,
+            "failed to open database /nonexistent-cln-harness-dir/lightningd.sqlite3: unable to open database file"
+        );
+    }
+
+    /// Recorded on v25.05: gossipd got SIGSEGV while lightningd lived on.
+    /// Its log line says `gossipd:`, its stderr `lightning_gossipd:`: one
+    /// crash state from both, naming the process.
+    #[test]
+    fn a_subdaemon_segfault_names_the_subdaemon_and_its_frames_in_log_and_stderr() {
+        const STATE: &str = "gossipd: FATAL SIGNAL 11 at common/daemon.c (daemon_poll) < ccan/ccan/io/poll.c (io_loop) < gossipd/gossipd.c (main)";
+        let r = Redactor::new();
+        for file in ["subdaemon-segfault/alice-stderr.txt", "subdaemon-segfault/alice-log-excerpt.txt"] {
+            let sigs = extract("alice", &fixture(file), &r);
+            assert_eq!(of_kind(&sigs, FatalSignal), [STATE], "{file}");
+        }
+        // Nothing on its stderr is a "reason" the way a fatal() message is.
+        let stderr = fixture("subdaemon-segfault/alice-stderr.txt");
+        assert_eq!(exit_reason("alice", &stderr, &r), None);
+    }
+
+    /// Recorded on v25.05: the C plugin cln-xpay got SIGSEGV; its crash
+    /// handler wrote to lightningd's stderr with a `cln-xpay:` prefix.
+    #[test]
+    fn a_plugin_segfault_names_the_plugin_and_its_frames() {
+        let sigs = extract("alice", &fixture("plugin-segfault/alice-stderr.txt"), &Redactor::new());
+        assert_eq!(
+            first_crash(&sigs).unwrap().text,
+            "cln-xpay: FATAL SIGNAL 11 at common/daemon.c (daemon_poll) < ccan/ccan/io/poll.c (io_loop) < plugins/libplugin.c (plugin_main)"
+        );
+    }
+
     #[test]
     fn a_segfault_is_named_by_its_signal_and_where_it_hit() {
         let sigs = extract(
