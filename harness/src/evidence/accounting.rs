@@ -74,9 +74,17 @@ pub fn run(conn: &Connection, report: &mut CheckReport) -> Result<(), DbErrorKin
             continue;
         }
         let tables_there = match inv.id {
-            "moves/chain-once" => has("chain_moves")?,
-            "moves/payment-part-once" => has("channel_moves")?,
-            "moves/balance" => has("chain_moves")? && has("channel_moves")?,
+            // Every moves rule resolves accounts through channels and move_accounts.
+            "moves/chain-once" => has("chain_moves")? && has("channels")? && has("move_accounts")?,
+            "moves/payment-part-once" => {
+                has("channel_moves")? && has("channels")? && has("move_accounts")?
+            }
+            "moves/balance" => {
+                has("chain_moves")?
+                    && has("channel_moves")?
+                    && has("channels")?
+                    && has("move_accounts")?
+            }
             _ => has("payments")? && has("channel_htlcs")?,
         };
         if !tables_there {
