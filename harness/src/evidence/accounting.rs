@@ -728,6 +728,56 @@ mod tests {
         );
     }
 
+    /// The real thing (fixtures/evidence/README.md): alice closed her
+    /// channel on v25.05 and was upgraded to v25.09, whose bookkeeper then
+    /// died on `Account balance underflow for account 203d62... (credit
+    /// 1800000000msat, debit 3150000000msat)`. check-db names the doubled
+    /// close first, then the same debt the bookkeeper saw.
+    #[test]
+    fn v25_09_doubles_a_close_made_on_v25_05_and_check_db_names_it_before_the_debt() {
+        let r = check_db(&fixture_db("alice-v25.05-closed-then-v25.09.sqlite3")).unwrap();
+        assert_eq!(
+            (r.schema_version, r.schema_release.as_str()),
+            (276, "v25.09")
+        );
+        let checks: Vec<&str> = r.findings.iter().map(|f| f.check.as_str()).collect();
+        assert_eq!(
+            checks,
+            ["moves/chain-once", "moves/balance"],
+            "{:#?}",
+            r.findings
+        );
+        let account = "203d623bb757bece3d3657310e4b108d5f0b9fd7979f952d9cb93eac362711a6";
+        assert_eq!(
+            r.findings[0].row.as_deref(),
+            Some("chain_moves.id IN (4, 6)")
+        );
+        assert_eq!(
+            r.findings[0].what,
+            format!(
+                "channel_close movement of account '{account}' on utxo a6112736ac3eb99c2d959f97d79f0b5f8d104b0e3157363dcebe57b73b623d20:0 \
+                 recorded 2 times with the same spending transaction: chain_moves.id = 4 under move_accounts.id = 2 (the account's name), \
+                 chain_moves.id = 6 under channels.id = 1 (the channel's row); -1350000000 msat each"
+            )
+        );
+        assert!(r.findings[0]
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("v25.09.1"));
+        assert_eq!(
+            r.findings[1].what,
+            format!("account '{account}' (filed under channels.id = 1 and move_accounts.id = 2): credits 1800000000 msat, debits 3150000000 msat, balance -1350000000 msat")
+        );
+        assert!(
+            r.findings[1].consequence.contains(
+                "follows from the duplicate movement(s) above (chain_moves.id IN (4, 6))"
+            ),
+            "{}",
+            r.findings[1].consequence
+        );
+    }
+
     #[test]
     fn the_same_duplicate_under_v25_09_1_needs_no_upgrade_to_remove_it() {
         // Migration 277 already ran on such a file: naming it is all that is left.
