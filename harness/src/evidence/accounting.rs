@@ -588,11 +588,15 @@ mod tests {
 
     /// Real databases: alice paid bob twice through a channel still open
     /// (v25.09.1), bob forwarded both (v25.09.1), alice closed a channel on
-    /// v25.09 and was upgraded to v26.06.6 (fixtures/evidence/README.md).
+    /// v25.09 and was upgraded to v26.06.6; alice closed a channel on v25.05
+    /// and was upgraded to v25.09.1, or to v25.09 and then v25.09.1
+    /// (fixtures/evidence/README.md).
     const REAL: &[&str] = &[
         "alice-v25.09.1-payer.sqlite3",
         "bob-v25.09.1-forwarder.sqlite3",
         "alice-v25.09-closed-then-v26.06.6.sqlite3",
+        "alice-v25.05-closed-then-v25.09.1.sqlite3",
+        "alice-v25.05-closed-then-v25.09-then-v25.09.1.sqlite3",
     ];
 
     fn ids(name: &str, tamper: &str) -> Vec<(String, String)> {
@@ -776,6 +780,22 @@ mod tests {
             "{}",
             r.findings[1].consequence
         );
+    }
+
+    #[test]
+    fn v25_09_1_never_doubles_the_close_and_removes_the_copy_v25_09_left() {
+        // Straight from v25.05: the close once, by name (the replay found it).
+        let direct = check_db(&fixture_db(REAL[3])).unwrap();
+        assert_eq!(
+            (direct.schema_version, direct.schema_release.as_str()),
+            (277, "v25.09.1..v25.09.3")
+        );
+        assert!(direct.is_clean(), "{:#?}", direct.findings);
+        // Through v25.09: migration 277 logged "Deleting redundant chain_moves 6",
+        // the later copy check-db named, and the bookkeeper answered again.
+        let repaired = check_db(&fixture_db(REAL[4])).unwrap();
+        assert_eq!(repaired.schema_version, 277);
+        assert!(repaired.is_clean(), "{:#?}", repaired.findings);
     }
 
     #[test]
