@@ -16,8 +16,9 @@
 //! The schema version (`version` table) is the index of the last migration
 //! applied (`db_migrate` in `wallet/db.c`; `wallet/migrations.c` from v25.09).
 //! The migration indexes below were counted from CLN's `dbmigrations[]` at
-//! v23.08, v23.11, v24.02, v25.02.1, 1cc64dd67, v25.05, v25.09, v25.12 and v26.06.6;
-//! entries are only ever appended, so an index means the same everywhere.
+//! every release tag from v22.11 to v26.06.6 and at 1cc64dd67 (see
+//! `RELEASES`); entries are only ever appended, so an index means the same
+//! everywhere.
 
 use super::dbread::{self, open_lightningd_source, q, DbErrorKind, DbSource};
 use rusqlite::Connection;
@@ -112,41 +113,63 @@ pub const BROKEN_HTLCS_MIGRATION_VERSIONS: std::ops::RangeInclusive<i64> = 266..
 /// The newest schema this doctor was written against (v26.04 .. v26.06.6).
 pub const NEWEST_KNOWN_SCHEMA: i64 = 282;
 
-/// (last schema version, release) for naming where a DB comes from.
-const RELEASES: &[(i64, &str)] = &[
-    (216, "v23.02"),
-    (219, "v23.05"),
-    (233, "v23.08"),
-    (249, "v23.11"),
-    (256, "v24.02..v24.08"),
-    (261, "v24.11..v25.02"),
-    (263, "v25.02.1"),
-    (268, "v25.05"),
-    (276, "v25.09"),
-    (280, "v25.12"),
-    (282, "v26.04..v26.06"),
+/// Every schema version a release writes: (schema version, first release,
+/// last release writing it). Counted from `dbmigrations[]` (`wallet/db.c`,
+/// `wallet/migrations.c` from v25.12) at every release tag of CLN's
+/// repository from v22.11 to v26.06.6, so a user's file is named by the
+/// release that wrote it, not guessed between neighbours: a point release
+/// can add a migration (v23.08.1's 234 `migrate_runes_idfix`, v25.09.1's 277
+/// `migrate_remove_chain_moves_duplicates`), and the next major release
+/// carries it at the same index. Only tags that are no release fall between:
+/// release candidates (v23.02rc1 = 215, v23.11rc1 = 248, v26.04rc1 = 281) and
+/// master builds.
+const RELEASES: &[(i64, &str, &str)] = &[
+    (212, "v22.11", "v22.11.1"),
+    (216, "v23.02", "v23.02.2"),
+    (219, "v23.05", "v23.05.2"),
+    (233, "v23.08", "v23.08"),
+    (234, "v23.08.1", "v23.08.1"),
+    (249, "v23.11", "v23.11.2"),
+    (256, "v24.02", "v24.08.2"),
+    (261, "v24.11", "v25.02"),
+    (263, "v25.02.1", "v25.02.2"),
+    (268, "v25.05", "v25.05.1"),
+    (276, "v25.09", "v25.09"),
+    (277, "v25.09.1", "v25.09.3"),
+    (280, "v25.12", "v25.12.1"),
+    (282, "v26.04", "v26.06.6"),
 ];
+
+/// "v25.09.1..v25.09.3" for a schema several releases write.
+fn releases_label(&(_, first, last): &(i64, &str, &str)) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}..{last}")
+    }
+}
 
 /// The first release whose schema includes migration `version`.
 pub fn first_release_with(version: i64) -> String {
-    match RELEASES.iter().find(|(v, _)| *v >= version) {
-        Some((_, r)) if version > 219 => format!("from {r}"),
+    match RELEASES.iter().find(|(v, _, _)| *v >= version) {
+        Some((_, first, _)) if version > 219 => format!("from {first}"),
         Some(_) => "every supported release".to_string(),
         None => "newer than every known release".to_string(),
     }
 }
 
-/// "v25.02.1", or "between v25.02.1 and v25.05 (a development build)".
+/// "v25.02.1..v25.02.2", or "between v25.02.2 and v25.05 (a development
+/// build or release candidate)".
 pub fn release_for_schema(version: i64) -> String {
-    match RELEASES.iter().position(|(v, _)| *v >= version) {
-        Some(i) if RELEASES[i].0 == version => RELEASES[i].1.to_string(),
+    match RELEASES.iter().position(|(v, _, _)| *v >= version) {
+        Some(i) if RELEASES[i].0 == version => releases_label(&RELEASES[i]),
         Some(0) => format!("older than {}", RELEASES[0].1),
         Some(i) => format!(
-            "between {} and {} (a development build)",
-            RELEASES[i - 1].1,
+            "between {} and {} (a development build or release candidate)",
+            RELEASES[i - 1].2,
             RELEASES[i].1
         ),
-        None => format!("newer than {}", RELEASES[RELEASES.len() - 1].1),
+        None => format!("newer than {}", RELEASES[RELEASES.len() - 1].2),
     }
 }
 
@@ -572,7 +595,7 @@ mod tests {
         assert_eq!(r.schema_version, 267);
         assert_eq!(
             r.schema_release,
-            "between v25.02.1 and v25.05 (a development build)"
+            "between v25.02.2 and v25.05 (a development build or release candidate)"
         );
         assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
         let f = &r.findings[0];
@@ -612,7 +635,7 @@ mod tests {
         let r = check("alice-v25.02.1-then-v25.05.sqlite3");
         assert_eq!(
             (r.schema_version, r.schema_release.as_str()),
-            (268, "v25.05")
+            (268, "v25.05..v25.05.1")
         );
         assert!(r.is_clean(), "{}", render_report(&r));
         assert!(r.notes.is_empty());
@@ -631,7 +654,7 @@ mod tests {
         let old = check("alice-v25.02.1.sqlite3");
         assert_eq!(
             (old.schema_version, old.schema_release.as_str()),
-            (263, "v25.02.1")
+            (263, "v25.02.1..v25.02.2")
         );
         assert!(old.is_clean(), "{}", render_report(&old));
         assert!(
@@ -789,14 +812,44 @@ mod tests {
     }
 
     #[test]
-    fn releases_by_schema_version() {
-        assert_eq!(release_for_schema(263), "v25.02.1");
+    fn every_release_is_named_by_the_schema_it_writes() {
+        // Counted from dbmigrations[] at each release tag (v22.11 .. v26.06.6).
+        // 277 was once called "between v25.09 and v25.12 (a development
+        // build)": v25.09.1 writes it, with its duplicate-removing migration.
+        let pinned = [
+            (212, "v22.11..v22.11.1"),
+            (216, "v23.02..v23.02.2"),
+            (219, "v23.05..v23.05.2"),
+            (233, "v23.08"),
+            (234, "v23.08.1"),
+            (249, "v23.11..v23.11.2"),
+            (256, "v24.02..v24.08.2"),
+            (261, "v24.11..v25.02"),
+            (263, "v25.02.1..v25.02.2"),
+            (268, "v25.05..v25.05.1"),
+            (276, "v25.09"),
+            (277, "v25.09.1..v25.09.3"),
+            (280, "v25.12..v25.12.1"),
+            (282, "v26.04..v26.06.6"),
+        ];
+        for (v, name) in pinned {
+            assert_eq!(release_for_schema(v), name, "schema {v}");
+        }
+        assert_eq!(NEWEST_KNOWN_SCHEMA, pinned[pinned.len() - 1].0);
+        // #8269's master builds and a release candidate no release shares.
         assert_eq!(
             release_for_schema(266),
-            "between v25.02.1 and v25.05 (a development build)"
+            "between v25.02.2 and v25.05 (a development build or release candidate)"
         );
-        assert_eq!(release_for_schema(100), "older than v23.02");
-        assert_eq!(release_for_schema(300), "newer than v26.04..v26.06");
+        assert_eq!(
+            release_for_schema(281),
+            "between v25.12.1 and v26.04 (a development build or release candidate)"
+        );
+        assert_eq!(release_for_schema(100), "older than v22.11");
+        assert_eq!(release_for_schema(300), "newer than v26.06.6");
+        assert_eq!(first_release_with(277), "from v25.09.1");
+        assert_eq!(first_release_with(266), "from v25.05");
+        assert_eq!(first_release_with(31), "every supported release");
     }
 
     #[test]
