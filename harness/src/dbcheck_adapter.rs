@@ -20,11 +20,11 @@ pub fn findings_summary(report: &serde_json::Value) -> String {
         .map(|fs| {
             fs.iter()
                 .map(|f| {
-                    format!(
-                        "{} {}",
-                        f["what"].as_str().unwrap_or(""),
-                        f["consequence"].as_str().unwrap_or("")
-                    )
+                    let what = f["what"].as_str().unwrap_or("").trim_end_matches('.');
+                    match f["consequence"].as_str().unwrap_or("").trim() {
+                        "" => what.to_string(),
+                        then => format!("{what}: {then}"),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; ")
