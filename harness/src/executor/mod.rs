@@ -344,6 +344,9 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
 /// How much longer than its own deadline a wait step may take before it
 /// counts as stuck (a `hang`).
 const WAIT_GUARD: std::time::Duration = std::time::Duration::from_secs(5);
+/// How much longer than its timeout any other step may take before the
+/// guard calls it stuck: past its own call's timeout, never before it.
+const CALL_GUARD: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn setup_ref() -> StepRef {
     StepRef {
@@ -504,10 +507,13 @@ impl Driver<'_> {
         // A wait's own deadline is the step's timeout, and its expiry a
         // `fail` that shows what it saw; the outer guard only catches a
         // wait that itself got stuck.
+        // A call's own timeout is the step's too; the guard waits a moment
+        // longer so the call's words ("`freeze` did not answer") win the
+        // race over the guard's, and a hang's headline names the call.
         let guard = if step.action.is_wait() {
             timeout + WAIT_GUARD
         } else {
-            timeout
+            timeout + CALL_GUARD
         };
         let result = match tokio::time::timeout(
             guard,
