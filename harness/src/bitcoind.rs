@@ -77,22 +77,27 @@ impl Bitcoind {
     }
 
     /// As [`Bitcoind::start`]; `p2p` opens its P2P port (for electrs).
-    pub fn start_with(bins: &BitcoinBins, datadir: &Path, p2p: bool) -> Result<Bitcoind, BitcoindError> {
+    pub fn start_with(
+        bins: &BitcoinBins,
+        datadir: &Path,
+        p2p: bool,
+    ) -> Result<Bitcoind, BitcoindError> {
         let start_err = |message: String| BitcoindError::Start {
             exe: bins.bitcoind.clone(),
             datadir: datadir.to_path_buf(),
             message,
         };
         std::fs::create_dir_all(datadir).map_err(|e| start_err(e.to_string()))?;
-        let exe = crate::process::pdeathsig_wrapper(&bins.bitcoind, datadir, "bitcoind-with-pdeathsig")
-            .map_err(|e| start_err(e.to_string()))?;
+        let exe =
+            crate::process::pdeathsig_wrapper(&bins.bitcoind, datadir, "bitcoind-with-pdeathsig")
+                .map_err(|e| start_err(e.to_string()))?;
         let mut conf = conf(datadir);
         if p2p {
             // electrs (the chain witness) fetches blocks over P2P.
             conf.p2p = bitcoind::P2P::Yes;
         }
-        let inner = bitcoind::BitcoinD::with_conf(&exe, &conf)
-            .map_err(|e| start_err(format!("{e:#}")))?;
+        let inner =
+            bitcoind::BitcoinD::with_conf(&exe, &conf).map_err(|e| start_err(format!("{e:#}")))?;
         let cookie = inner
             .params
             .get_cookie_values()

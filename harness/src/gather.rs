@@ -114,7 +114,10 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
 /// process, the reason a process gave on stderr before it exited with a
 /// non-zero code, and last the bare exit status. The harness's own
 /// signals (a `kill` step, ending a hung or stuck node) are never one.
-fn start_signatures(n: &crate::node::Node, redactor: &crate::evidence::redact::Redactor) -> Vec<Signature> {
+fn start_signatures(
+    n: &crate::node::Node,
+    redactor: &crate::evidence::redact::Redactor,
+) -> Vec<Signature> {
     let stderr = std::fs::read(n.stderr_file())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
@@ -262,7 +265,8 @@ pub fn write_bundle(
                 let _ = std::fs::copy(n.database(), nd.join("lightningd.sqlite3"));
             }
             // A PostgreSQL database goes in as pg_dump's plain SQL.
-            if let (Some(pg), crate::options::DbBackend::Postgres) = (&net.postgres, n.db_backend()) {
+            if let (Some(pg), crate::options::DbBackend::Postgres) = (&net.postgres, n.db_backend())
+            {
                 if let Err(e) = pg.dump(&n.name, &nd.join("lightningd.pg.sql")) {
                     let _ = std::fs::write(nd.join("lightningd.pg.sql.error"), e.to_string());
                 }

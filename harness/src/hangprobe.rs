@@ -58,7 +58,7 @@ impl HangProbe {
         match &self.busy {
             None => "no process of the node was left to probe".into(),
             Some((p, _)) if p.stopped => with_frames(format!("stopped: {}", p.name), &self.frames),
-        Some((p, 0)) => with_frames(format!("nothing busy, {} waiting", p.name), &self.frames),
+            Some((p, 0)) => with_frames(format!("nothing busy, {} waiting", p.name), &self.frames),
             Some((p, _)) => with_frames(format!("busy: {}", p.name), &self.frames),
         }
     }
@@ -84,13 +84,21 @@ pub fn describe(what: &str, probe: &HangProbe) -> String {
 /// (then `true`).
 pub fn program(argv: &[String]) -> (String, bool) {
     let name = program_name(argv);
-    let first = argv.first().map(|a| Path::new(a).file_name().map_or(a.clone(), |n| n.to_string_lossy().into_owned()));
+    let first = argv.first().map(|a| {
+        Path::new(a)
+            .file_name()
+            .map_or(a.clone(), |n| n.to_string_lossy().into_owned())
+    });
     let script = first.is_some_and(|f| f != name);
     (name, script)
 }
 
 fn program_name(argv: &[String]) -> String {
-    let base = |s: &str| Path::new(s).file_name().map_or(s.to_string(), |n| n.to_string_lossy().into_owned());
+    let base = |s: &str| {
+        Path::new(s)
+            .file_name()
+            .map_or(s.to_string(), |n| n.to_string_lossy().into_owned())
+    };
     let Some(first) = argv.first() else {
         return "?".into();
     };
@@ -126,7 +134,10 @@ pub fn busiest(before: &[ProcInfo], after: &[ProcInfo], leader: i32) -> Option<(
         return Some((stopped.clone(), 0));
     }
     let used = |p: &ProcInfo| {
-        let was = before.iter().find(|b| b.pid == p.pid).map_or(p.cpu_ticks, |b| b.cpu_ticks);
+        let was = before
+            .iter()
+            .find(|b| b.pid == p.pid)
+            .map_or(p.cpu_ticks, |b| b.cpu_ticks);
         p.cpu_ticks.saturating_sub(was)
     };
     let best = after.iter().max_by_key(|p| (used(p), p.pid == leader))?;
@@ -147,7 +158,18 @@ fn is_generic_frame(f: &str) -> bool {
         || f.contains("@@")
         || matches!(
             f,
-            "poll" | "ppoll" | "epoll_wait" | "select" | "read" | "write" | "clock_nanosleep" | "nanosleep" | "_start" | "main" | "raise" | "abort"
+            "poll"
+                | "ppoll"
+                | "epoll_wait"
+                | "select"
+                | "read"
+                | "write"
+                | "clock_nanosleep"
+                | "nanosleep"
+                | "_start"
+                | "main"
+                | "raise"
+                | "abort"
         )
 }
 
@@ -166,7 +188,9 @@ pub fn parse_frames(stack: &str) -> Vec<String> {
             seen_thread = true;
             continue;
         }
-        let Some(rest) = t.strip_prefix('#') else { continue };
+        let Some(rest) = t.strip_prefix('#') else {
+            continue;
+        };
         let mut words = rest.split_whitespace().skip(1);
         let mut func = words.next().unwrap_or("");
         if func.starts_with("0x") {
@@ -223,7 +247,14 @@ fn stack_command(pid: i32) -> Option<(String, Vec<String>)> {
         return Some(("eu-stack".into(), vec!["-p".into(), pid.to_string()]));
     }
     if on_path("gdb") {
-        let args = ["-batch", "-nx", "-p", &pid.to_string(), "-ex", "thread apply all bt"];
+        let args = [
+            "-batch",
+            "-nx",
+            "-p",
+            &pid.to_string(),
+            "-ex",
+            "thread apply all bt",
+        ];
         return Some(("gdb".into(), args.iter().map(|s| s.to_string()).collect()));
     }
     None
@@ -234,7 +265,9 @@ async fn stack_of(pid: i32) -> Result<String, String> {
         return Err("no stack: neither eu-stack (Debian elfutils) nor gdb is installed".into());
     };
     let mut cmd = tokio::process::Command::new(&tool);
-    cmd.args(&args).kill_on_drop(true).stdin(std::process::Stdio::null());
+    cmd.args(&args)
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
     match tokio::time::timeout(STACK_TIMEOUT, cmd.output()).await {
         Ok(Ok(out)) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr)),
@@ -255,7 +288,10 @@ pub async fn probe(pgid: i32) -> HangProbe {
     let busy = busiest(&before, &after, pgid);
     let mut frames = Vec::new();
     if let Some((p, used)) = &busy {
-        text.push_str(&format!("\nbusy: {} (pid {}, {used} ticks in {SAMPLE_GAP:?})\n", p.name, p.pid));
+        text.push_str(&format!(
+            "\nbusy: {} (pid {}, {used} ticks in {SAMPLE_GAP:?})\n",
+            p.name, p.pid
+        ));
         match stack_of(p.pid).await {
             Ok(stack) => {
                 if !p.script {
@@ -274,14 +310,31 @@ mod tests {
     use super::*;
 
     fn p(pid: i32, name: &str, cpu_ticks: u64) -> ProcInfo {
-        ProcInfo { pid, name: name.into(), cpu_ticks, script: false, stopped: false }
+        ProcInfo {
+            pid,
+            name: name.into(),
+            cpu_ticks,
+            script: false,
+            stopped: false,
+        }
     }
 
     #[test]
     fn a_spinning_plugin_is_the_busy_process_not_lightningd() {
-        let before = [p(10, "lightningd", 50), p(11, "lightning_gossipd", 3), p(12, "crashy-plugin.py", 7)];
-        let after = [p(10, "lightningd", 51), p(11, "lightning_gossipd", 3), p(12, "crashy-plugin.py", 37)];
-        assert_eq!(busiest(&before, &after, 10), Some((p(12, "crashy-plugin.py", 37), 30)));
+        let before = [
+            p(10, "lightningd", 50),
+            p(11, "lightning_gossipd", 3),
+            p(12, "crashy-plugin.py", 7),
+        ];
+        let after = [
+            p(10, "lightningd", 51),
+            p(11, "lightning_gossipd", 3),
+            p(12, "crashy-plugin.py", 37),
+        ];
+        assert_eq!(
+            busiest(&before, &after, 10),
+            Some((p(12, "crashy-plugin.py", 37), 30))
+        );
     }
 
     #[test]
@@ -290,24 +343,47 @@ mod tests {
         let mut connectd = p(11, "lightning_connectd", 3);
         connectd.stopped = true;
         let after = [p(10, "lightningd", 60), connectd.clone()];
-        let probe = HangProbe { busy: busiest(&before, &after, 10), frames: vec![], text: String::new() };
+        let probe = HangProbe {
+            busy: busiest(&before, &after, 10),
+            frames: vec![],
+            text: String::new(),
+        };
         assert_eq!(probe.summary(), "stopped: lightning_connectd");
     }
 
     #[test]
     fn with_nothing_busy_lightningd_is_named_as_waiting() {
         let s = [p(10, "lightningd", 50), p(11, "lightning_hsmd", 2)];
-        let probe = HangProbe { busy: busiest(&s, &s, 10), frames: vec!["io_loop".into()], text: String::new() };
-        assert_eq!(probe.summary(), "nothing busy, lightningd waiting at io_loop");
+        let probe = HangProbe {
+            busy: busiest(&s, &s, 10),
+            frames: vec!["io_loop".into()],
+            text: String::new(),
+        };
+        assert_eq!(
+            probe.summary(),
+            "nothing busy, lightningd waiting at io_loop"
+        );
     }
 
     #[test]
     fn interpreters_are_named_by_their_script() {
         let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(program(&argv(&["/usr/bin/python3", "/x/crashy-plugin.py"])), ("crashy-plugin.py".into(), true));
-        assert_eq!(program(&argv(&["python3.11", "-u", "/x/summary.py"])), ("summary.py".into(), true));
-        assert_eq!(program(&argv(&["/i/libexec/c-lightning/lightning_channeld"])), ("lightning_channeld".into(), false));
-        assert_eq!(program(&argv(&["/i/libexec/c-lightning/plugins/cln-xpay"])), ("cln-xpay".into(), false));
+        assert_eq!(
+            program(&argv(&["/usr/bin/python3", "/x/crashy-plugin.py"])),
+            ("crashy-plugin.py".into(), true)
+        );
+        assert_eq!(
+            program(&argv(&["python3.11", "-u", "/x/summary.py"])),
+            ("summary.py".into(), true)
+        );
+        assert_eq!(
+            program(&argv(&["/i/libexec/c-lightning/lightning_channeld"])),
+            ("lightning_channeld".into(), false)
+        );
+        assert_eq!(
+            program(&argv(&["/i/libexec/c-lightning/plugins/cln-xpay"])),
+            ("cln-xpay".into(), false)
+        );
     }
 
     #[test]
@@ -319,7 +395,10 @@ mod tests {
     #[test]
     fn eu_stack_frames_skip_libc_and_the_interpreter() {
         let stack = "PID 5 - process\nTID 5:\n#0  0x00007f64e2fa8503 clock_nanosleep@GLIBC_2.2.5\n#1  0x00007f64e2face53 __nanosleep\n#2  0x0000557b138bf4af spin_forever\n#3  0x0000557b138bf4af handle_request\n#4  0x0000557b138bf4af plugin_main\n#5  0x0000557b138bf4af main\nTID 6:\n#0 0x1 other_thread\n";
-        assert_eq!(parse_frames(stack), ["spin_forever", "handle_request", "plugin_main"]);
+        assert_eq!(
+            parse_frames(stack),
+            ["spin_forever", "handle_request", "plugin_main"]
+        );
         let python = "TID 9:\n#0  0x00007f629eafe1cc _PyEval_EvalFrameDefault\n#1  0x00007f629ec508e4 PyEval_EvalCode\n#2  0x00007f629ec98909 run_mod\n";
         assert_eq!(parse_frames(python), ["run_mod"]);
     }
@@ -328,7 +407,10 @@ mod tests {
     /// SIGSTOPped): eu-stack's real output gives connectd's own frames.
     #[test]
     fn a_recorded_probe_of_a_stopped_connectd_parses_to_its_frames() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/evidence/hang/connectd-stopped-probe.txt");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/evidence/hang/connectd-stopped-probe.txt"
+        );
         let text = std::fs::read_to_string(path).unwrap();
         let stack = &text[text.find("PID ").expect("eu-stack output")..];
         assert_eq!(parse_frames(stack), ["daemon_poll", "io_loop"]);

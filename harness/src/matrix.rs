@@ -147,7 +147,10 @@ pub fn expand(
             .find(|e| e.scenario == scenario && e.roles == roles);
         // A cell runs on the run's `--db`; a crash is expected on either backend.
         cells.push(match known {
-            Some(e) => Entry { db: None, ..e.clone() },
+            Some(e) => Entry {
+                db: None,
+                ..e.clone()
+            },
             None => Entry {
                 scenario: scenario.to_string(),
                 roles,

@@ -255,7 +255,10 @@ mod tests {
     #[test]
     fn two_users_with_the_same_slot_start_apart() {
         for slot in 0..8 {
-            let (root, nobody) = (start_offset(Some(slot), 1, 0), start_offset(Some(slot), 1, 65534));
+            let (root, nobody) = (
+                start_offset(Some(slot), 1, 0),
+                start_offset(Some(slot), 1, 65534),
+            );
             let gap = (root as i32 - nobody as i32).rem_euclid((RANGE.end - RANGE.start) as i32);
             assert!(gap > 500 && gap < 11500, "slot {slot}: {root} vs {nobody}");
         }
@@ -271,7 +274,10 @@ mod tests {
         let file = d.path().join("not-a-dir");
         std::fs::write(&file, "").unwrap();
         let e = lease_in(&file, 3).unwrap_err();
-        assert!(matches!(e, LeaseError::Lock { .. }) && e.is_environment(), "{e}");
+        assert!(
+            matches!(e, LeaseError::Lock { .. }) && e.is_environment(),
+            "{e}"
+        );
         let ro = d.path().join("ports");
         std::fs::create_dir(&ro).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -284,6 +290,9 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains(&ro.display().to_string()), "{text}");
         assert!(text.contains("dr-xr-xr-x"), "{text}");
-        assert!(text.contains("needs write and search (wx) permission"), "{text}");
+        assert!(
+            text.contains("needs write and search (wx) permission"),
+            "{text}"
+        );
     }
 }

@@ -170,7 +170,9 @@ fn run_as() -> Option<(u32, u32)> {
 }
 
 fn chown_tree(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
-    let Some((uid, gid)) = user else { return Ok(()) };
+    let Some((uid, gid)) = user else {
+        return Ok(());
+    };
     let status = Command::new("chown")
         .arg("-R")
         .arg(format!("{uid}:{gid}"))
@@ -190,7 +192,9 @@ fn chown_tree(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
 /// A `$TMPDIR` inside root's home (mode 0700) would fail only later, as a
 /// server that never answers.
 fn reachable(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
-    let Some((uid, gid)) = user else { return Ok(()) };
+    let Some((uid, gid)) = user else {
+        return Ok(());
+    };
     match userdirs::blocking(dir, Access::Read, uid, &[gid]) {
         None => Ok(()),
         Some(why) => Err(PgError::Unreachable {
@@ -225,7 +229,9 @@ fn run(cmd: &mut Command) -> Result<String, PgError> {
 /// in the cache, else (the cache is not this user's to use) in this user's
 /// state dir.
 fn template(bins: &PgBins, user: Option<(u32, u32)>) -> Result<PathBuf, PgError> {
-    let cache = crate::paths::cache_root().join("postgres").join(&bins.major);
+    let cache = crate::paths::cache_root()
+        .join("postgres")
+        .join(&bins.major);
     match template_in(&cache, bins, user) {
         Err(e) if e.is_permission() => {
             let own = userdirs::state_dir()?.join("postgres").join(&bins.major);
@@ -256,8 +262,11 @@ fn template_in(root: &Path, bins: &PgBins, user: Option<(u32, u32)>) -> Result<P
         return Ok(tpl);
     }
     // Before initdb's second: can the template be published here at all?
-    let staging = userdirs::private_tempdir_in("template.tmp-", root)
-        .map_err(io_at("creating a dir in", root, Access::Create))?;
+    let staging = userdirs::private_tempdir_in("template.tmp-", root).map_err(io_at(
+        "creating a dir in",
+        root,
+        Access::Create,
+    ))?;
     // initdb runs as the unprivileged user, who cannot reach a cache under
     // /root: it writes into a private temp dir, copied into the cache after.
     let work = userdirs::private_tempdir("cln-harness-initdb-")
@@ -268,7 +277,16 @@ fn template_in(root: &Path, bins: &PgBins, user: Option<(u32, u32)>) -> Result<P
     let mut cmd = Command::new(bins.exe("initdb"));
     cmd.arg("-D")
         .arg(&fresh)
-        .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"])
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
         // 1 MB WAL segments instead of 16: a smaller template, a faster copy.
         .arg("--wal-segsize=1")
         .current_dir(work.path());
@@ -332,8 +350,8 @@ impl PgServer {
         let bins = PgBins::find()?;
         let user = run_as();
         let tpl = template(&bins, user)?;
-        let dir = userdirs::private_tempdir("cln-harness-pg-")
-            .map_err(io("creating the server dir"))?;
+        let dir =
+            userdirs::private_tempdir("cln-harness-pg-").map_err(io("creating the server dir"))?;
         let data = dir.path().join("data");
         run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
         chown_tree(dir.path(), user)?;
@@ -400,7 +418,8 @@ impl PgServer {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
         crate::text::tail(&text, 800).to_string()
     }
 
@@ -424,9 +443,13 @@ impl PgServer {
 
     /// Run one statement on `db`, returning psql's unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
-        run(Command::new(self.bins.exe("psql"))
-            .arg(self.url(db))
-            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]))
+        run(Command::new(self.bins.exe("psql")).arg(self.url(db)).args([
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ]))
     }
 
     /// `pg_dump` of `db` (plain SQL) into `out`, for the bundle.
@@ -467,11 +490,8 @@ pub fn url(db: &str, socket_dir: &Path) -> String {
 /// Does this lightningd link libpq (was it configured with `libpq-dev`)?
 /// Read from its dynamic section's needed libraries, as `ldd` would show.
 pub fn lightningd_has_postgres(lightningd: &Path) -> bool {
-    std::fs::read(lightningd).is_ok_and(|bytes| {
-        bytes
-            .windows(b"libpq.so".len())
-            .any(|w| w == b"libpq.so")
-    })
+    std::fs::read(lightningd)
+        .is_ok_and(|bytes| bytes.windows(b"libpq.so".len()).any(|w| w == b"libpq.so"))
 }
 
 #[cfg(test)]

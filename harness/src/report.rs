@@ -350,7 +350,10 @@ pub fn summary(r: &Report) -> String {
             if n.alive {
                 "alive".to_string()
             } else {
-                let by_harness = n.starts.last().is_some_and(|s| s.signalled_by_harness || s.killed_on_purpose);
+                let by_harness = n
+                    .starts
+                    .last()
+                    .is_some_and(|s| s.signalled_by_harness || s.killed_on_purpose);
                 match n.exit {
                     None => "not running".into(),
                     Some(e) if by_harness && !e.is_clean() => format!("{e}, sent by the harness"),

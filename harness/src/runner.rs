@@ -146,7 +146,9 @@ pub async fn run_scenario(
             .iter()
             .any(|f| f.kind == OutcomeKind::Crash && f.node.as_deref() == Some(node));
         if !known {
-            state.findings.push(outcome::Finding::process_crashed(node, text));
+            state
+                .findings
+                .push(outcome::Finding::process_crashed(node, text));
         }
     }
     for (node, text) in &evidence.unexpected_broken {
@@ -178,8 +180,8 @@ pub async fn run_scenario(
     report.snapshot_changes = snapshot_changes;
     // A run that did not pass leaves its bundle (within the process's
     // budget); `--keep` leaves the whole run dir. Nothing else stays.
-    let bundle_wanted = opts.keep
-        || (report.outcome != OutcomeKind::Pass && crate::gather::take_bundle_slot());
+    let bundle_wanted =
+        opts.keep || (report.outcome != OutcomeKind::Pass && crate::gather::take_bundle_slot());
     if bundle_wanted {
         if let Some(dir) = state.run_dir.as_mut() {
             dir.keep();

@@ -269,7 +269,8 @@ fn a_tmpdir_this_user_cannot_write_names_the_dir_and_the_permission() {
         .output()
         .unwrap();
     let t_out = text(&o);
-    if is_root && t_out.contains("Permission denied") && !t_out.contains("cannot create a run dir") {
+    if is_root && t_out.contains("Permission denied") && !t_out.contains("cannot create a run dir")
+    {
         return; // the test binary itself is out of nobody's reach here
     }
     assert_eq!(o.status.code(), Some(125), "{t_out}");
@@ -277,7 +278,10 @@ fn a_tmpdir_this_user_cannot_write_names_the_dir_and_the_permission() {
         t_out.contains(&format!("{} is dr-xr-xr-x, owned by", tmp.display())),
         "{t_out}"
     );
-    assert!(t_out.contains("needs write and search (wx) permission"), "{t_out}");
+    assert!(
+        t_out.contains("needs write and search (wx) permission"),
+        "{t_out}"
+    );
     assert!(!t_out.contains("panicked"), "{t_out}");
 }
 

@@ -180,7 +180,13 @@ fn four_parallel_postgres_runs(m: &Machine, label: &str) -> Result<(), Failed> {
         .map(|_| {
             std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
                 .current_dir(&root)
-                .args(["run", "scenarios/keysend.toml", "--db", "postgres", "--lightningd"])
+                .args([
+                    "run",
+                    "scenarios/keysend.toml",
+                    "--db",
+                    "postgres",
+                    "--lightningd",
+                ])
                 .arg(format!("candidate={}", bin.path.display()))
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -256,16 +262,31 @@ fn nobody() -> Option<(u32, u32)> {
 }
 
 fn switcher() -> Option<std::path::PathBuf> {
-    ["/usr/bin/setpriv", "/usr/sbin/runuser", "/sbin/runuser", "/bin/setpriv"]
-        .into_iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/setpriv",
+        "/usr/sbin/runuser",
+        "/sbin/runuser",
+        "/bin/setpriv",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), Failed> {
-    let out = std::process::Command::new("cp").arg("-a").arg(from).arg(to).output()?;
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()?;
     if !out.status.success() {
-        return Err(format!("cp -a {} {}: {}", from.display(), to.display(), support::output_text(&out)).into());
+        return Err(format!(
+            "cp -a {} {}: {}",
+            from.display(),
+            to.display(),
+            support::output_text(&out)
+        )
+        .into());
     }
     Ok(())
 }
@@ -283,7 +304,9 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
     let bitcoin = m.bitcoin.clone()?;
     // Readable copies: the real ones are under /root (mode 700). lightningd
     // runs inside its install tree (`bin/../libexec`), so the tree is copied.
-    let stage = tempfile::Builder::new().prefix("cln-harness-users-stage-").tempdir()?;
+    let stage = tempfile::Builder::new()
+        .prefix("cln-harness-users-stage-")
+        .tempdir()?;
     chmod(stage.path(), 0o755)?;
     let tree = lightningd
         .path
@@ -299,16 +322,26 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
     copy_tree(&bitcoin.bitcoind, &btc.join("bitcoind"))?;
     copy_tree(&bitcoin.bitcoin_cli, &btc.join("bitcoin-cli"))?;
     let harness = stage.path().join("cln-harness");
-    copy_tree(std::path::Path::new(env!("CARGO_BIN_EXE_cln-harness")), &harness)?;
-    std::fs::copy(support::repo_root().join("scenarios/keysend.toml"), stage.path().join("keysend.toml"))?;
+    copy_tree(
+        std::path::Path::new(env!("CARGO_BIN_EXE_cln-harness")),
+        &harness,
+    )?;
+    std::fs::copy(
+        support::repo_root().join("scenarios/keysend.toml"),
+        stage.path().join("keysend.toml"),
+    )?;
     chmod(&stage.path().join("keysend.toml"), 0o644)?;
 
     // The machine's shared temp dir, and what an older harness's root run left in it.
-    let tmp = tempfile::Builder::new().prefix("cln-harness-users-tmp-").tempdir()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("cln-harness-users-tmp-")
+        .tempdir()?;
     chmod(tmp.path(), 0o1777)?;
     std::fs::create_dir(tmp.path().join("cln-harness-ports"))?;
     chmod(&tmp.path().join("cln-harness-ports"), 0o755)?;
-    let home = tempfile::Builder::new().prefix("cln-harness-users-home-").tempdir()?;
+    let home = tempfile::Builder::new()
+        .prefix("cln-harness-users-home-")
+        .tempdir()?;
     std::os::unix::fs::chown(home.path(), Some(uid), Some(gid))?;
     chmod(home.path(), 0o700)?;
     let root_home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
@@ -336,7 +369,10 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
     // binary variables of root's.
     let env_of = |cmd: &mut Command, home: &std::ffi::OsStr| {
         cmd.env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .env("HOME", home)
             .env("TMPDIR", tmp.path())
             .current_dir(stage.path());
@@ -345,12 +381,18 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
         let sw = switcher().ok_or("neither setpriv nor runuser")?;
         let mut cmd = Command::new(&sw);
         if sw.ends_with("setpriv") {
-            cmd.args([format!("--reuid={uid}"), format!("--regid={gid}"), "--clear-groups".into(), "--".into()]);
+            cmd.args([
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--clear-groups".into(),
+                "--".into(),
+            ]);
             cmd.arg(program);
         } else {
             // runuser sets HOME from the passwd entry (/nonexistent): env puts it back.
             cmd.args(["-u", "nobody", "--", "/usr/bin/env"]);
-            cmd.arg(format!("HOME={}", home.path().display())).arg(program);
+            cmd.arg(format!("HOME={}", home.path().display()))
+                .arg(program);
         }
         cmd.args(args);
         env_of(&mut cmd, home.path().as_os_str());
@@ -375,7 +417,12 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
             continue;
         }
         if meta.uid() == 0 && meta.mode() & 0o077 != 0 {
-            return Err(format!("root's run left {} mode {:o}: other users can read it", e.path().display(), meta.mode() & 0o7777).into());
+            return Err(format!(
+                "root's run left {} mode {:o}: other users can read it",
+                e.path().display(),
+                meta.mode() & 0o7777
+            )
+            .into());
         }
         if e.path().join("alice/regtest").is_dir() {
             kept.push(e.path());
@@ -385,7 +432,11 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
         return Err(format!("root's kept run dir not found in {}", tmp.path().display()).into());
     };
     let hsm = kept.join("alice/regtest/hsm_secret");
-    let peek = as_nobody(std::path::Path::new("/bin/cat"), &[hsm.display().to_string()])?.output()?;
+    let peek = as_nobody(
+        std::path::Path::new("/bin/cat"),
+        &[hsm.display().to_string()],
+    )?
+    .output()?;
     if peek.status.success() {
         return Err(format!("nobody read root's {}", hsm.display()).into());
     }
@@ -404,7 +455,13 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
     let meta = std::fs::symlink_metadata(&state)
         .map_err(|e| format!("nobody's state dir {}: {e}", state.display()))?;
     if meta.uid() != uid || meta.mode() & 0o7777 != 0o700 {
-        return Err(format!("nobody's state dir {} is uid {} mode {:o}, not its own 0700", state.display(), meta.uid(), meta.mode() & 0o7777).into());
+        return Err(format!(
+            "nobody's state dir {} is uid {} mode {:o}, not its own 0700",
+            state.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        )
+        .into());
     }
     Ok(())
 }
@@ -435,21 +492,44 @@ fn a_fixture_recorded_days_ago_resumes(m: &Machine, label: &str) -> Result<(), F
     let lightningd = format!("candidate={}", bin.path.display());
     let out_arg = out.display().to_string();
     let rec = harness(
-        &["record", "scenarios/keysend.toml", "--at", "0", "--name", name, "--chain-days-ago", "10", "--lightningd", &lightningd, "--out", &out_arg],
+        &[
+            "record",
+            "scenarios/keysend.toml",
+            "--at",
+            "0",
+            "--name",
+            name,
+            "--chain-days-ago",
+            "10",
+            "--lightningd",
+            &lightningd,
+            "--out",
+            &out_arg,
+        ],
         &[],
     )?;
     if !rec.status.success() {
         return Err(format!("record: {}", support::output_text(&rec)).into());
     }
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("fixture.json"))?)?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("fixture.json"))?)?;
     let scenario = root.path().join("resume.toml");
-    let text = std::fs::read_to_string(support::repo_root().join("scenarios/examples/resume-from-fixture.toml"))?
-        .replace(&format!("from_fixture = \"keysend@v25.05\""), &format!("from_fixture = \"{name}\""));
+    let text = std::fs::read_to_string(
+        support::repo_root().join("scenarios/examples/resume-from-fixture.toml"),
+    )?
+    .replace(
+        &format!("from_fixture = \"keysend@v25.05\""),
+        &format!("from_fixture = \"{name}\""),
+    );
     std::fs::write(&scenario, text)?;
     let scenario_arg = scenario.display().to_string();
     let run = harness(&["run", &scenario_arg, "--lightningd", &lightningd], &[])?;
     if !run.status.success() {
-        return Err(format!("resuming a chain dated 10 days back (fixture {meta}):\n{}", support::output_text(&run)).into());
+        return Err(format!(
+            "resuming a chain dated 10 days back (fixture {meta}):\n{}",
+            support::output_text(&run)
+        )
+        .into());
     }
     Ok(())
 }
@@ -457,11 +537,17 @@ fn a_fixture_recorded_days_ago_resumes(m: &Machine, label: &str) -> Result<(), F
 /// The bug report: each failing run left about 21 MB in $TMPDIR, 16 MB of
 /// it bitcoind's preallocated block file. A failing run now leaves its
 /// bundle alone (no chain), well under 2 MB; a passing run leaves nothing.
-fn failing_runs_leave_small_bundles_and_passing_runs_nothing(m: &Machine, label: &str) -> Result<(), Failed> {
+fn failing_runs_leave_small_bundles_and_passing_runs_nothing(
+    m: &Machine,
+    label: &str,
+) -> Result<(), Failed> {
     let bin = m.lightningd(label)?;
     let tmp = tempfile::tempdir()?;
     let lightningd = format!("candidate={}", bin.path.display());
-    let pass = harness(&["run", "scenarios/keysend.toml", "--lightningd", &lightningd], &[("TMPDIR", tmp.path())])?;
+    let pass = harness(
+        &["run", "scenarios/keysend.toml", "--lightningd", &lightningd],
+        &[("TMPDIR", tmp.path())],
+    )?;
     if !pass.status.success() {
         return Err(format!("keysend: {}", support::output_text(&pass)).into());
     }
@@ -469,13 +555,21 @@ fn failing_runs_leave_small_bundles_and_passing_runs_nothing(m: &Machine, label:
     let left: Vec<_> = std::fs::read_dir(tmp.path())?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("cln-harness-uid-")))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("cln-harness-uid-"))
+        })
         .collect();
     if !left.is_empty() {
         return Err(format!("a passing run left {left:?} in $TMPDIR").into());
     }
     let fail = harness(
-        &["run", "fixtures/verdicts/failures-show-the-data.toml", "--lightningd", &lightningd],
+        &[
+            "run",
+            "fixtures/verdicts/failures-show-the-data.toml",
+            "--lightningd",
+            &lightningd,
+        ],
         &[("TMPDIR", tmp.path())],
     )?;
     if fail.status.code() != Some(1) {
@@ -483,13 +577,24 @@ fn failing_runs_leave_small_bundles_and_passing_runs_nothing(m: &Machine, label:
     }
     let bytes: u64 = std::fs::read_dir(tmp.path())?
         .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with("cln-harness-uid-"))
+        .filter(|e| {
+            !e.file_name()
+                .to_string_lossy()
+                .starts_with("cln-harness-uid-")
+        })
         .map(|e| dir_size(&e.path()))
         .sum();
     if bytes > 2 * 1024 * 1024 {
-        return Err(format!("a failing run left {bytes} bytes in $TMPDIR: {}", support::output_text(&fail)).into());
+        return Err(format!(
+            "a failing run left {bytes} bytes in $TMPDIR: {}",
+            support::output_text(&fail)
+        )
+        .into());
     }
-    let bundles: Vec<_> = walk(tmp.path()).into_iter().filter(|p| p.ends_with("bundle/report.json")).collect();
+    let bundles: Vec<_> = walk(tmp.path())
+        .into_iter()
+        .filter(|p| p.ends_with("bundle/report.json"))
+        .collect();
     if bundles.len() != 1 {
         return Err(format!("expected one bundle, found {bundles:?}").into());
     }
@@ -510,9 +615,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 fn dir_size(dir: &std::path::Path) -> u64 {
-    walk(dir).iter().filter_map(|p| p.symlink_metadata().ok()).map(|m| m.len()).sum()
+    walk(dir)
+        .iter()
+        .filter_map(|p| p.symlink_metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
-
 
 fn descendants(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -559,13 +667,28 @@ fn main() {
             three_in_a_line,
         ),
         ("sigkill_of_up_leaves_no_daemon", sigkill_leaves_nothing),
-        ("sigkill_of_up_leaves_no_postgres", sigkill_leaves_no_postgres),
-        ("four_parallel_postgres_runs_do_not_collide", four_parallel_postgres_runs),
-        ("a_fixture_recorded_days_ago_resumes", a_fixture_recorded_days_ago_resumes),
-        ("failing_runs_leave_small_bundles_and_passing_runs_nothing", failing_runs_leave_small_bundles_and_passing_runs_nothing),
+        (
+            "sigkill_of_up_leaves_no_postgres",
+            sigkill_leaves_no_postgres,
+        ),
+        (
+            "four_parallel_postgres_runs_do_not_collide",
+            four_parallel_postgres_runs,
+        ),
+        (
+            "a_fixture_recorded_days_ago_resumes",
+            a_fixture_recorded_days_ago_resumes,
+        ),
+        (
+            "failing_runs_leave_small_bundles_and_passing_runs_nothing",
+            failing_runs_leave_small_bundles_and_passing_runs_nothing,
+        ),
         ("root_then_nobody_both_pass_run", root_then_nobody_run),
         ("root_then_nobody_both_pass_up", root_then_nobody_up),
-        ("root_then_nobody_both_pass_run_on_postgres", root_then_nobody_postgres),
+        (
+            "root_then_nobody_both_pass_run_on_postgres",
+            root_then_nobody_postgres,
+        ),
     ];
     for label in labels {
         for (check_name, check) in checks {
@@ -591,7 +714,11 @@ fn main() {
             let missing = machine.missing(&[label.to_string()]).or_else(|| {
                 check_name
                     .contains("postgres")
-                    .then(|| cln_harness::postgres::PgBins::find().err().map(|e| e.to_string()))
+                    .then(|| {
+                        cln_harness::postgres::PgBins::find()
+                            .err()
+                            .map(|e| e.to_string())
+                    })
                     .flatten()
             });
             suite.add(trial, missing);

@@ -410,10 +410,19 @@ fn the_database_backend_is_chosen_per_node_then_per_file_with_located_errors() {
     let bob = s.nodes.iter().find(|n| n.name == "bob").unwrap();
     assert_eq!((alice.db, bob.db), (Some(DbBackend::Sqlite), None));
     let e = err("db = \"mysql\"\n");
-    assert!(e.starts_with("bug.toml:1:") && e.contains("expected \"sqlite\" or \"postgres\""), "{e}");
+    assert!(
+        e.starts_with("bug.toml:1:") && e.contains("expected \"sqlite\" or \"postgres\""),
+        "{e}"
+    );
     let e = err("[nodes.alice]\ndb = 3\n");
-    assert!(e.starts_with("bug.toml:2:") && e.contains("\"postgres\""), "{e}");
-    assert!(cln_harness::matrix::parse("[[case]]\nscenarios = [\"keysend\"]\nroles = {}\nexpect = [\"pass\"]\ndb = \"mysql\"\n").is_err());
+    assert!(
+        e.starts_with("bug.toml:2:") && e.contains("\"postgres\""),
+        "{e}"
+    );
+    assert!(cln_harness::matrix::parse(
+        "[[case]]\nscenarios = [\"keysend\"]\nroles = {}\nexpect = [\"pass\"]\ndb = \"mysql\"\n"
+    )
+    .is_err());
 }
 
 #[test]
@@ -424,9 +433,15 @@ fn witness_steps_parse_and_need_the_witness_declared() {
     )
     .unwrap();
     assert!(s.witness);
-    assert!(matches!(&s.steps[1].action, Action::WaitSwept { max_blocks: 12, .. }));
+    assert!(matches!(
+        &s.steps[1].action,
+        Action::WaitSwept { max_blocks: 12, .. }
+    ));
     let e = err("steps = [\n  { witness = \"bob\" },\n]\n");
-    assert!(e.starts_with("bug.toml:2:") && e.contains("witness = true"), "{e}");
+    assert!(
+        e.starts_with("bug.toml:2:") && e.contains("witness = true"),
+        "{e}"
+    );
     let e = err("witness = true\nsteps = [\n  { force_close = \"alice\", peer = \"zed\" },\n]\n");
     assert!(e.contains("zed"), "{e}");
 }

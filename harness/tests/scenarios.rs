@@ -5,9 +5,9 @@
 
 mod support;
 
-use cln_harness::options::DbBackend;
 use cln_harness::executor::RunConfig;
 use cln_harness::matrix::Entry;
+use cln_harness::options::DbBackend;
 use cln_harness::outcome::OutcomeKind;
 use cln_harness::report::Report;
 use cln_harness::runner::{run_file, RunOptions, RunResult};
@@ -82,7 +82,11 @@ fn scenario_path(root: &Path, name: &str) -> PathBuf {
 fn witness_missing(file: &Path) -> Option<String> {
     let witness = cln_harness::scenario::load(file).is_ok_and(|s| s.witness);
     witness
-        .then(|| cln_harness::witness::find_electrs(None).err().map(|e| e.to_string()))
+        .then(|| {
+            cln_harness::witness::find_electrs(None)
+                .err()
+                .map(|e| e.to_string())
+        })
         .flatten()
 }
 
@@ -119,7 +123,12 @@ fn add_cases(
         let file = scenario_path(root, &entry.scenario);
         let missing = machine
             .missing(&labels)
-            .or_else(|| entry.db.filter(|d| *d == DbBackend::Postgres).and_then(|_| postgres_missing()))
+            .or_else(|| {
+                entry
+                    .db
+                    .filter(|d| *d == DbBackend::Postgres)
+                    .and_then(|_| postgres_missing())
+            })
             .or_else(|| witness_missing(&file));
         let m = machine.clone();
         // The seed scenarios (top-level `scenarios/`) are snapshotted; the
@@ -460,14 +469,19 @@ fn main() {
                 // #8269 shows as the crash on the next HTLC, or (when the
                 // program's traffic after the upgrade adds none) as check-db's
                 // finding on the wait index the migration left wrong.
-                let file = ["unique-constraint-failed-channel-htlcs-id.toml", "fail-at-check-db.toml"]
-                    .iter()
-                    .map(|f| t.path().join(f))
-                    .find(|f| f.is_file());
+                let file = [
+                    "unique-constraint-failed-channel-htlcs-id.toml",
+                    "fail-at-check-db.toml",
+                ]
+                .iter()
+                .map(|f| t.path().join(f))
+                .find(|f| f.is_file());
                 let names_8269 = text.contains("UNIQUE constraint failed: channel_htlcs.id")
                     || text.contains("no last_htlcs_created_index row");
                 let Some(file) = file.filter(|_| {
-                    out.status.code() == Some(1) && names_8269 && text.contains("`run` reproduces it")
+                    out.status.code() == Some(1)
+                        && names_8269
+                        && text.contains("`run` reproduces it")
                 }) else {
                     return Err(format!(
                         "expected exit 1 and a reproducing scenario of #8269: {:?}\n{text}",

@@ -50,7 +50,11 @@ fn nothing_but_main_imports_the_cli() {
             }
         }
     }
-    assert!(bad.is_empty(), "only main.rs may use the CLI (it holds no logic a test can't reach):\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "only main.rs may use the CLI (it holds no logic a test can't reach):\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Exit codes come from one function, `outcome::exit_code`: no other
@@ -73,16 +77,24 @@ fn exit_codes_come_from_outcome_only() {
                 in_exit_fn = t.contains("exit_code") && t.contains("-> i32");
             }
             let literal_arm = in_exit_fn
-                && (t.ends_with("=> 0,") || t.ends_with("=> 1,") || t.ends_with("=> 125,")
+                && (t.ends_with("=> 0,")
+                    || t.ends_with("=> 1,")
+                    || t.ends_with("=> 125,")
                     || matches!(t, "0" | "1" | "2" | "125"));
-            let raw_125 = t.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "125");
+            let raw_125 = t
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w == "125");
             let raw_exit = t.contains("process::exit(") && t.chars().any(|c| c.is_ascii_digit());
             if literal_arm || raw_125 || raw_exit {
                 bad.push(format!("{}:{}: {}", rel(&p), i + 1, t));
             }
         }
     }
-    assert!(bad.is_empty(), "exit codes come from outcome::exit_code:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "exit codes come from outcome::exit_code:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Every module `lib.rs` declares has a row in ARCHITECTURE.md's code map.
@@ -92,11 +104,18 @@ fn every_module_is_in_the_code_map() {
     let arch = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
     let missing: Vec<&str> = lib
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub mod ").or_else(|| l.trim().strip_prefix("mod ")))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("pub mod ")
+                .or_else(|| l.trim().strip_prefix("mod "))
+        })
         .map(|m| m.trim_end_matches(';'))
         .filter(|m| !arch.contains(&format!("| `{m}` |")) && !arch.contains(&format!("| `{m}/`")))
         .collect();
-    assert!(missing.is_empty(), "modules without a row in ARCHITECTURE.md's code map: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "modules without a row in ARCHITECTURE.md's code map: {missing:?}"
+    );
 }
 
 /// A comment that cites a Markdown document cites one in the repo.
@@ -113,16 +132,25 @@ fn cited_documents_exist() {
                 if !doc.ends_with(".md") || doc.contains("://") {
                     continue;
                 }
-                let found = [repo(), repo().join("scenarios"), repo().join("fixtures/evidence"), p.parent().unwrap().to_path_buf()]
-                    .iter()
-                    .any(|d| d.join(doc).exists());
+                let found = [
+                    repo(),
+                    repo().join("scenarios"),
+                    repo().join("fixtures/evidence"),
+                    p.parent().unwrap().to_path_buf(),
+                ]
+                .iter()
+                .any(|d| d.join(doc).exists());
                 if !found {
                     bad.push(format!("{}:{}: {doc}", rel(&p), i + 1));
                 }
             }
         }
     }
-    assert!(bad.is_empty(), "comments cite documents that are not in the repo:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "comments cite documents that are not in the repo:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Placeholders (`<hash>`, `<time>`, ...) are the redactor's words: no
@@ -137,7 +165,10 @@ fn placeholders_live_in_the_redactor() {
         ("evidence/signatures.rs", "<line>"),
         ("evidence/snapshot.rs", "<random>"),
     ];
-    let re = regex::Regex::new(r#""[^"]*<(hash|time|txid|addr|id|value|version|run|random|line|pid)>[^"]*""#).unwrap();
+    let re = regex::Regex::new(
+        r#""[^"]*<(hash|time|txid|addr|id|value|version|run|random|line|pid)>[^"]*""#,
+    )
+    .unwrap();
     let mut bad = Vec::new();
     for (p, text) in rust_files(&repo().join("harness/src")) {
         let r = rel(&p);
@@ -149,12 +180,18 @@ fn placeholders_live_in_the_redactor() {
                 continue;
             }
             for m in re.find_iter(line) {
-                let allowed = ALLOWED.iter().any(|(f, ph)| r.ends_with(f) && m.as_str().contains(ph));
+                let allowed = ALLOWED
+                    .iter()
+                    .any(|(f, ph)| r.ends_with(f) && m.as_str().contains(ph));
                 if !allowed {
                     bad.push(format!("{r}:{}: {}", i + 1, m.as_str()));
                 }
             }
         }
     }
-    assert!(bad.is_empty(), "placeholders outside the redactor:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "placeholders outside the redactor:\n{}",
+        bad.join("\n")
+    );
 }

@@ -99,8 +99,8 @@ where
             new: new_mark,
         });
     }
-    let scratch = crate::userdirs::private_tempdir("cln-harness-bisect-")
-        .map_err(|e| GitError {
+    let scratch =
+        crate::userdirs::private_tempdir("cln-harness-bisect-").map_err(|e| GitError {
             repo: repo.path.display().to_string(),
             args: "clone".into(),
             message: format!("cannot create a scratch dir: {e}"),

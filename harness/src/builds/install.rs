@@ -307,7 +307,11 @@ pub fn install(
         err(
             &tag,
             InstallErrorKind::CreateDir {
-                why: crate::userdirs::explain_io(&releases, &source, crate::userdirs::Access::Create),
+                why: crate::userdirs::explain_io(
+                    &releases,
+                    &source,
+                    crate::userdirs::Access::Create,
+                ),
                 path: releases.clone(),
                 source,
             },

@@ -53,16 +53,15 @@ impl CacheLock {
             .open(path)
         {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                std::fs::File::open(path).map_err(|e2| {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => std::fs::File::open(path)
+                .map_err(|e2| {
                     let access = if path.exists() {
                         crate::userdirs::Access::Read
                     } else {
                         crate::userdirs::Access::Create
                     };
                     fail(e2, access)
-                })?
-            }
+                })?,
             Err(e) => return Err(fail(e, crate::userdirs::Access::Create)),
         };
         // SAFETY: plain syscall on a file descriptor we own.
@@ -95,7 +94,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join(".install.lock");
         drop(CacheLock::acquire(&path).unwrap());
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
         let held = CacheLock::acquire(&path).unwrap();
         // And it excludes: a second lock on the same file waits.
@@ -112,6 +114,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("missing-dir/.build.lock");
         let e = CacheLock::acquire(&path).err().unwrap();
-        assert!(e.to_string().starts_with(&format!("locking {}", path.display())), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("locking {}", path.display())),
+            "{e}"
+        );
     }
 }

@@ -188,7 +188,8 @@ mod tests {
             "{sigs:#?}"
         );
         assert!(
-            sigs.iter().any(|s| s.starts_with("[fatal_signal] FATAL SIGNAL 6 at ")),
+            sigs.iter()
+                .any(|s| s.starts_with("[fatal_signal] FATAL SIGNAL 6 at ")),
             "{sigs:#?}"
         );
         assert!(!sigs.iter().any(|s| s.contains("backtrace")), "{sigs:#?}");

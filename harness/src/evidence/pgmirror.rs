@@ -73,9 +73,11 @@ pub fn mirror(psql_exe: &Path, url: &str) -> Result<Connection, String> {
     let columns = psql(
         psql_exe,
         url,
-        &["SELECT table_name, column_name, data_type FROM information_schema.columns \
+        &[
+            "SELECT table_name, column_name, data_type FROM information_schema.columns \
            WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
-            .to_string()],
+                .to_string(),
+        ],
     )?;
     let mut tables: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for line in columns.lines() {
@@ -111,8 +113,11 @@ pub fn mirror(psql_exe: &Path, url: &str) -> Result<Connection, String> {
             .iter()
             .map(|(c, ty)| format!("\"{c}\" {}", sqlite_type(ty)))
             .collect();
-        conn.execute(&format!("CREATE TABLE \"{table}\" ({})", defs.join(", ")), [])
-            .map_err(|e| format!("mirroring {table}: {e}"))?;
+        conn.execute(
+            &format!("CREATE TABLE \"{table}\" ({})", defs.join(", ")),
+            [],
+        )
+        .map_err(|e| format!("mirroring {table}: {e}"))?;
         let rows: Vec<Value> =
             serde_json::from_str(line).map_err(|e| format!("reading {table}: {e}"))?;
         let placeholders = vec!["?"; cols.len()].join(", ");
@@ -139,10 +144,19 @@ mod tests {
 
     #[test]
     fn values_come_back_as_sqlite_holds_them() {
-        assert_eq!(to_sql(&json!("\\x0aff"), "bytea"), Sql::Blob(vec![0x0a, 0xff]));
-        assert_eq!(to_sql(&json!("\\x0aff"), "text"), Sql::Text("\\x0aff".into()));
+        assert_eq!(
+            to_sql(&json!("\\x0aff"), "bytea"),
+            Sql::Blob(vec![0x0a, 0xff])
+        );
+        assert_eq!(
+            to_sql(&json!("\\x0aff"), "text"),
+            Sql::Text("\\x0aff".into())
+        );
         assert_eq!(to_sql(&json!(true), "boolean"), Sql::Integer(1));
-        assert_eq!(to_sql(&json!(9_007_199_254_740_993i64), "bigint"), Sql::Integer(9_007_199_254_740_993));
+        assert_eq!(
+            to_sql(&json!(9_007_199_254_740_993i64), "bigint"),
+            Sql::Integer(9_007_199_254_740_993)
+        );
         assert_eq!(to_sql(&Value::Null, "bytea"), Sql::Null);
         assert_eq!(sqlite_type("character varying"), "TEXT");
         assert_eq!(sqlite_type("bigint"), "INTEGER");

@@ -205,9 +205,11 @@ impl Redactor {
             rule("pg-newline", r"\?(DETAIL|HINT|CONTEXT|LINE \d+):", |c| {
                 format!(" {}:", &c[1])
             }),
-            rule("pg-trailing-newline", r"(already exists\.|ERROR:[^?]*)\?$", |c| {
-                c[1].to_string()
-            }),
+            rule(
+                "pg-trailing-newline",
+                r"(already exists\.|ERROR:[^?]*)\?$",
+                |c| c[1].to_string(),
+            ),
             rule("pg-key-values", r"\bKey \(([^)]*)\)=\([^)]*\)", |c| {
                 format!("Key ({})=(<value>)", &c[1])
             }),

@@ -563,9 +563,17 @@ pub fn headline<'a>(
 /// A process that died of a signal or an assertion, whichever process it
 /// was, unless a `broken_log` regex allows it (as pyln fails a test on any
 /// crash.log).
-pub fn crashes_not_whitelisted<'a>(sigs: &'a [Signature], whitelist: &[Regex]) -> Vec<&'a Signature> {
+pub fn crashes_not_whitelisted<'a>(
+    sigs: &'a [Signature],
+    whitelist: &[Regex],
+) -> Vec<&'a Signature> {
     sigs.iter()
-        .filter(|s| matches!(s.kind, SignatureKind::FatalSignal | SignatureKind::Assertion))
+        .filter(|s| {
+            matches!(
+                s.kind,
+                SignatureKind::FatalSignal | SignatureKind::Assertion
+            )
+        })
         .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
         .collect()
 }
@@ -610,7 +618,10 @@ mod tests {
         let pg = extract("alice", &fixture("8269/alice-postgres-log-tail.txt"), &r);
         let lite = extract("alice", &fixture("8269/alice-log-tail.txt"), &r);
         assert_eq!(of_kind(&pg, UniqueConstraint), [UNIQUE_8269]);
-        assert_eq!(first_crash(&pg).unwrap().text, first_crash(&lite).unwrap().text);
+        assert_eq!(
+            first_crash(&pg).unwrap().text,
+            first_crash(&lite).unwrap().text
+        );
         let sql = of_kind(&pg, SqlError);
         assert_eq!(
             sql,
@@ -622,13 +633,19 @@ mod tests {
     fn postgresql_constraint_names_map_to_sqlite_table_and_columns() {
         assert_eq!(pg_unique_as_sqlite("channel_htlcs_pkey", "id"), UNIQUE_8269);
         // CLN #4887 (PostgreSQL only): "payments_pkey1", Key (id)=(2).
-        assert_eq!(pg_unique_as_sqlite("payments_pkey1", "id"), "UNIQUE constraint failed: payments.id");
+        assert_eq!(
+            pg_unique_as_sqlite("payments_pkey1", "id"),
+            "UNIQUE constraint failed: payments.id"
+        );
         assert_eq!(
             pg_unique_as_sqlite("invoices_payment_hash_key", "payment_hash"),
             "UNIQUE constraint failed: invoices.payment_hash"
         );
         assert_eq!(
-            pg_unique_as_sqlite("forwards_in_channel_in_htlc_id_key", "in_channel, in_htlc_id"),
+            pg_unique_as_sqlite(
+                "forwards_in_channel_in_htlc_id_key",
+                "in_channel, in_htlc_id"
+            ),
             "UNIQUE constraint failed: forwards.in_channel, forwards.in_htlc_id"
         );
     }
@@ -905,14 +922,28 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
         let stderr = "Refusing to irreversibly upgrade db from version 263 to 267 in non-final version v25.02-321-g1cc64dd67 (use --database-upgrade=true to override)\n";
         let s = exit_reason("alice", stderr, &r).unwrap();
         assert_eq!(s.kind, Fatal);
-        assert!(s.text.starts_with("Refusing to irreversibly upgrade db"), "{}", s.text);
+        assert!(
+            s.text.starts_with("Refusing to irreversibly upgrade db"),
+            "{}",
+            s.text
+        );
         // It outranks the bare exit status it explains.
         let sigs = [exit_signature("alice", "exit code 1"), s.clone()];
         assert_eq!(first_crash(&sigs), Some(&s));
         // Noise is not a reason; silence gives none.
-        assert_eq!(exit_reason("alice", "\nLog dumped in crash.log.1\nLost connection to the RPC socket.\n", &r), None);
+        assert_eq!(
+            exit_reason(
+                "alice",
+                "\nLog dumped in crash.log.1\nLost connection to the RPC socket.\n",
+                &r
+            ),
+            None
+        );
         // A backtrace frame (`0x... fn` / tab `file:line`) is no reason either.
-        assert_eq!(exit_reason("alice", "0x55c30f48ff80 ???\n\t???:0\n", &r), None);
+        assert_eq!(
+            exit_reason("alice", "0x55c30f48ff80 ???\n\t???:0\n", &r),
+            None
+        );
     }
 
     /// Recorded on v25.05: a database path lightningd cannot open. Before
@@ -935,7 +966,10 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
     fn a_subdaemon_segfault_names_the_subdaemon_and_its_frames_in_log_and_stderr() {
         const STATE: &str = "gossipd: FATAL SIGNAL 11 at common/daemon.c (daemon_poll) < ccan/ccan/io/poll.c (io_loop) < gossipd/gossipd.c (main)";
         let r = Redactor::new();
-        for file in ["subdaemon-segfault/alice-stderr.txt", "subdaemon-segfault/alice-log-excerpt.txt"] {
+        for file in [
+            "subdaemon-segfault/alice-stderr.txt",
+            "subdaemon-segfault/alice-log-excerpt.txt",
+        ] {
             let sigs = extract("alice", &fixture(file), &r);
             assert_eq!(of_kind(&sigs, FatalSignal), [STATE], "{file}");
         }
@@ -948,7 +982,11 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
     /// handler wrote to lightningd's stderr with a `cln-xpay:` prefix.
     #[test]
     fn a_plugin_segfault_names_the_plugin_and_its_frames() {
-        let sigs = extract("alice", &fixture("plugin-segfault/alice-stderr.txt"), &Redactor::new());
+        let sigs = extract(
+            "alice",
+            &fixture("plugin-segfault/alice-stderr.txt"),
+            &Redactor::new(),
+        );
         assert_eq!(
             first_crash(&sigs).unwrap().text,
             "cln-xpay: FATAL SIGNAL 11 at common/daemon.c (daemon_poll) < ccan/ccan/io/poll.c (io_loop) < plugins/libplugin.c (plugin_main)"
@@ -971,7 +1009,11 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
             &fixture("segfault-raw/alice-stderr.txt"),
             &Redactor::new(),
         );
-        assert_eq!(first_crash(&stderr).unwrap().text, STATE, "stderr names the same frames");
+        assert_eq!(
+            first_crash(&stderr).unwrap().text,
+            STATE,
+            "stderr names the same frames"
+        );
     }
 
     /// The bug report: `Peer transient failure ... channeld died` from a

@@ -532,7 +532,9 @@ impl Driver<'_> {
             ok => ok,
         };
         let result = match (result, &node) {
-            (Err(StepError::Hang(what)), Some(n)) => Err(StepError::Hang(self.probe_hang(n, what).await)),
+            (Err(StepError::Hang(what)), Some(n)) => {
+                Err(StepError::Hang(self.probe_hang(n, what).await))
+            }
             (other, _) => other,
         };
         if let (Ok(_), true, Some(n)) = (&result, step.action.starts_node(), &node) {

@@ -43,7 +43,10 @@ fn answer<E: std::fmt::Display>(res: Result<Value, E>, view: impl Fn(&Value) -> 
 fn msat(v: &Value) -> Value {
     // `amount_msat` is a number from v23 on; older strings end in "msat".
     match v {
-        Value::String(s) => s.trim_end_matches("msat").parse::<u64>().map_or(v.clone(), Value::from),
+        Value::String(s) => s
+            .trim_end_matches("msat")
+            .parse::<u64>()
+            .map_or(v.clone(), Value::from),
         other => other.clone(),
     }
 }

@@ -384,7 +384,9 @@ impl<'a> World<'a> {
                     )));
                 }
                 let src = n.db_source().ok_or_else(|| {
-                    StepError::Env(format!("check_db: {node} has no database yet (never started)"))
+                    StepError::Env(format!(
+                        "check_db: {node} has no database yet (never started)"
+                    ))
                 })?;
                 let (clean, report) =
                     crate::dbcheck_adapter::check_db_json(&src).map_err(StepError::Env)?;

@@ -56,7 +56,9 @@ impl World<'_> {
 
     /// Are all of `node`'s closed channels resolved on chain, its wallet confirmed?
     async fn swept(&self, node: &str, timeout: Duration) -> Result<(bool, String), StepError> {
-        let chans = self.rpc(node, "listpeerchannels", json!({}), timeout).await?;
+        let chans = self
+            .rpc(node, "listpeerchannels", json!({}), timeout)
+            .await?;
         let funds = self.rpc(node, "listfunds", json!({}), timeout).await?;
         let mut waiting = Vec::new();
         for c in chans["channels"].as_array().into_iter().flatten() {
@@ -64,13 +66,15 @@ impl World<'_> {
             if channel_open(state) == Some(true) {
                 continue;
             }
-            let resolved = c["status"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|s| s.as_str().is_some_and(|s| s.contains("All outputs resolved")));
+            let resolved = c["status"].as_array().into_iter().flatten().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.contains("All outputs resolved"))
+            });
             if state != "ONCHAIN" || !resolved {
-                waiting.push(format!("{} {state}", c["short_channel_id"].as_str().unwrap_or("?")));
+                waiting.push(format!(
+                    "{} {state}",
+                    c["short_channel_id"].as_str().unwrap_or("?")
+                ));
             }
         }
         let unconfirmed = funds["outputs"]
@@ -139,7 +143,11 @@ impl World<'_> {
         for c in chans["channels"].as_array().into_iter().flatten() {
             let local = amount(&c["funding"]["local_funds_msat"]);
             let pushed = amount(&c["funding"]["pushed_msat"]);
-            msat += if c["opener"].as_str() == Some("local") { local - pushed } else { local + pushed };
+            msat += if c["opener"].as_str() == Some("local") {
+                local - pushed
+            } else {
+                local + pushed
+            };
         }
         let pays = self.rpc(node, "listsendpays", json!({}), timeout).await?;
         for p in pays["payments"].as_array().into_iter().flatten() {
@@ -153,7 +161,9 @@ impl World<'_> {
                 msat += amount(&i["amount_received_msat"]);
             }
         }
-        let forwards = self.rpc(node, "listforwards", json!({"status": "settled"}), timeout).await?;
+        let forwards = self
+            .rpc(node, "listforwards", json!({"status": "settled"}), timeout)
+            .await?;
         for f in forwards["forwards"].as_array().into_iter().flatten() {
             msat += amount(&f["fee_msat"]);
         }
@@ -161,7 +171,11 @@ impl World<'_> {
     }
 
     /// `node`'s listfunds against electrs: wallet outputs and funding outputs.
-    pub(super) async fn witness_check(&self, node: &str, timeout: Duration) -> Result<Value, StepError> {
+    pub(super) async fn witness_check(
+        &self,
+        node: &str,
+        timeout: Duration,
+    ) -> Result<Value, StepError> {
         let t0 = Instant::now();
         let w = self.witness_synced().await?;
         let synced_ms = t0.elapsed().as_millis();
@@ -207,11 +221,14 @@ impl World<'_> {
         let names: Vec<String> = self.net.nodes.iter().map(|n| n.name.clone()).collect();
         let mut per_node = BTreeMap::new();
         for name in &names {
-            if self.net.node(name).map_err(env)?.is_stopped() || !self.swept(name, timeout).await?.0 {
+            if self.net.node(name).map_err(env)?.is_stopped() || !self.swept(name, timeout).await?.0
+            {
                 return Ok(None);
             }
             let funds = self.rpc(name, "listfunds", json!({}), timeout).await?;
-            let chans = self.rpc(name, "listpeerchannels", json!({}), timeout).await?;
+            let chans = self
+                .rpc(name, "listpeerchannels", json!({}), timeout)
+                .await?;
             // Only once every channel is closed: an open one holds funds
             // off chain, which no witness can count.
             let still_open = chans["channels"]
@@ -327,16 +344,21 @@ fn unspent_by_script(
 fn funding_unspent(w: &Witness, txid: &str, vout: u32) -> Result<bool, StepError> {
     let tx = w.transaction(txid).map_err(werr)?;
     let Some((_, script)) = tx.outputs.get(vout as usize) else {
-        return Err(StepError::Fail(format!("funding {txid}:{vout}: no such output on chain")));
+        return Err(StepError::Fail(format!(
+            "funding {txid}:{vout}: no such output on chain"
+        )));
     };
-    Ok(w
-        .unspent(script)
+    Ok(w.unspent(script)
         .map_err(werr)?
         .iter()
         .any(|u| u.txid == txid && u.vout == vout))
 }
 
-type Chains = (Vec<ChainTx>, BTreeSet<(String, u32)>, BTreeMap<(String, u32), u64>);
+type Chains = (
+    Vec<ChainTx>,
+    BTreeSet<(String, u32)>,
+    BTreeMap<(String, u32), u64>,
+);
 
 /// Every transaction descending from these funding outpoints (closings,
 /// sweeps), the outpoints among them that are spent, and the value of
@@ -351,7 +373,9 @@ fn closing_chains<'a>(
     let mut seen_tx = BTreeSet::new();
     while let Some((txid, vout)) = todo.pop() {
         let parent = w.transaction(&txid).map_err(werr)?;
-        let Some((_, script)) = parent.outputs.get(vout as usize) else { continue };
+        let Some((_, script)) = parent.outputs.get(vout as usize) else {
+            continue;
+        };
         for candidate in w.history(script).map_err(werr)? {
             if candidate == txid || seen_tx.contains(&candidate) {
                 continue;

@@ -161,13 +161,21 @@ pub async fn explore(
     let started = Instant::now();
     // Findings are written after the budget is spent: an --out this user
     // cannot write (another user's, in a shared checkout) is said first.
-    crate::userdirs::may_create(&c.out.join("finding.toml"))
-        .map_err(|why| format!("--out {}: cannot write findings there: {why}", c.out.display()))?;
+    crate::userdirs::may_create(&c.out.join("finding.toml")).map_err(|why| {
+        format!(
+            "--out {}: cannot write findings there: {why}",
+            c.out.display()
+        )
+    })?;
     let runner = Runner {
         cfg,
         // Holds every run's dir (databases, bundles): private.
-        dir: crate::userdirs::private_tempdir("cln-harness-explore-")
-            .map_err(|e| format!("cannot create explore's run dir in {}: {e}", std::env::temp_dir().display()))?,
+        dir: crate::userdirs::private_tempdir("cln-harness-explore-").map_err(|e| {
+            format!(
+                "cannot create explore's run dir in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?,
         n: std::cell::Cell::new(0),
     };
     let mut found: Vec<(Finding, Program)> = Vec::new();

@@ -123,20 +123,41 @@ pub struct Chan {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Keysend { from: usize, to: usize, msat: u64 },
+    Keysend {
+        from: usize,
+        to: usize,
+        msat: u64,
+    },
     /// An invoice of `payee`'s, paid by `payer` (a peer, or across the line).
-    Pay { payer: usize, payee: usize, msat: u64 },
+    Pay {
+        payer: usize,
+        payee: usize,
+        msat: u64,
+    },
     /// An offer of `payee`'s, fetched and paid by `payer`.
-    Offer { payer: usize, payee: usize, msat: u64 },
+    Offer {
+        payer: usize,
+        payee: usize,
+        msat: u64,
+    },
     /// Restart, then reconnect its open channels.
-    Restart { node: usize },
+    Restart {
+        node: usize,
+    },
     /// SIGKILL, start, reconnect.
-    Kill { node: usize },
+    Kill {
+        node: usize,
+    },
     /// Close channel `chan` from its funder, mined and waited `ONCHAIN` on
     /// both ends. Unilateral (the peer stopped first) only on candidate: its
     /// sweeps would move the wallet totals the state checks compare.
-    Close { chan: usize, unilateral: bool },
-    Mine { blocks: u64 },
+    Close {
+        chan: usize,
+        unilateral: bool,
+    },
+    Mine {
+        blocks: u64,
+    },
 }
 
 impl Op {
@@ -198,7 +219,13 @@ fn route(channels: &[Chan], open: &[bool], x: usize, y: usize) -> Option<Vec<usi
     (x != y && usable).then_some(hops)
 }
 
-fn op(rng: &mut ChaCha8Rng, p: &Program, open: &mut [bool], can: &Abilities, on_candidate: bool) -> Op {
+fn op(
+    rng: &mut ChaCha8Rng,
+    p: &Program,
+    open: &mut [bool],
+    can: &Abilities,
+    on_candidate: bool,
+) -> Op {
     let nodes = p.nodes();
     let pairs: Vec<(usize, usize)> = (0..nodes)
         .flat_map(|x| (0..nodes).map(move |y| (x, y)))
@@ -220,8 +247,16 @@ fn op(rng: &mut ChaCha8Rng, p: &Program, open: &mut [bool], can: &Abilities, on_
                 let (payer, payee) = pairs[rng.gen_range(0..pairs.len())];
                 return Op::Offer { payer, payee, msat };
             }
-            14 => return Op::Restart { node: rng.gen_range(0..nodes) },
-            15 => return Op::Kill { node: rng.gen_range(0..nodes) },
+            14 => {
+                return Op::Restart {
+                    node: rng.gen_range(0..nodes),
+                }
+            }
+            15 => {
+                return Op::Kill {
+                    node: rng.gen_range(0..nodes),
+                }
+            }
             16 if !open_chans.is_empty() => {
                 let chan = open_chans[rng.gen_range(0..open_chans.len())];
                 open[chan] = false;
@@ -230,7 +265,11 @@ fn op(rng: &mut ChaCha8Rng, p: &Program, open: &mut [bool], can: &Abilities, on_
                     unilateral: on_candidate && rng.gen_bool(0.5),
                 };
             }
-            17..=19 => return Op::Mine { blocks: rng.gen_range(1..=3) },
+            17..=19 => {
+                return Op::Mine {
+                    blocks: rng.gen_range(1..=3),
+                }
+            }
             _ => {}
         }
     }
@@ -293,13 +332,26 @@ pub fn is_valid(p: &Program) -> bool {
     let in_range = |o: &Op| o.nodes(&p.channels).iter().all(|&n| n < p.nodes());
     let ok = |o: &Op, open: &mut Vec<bool>| match *o {
         Op::Keysend { from: x, to: y, .. }
-        | Op::Pay { payer: x, payee: y, .. }
-        | Op::Offer { payer: x, payee: y, .. } => route(&p.channels, open, x, y).is_some(),
+        | Op::Pay {
+            payer: x, payee: y, ..
+        }
+        | Op::Offer {
+            payer: x, payee: y, ..
+        } => route(&p.channels, open, x, y).is_some(),
         Op::Close { chan, .. } => chan < open.len() && std::mem::replace(&mut open[chan], false),
         _ => true,
     };
-    p.before.iter().all(|o| in_range(o) && !matches!(o, Op::Close { unilateral: true, .. }) && ok(o, &mut open))
-        && p.after.iter().all(|o| in_range(o) && ok(o, &mut open))
+    p.before.iter().all(|o| {
+        in_range(o)
+            && !matches!(
+                o,
+                Op::Close {
+                    unilateral: true,
+                    ..
+                }
+            )
+            && ok(o, &mut open)
+    }) && p.after.iter().all(|o| in_range(o) && ok(o, &mut open))
         && !p.upgrade.is_empty()
 }
 
@@ -312,8 +364,12 @@ fn without_node(p: &Program, drop: usize) -> Option<Program> {
         let mut o = o.clone();
         match &mut o {
             Op::Keysend { from: x, to: y, .. }
-            | Op::Pay { payer: x, payee: y, .. }
-            | Op::Offer { payer: x, payee: y, .. } => {
+            | Op::Pay {
+                payer: x, payee: y, ..
+            }
+            | Op::Offer {
+                payer: x, payee: y, ..
+            } => {
                 *x -= shift;
                 *y -= shift;
             }
@@ -323,14 +379,26 @@ fn without_node(p: &Program, drop: usize) -> Option<Program> {
         }
         o
     };
-    let upgrade: Vec<usize> = p.upgrade.iter().filter(|&&i| keep(i)).map(|i| i - shift).collect();
+    let upgrade: Vec<usize> = p
+        .upgrade
+        .iter()
+        .filter(|&&i| keep(i))
+        .map(|i| i - shift)
+        .collect();
     (!upgrade.is_empty()).then(|| Program {
-        xpay: (0..p.nodes()).filter(|&i| keep(i)).map(|i| p.xpay[i]).collect(),
+        xpay: (0..p.nodes())
+            .filter(|&i| keep(i))
+            .map(|i| p.xpay[i])
+            .collect(),
         channels: p
             .channels
             .iter()
             .filter(|c| keep(c.a) && keep(c.b))
-            .map(|c| Chan { a: c.a - shift, b: c.b - shift, ..*c })
+            .map(|c| Chan {
+                a: c.a - shift,
+                b: c.b - shift,
+                ..*c
+            })
             .collect(),
         before: p.before.iter().filter(|o| !touches(o)).map(map).collect(),
         upgrade,
@@ -348,13 +416,22 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
         out.extend([2usize, 0].iter().filter_map(|&d| without_node(p, d)));
     }
     if !p.checks.is_empty() {
-        out.push(Program { checks: vec![], ..p.clone() });
+        out.push(Program {
+            checks: vec![],
+            ..p.clone()
+        });
     }
     if p.db_check {
-        out.push(Program { db_check: false, ..p.clone() });
+        out.push(Program {
+            db_check: false,
+            ..p.clone()
+        });
     }
     if p.witness {
-        out.push(Program { witness: false, ..p.clone() });
+        out.push(Program {
+            witness: false,
+            ..p.clone()
+        });
     }
     if p.upgrade.len() > 1 {
         for i in 0..p.upgrade.len() {
@@ -393,7 +470,10 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
         }
     }
     if p.xpay.iter().any(Option::is_some) {
-        out.push(Program { xpay: vec![None; p.nodes()], ..p.clone() });
+        out.push(Program {
+            xpay: vec![None; p.nodes()],
+            ..p.clone()
+        });
     }
     if p.channels.iter().any(|c| !c.announce) {
         let mut q = p.clone();
@@ -470,9 +550,23 @@ mod tests {
         let seen = |f: &dyn Fn(&Op) -> bool| ops.iter().any(f);
         assert!(seen(&|o| matches!(o, Op::Offer { .. })));
         assert!(seen(&|o| matches!(o, Op::Kill { .. })));
-        assert!(seen(&|o| matches!(o, Op::Close { unilateral: true, .. })));
-        assert!(seen(&|o| matches!(o, Op::Close { unilateral: false, .. })));
-        assert!(seen(&|o| matches!(o, Op::Pay { payer, payee, .. } if payer.abs_diff(*payee) == 2)));
+        assert!(seen(&|o| matches!(
+            o,
+            Op::Close {
+                unilateral: true,
+                ..
+            }
+        )));
+        assert!(seen(&|o| matches!(
+            o,
+            Op::Close {
+                unilateral: false,
+                ..
+            }
+        )));
+        assert!(seen(
+            &|o| matches!(o, Op::Pay { payer, payee, .. } if payer.abs_diff(*payee) == 2)
+        ));
         assert!((0..50).any(|s| generate(s, 3, &all()).channels.iter().any(|c| !c.announce)));
     }
 
@@ -484,7 +578,11 @@ mod tests {
         for seed in 0..50 {
             let p = generate(seed, 3, &none);
             assert!(!p.xpay.contains(&Some("on")));
-            assert!(!p.before.iter().chain(&p.after).any(|o| matches!(o, Op::Offer { .. })));
+            assert!(!p
+                .before
+                .iter()
+                .chain(&p.after)
+                .any(|o| matches!(o, Op::Offer { .. })));
         }
         let both = Abilities::between(&v("v25.05"), &v("v26.06.6"));
         assert!(both.xpay_on && both.offers);
@@ -497,11 +595,18 @@ mod tests {
             let (y, m) = k.since;
             let before = v(&format!("v{}.{:02}", y - 1, m));
             let at = v(&format!("v{y}.{m:02}"));
-            assert!(!Abilities::between(&before, &at).checks.contains(&k.check), "{}", k.why);
+            assert!(
+                !Abilities::between(&before, &at).checks.contains(&k.check),
+                "{}",
+                k.why
+            );
             assert!(Abilities::between(&at, &at).checks.contains(&k.check));
             assert!(!k.why.is_empty());
         }
-        assert_eq!(Abilities::between(&v("v25.05"), &v("v25.05")).checks, ALL_CHECKS);
+        assert_eq!(
+            Abilities::between(&v("v25.05"), &v("v25.05")).checks,
+            ALL_CHECKS
+        );
     }
 
     #[test]
@@ -513,18 +618,42 @@ mod tests {
                 assert!(is_valid(&q) && !q.upgrade.is_empty());
                 crate::scenario::from_str("s.toml", &render(&q, Some("x"))).unwrap();
                 let size = |p: &Program| {
-                    let msat: u64 = p.before.iter().chain(&p.after).map(|o| o.clone().msat_mut().map_or(0, |m| *m)).sum();
+                    let msat: u64 = p
+                        .before
+                        .iter()
+                        .chain(&p.after)
+                        .map(|o| o.clone().msat_mut().map_or(0, |m| *m))
+                        .sum();
                     let sat: u64 = p.channels.iter().map(|c| c.sat).sum();
-                    (p.steps() + p.nodes() + p.checks.len() + usize::from(p.db_check) + usize::from(p.witness), msat + sat)
+                    (
+                        p.steps()
+                            + p.nodes()
+                            + p.checks.len()
+                            + usize::from(p.db_check)
+                            + usize::from(p.witness),
+                        msat + sat,
+                    )
                 };
-                let simpler = q.xpay != p.xpay || q.channels.iter().zip(&p.channels).any(|(a, b)| a.announce != b.announce)
+                let simpler = q.xpay != p.xpay
+                    || q.channels
+                        .iter()
+                        .zip(&p.channels)
+                        .any(|(a, b)| a.announce != b.announce)
                     || q.after.iter().zip(&p.after).any(|(a, b)| a != b);
-                assert!(size(&q).0 < size(&p).0 || size(&q).1 < size(&p).1 || simpler, "{q:?}");
+                assert!(
+                    size(&q).0 < size(&p).0 || size(&q).1 < size(&p).1 || simpler,
+                    "{q:?}"
+                );
             }
         }
         // A three-node program can lose a node and everything touching it.
-        let p = (0..100).map(|s| generate(s, 3, &all())).find(|p| p.nodes() == 3).unwrap();
-        assert!(shrink_candidates(&p).iter().any(|q| q.nodes() == 2 && q.channels.len() == 1));
+        let p = (0..100)
+            .map(|s| generate(s, 3, &all()))
+            .find(|p| p.nodes() == 3)
+            .unwrap();
+        assert!(shrink_candidates(&p)
+            .iter()
+            .any(|q| q.nodes() == 2 && q.channels.len() == 1));
     }
 
     #[test]
@@ -532,16 +661,32 @@ mod tests {
         let p = Program {
             seed: 0,
             xpay: vec![None, None],
-            channels: vec![Chan { a: 0, b: 1, sat: 500_000, push_msat: 100_000_000, announce: true }],
-            before: vec![Op::Close { chan: 0, unilateral: false }],
+            channels: vec![Chan {
+                a: 0,
+                b: 1,
+                sat: 500_000,
+                push_msat: 100_000_000,
+                announce: true,
+            }],
+            before: vec![Op::Close {
+                chan: 0,
+                unilateral: false,
+            }],
             upgrade: vec![0],
-            after: vec![Op::Keysend { from: 0, to: 1, msat: 1000 }],
+            after: vec![Op::Keysend {
+                from: 0,
+                to: 1,
+                msat: 1000,
+            }],
             checks: vec![],
             db_check: false,
             witness: false,
         };
         assert!(!is_valid(&p));
-        let q = Program { before: vec![], ..p };
+        let q = Program {
+            before: vec![],
+            ..p
+        };
         assert!(is_valid(&q));
     }
 }

@@ -55,7 +55,10 @@ impl std::fmt::Display for Difference {
 /// The node's confirmed wallet outputs against electrs's unspent outputs on
 /// the same scripts: each claimed output must be there with its value and
 /// confirmed, and no confirmed output on those scripts may be unclaimed.
-pub fn compare_wallet(claims: &[Claim], chain: &BTreeMap<String, Vec<ChainUtxo>>) -> Vec<Difference> {
+pub fn compare_wallet(
+    claims: &[Claim],
+    chain: &BTreeMap<String, Vec<ChainUtxo>>,
+) -> Vec<Difference> {
     let mut out = Vec::new();
     for c in claims.iter().filter(|c| c.confirmed) {
         let seen = chain
@@ -204,7 +207,8 @@ pub fn node_within_bounds(
     channels: usize,
 ) -> Result<(), String> {
     let most = to_us_at_close_sat + chain.external_in_sat + channels as u64;
-    let least = to_us_at_close_sat.saturating_sub(chain.fees_sat + chain.stranded_sat + channels as u64);
+    let least =
+        to_us_at_close_sat.saturating_sub(chain.fees_sat + chain.stranded_sat + channels as u64);
     if (least..=most).contains(&held_sat) {
         return Ok(());
     }
@@ -219,27 +223,55 @@ mod tests {
     use super::*;
 
     fn utxo(txid: &str, vout: u32, sat: u64, height: u64) -> ChainUtxo {
-        ChainUtxo { txid: txid.into(), vout, sat, height }
+        ChainUtxo {
+            txid: txid.into(),
+            vout,
+            sat,
+            height,
+        }
     }
 
     fn claim(txid: &str, vout: u32, sat: u64, script: &str) -> Claim {
-        Claim { txid: txid.into(), vout, sat, script: script.into(), confirmed: true }
+        Claim {
+            txid: txid.into(),
+            vout,
+            sat,
+            script: script.into(),
+            confirmed: true,
+        }
     }
 
     #[test]
     fn a_claimed_output_the_chain_lacks_or_values_differently_is_a_difference() {
-        let chain = BTreeMap::from([("s1".to_string(), vec![utxo("a", 0, 1000, 7), utxo("c", 1, 50, 9)])]);
-        let claims = [claim("a", 0, 1000, "s1"), claim("b", 0, 500, "s2"), claim("c", 1, 60, "s1")];
+        let chain = BTreeMap::from([(
+            "s1".to_string(),
+            vec![utxo("a", 0, 1000, 7), utxo("c", 1, 50, 9)],
+        )]);
+        let claims = [
+            claim("a", 0, 1000, "s1"),
+            claim("b", 0, 500, "s2"),
+            claim("c", 1, 60, "s1"),
+        ];
         let d = compare_wallet(&claims, &chain);
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(d[0].output, "b:0");
         assert_eq!(d[0].electrs, "no such unspent output");
-        assert_eq!((d[1].lightningd.as_str(), d[1].electrs.as_str()), ("60 sat, confirmed", "50 sat"));
+        assert_eq!(
+            (d[1].lightningd.as_str(), d[1].electrs.as_str()),
+            ("60 sat, confirmed", "50 sat")
+        );
     }
 
     #[test]
     fn confirmed_funds_on_its_scripts_that_lightningd_forgot_are_a_difference() {
-        let chain = BTreeMap::from([("s1".to_string(), vec![utxo("a", 0, 1000, 7), utxo("z", 3, 42, 8), utxo("m", 0, 5, 0)])]);
+        let chain = BTreeMap::from([(
+            "s1".to_string(),
+            vec![
+                utxo("a", 0, 1000, 7),
+                utxo("z", 3, 42, 8),
+                utxo("m", 0, 5, 0),
+            ],
+        )]);
         let d = compare_wallet(&[claim("a", 0, 1000, "s1")], &chain);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].output, "z:3");
@@ -248,34 +280,70 @@ mod tests {
 
     #[test]
     fn an_open_channel_needs_its_funding_output_unspent() {
-        let c = ChannelClaim { funding_txid: "f".into(), funding_vout: 0, capacity_sat: 10, open: true, state: "CHANNELD_NORMAL".into() };
+        let c = ChannelClaim {
+            funding_txid: "f".into(),
+            funding_vout: 0,
+            capacity_sat: 10,
+            open: true,
+            state: "CHANNELD_NORMAL".into(),
+        };
         assert!(compare_channel(&c, true).is_none());
         assert!(compare_channel(&c, false).is_some());
-        let closed = ChannelClaim { open: false, state: "ONCHAIN".into(), ..c };
+        let closed = ChannelClaim {
+            open: false,
+            state: "ONCHAIN".into(),
+            ..c
+        };
         assert!(compare_channel(&closed, false).is_none());
     }
 
     #[test]
     fn conservation_counts_fees_and_stranded_outputs() {
         // funding f:0 (1000) -> close c: 600 to alice (w1), 390 to bob (w2), fee 10.
-        let txs = [ChainTx { txid: "c".into(), inputs: vec![("f".into(), 0)], outputs: vec![(600, "w1".into()), (390, "w2".into())] }];
+        let txs = [ChainTx {
+            txid: "c".into(),
+            inputs: vec![("f".into(), 0)],
+            outputs: vec![(600, "w1".into()), (390, "w2".into())],
+        }];
         let prev = BTreeMap::from([(("f".to_string(), 0), 1000)]);
         let wallets = std::collections::BTreeSet::from(["w1".to_string(), "w2".to_string()]);
         let funding = std::collections::BTreeSet::from([("f".to_string(), 0)]);
         let sums = chain_sums(&txs, &prev, &Default::default(), &wallets, &funding).unwrap();
-        assert_eq!((sums.fees_sat, sums.stranded_sat, sums.external_in_sat, sums.held()), (10, 0, 0, 990));
+        assert_eq!(
+            (
+                sums.fees_sat,
+                sums.stranded_sat,
+                sums.external_in_sat,
+                sums.held()
+            ),
+            (10, 0, 0, 990)
+        );
         let held = BTreeMap::from([("alice".to_string(), 600), ("bob".to_string(), 390)]);
         assert!(conservation(&held, 1000, &sums, 1).is_ok());
         let lost = BTreeMap::from([("alice".to_string(), 500), ("bob".to_string(), 390)]);
         let e = conservation(&lost, 1000, &sums, 1).unwrap_err();
         assert!(e.contains("100 sat missing"), "{e}");
         // An anchor no wallet claims is stranded, not lost.
-        let anchored = [ChainTx { outputs: vec![(600, "w1".into()), (330, "anchor".into()), (60, "w2".into())], ..txs[0].clone() }];
+        let anchored = [ChainTx {
+            outputs: vec![
+                (600, "w1".into()),
+                (330, "anchor".into()),
+                (60, "w2".into()),
+            ],
+            ..txs[0].clone()
+        }];
         let sums = chain_sums(&anchored, &prev, &Default::default(), &wallets, &funding).unwrap();
         assert_eq!(sums.stranded_sat, 330);
         assert!(node_within_bounds("alice", 600, 600, &sums, 1).is_ok());
         assert!(node_within_bounds("alice", 700, 600, &sums, 1).is_err());
-        assert!(chain_sums(&txs, &BTreeMap::new(), &Default::default(), &wallets, &funding).is_err());
+        assert!(chain_sums(
+            &txs,
+            &BTreeMap::new(),
+            &Default::default(),
+            &wallets,
+            &funding
+        )
+        .is_err());
     }
 
     #[test]
@@ -283,10 +351,22 @@ mod tests {
         // commitment k spends f:0 (1000): 900 to_local (d), 330 anchor... simplified:
         // k: f:0 -> 670 (d) + 330 (anchor a); cpfp p: a + wallet u:0 (5000) -> 5200 to w1, fee 130.
         let txs = [
-            ChainTx { txid: "k".into(), inputs: vec![("f".into(), 0)], outputs: vec![(670, "d".into()), (330, "a".into())] },
-            ChainTx { txid: "p".into(), inputs: vec![("k".into(), 1), ("u".into(), 0)], outputs: vec![(5200, "w1".into())] },
+            ChainTx {
+                txid: "k".into(),
+                inputs: vec![("f".into(), 0)],
+                outputs: vec![(670, "d".into()), (330, "a".into())],
+            },
+            ChainTx {
+                txid: "p".into(),
+                inputs: vec![("k".into(), 1), ("u".into(), 0)],
+                outputs: vec![(5200, "w1".into())],
+            },
         ];
-        let prev = BTreeMap::from([(("f".to_string(), 0), 1000), (("k".to_string(), 1), 330), (("u".to_string(), 0), 5000)]);
+        let prev = BTreeMap::from([
+            (("f".to_string(), 0), 1000),
+            (("k".to_string(), 1), 330),
+            (("u".to_string(), 0), 5000),
+        ]);
         let spent = std::collections::BTreeSet::from([("k".to_string(), 1)]);
         let wallets = std::collections::BTreeSet::from(["w1".to_string()]);
         let funding = std::collections::BTreeSet::from([("f".to_string(), 0)]);

@@ -178,7 +178,9 @@ impl Witness {
     }
 }
 
-fn script_of(hex_script: &str) -> Result<electrsd::electrum_client::bitcoin::ScriptBuf, WitnessError> {
+fn script_of(
+    hex_script: &str,
+) -> Result<electrsd::electrum_client::bitcoin::ScriptBuf, WitnessError> {
     hex::decode(hex_script)
         .map(electrsd::electrum_client::bitcoin::ScriptBuf::from_bytes)
         .map_err(|e| WitnessError::Query(format!("script {hex_script}: {e}")))
