@@ -195,3 +195,49 @@ fn placeholders_live_in_the_redactor() {
         bad.join("\n")
     );
 }
+
+/// The scenario language sits below the runtime: `scenario/` may read a
+/// fixture's metadata (`fixture::meta`) but never reaches the code that
+/// starts, drives or records daemons, so parsing stays pure and testable
+/// without binaries.
+#[test]
+fn the_language_imports_no_runtime() {
+    const RUNTIME: &[&str] = &[
+        "network", "node", "executor", "runner", "process", "bitcoind", "postgres",
+    ];
+    let path = regex::Regex::new(r"crate::(\w+)(::\w+)?").unwrap();
+    let group = regex::Regex::new(r"crate::\{([^}]*)\}").unwrap();
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness/src/scenario")) {
+        for (i, line) in text.lines().enumerate() {
+            let mut named: Vec<(String, Option<String>)> = path
+                .captures_iter(line)
+                .map(|c| {
+                    (
+                        c[1].to_string(),
+                        c.get(2).map(|m| m.as_str()[2..].to_string()),
+                    )
+                })
+                .collect();
+            for c in group.captures_iter(line) {
+                for item in c[1].split(',') {
+                    let mut parts = item.trim().split("::");
+                    let module = parts.next().unwrap_or_default().to_string();
+                    named.push((module, parts.next().map(String::from)));
+                }
+            }
+            let runtime = named.iter().any(|(module, sub)| {
+                RUNTIME.contains(&module.as_str())
+                    || (module == "fixture" && sub.as_deref() != Some("meta"))
+            });
+            if runtime {
+                bad.push(format!("{}:{}: {}", rel(&p), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "scenario/ imports the runtime (it may use crate::fixture::meta, not the daemons):\n{}",
+        bad.join("\n")
+    );
+}

@@ -11,6 +11,7 @@ pub mod values;
 pub use model::*;
 pub use parse::ScenarioError;
 
+use crate::fixture::meta as fixture;
 use std::path::Path;
 
 /// Parse and validate scenario text.
@@ -77,9 +78,9 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
             key: Some("from_fixture".into()),
             message,
         };
-        let found = crate::fixture::find(&f.name, std::path::Path::new(&dir))
-            .ok_or_else(|| located(format!("no fixture `{}`: looked for fixtures/{}/{} beside the scenario and in every directory above it", f.name, f.name, crate::fixture::META)))?;
-        let meta = crate::fixture::load_meta(&found).map_err(|e| located(e.to_string()))?;
+        let found = fixture::find(&f.name, std::path::Path::new(&dir))
+            .ok_or_else(|| located(format!("no fixture `{}`: looked for fixtures/{}/{} beside the scenario and in every directory above it", f.name, f.name, fixture::META)))?;
+        let meta = fixture::load_meta(&found).map_err(|e| located(e.to_string()))?;
         let missing: Vec<&str> = scenario
             .nodes
             .iter()
