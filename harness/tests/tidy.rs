@@ -241,3 +241,83 @@ fn the_language_imports_no_runtime() {
         bad.join("\n")
     );
 }
+
+/// The step kinds are one table (`scenario::model`'s `step_kinds!`): every
+/// name in `STEP_KINDS` parses, through the public parser, to an `Action`
+/// whose `kind()` is that name. A kind listed without a parser, or parsed
+/// into another kind's action, fails here; so does a kind this test has no
+/// minimal step for, so a new kind gets one.
+#[test]
+fn every_step_kind_parses_to_an_action_of_that_kind() {
+    use cln_harness::scenario::{parse::parse, STEP_KINDS};
+    // The fewest keys each kind needs, in the compact form.
+    const MINIMAL: &[(&str, &str)] = &[
+        ("fund", r#"{ fund = "alice" }"#),
+        ("connect", r#"{ connect = "alice", peer = "bob" }"#),
+        (
+            "open_channel",
+            r#"{ open_channel = "alice", peer = "bob" }"#,
+        ),
+        ("mine", "{ mine = 1 }"),
+        (
+            "wait_channel",
+            r#"{ wait_channel = "alice", peer = "bob" }"#,
+        ),
+        ("invoice", r#"{ invoice = "alice", amount_msat = 1000 }"#),
+        ("pay", r#"{ pay = "alice", bolt11 = "lnbcrt1" }"#),
+        (
+            "keysend",
+            r#"{ keysend = "alice", to = "bob", amount_msat = 1000 }"#,
+        ),
+        ("close", r#"{ close = "alice", peer = "bob" }"#),
+        ("force_close", r#"{ force_close = "alice", peer = "bob" }"#),
+        ("wait_swept", r#"{ wait_swept = "alice" }"#),
+        ("witness", r#"{ witness = "alice" }"#),
+        ("bitcoin", r#"{ bitcoin = "getblockcount" }"#),
+        ("wait_mempool", "{ wait_mempool = 1 }"),
+        ("restart", r#"{ restart = "alice" }"#),
+        ("upgrade", r#"{ upgrade = "alice", role = "candidate" }"#),
+        ("kill", r#"{ kill = "alice" }"#),
+        ("start", r#"{ start = "alice" }"#),
+        ("stop", r#"{ stop = "alice" }"#),
+        ("wait_log", r#"{ wait_log = "alice", pattern = "x" }"#),
+        ("assert_log", r#"{ assert_log = "alice", pattern = "x" }"#),
+        ("assert_alive", r#"{ assert_alive = "alice" }"#),
+        ("rpc", r#"{ rpc = "alice", method = "getinfo" }"#),
+        ("raw", r#"{ raw = "alice", request = "{}" }"#),
+        (
+            "wait_rpc",
+            r#"{ wait_rpc = "alice", method = "getinfo", until = { path = "id", exists = true } }"#,
+        ),
+        ("check_db", r#"{ check_db = "alice" }"#),
+        ("sleep", "{ sleep = 1 }"),
+        ("repeat", "{ repeat = 1, steps = [{ mine = 1 }] }"),
+    ];
+    let mut bad = Vec::new();
+    for kind in STEP_KINDS {
+        let Some((_, step)) = MINIMAL.iter().find(|(k, _)| k == kind) else {
+            bad.push(format!("`{kind}`: no minimal step in this test; add one"));
+            continue;
+        };
+        // The compact form is rewritten into the long one (`do = "KIND"`),
+        // so this goes through both the compact form and the dispatch.
+        match parse("kinds.toml", &format!("steps = [{step}]\n")) {
+            Ok(s) if s.steps[0].action.kind() == *kind => {}
+            Ok(s) => bad.push(format!(
+                "`{step}` parses to a `{}`",
+                s.steps[0].action.kind()
+            )),
+            Err(e) => bad.push(format!("`{step}`: {e}")),
+        }
+    }
+    for (k, _) in MINIMAL {
+        if !STEP_KINDS.contains(k) {
+            bad.push(format!("`{k}` is not in STEP_KINDS"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "step kinds and the parser disagree:\n{}",
+        bad.join("\n")
+    );
+}

@@ -258,73 +258,83 @@ pub enum Action {
     },
 }
 
-/// The one list of step kinds: what `do = "..."` accepts, in the order the
-/// docs list them. [`Action::kind`] maps back onto it.
-pub const STEP_KINDS: &[&str] = &[
-    "fund",
-    "connect",
-    "open_channel",
-    "mine",
-    "wait_channel",
-    "invoice",
-    "pay",
-    "keysend",
-    "close",
-    "force_close",
-    "wait_swept",
-    "witness",
-    "bitcoin",
-    "wait_mempool",
-    "restart",
-    "upgrade",
-    "kill",
-    "start",
-    "stop",
-    "wait_log",
-    "assert_log",
-    "assert_alive",
-    "rpc",
-    "raw",
-    "wait_rpc",
-    "check_db",
-    "sleep",
-    "repeat",
-];
+/// Defines the step kinds from one table: [`StepKind`] (which the parser
+/// dispatches on, exhaustively), [`STEP_KINDS`] (the names) and
+/// [`Action::kind`], so a kind cannot be added to one without the others.
+macro_rules! step_kinds {
+    ($($variant:ident = $name:literal,)*) => {
+        /// A step kind, one per [`Action`] variant and of the same name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum StepKind {
+            $($variant,)*
+        }
+
+        /// The one list of step kinds: what `do = "..."` accepts, in the
+        /// order the docs list them.
+        pub const STEP_KINDS: &[&str] = &[$($name,)*];
+
+        impl StepKind {
+            /// The `do = "..."` name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(StepKind::$variant => $name,)*
+                }
+            }
+
+            /// The kind a `do = "..."` names, if any.
+            pub fn from_name(name: &str) -> Option<StepKind> {
+                match name {
+                    $($name => Some(StepKind::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Action {
+            pub fn step_kind(&self) -> StepKind {
+                match self {
+                    $(Action::$variant { .. } => StepKind::$variant,)*
+                }
+            }
+        }
+    };
+}
+
+step_kinds! {
+    Fund = "fund",
+    Connect = "connect",
+    OpenChannel = "open_channel",
+    Mine = "mine",
+    WaitChannel = "wait_channel",
+    Invoice = "invoice",
+    Pay = "pay",
+    Keysend = "keysend",
+    Close = "close",
+    ForceClose = "force_close",
+    WaitSwept = "wait_swept",
+    Witness = "witness",
+    Bitcoin = "bitcoin",
+    WaitMempool = "wait_mempool",
+    Restart = "restart",
+    Upgrade = "upgrade",
+    Kill = "kill",
+    Start = "start",
+    Stop = "stop",
+    WaitLog = "wait_log",
+    AssertLog = "assert_log",
+    AssertAlive = "assert_alive",
+    Rpc = "rpc",
+    Raw = "raw",
+    WaitRpc = "wait_rpc",
+    CheckDb = "check_db",
+    Sleep = "sleep",
+    Repeat = "repeat",
+}
 
 impl Action {
     /// The `do = "..."` name of this step (one of [`STEP_KINDS`]).
     pub fn kind(&self) -> &'static str {
-        use Action::*;
-        match self {
-            Fund { .. } => "fund",
-            Connect { .. } => "connect",
-            OpenChannel { .. } => "open_channel",
-            Mine { .. } => "mine",
-            WaitChannel { .. } => "wait_channel",
-            Invoice { .. } => "invoice",
-            Pay { .. } => "pay",
-            Keysend { .. } => "keysend",
-            Close { .. } => "close",
-            ForceClose { .. } => "force_close",
-            WaitSwept { .. } => "wait_swept",
-            Witness { .. } => "witness",
-            Bitcoin { .. } => "bitcoin",
-            WaitMempool { .. } => "wait_mempool",
-            Restart { .. } => "restart",
-            Upgrade { .. } => "upgrade",
-            Kill { .. } => "kill",
-            Start { .. } => "start",
-            Stop { .. } => "stop",
-            WaitLog { .. } => "wait_log",
-            AssertLog { .. } => "assert_log",
-            AssertAlive { .. } => "assert_alive",
-            Rpc { .. } => "rpc",
-            Raw { .. } => "raw",
-            WaitRpc { .. } => "wait_rpc",
-            CheckDb { .. } => "check_db",
-            Sleep { .. } => "sleep",
-            Repeat { .. } => "repeat",
-        }
+        self.step_kind().name()
     }
 
     /// Steps whose purpose is to wait for a state until their timeout.
