@@ -118,127 +118,14 @@ impl Checker<'_> {
             for fc in &step.expect.fields {
                 self.field_check(loc, fc, bound, &ctx)?;
             }
-            use Action::*;
-            match &step.action {
-                Connect { peer, .. }
-                | OpenChannel { peer, .. }
-                | WaitChannel { peer, .. }
-                | Close { peer, .. }
-                | ForceClose { peer, .. } => self.node(loc, "peer", peer, &ctx)?,
-                Witness { .. } if !self.scenario.witness => {
-                    return Err(self.err(
-                        loc,
-                        Some("witness"),
-                        format!("{ctx}: a `witness` step needs `witness = true` at the top of the file (it starts electrs)"),
-                    ))
-                }
-                Bitcoin { method, params } => {
-                    if method.is_empty() {
-                        return Err(self.err(
-                            loc,
-                            Some("method"),
-                            format!("{ctx}: method must not be empty"),
-                        ));
-                    }
-                    self.templates(loc, params, bound, &ctx)?
-                }
-                WaitMempool { txid: Some(t), .. } => self.templates(loc, t, bound, &ctx)?,
-                Invoice {
-                    amount_msat,
-                    label,
-                    description,
-                    ..
-                } => {
-                    self.templates(loc, amount_msat, bound, &ctx)?;
-                    for v in [label, description].into_iter().flatten() {
-                        self.templates(loc, v, bound, &ctx)?;
-                    }
-                    if let Value::Number(n) = amount_msat {
-                        if n.as_u64().is_none() {
-                            return Err(self.err(
-                                loc,
-                                Some("amount_msat"),
-                                format!("{ctx}: expected a positive integer"),
-                            ));
-                        }
-                    }
-                }
-                Pay {
-                    node,
-                    bolt11,
-                    xpay,
-                    params,
-                } => {
-                    self.templates(loc, bolt11, bound, &ctx)?;
-                    self.templates(loc, &Value::Object(params.clone()), bound, &ctx)?;
-                    let declared = self.scenario.node(node).map(|n| n.xpay).unwrap_or_default();
-                    if let Some(want) = xpay {
-                        if *want != declared {
-                            return Err(self.err(
-                                loc,
-                                Some("xpay"),
-                                format!(
-                                    "{ctx}: pay with xpay `{}` but node `{node}` is declared with xpay `{}`; set `xpay = \"{}\"` under [nodes.{node}]",
-                                    mode(*want),
-                                    mode(declared),
-                                    mode(*want)
-                                ),
-                            ));
-                        }
-                    }
-                }
-                Keysend {
-                    to,
-                    amount_msat,
-                    params,
-                    ..
-                } => {
-                    self.templates(loc, to, bound, &ctx)?;
-                    self.templates(loc, &Value::Object(params.clone()), bound, &ctx)?;
-                    self.templates(loc, amount_msat, bound, &ctx)?;
-                    if let Value::String(s) = to {
-                        let is_id = s.len() == 66 && s.chars().all(|c| c.is_ascii_hexdigit());
-                        if !s.contains("${") && !is_id {
-                            self.node(loc, "to", s, &ctx)?;
-                        }
-                    }
-                }
-                Upgrade { role, .. } if role.is_empty() => {
-                    return Err(self.err(
-                        loc,
-                        Some("role"),
-                        format!("{ctx}: a role name is required"),
-                    ))
-                }
-                WaitLog { pattern, .. } | AssertLog { pattern, .. } => {
-                    self.regex(loc, "pattern", pattern, &ctx)?
-                }
-                Rpc { params, method, .. } => {
-                    if method.is_empty() {
-                        return Err(self.err(
-                            loc,
-                            Some("method"),
-                            format!("{ctx}: method must not be empty"),
-                        ));
-                    }
-                    self.templates(loc, params, bound, &ctx)?
-                }
-                WaitRpc { params, until, .. } => {
-                    self.templates(loc, params, bound, &ctx)?;
-                    self.field_check(loc, until, bound, &ctx)?;
-                }
-                Raw {
-                    request: RawRequest::Json(v),
-                    ..
-                } => self.templates(loc, v, bound, &ctx)?,
-                Repeat { var, steps, .. } => {
-                    let mut inner = bound.clone();
-                    inner.insert(var.clone());
-                    self.steps(steps, &mut inner, &format!("{prefix}{}.", i + 1))?;
-                    // Results saved inside the loop stay visible after it.
-                    bound.extend(inner.into_iter().filter(|n| n != var));
-                }
-                _ => {}
+            if let Action::Repeat { var, steps, .. } = &step.action {
+                let mut inner = bound.clone();
+                inner.insert(var.clone());
+                self.steps(steps, &mut inner, &format!("{prefix}{}.", i + 1))?;
+                // Results saved inside the loop stay visible after it.
+                bound.extend(inner.into_iter().filter(|n| n != var));
+            } else {
+                self.action(loc, &step.action, bound, &ctx)?;
             }
             if let Some(name) = &step.save {
                 if self.nodes.contains(name) {
@@ -250,6 +137,136 @@ impl Checker<'_> {
                 }
                 bound.insert(name.clone());
             }
+        }
+        Ok(())
+    }
+
+    /// What each kind of step refers to: peers, templates, regexes.
+    fn action(&self, loc: Location, action: &Action, bound: &BTreeSet<String>, ctx: &str) -> R {
+        use Action::*;
+        match action {
+            Connect { peer, .. }
+            | OpenChannel { peer, .. }
+            | WaitChannel { peer, .. }
+            | Close { peer, .. }
+            | ForceClose { peer, .. } => self.node(loc, "peer", peer, ctx)?,
+            Witness { .. } if !self.scenario.witness => {
+                return Err(self.err(
+                    loc,
+                    Some("witness"),
+                    format!("{ctx}: a `witness` step needs `witness = true` at the top of the file (it starts electrs)"),
+                ))
+            }
+            Bitcoin { method, params } => {
+                if method.is_empty() {
+                    return Err(self.err(
+                        loc,
+                        Some("method"),
+                        format!("{ctx}: method must not be empty"),
+                    ));
+                }
+                self.templates(loc, params, bound, ctx)?
+            }
+            WaitMempool { txid: Some(t), .. } => self.templates(loc, t, bound, ctx)?,
+            Invoice { .. } | Pay { .. } | Keysend { .. } => self.payment(loc, action, bound, ctx)?,
+            Upgrade { role, .. } if role.is_empty() => {
+                return Err(self.err(
+                    loc,
+                    Some("role"),
+                    format!("{ctx}: a role name is required"),
+                ))
+            }
+            WaitLog { pattern, .. } | AssertLog { pattern, .. } => {
+                self.regex(loc, "pattern", pattern, ctx)?
+            }
+            Rpc { params, method, .. } => {
+                if method.is_empty() {
+                    return Err(self.err(
+                        loc,
+                        Some("method"),
+                        format!("{ctx}: method must not be empty"),
+                    ));
+                }
+                self.templates(loc, params, bound, ctx)?
+            }
+            WaitRpc { params, until, .. } => {
+                self.templates(loc, params, bound, ctx)?;
+                self.field_check(loc, until, bound, ctx)?;
+            }
+            Raw {
+                request: RawRequest::Json(v),
+                ..
+            } => self.templates(loc, v, bound, ctx)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A payment's templates, its recipient, and its xpay mode against the node's.
+    fn payment(&self, loc: Location, action: &Action, bound: &BTreeSet<String>, ctx: &str) -> R {
+        use Action::*;
+        match action {
+            Invoice {
+                amount_msat,
+                label,
+                description,
+                ..
+            } => {
+                self.templates(loc, amount_msat, bound, ctx)?;
+                for v in [label, description].into_iter().flatten() {
+                    self.templates(loc, v, bound, ctx)?;
+                }
+                if let Value::Number(n) = amount_msat {
+                    if n.as_u64().is_none() {
+                        return Err(self.err(
+                            loc,
+                            Some("amount_msat"),
+                            format!("{ctx}: expected a positive integer"),
+                        ));
+                    }
+                }
+            }
+            Pay {
+                node,
+                bolt11,
+                xpay,
+                params,
+            } => {
+                self.templates(loc, bolt11, bound, ctx)?;
+                self.templates(loc, &Value::Object(params.clone()), bound, ctx)?;
+                let declared = self.scenario.node(node).map(|n| n.xpay).unwrap_or_default();
+                if let Some(want) = xpay {
+                    if *want != declared {
+                        return Err(self.err(
+                        loc,
+                        Some("xpay"),
+                        format!(
+                            "{ctx}: pay with xpay `{}` but node `{node}` is declared with xpay `{}`; set `xpay = \"{}\"` under [nodes.{node}]",
+                            mode(*want),
+                            mode(declared),
+                            mode(*want)
+                        ),
+                    ));
+                    }
+                }
+            }
+            Keysend {
+                to,
+                amount_msat,
+                params,
+                ..
+            } => {
+                self.templates(loc, to, bound, ctx)?;
+                self.templates(loc, &Value::Object(params.clone()), bound, ctx)?;
+                self.templates(loc, amount_msat, bound, ctx)?;
+                if let Value::String(s) = to {
+                    let is_id = s.len() == 66 && s.chars().all(|c| c.is_ascii_hexdigit());
+                    if !s.contains("${") && !is_id {
+                        self.node(loc, "to", s, ctx)?;
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(())
     }

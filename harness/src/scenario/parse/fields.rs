@@ -1,7 +1,7 @@
 //! One TOML table read key by key: typed getters, located errors, and
 //! every key left over reported as unknown with what would have fitted.
 
-use super::source::{Source, Tv, TvKind};
+use super::source::{Entry, Source, Tv, TvKind};
 use super::ScenarioError;
 use serde_json::Value;
 use std::ops::Range;
@@ -13,7 +13,7 @@ pub(super) struct Fields<'s, 'a> {
     pub(super) span: Range<usize>,
     /// e.g. "step 3 (`keysend`)", for messages.
     pub(super) context: String,
-    pub(super) entries: Vec<(String, Range<usize>, Tv)>,
+    pub(super) entries: Vec<Entry>,
     pub(super) allowed: Vec<&'static str>,
 }
 

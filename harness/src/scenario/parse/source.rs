@@ -12,6 +12,9 @@ pub(super) struct Tv {
     pub kind: TvKind,
 }
 
+/// A table's entry: its key, the key's span, its value.
+pub(super) type Entry = (String, Range<usize>, Tv);
+
 #[derive(Debug, Clone)]
 pub(super) enum TvKind {
     Str(String),
@@ -20,7 +23,7 @@ pub(super) enum TvKind {
     Bool(bool),
     Datetime(String),
     Array(Vec<Tv>),
-    Table(Vec<(String, Range<usize>, Tv)>),
+    Table(Vec<Entry>),
 }
 
 impl Tv {

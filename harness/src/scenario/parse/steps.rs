@@ -4,12 +4,11 @@
 
 use super::checks::{parse_expect, parse_field_check};
 use super::fields::{suggest, Fields, R};
-use super::source::{tv_span_of_key, Source, Tv, TvKind};
+use super::source::{tv_span_of_key, Entry, Source, Tv, TvKind};
 use super::ScenarioError;
 use crate::options::XpayMode;
 use crate::scenario::model::*;
 use serde_json::Value;
-use std::ops::Range;
 use std::time::Duration;
 
 pub(super) fn parse_steps(src: &Source, tv: &Tv, prefix: &str) -> R<Vec<Step>> {
@@ -51,7 +50,7 @@ fn expand_compact(src: &Source, tv: &Tv, number: &str) -> R<Tv> {
     if entries.iter().any(|(k, _, _)| k == "do") {
         return Ok(tv.clone());
     }
-    let kinds: Vec<(&(String, Range<usize>, Tv), StepKind)> = entries
+    let kinds: Vec<(&Entry, StepKind)> = entries
         .iter()
         .filter_map(|e| Some((e, StepKind::from_name(&e.0)?)))
         .collect();
