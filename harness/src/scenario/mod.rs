@@ -5,6 +5,7 @@
 pub mod expr;
 pub mod model;
 pub mod parse;
+pub mod path;
 pub mod validate;
 pub mod values;
 

@@ -427,13 +427,13 @@ pub enum ExpectResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldCheck {
     /// `a.b[0].c` (or `a.b.0.c`, `a.b[id=${x.id}].c`) into the step's result.
-    pub path: super::values::PathExpr,
+    pub path: super::path::PathExpr,
     /// `where = { field = value, ... }`: only the list's elements that
     /// contain this (see [`Check::Contains`]) are counted, summed or checked.
     pub filter: Option<Value>,
     /// `sum = "field"`: the check applies to the sum of this field over
     /// the (filtered) list's elements, amounts included.
-    pub sum: Option<super::values::PathExpr>,
+    pub sum: Option<super::path::PathExpr>,
     pub check: Check,
 }
 
@@ -456,7 +456,7 @@ pub enum Check {
     Any(Value),
     All(Value),
     /// No two elements have the same values at these paths.
-    UniqueBy(Vec<super::values::PathExpr>),
+    UniqueBy(Vec<super::path::PathExpr>),
 }
 
 /// The keys of a field check that pick its check, in the docs' order.

@@ -61,7 +61,7 @@ pub(super) fn parse_field_check(src: &Source, tv: &Tv, context: &str) -> R<Field
     let path_span = tv_span_of_key(tv, "path").unwrap_or(tv.span.clone());
     let path = f.string("path")?;
     let parse_path = |p: &str, key: &str, span: &Range<usize>| {
-        crate::scenario::values::PathExpr::parse(p)
+        crate::scenario::path::PathExpr::parse(p)
             .map_err(|e| src.error(span, Some(key), format!("{context}: {e}")))
     };
     let path = parse_path(&path, "path", &path_span)?;
