@@ -188,27 +188,12 @@ impl<'s, 'a> Fields<'s, 'a> {
     }
 }
 
-/// The closest allowed word, for typos.
+/// The closest allowed word, for typos: at most two edits away
+/// (Levenshtein, over characters), the nearest first, ties alphabetically.
 pub(super) fn suggest<'x>(word: &str, allowed: &[&'x str]) -> Option<&'x str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur.push(
-                    (prev[j] + usize::from(ca != *cb))
-                        .min(prev[j + 1] + 1)
-                        .min(cur[j] + 1),
-                );
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
     allowed
         .iter()
-        .map(|a| (distance(word, a), *a))
+        .map(|a| (strsim::levenshtein(word, a), *a))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, a)| a)
