@@ -445,3 +445,20 @@ fn witness_steps_parse_and_need_the_witness_declared() {
     let e = err("witness = true\nsteps = [\n  { force_close = \"alice\", peer = \"zed\" },\n]\n");
     assert!(e.contains("zed"), "{e}");
 }
+
+/// scenarios/README.md promises that a step may break between its keys
+/// inside `{ ... }` (TOML 1.1, which the `toml` crate implements from
+/// 0.9.10) and means what the one-line step means. A `toml` that parsed
+/// TOML 1.0 only would reject the first text.
+#[test]
+fn a_step_may_span_lines_inside_its_braces_as_toml_1_1_allows() {
+    let spanning = "steps = [\n  { keysend = \"alice\", to = \"bob\", amount_msat = 12_345,\n    expect.fields = [{ path = \"status\", equals = \"complete\" }] },\n]\n";
+    let one_line = "steps = [\n  { keysend = \"alice\", to = \"bob\", amount_msat = 12_345, expect.fields = [{ path = \"status\", equals = \"complete\" }] },\n]\n";
+    let a = scenario::from_str("a.toml", spanning).unwrap();
+    let b = scenario::from_str("a.toml", one_line).unwrap();
+    assert_eq!(a.steps[0].action, b.steps[0].action);
+    assert_eq!(a.steps[0].expect, b.steps[0].expect);
+    // A trailing comma inside the braces is TOML 1.1 too.
+    let trailing = scenario::from_str("a.toml", "steps = [{ mine = 6, }]\n").unwrap();
+    assert_eq!(trailing.steps[0].action, Action::Mine { blocks: 6 });
+}

@@ -9,7 +9,10 @@ use std::ops::Range;
 
 /// `topology = "line" | "triangle" | "star"` over the nodes in declaration
 /// order: a line joins each node to the next; a triangle is three nodes
-/// joined in a ring; a star joins the first node to every other.
+/// joined in a ring one way round (first → second → third → first); a star
+/// joins the first node to every other. Each channel's `from` is the node
+/// that opens and funds it (the setup's `Network::open_channels`), as
+/// scenarios/README.md documents.
 pub fn topology_channels(kind: &str, nodes: &[NodeDecl]) -> Result<Vec<ChannelDecl>, String> {
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     let pairs: Vec<(&str, &str)> = match kind {
