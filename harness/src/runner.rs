@@ -2,11 +2,62 @@
 //! evidence, report. The CLI and the nextest harness both call this, so
 //! they can't drift apart.
 
-use crate::executor::{self, Event, RunConfig};
+use crate::binaries::{BitcoinBins, Discovery};
+use crate::executor::{self, Event, ExecConfig};
 use crate::outcome::{self, OutcomeKind};
 use crate::report::{self, Report};
 use crate::scenario::{self, ScenarioError};
 use std::path::Path;
+
+pub use crate::executor::RecordSpec;
+
+/// The machine a run uses: which binaries, kept or not, recorded or not.
+/// The CLI makes one; `matrix`, `bisect` and `explore` pin roles on it.
+pub struct RunConfig {
+    pub discovery: Discovery,
+    pub bitcoin: BitcoinBins,
+    pub keep: bool,
+    /// `cln-harness record`: save the state after the steps as a fixture.
+    pub record: Option<RecordSpec>,
+    /// `--db`: the backend of nodes whose scenario does not choose one.
+    pub db: Option<crate::options::DbBackend>,
+    /// `--electrs`: the chain witness's exe (else $ELECTRS_EXE, else the cache).
+    pub electrs: Option<std::path::PathBuf>,
+}
+
+impl RunConfig {
+    /// The same machine with these roles pinned to labels or paths, as
+    /// `--lightningd ROLE=...` would: one run of a bisect, a matrix cell or
+    /// an explored program.
+    pub fn pinned<'a>(&self, roles: impl IntoIterator<Item = (&'a str, &'a str)>) -> RunConfig {
+        let mut discovery = self.discovery.clone();
+        for (role, label) in roles {
+            discovery
+                .command_line
+                .push((role.to_string(), std::path::PathBuf::from(label)));
+        }
+        RunConfig {
+            discovery,
+            bitcoin: self.bitcoin.clone(),
+            keep: false,
+            record: None,
+            db: self.db,
+            electrs: self.electrs.clone(),
+        }
+    }
+
+    /// What the executor needs of it.
+    fn exec(&self) -> ExecConfig<'_> {
+        ExecConfig {
+            discovery: &self.discovery,
+            bitcoin: &self.bitcoin,
+            keep: self.keep,
+            record: self.record.as_ref(),
+            db: self.db,
+            electrs: self.electrs.as_deref(),
+        }
+    }
+}
 
 pub struct RunOptions {
     pub keep: bool,
@@ -136,7 +187,7 @@ pub async fn run_scenario(
     if verbose {
         eprintln!("== {} ({})", scenario.name, path.display());
     }
-    let mut state = executor::run(scenario, cfg, &mut on_event).await;
+    let mut state = executor::run(scenario, &cfg.exec(), &mut on_event).await;
     // Every lightningd has exited: read what they left.
     let evidence = crate::gather::gather(scenario, &state);
     for (node, text) in &evidence.unexpected_crashes {
