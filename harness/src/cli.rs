@@ -427,7 +427,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
         ),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { explain: true, .. } => {
-            print!("{}", crate::evidence::accounting::explain());
+            print!("{}", crate::evidence::checkdb::explain());
             exit::pass()
         }
         Command::CheckDb {
