@@ -427,7 +427,7 @@ pub fn main_with_args(cli: Cli) -> i32 {
         ),
         Command::List { dirs } => list(&dirs),
         Command::CheckDb { explain: true, .. } => {
-            print!("{}", crate::evidence::accounting::explain());
+            print!("{}", crate::evidence::checkdb::explain());
             exit::pass()
         }
         Command::CheckDb {
@@ -687,13 +687,13 @@ fn list(dirs: &[PathBuf]) -> i32 {
 
 /// Discovery and bitcoind for runs; the exit code to end with if either
 /// is unusable (a bad config file is bad input; no bitcoind is environment).
-fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::executor::RunConfig, i32> {
+fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::runner::RunConfig, i32> {
     let discovery = discovery(bins)?;
     let bitcoin = binaries::resolve_bitcoind(bins.bitcoind.as_deref()).map_err(|e| {
         eprintln!("error: {e}");
         exit::environment()
     })?;
-    Ok(crate::executor::RunConfig {
+    Ok(crate::runner::RunConfig {
         discovery,
         bitcoin,
         keep,
@@ -1079,7 +1079,7 @@ async fn record(
         Err(code) => return code,
     };
     let out = out.unwrap_or_else(|| PathBuf::from("fixtures").join(name));
-    cfg.record = Some(crate::executor::RecordSpec {
+    cfg.record = Some(crate::runner::RecordSpec {
         name: name.to_string(),
         out: out.clone(),
         after_step: at,

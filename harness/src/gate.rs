@@ -61,7 +61,7 @@ impl Cell {
 pub async fn run_cells(
     root: &Path,
     cells: Vec<Entry>,
-    cfg: &crate::executor::RunConfig,
+    cfg: &crate::runner::RunConfig,
     jobs: usize,
     on_cell: &mut dyn FnMut(&Cell),
 ) -> Vec<Cell> {

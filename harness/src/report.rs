@@ -4,6 +4,7 @@ use crate::executor::{RunState, StepRecord};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::process::Exit;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,31 +68,94 @@ pub struct BinaryReport {
     pub source: String,
 }
 
-pub fn build(
-    scenario: &crate::scenario::Scenario,
-    file: &str,
-    state: &RunState,
-    outcome: &Outcome,
-) -> Report {
-    let mut nodes = Vec::new();
-    if let Some(net) = state.network.as_ref() {
-        for n in &net.nodes {
-            let alive = !n.is_stopped();
-            nodes.push(NodeReport {
-                name: n.name.clone(),
-                role: state.node_roles.get(&n.name).cloned().unwrap_or_default(),
-                version: Some(n.binary.version.raw.clone()),
-                binary: Some(n.binary.path.clone()),
-                alive,
-                exit: n.starts.last().and_then(|s| s.exit),
-                id: n.id.clone(),
-                lightning_dir: Some(n.dir.clone()),
-                starts: n.starts.clone(),
-            });
-        }
-    } else {
-        for n in &scenario.nodes {
-            nodes.push(NodeReport {
+/// What a run's evidence says, as the report shows it (`gather` reads it).
+pub struct Gathered<'a> {
+    /// Every node's signatures, in order, without benign ones.
+    pub signatures: &'a [crate::evidence::signatures::Signature],
+    pub db_snapshots: &'a BTreeMap<String, serde_json::Value>,
+    pub log_snapshots: &'a BTreeMap<String, serde_json::Value>,
+    /// `run --snapshots DIR`: the snapshots that differ from the accepted ones.
+    pub snapshot_changes: &'a [String],
+}
+
+/// The run's bundle when one was written, or why a run that did not pass
+/// has none (whether the run dir stays is the run state's `RunDir`).
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub bundle: Option<PathBuf>,
+    pub bundle_note: Option<String>,
+}
+
+/// Everything a report is built from, gathered before it is built.
+pub struct Inputs<'a> {
+    pub scenario: &'a crate::scenario::Scenario,
+    pub file: &'a str,
+    /// The finished run (its run dir already kept or not).
+    pub state: &'a RunState,
+    pub outcome: &'a Outcome,
+    pub evidence: Gathered<'a>,
+    /// How long the run took, up to its classification.
+    pub duration_ms: u128,
+    pub kept: Kept,
+}
+
+/// The finished report: nothing is assigned to it afterwards.
+pub fn build(inputs: &Inputs) -> Report {
+    let Inputs {
+        scenario,
+        file,
+        state,
+        outcome,
+        evidence,
+        duration_ms,
+        kept,
+    } = inputs;
+    let quiet = matches!(outcome.kind, OutcomeKind::Pass | OutcomeKind::Error);
+    let first_signature = outcome.signature.clone().or_else(|| {
+        crate::evidence::signatures::headline(evidence.signatures, quiet, outcome.node.as_deref())
+            .map(|s| s.text.clone())
+    });
+    Report {
+        scenario: scenario.name.clone(),
+        file: file.to_string(),
+        outcome: outcome.kind,
+        step: outcome.step.clone(),
+        node: outcome.node.clone(),
+        detail: outcome.detail.clone(),
+        nodes: node_reports(scenario, state),
+        signatures: evidence
+            .signatures
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .collect(),
+        first_signature,
+        db_snapshots: evidence.db_snapshots.clone(),
+        log_snapshots: evidence.log_snapshots.clone(),
+        snapshot_changes: evidence.snapshot_changes.to_vec(),
+        steps: state.steps.clone(),
+        findings: state.findings.clone(),
+        binaries: binary_reports(state),
+        run_dir: state
+            .run_dir
+            .as_ref()
+            .filter(|d| d.is_kept())
+            .map(|d| d.path().to_path_buf()),
+        bundle: kept.bundle.clone(),
+        bundle_note: kept.bundle_note.clone(),
+        setup: state.setup.clone(),
+        duration_ms: *duration_ms,
+        phases: state.phases.clone(),
+        exit_code: crate::outcome::exit_code(outcome.kind),
+    }
+}
+
+/// Each node as it ended, or as declared when no network was made.
+fn node_reports(scenario: &crate::scenario::Scenario, state: &RunState) -> Vec<NodeReport> {
+    let Some(net) = state.network.as_ref() else {
+        return scenario
+            .nodes
+            .iter()
+            .map(|n| NodeReport {
                 name: n.name.clone(),
                 role: n.role.clone(),
                 version: state.roles.get(&n.role).map(|b| b.version.raw.clone()),
@@ -101,10 +165,27 @@ pub fn build(
                 id: None,
                 lightning_dir: None,
                 starts: vec![],
-            });
-        }
-    }
-    let binaries = state
+            })
+            .collect();
+    };
+    net.nodes
+        .iter()
+        .map(|n| NodeReport {
+            name: n.name.clone(),
+            role: state.node_roles.get(&n.name).cloned().unwrap_or_default(),
+            version: Some(n.binary.version.raw.clone()),
+            binary: Some(n.binary.path.clone()),
+            alive: !n.is_stopped(),
+            exit: n.starts.last().and_then(|s| s.exit),
+            id: n.id.clone(),
+            lightning_dir: Some(n.dir.clone()),
+            starts: n.starts.clone(),
+        })
+        .collect()
+}
+
+fn binary_reports(state: &RunState) -> Vec<BinaryReport> {
+    state
         .roles
         .iter()
         .map(|(role, b)| BinaryReport {
@@ -114,35 +195,7 @@ pub fn build(
             sha256: b.sha256().ok(),
             source: b.source.to_string(),
         })
-        .collect();
-    Report {
-        scenario: scenario.name.clone(),
-        file: file.to_string(),
-        outcome: outcome.kind,
-        step: outcome.step.clone(),
-        node: outcome.node.clone(),
-        detail: outcome.detail.clone(),
-        nodes,
-        signatures: vec![],
-        first_signature: None,
-        db_snapshots: Default::default(),
-        log_snapshots: Default::default(),
-        snapshot_changes: vec![],
-        steps: state.steps.clone(),
-        findings: state.findings.clone(),
-        binaries,
-        run_dir: state
-            .run_dir
-            .as_ref()
-            .filter(|d| d.is_kept())
-            .map(|d| d.path().to_path_buf()),
-        bundle: None,
-        bundle_note: None,
-        setup: state.setup.clone(),
-        duration_ms: state.started.elapsed().as_millis(),
-        phases: state.phases.clone(),
-        exit_code: crate::outcome::exit_code(outcome.kind),
-    }
+        .collect()
 }
 
 pub fn status_mark(kind: OutcomeKind) -> &'static str {

@@ -2,11 +2,62 @@
 //! evidence, report. The CLI and the nextest harness both call this, so
 //! they can't drift apart.
 
-use crate::executor::{self, Event, RunConfig};
+use crate::binaries::{BitcoinBins, Discovery};
+use crate::executor::{self, Event, ExecConfig};
 use crate::outcome::{self, OutcomeKind};
-use crate::report::{self, Report};
+use crate::report::{self, Kept, Report};
 use crate::scenario::{self, ScenarioError};
 use std::path::Path;
+
+pub use crate::executor::RecordSpec;
+
+/// The machine a run uses: which binaries, kept or not, recorded or not.
+/// The CLI makes one; `matrix`, `bisect` and `explore` pin roles on it.
+pub struct RunConfig {
+    pub discovery: Discovery,
+    pub bitcoin: BitcoinBins,
+    pub keep: bool,
+    /// `cln-harness record`: save the state after the steps as a fixture.
+    pub record: Option<RecordSpec>,
+    /// `--db`: the backend of nodes whose scenario does not choose one.
+    pub db: Option<crate::options::DbBackend>,
+    /// `--electrs`: the chain witness's exe (else $ELECTRS_EXE, else the cache).
+    pub electrs: Option<std::path::PathBuf>,
+}
+
+impl RunConfig {
+    /// The same machine with these roles pinned to labels or paths, as
+    /// `--lightningd ROLE=...` would: one run of a bisect, a matrix cell or
+    /// an explored program.
+    pub fn pinned<'a>(&self, roles: impl IntoIterator<Item = (&'a str, &'a str)>) -> RunConfig {
+        let mut discovery = self.discovery.clone();
+        for (role, label) in roles {
+            discovery
+                .command_line
+                .push((role.to_string(), std::path::PathBuf::from(label)));
+        }
+        RunConfig {
+            discovery,
+            bitcoin: self.bitcoin.clone(),
+            keep: false,
+            record: None,
+            db: self.db,
+            electrs: self.electrs.clone(),
+        }
+    }
+
+    /// What the executor needs of it.
+    fn exec(&self) -> ExecConfig<'_> {
+        ExecConfig {
+            discovery: &self.discovery,
+            bitcoin: &self.bitcoin,
+            keep: self.keep,
+            record: self.record.as_ref(),
+            db: self.db,
+            electrs: self.electrs.as_deref(),
+        }
+    }
+}
 
 pub struct RunOptions {
     pub keep: bool,
@@ -93,6 +144,30 @@ fn compare_snapshots(
     (findings, changes)
 }
 
+/// The findings the evidence adds: a process that crashed (unless its
+/// node's death already is one), and BROKEN lines no `broken_log` allows.
+fn evidence_findings(
+    known: &[outcome::Finding],
+    evidence: &crate::gather::Evidence,
+) -> Vec<outcome::Finding> {
+    let mut out = Vec::new();
+    for (node, text) in &evidence.unexpected_crashes {
+        // A node whose death is already a finding (or whose first crash
+        // here is) needs no second one.
+        let known = known
+            .iter()
+            .chain(&out)
+            .any(|f| f.kind == OutcomeKind::Crash && f.node.as_deref() == Some(node));
+        if !known {
+            out.push(outcome::Finding::process_crashed(node, text));
+        }
+    }
+    for (node, text) in &evidence.unexpected_broken {
+        out.push(outcome::Finding::unexpected_broken(node, text));
+    }
+    out
+}
+
 pub enum RunResult {
     /// The scenario file itself is bad (exit 2).
     BadScenario(ScenarioError),
@@ -136,26 +211,12 @@ pub async fn run_scenario(
     if verbose {
         eprintln!("== {} ({})", scenario.name, path.display());
     }
-    let mut state = executor::run(scenario, cfg, &mut on_event).await;
+    let mut state = executor::run(scenario, &cfg.exec(), &mut on_event).await;
     // Every lightningd has exited: read what they left.
     let evidence = crate::gather::gather(scenario, &state);
-    for (node, text) in &evidence.unexpected_crashes {
-        // A node whose death is already a finding needs no second one.
-        let known = state
-            .findings
-            .iter()
-            .any(|f| f.kind == OutcomeKind::Crash && f.node.as_deref() == Some(node));
-        if !known {
-            state
-                .findings
-                .push(outcome::Finding::process_crashed(node, text));
-        }
-    }
-    for (node, text) in &evidence.unexpected_broken {
-        state
-            .findings
-            .push(outcome::Finding::unexpected_broken(node, text));
-    }
+    state
+        .findings
+        .extend(evidence_findings(&state.findings, &evidence));
     let mut snapshot_changes = Vec::new();
     if let (Some(dir), true) = (&opts.snapshots, state.network.is_some()) {
         let (findings, changes) =
@@ -164,41 +225,50 @@ pub async fn run_scenario(
         snapshot_changes = changes;
     }
     let outcome = outcome::classify(&state.findings);
-    let mut report = report::build(scenario, &path.display().to_string(), &state, &outcome);
-    report.signatures = evidence
-        .signatures
-        .iter()
-        .map(|s| serde_json::to_value(s).unwrap_or_default())
-        .collect();
-    let quiet = matches!(outcome.kind, OutcomeKind::Pass | OutcomeKind::Error);
-    report.first_signature = outcome.signature.clone().or_else(|| {
-        crate::evidence::signatures::headline(&evidence.signatures, quiet, outcome.node.as_deref())
-            .map(|s| s.text.clone())
-    });
-    report.db_snapshots = evidence.db_snapshots.clone();
-    report.log_snapshots = evidence.log_snapshots.clone();
-    report.snapshot_changes = snapshot_changes;
+    let duration_ms = state.started.elapsed().as_millis();
     // A run that did not pass leaves its bundle (within the process's
     // budget); `--keep` leaves the whole run dir. Nothing else stays.
     let bundle_wanted =
-        opts.keep || (report.outcome != OutcomeKind::Pass && crate::gather::take_bundle_slot());
-    if bundle_wanted {
-        if let Some(dir) = state.run_dir.as_mut() {
+        opts.keep || (outcome.kind != OutcomeKind::Pass && crate::gather::take_bundle_slot());
+    let bundle_dir = match (bundle_wanted, state.run_dir.as_mut()) {
+        (true, Some(dir)) => {
             dir.keep();
-            let dir = dir.path().to_path_buf();
-            report.run_dir = Some(dir.clone());
-            match crate::gather::write_bundle(path, &scenario, &state, &dir, &report, &evidence) {
-                Ok(bundle) => report.bundle = Some(bundle),
-                Err(e) => eprintln!("warning: could not write the artifact bundle: {e}"),
-            }
+            Some(dir.path().to_path_buf())
         }
-    } else if report.outcome != OutcomeKind::Pass {
-        report.bundle_note = Some(format!(
+        _ => None,
+    };
+    let file = path.display().to_string();
+    let inputs = |kept: Kept| report::Inputs {
+        scenario,
+        file: &file,
+        state: &state,
+        outcome: &outcome,
+        evidence: report::Gathered {
+            signatures: &evidence.signatures,
+            db_snapshots: &evidence.db_snapshots,
+            log_snapshots: &evidence.log_snapshots,
+            snapshot_changes: &snapshot_changes,
+        },
+        duration_ms,
+        kept,
+    };
+    let mut kept = Kept::default();
+    if let Some(dir) = bundle_dir {
+        // The bundle holds the report as it stood before the bundle
+        // existed: the same report, naming no bundle.
+        let before = report::build(&inputs(Kept::default()));
+        match crate::gather::write_bundle(path, scenario, &state, &dir, &before, &evidence) {
+            Ok(bundle) => kept.bundle = Some(bundle),
+            Err(e) => eprintln!("warning: could not write the artifact bundle: {e}"),
+        }
+    } else if !bundle_wanted && outcome.kind != OutcomeKind::Pass {
+        kept.bundle_note = Some(format!(
             "no bundle: this process already kept {} (${})",
             crate::gather::max_bundles(),
             crate::gather::MAX_BUNDLES_ENV
         ));
     }
+    let report = report::build(&inputs(kept));
     // Release the ports and bitcoind; the dirs stay if kept.
     if let Some(net) = state.network.take() {
         net.bitcoind.stop();

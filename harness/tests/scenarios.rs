@@ -5,11 +5,11 @@
 
 mod support;
 
-use cln_harness::executor::RunConfig;
 use cln_harness::matrix::Entry;
 use cln_harness::options::DbBackend;
 use cln_harness::outcome::OutcomeKind;
 use cln_harness::report::Report;
+use cln_harness::runner::RunConfig;
 use cln_harness::runner::{run_file, RunOptions, RunResult};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};

@@ -146,7 +146,7 @@ where
 #[allow(clippy::too_many_arguments)]
 pub async fn over_commits(
     file: &Path,
-    cfg: &crate::executor::RunConfig,
+    cfg: &crate::runner::RunConfig,
     role: &str,
     repo: &Repo,
     (old, new): (&str, &str),

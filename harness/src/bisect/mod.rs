@@ -258,7 +258,7 @@ pub fn judge_runs(label: String, runs: &[RunSays], q: Question, seconds: f64) ->
 /// times, judged by [`judge_runs`].
 pub async fn test_label(
     file: &std::path::Path,
-    cfg: &crate::executor::RunConfig,
+    cfg: &crate::runner::RunConfig,
     role: &str,
     label: String,
     q: Question,

@@ -9,7 +9,7 @@
 //! it applies from, and what happens when it is broken. Pure over a
 //! read-only connection.
 
-use super::checkdb::{CheckReport, Finding, Severity};
+use super::checkreport::{CheckReport, Finding, Severity};
 use super::dbread::{self, q, DbErrorKind};
 use rusqlite::Connection;
 
@@ -544,43 +544,8 @@ fn complete_not_all_failed(conn: &Connection, report: &mut CheckReport) -> Resul
     Ok(())
 }
 
-/// `check-db --explain`: every check this doctor runs, with the schema
-/// versions it applies to.
-pub fn explain() -> String {
-    use super::checkdb::{
-        first_release_with, release_for_schema, CREATED_INDEXES, NEWEST_KNOWN_SCHEMA,
-        UPDATED_INDEXES,
-    };
-    let range = |since: i64| format!("schema >= {since} ({})", first_release_with(since));
-    let mut s = String::from("check-db runs, on a read-only copy of the database:\n\n");
-    s.push_str("integrity                        every schema: PRAGMA integrity_check: SQLite's own consistency check\n");
-    s.push_str("foreign-keys                     every schema: PRAGMA foreign_key_check: no row points at a missing one\n");
-    for c in CREATED_INDEXES {
-        s.push_str(&format!(
-            "created-index/{:<14} {}\n    vars.last_{}_created_index >= MAX({}.{}): lightningd hands out new ids from it\n",
-            c.subsystem,
-            range(c.since_version),
-            c.subsystem,
-            c.table,
-            c.id_column
-        ));
-    }
-    for (sub, table, since) in UPDATED_INDEXES {
-        s.push_str(&format!("updated-index/{sub:<14} {}\n    vars.last_{sub}_updated_index >= MAX({table}.updated_index)\n", range(*since)));
-    }
-    for inv in INVARIANTS {
-        s.push_str(&format!(
-            "{:<32} {}\n    {}\n    ({})\n",
-            inv.id,
-            range(inv.since_version),
-            inv.rule,
-            inv.source
-        ));
-    }
-    s.push_str(&format!("\nSchemas newer than {NEWEST_KNOWN_SCHEMA} ({}) are checked with these rules and a note.\n", release_for_schema(NEWEST_KNOWN_SCHEMA)));
-    s
-}
-
+/// These run the whole doctor (`checkdb::check_db`) over real databases,
+/// the way a user meets these rules; only the tests look up at `checkdb`.
 #[cfg(test)]
 mod tests {
     use super::super::checkdb::check_db;
@@ -653,7 +618,7 @@ mod tests {
     /// the pair and report only the row's half of the account:
     /// `channels.id = 1: credits 0 msat, debits ...`. Here the fixture's own
     /// close (chain_moves.id = 4, by name) is replayed by row, as v25.09 does.
-    fn close_replayed_by_row(schema: i64) -> super::super::checkdb::CheckReport {
+    fn close_replayed_by_row(schema: i64) -> super::CheckReport {
         let cols = "tag_bitmap, credit_or_debit, timestamp, utxo, spending_txid, peer_id, payment_hash, block_height, output_sat, originating_channel_id, originating_nonchannel_id, output_count";
         let (_dir, db) = copy_fixture(REAL[2]);
         rusqlite::Connection::open(&db)
@@ -911,7 +876,7 @@ mod tests {
             .checks_run
             .iter()
             .any(|c| c.starts_with("payments/complete-has-preimage")));
-        let e = super::explain();
+        let e = super::super::checkdb::explain();
         assert!(
             e.contains("moves/balance                    schema >= 274 (from v25.09)"),
             "{e}"

@@ -20,9 +20,9 @@
 //! `RELEASES`); entries are only ever appended, so an index means the same
 //! everywhere.
 
+pub use super::checkreport::{CheckReport, Finding, Severity};
 use super::dbread::{self, open_lightningd_source, q, DbErrorKind, DbSource};
 use rusqlite::Connection;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// A wait-index subsystem whose created index hands out a table's ids.
@@ -170,53 +170,6 @@ pub fn release_for_schema(version: i64) -> String {
             RELEASES[i].1
         ),
         None => format!("newer than {}", RELEASES[RELEASES.len() - 1].2),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// lightningd will crash (or has crashed) because of it.
-    Crash,
-    /// SQLite's own checks fail.
-    Corruption,
-    /// Wrong, but no crash follows (e.g. `wait ... updated` may skip changes).
-    Warning,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable id of the check, e.g. `created-index/htlcs`.
-    pub check: String,
-    pub severity: Severity,
-    pub table: Option<String>,
-    /// The row at fault, e.g. `vars.name = 'last_htlcs_created_index'`.
-    pub row: Option<String>,
-    /// What is wrong.
-    pub what: String,
-    /// What will happen because of it.
-    pub consequence: String,
-    /// Matching CLN issues, e.g. `ElementsProject/lightning#8269`.
-    pub issues: Vec<String>,
-    /// How to get out of it, when known.
-    pub remedy: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    pub path: PathBuf,
-    pub schema_version: i64,
-    /// Which release writes this schema version.
-    pub schema_release: String,
-    pub checks_run: Vec<String>,
-    pub findings: Vec<Finding>,
-    /// Context that is not a finding (a private copy was read, a newer schema).
-    pub notes: Vec<String>,
-}
-
-impl CheckReport {
-    pub fn is_clean(&self) -> bool {
-        self.findings.is_empty()
     }
 }
 
@@ -533,6 +486,39 @@ fn updated_index_check(
         )),
     });
     Ok(())
+}
+
+/// `check-db --explain`: every check this doctor runs, with the schema
+/// versions it applies to.
+pub fn explain() -> String {
+    let range = |since: i64| format!("schema >= {since} ({})", first_release_with(since));
+    let mut s = String::from("check-db runs, on a read-only copy of the database:\n\n");
+    s.push_str("integrity                        every schema: PRAGMA integrity_check: SQLite's own consistency check\n");
+    s.push_str("foreign-keys                     every schema: PRAGMA foreign_key_check: no row points at a missing one\n");
+    for c in CREATED_INDEXES {
+        s.push_str(&format!(
+            "created-index/{:<14} {}\n    vars.last_{}_created_index >= MAX({}.{}): lightningd hands out new ids from it\n",
+            c.subsystem,
+            range(c.since_version),
+            c.subsystem,
+            c.table,
+            c.id_column
+        ));
+    }
+    for (sub, table, since) in UPDATED_INDEXES {
+        s.push_str(&format!("updated-index/{sub:<14} {}\n    vars.last_{sub}_updated_index >= MAX({table}.updated_index)\n", range(*since)));
+    }
+    for inv in super::accounting::INVARIANTS {
+        s.push_str(&format!(
+            "{:<32} {}\n    {}\n    ({})\n",
+            inv.id,
+            range(inv.since_version),
+            inv.rule,
+            inv.source
+        ));
+    }
+    s.push_str(&format!("\nSchemas newer than {NEWEST_KNOWN_SCHEMA} ({}) are checked with these rules and a note.\n", release_for_schema(NEWEST_KNOWN_SCHEMA)));
+    s
 }
 
 /// The human report.

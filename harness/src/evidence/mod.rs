@@ -6,7 +6,8 @@
 //! - [`timeline`]: several logs merged by timestamp;
 //! - [`dbread`]: opening a `lightningd.sqlite3` read-only (immutable, or a
 //!   private copy when a hot journal/WAL is left over);
-//! - [`checkdb`]: the offline doctor (`cln-harness check-db`);
+//! - [`checkdb`]: the offline doctor (`cln-harness check-db`), with its
+//!   `accounting` invariants; both fill a [`checkreport::CheckReport`];
 //! - [`snapshot`]: a normalised, deterministic JSON picture of a database;
 //! - [`logdigest`]: a redacted, order-stable digest of each node's log per start;
 //! - [`snapfile`]: snapshot files in insta's format, compared and written by `run --snapshots`.
@@ -15,6 +16,7 @@
 
 pub mod accounting;
 pub mod checkdb;
+pub mod checkreport;
 pub mod dbread;
 pub mod logdigest;
 pub mod pgmirror;

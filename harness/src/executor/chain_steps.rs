@@ -1,6 +1,7 @@
-//! Steps about channels' ends and the chain: `close`, `wait_channel` for a
-//! state other than normal (or `gone`), `bitcoin` (any bitcoind RPC) and
-//! `wait_mempool`, so no scenario needs a `sleep` before mining.
+//! Steps about channels and the chain: `fund`, `mine`, `close`,
+//! `wait_channel` for a state other than normal (or `gone`), `bitcoin` (any
+//! bitcoind RPC) and `wait_mempool`, so no scenario needs a `sleep` before
+//! mining.
 
 use super::steps::{call_failure, env, net_step_error, secs, StepError, World};
 use crate::poll::{poll_until, Look, TimedOut};
@@ -12,6 +13,19 @@ use std::time::Duration;
 pub const GONE: &str = "gone";
 
 impl World<'_> {
+    pub(super) async fn fund(&mut self, node: &str) -> Result<Value, StepError> {
+        self.net
+            .fund(&[node.to_string()])
+            .await
+            .map_err(net_step_error)?;
+        Ok(json!({}))
+    }
+
+    pub(super) async fn mine(&mut self, blocks: u64) -> Result<Value, StepError> {
+        self.net.mine(blocks).await.map_err(net_step_error)?;
+        Ok(json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}))
+    }
+
     pub(super) async fn close(
         &self,
         node: &str,

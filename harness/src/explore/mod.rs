@@ -108,7 +108,7 @@ pub struct Summary {
 }
 
 struct Runner<'a> {
-    cfg: &'a crate::executor::RunConfig,
+    cfg: &'a crate::runner::RunConfig,
     dir: tempfile::TempDir,
     n: std::cell::Cell<u64>,
 }
@@ -154,7 +154,7 @@ impl Runner<'_> {
 /// distinct finding. `progress` gets one line per run and per shrink step.
 pub async fn explore(
     c: &ExploreConfig,
-    cfg: &crate::executor::RunConfig,
+    cfg: &crate::runner::RunConfig,
     can: &Abilities,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary, String> {

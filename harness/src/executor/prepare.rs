@@ -1,0 +1,203 @@
+//! Everything before the first node starts: the run dir, the binaries,
+//! a fixture's chain, bitcoind, and the daemons some scenarios need
+//! (electrs, PostgreSQL). Any failure here is the environment's (an
+//! `error` finding), never the product's.
+
+use super::record::Recorder;
+use super::{ExecConfig, RunState};
+use crate::fixture::FixtureMeta;
+use crate::network::{Network, RunDir};
+use crate::options::DbBackend;
+use crate::outcome::{Finding, OutcomeKind};
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+/// A network with bitcoind (and the daemons the scenario asks for) up and
+/// no node started yet.
+pub(super) struct Prepared {
+    pub net: Network,
+    /// The fixture the run resumes from (its dir and metadata).
+    pub fixture: Option<(PathBuf, FixtureMeta)>,
+}
+
+/// Why the run stopped before its nodes started: the environment's
+/// findings, and the network when one was made (its files are evidence).
+pub(super) struct Unprepared {
+    pub findings: Vec<Finding>,
+    pub network: Option<Box<Network>>,
+}
+
+impl Unprepared {
+    fn one(detail: impl ToString) -> Unprepared {
+        Unprepared {
+            findings: vec![env_finding(detail.to_string())],
+            network: None,
+        }
+    }
+}
+
+/// A node's file in a fixture: (path in the archive, bytes).
+type NodeFile = (String, Vec<u8>);
+
+pub(super) fn env_finding(detail: String) -> Finding {
+    Finding::new(OutcomeKind::Error, None, None, detail)
+}
+
+/// The run dir, the binaries, the fixture, bitcoind, then electrs and
+/// PostgreSQL where asked for. Fills `state.run_dir` and `state.roles`.
+pub(super) fn prepare(
+    scenario: &Scenario,
+    cfg: &ExecConfig,
+    state: &mut RunState,
+    rec: &mut Recorder,
+) -> Result<Prepared, Unprepared> {
+    state.run_dir = Some(RunDir::new(cfg.keep).map_err(Unprepared::one)?);
+    resolve_roles(scenario, cfg, state)?;
+    // Everything until now was resolving binaries.
+    rec.phase_marks.push(("resolve", 0));
+    rec.phase("starting bitcoind");
+    let run_dir = state
+        .run_dir
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default();
+    let fixture = load_fixture(scenario)?;
+    let node_files = match &fixture {
+        Some((dir, meta)) => restore_chain(scenario, state, rec, dir, meta, &run_dir)?,
+        None => Vec::new(),
+    };
+    let nodes = scenario
+        .nodes
+        .iter()
+        .map(|n| (super::node_config(n), state.roles[&n.role].clone()))
+        .collect();
+    let mut net = Network::create_with(
+        &run_dir,
+        cfg.bitcoin,
+        nodes,
+        fixture.is_none(),
+        scenario.witness,
+        cfg.record.and_then(|r| r.chain_mocktime),
+    )
+    .map_err(Unprepared::one)?;
+    match attach(
+        scenario,
+        cfg,
+        rec,
+        &mut net,
+        &fixture,
+        &node_files,
+        &run_dir,
+    ) {
+        Ok(()) => Ok(Prepared { net, fixture }),
+        Err(detail) => Err(Unprepared {
+            findings: vec![env_finding(detail)],
+            network: Some(Box::new(net)),
+        }),
+    }
+}
+
+/// Every role the scenario needs, resolved up front: a missing or
+/// unusable binary is an environment error before anything starts.
+fn resolve_roles(
+    scenario: &Scenario,
+    cfg: &ExecConfig,
+    state: &mut RunState,
+) -> Result<(), Unprepared> {
+    let mut findings = Vec::new();
+    for role in scenario.roles() {
+        match cfg.discovery.resolve(&role) {
+            Ok(b) => {
+                state.roles.insert(role, b);
+            }
+            Err(e) => findings.push(env_finding(e.to_string())),
+        }
+    }
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        Err(Unprepared {
+            findings,
+            network: None,
+        })
+    }
+}
+
+fn load_fixture(scenario: &Scenario) -> Result<Option<(PathBuf, FixtureMeta)>, Unprepared> {
+    match scenario.from_fixture.as_ref().and_then(|f| f.dir.clone()) {
+        Some(dir) => match crate::fixture::load_meta(&dir) {
+            Ok(meta) => Ok(Some((dir, meta))),
+            Err(e) => Err(Unprepared::one(e)),
+        },
+        None if scenario.from_fixture.is_some() => Err(Unprepared::one(
+            "from_fixture was not resolved (load the scenario with scenario::load)",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// From a fixture: refuse downgrades, then bitcoind's datadir before it
+/// starts. Returns the nodes' recorded files, restored once they exist.
+fn restore_chain(
+    scenario: &Scenario,
+    state: &RunState,
+    rec: &mut Recorder,
+    dir: &Path,
+    meta: &FixtureMeta,
+    run_dir: &Path,
+) -> Result<Vec<NodeFile>, Unprepared> {
+    rec.phase(&format!(
+        "restoring fixture {} (height {})",
+        meta.name, meta.block_height
+    ));
+    let binaries: Vec<(String, crate::version::ClnVersion)> = scenario
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), state.roles[&n.role].version.clone()))
+        .collect();
+    crate::fixture::check_versions(meta, &binaries)
+        .and_then(|()| crate::fixture::restore_chain(dir, &run_dir.join("bitcoind")))
+        .map_err(Unprepared::one)
+}
+
+/// The chain witness and PostgreSQL where the scenario asks for them, and
+/// a fixture's node files; the error is an environment finding's detail.
+fn attach(
+    scenario: &Scenario,
+    cfg: &ExecConfig,
+    rec: &mut Recorder,
+    net: &mut Network,
+    fixture: &Option<(PathBuf, FixtureMeta)>,
+    node_files: &[NodeFile],
+    run_dir: &Path,
+) -> Result<(), String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    if scenario.witness {
+        rec.phase("starting electrs (the chain witness)");
+        crate::witness::find_electrs(cfg.electrs)
+            .map_err(crate::network::NetworkError::from)
+            .and_then(|exe| net.attach_witness(&exe, &run_dir.join("electrs")))
+            .map_err(|e| fail(&e))?;
+    }
+    // Nodes on PostgreSQL: one server for the run, a database per node.
+    let on_postgres: Vec<String> = scenario
+        .nodes
+        .iter()
+        .filter(|n| n.db.or(scenario.db).or(cfg.db).unwrap_or_default() == DbBackend::Postgres)
+        .map(|n| n.name.clone())
+        .collect();
+    if !on_postgres.is_empty() {
+        if fixture.is_some() {
+            return Err(format!(
+                "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
+                on_postgres.join(", ")
+            ));
+        }
+        rec.phase("starting PostgreSQL");
+        net.attach_postgres(&on_postgres).map_err(|e| fail(&e))?;
+    }
+    if let Some((_, meta)) = fixture {
+        crate::fixture::restore_nodes(net, node_files, meta).map_err(|e| fail(&e))?;
+    }
+    Ok(())
+}
