@@ -990,7 +990,7 @@ async fn matrix(
             eprintln!("error: writing {}: {e}", path.display());
         }
     }
-    crate::gate::exit_code(&done)
+    crate::outcome::exit_code(crate::gate::verdict(&done))
 }
 
 async fn explore(
@@ -1037,7 +1037,7 @@ async fn explore(
                     eprintln!("error: writing {}: {e}", path.display());
                 }
             }
-            crate::explore::exit_code(&summary)
+            crate::outcome::exit_code(crate::explore::verdict(&summary))
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -6,7 +6,7 @@
 //! Markdown summary a release manager reads first.
 
 use crate::matrix::{judge, scenario_file, Entry};
-use crate::outcome::OutcomeKind;
+use crate::outcome::{OutcomeKind, Verdict};
 use crate::report::Report;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
@@ -28,13 +28,13 @@ impl Cell {
         self.miss.is_none()
     }
 
-    /// 0 met; 125 missed because the environment could not run it; 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        use crate::outcome::exit_code;
+    /// Pass when the cell met its expectation; an environment error when
+    /// it missed because the environment could not run it; else a failure.
+    pub fn verdict(&self) -> OutcomeKind {
         match (&self.miss, self.outcome) {
-            (None, _) => exit_code(OutcomeKind::Pass),
-            (Some(_), OutcomeKind::Error) => exit_code(OutcomeKind::Error),
-            _ => exit_code(OutcomeKind::Fail),
+            (None, _) => OutcomeKind::Pass,
+            (Some(_), OutcomeKind::Error) => OutcomeKind::Error,
+            _ => OutcomeKind::Fail,
         }
     }
 
@@ -112,9 +112,11 @@ fn cell_of(entry: Entry, result: crate::runner::RunResult, seconds: f64) -> Cell
     }
 }
 
-/// The exit code of the whole gate: 0 only if every cell met its expectation.
-pub fn exit_code(cells: &[Cell]) -> i32 {
-    crate::outcome::worst_exit_code(cells.iter().map(Cell::exit_code))
+/// The whole gate's verdict (`outcome::exit_code` makes it the exit code):
+/// a pass only if every cell met its expectation, an environment error if
+/// only the environment failed.
+pub fn verdict(cells: &[Cell]) -> Verdict {
+    crate::outcome::worst(cells.iter().map(Cell::verdict))
 }
 
 pub fn table(cells: &[Cell]) -> String {
@@ -238,6 +240,7 @@ pub fn junit(cells: &[Cell], name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{exit_code, ExitCode};
 
     fn cell(
         scenario: &str,
@@ -286,7 +289,7 @@ mod tests {
                 Some("UNIQUE constraint failed: channel_htlcs.id"),
             ),
         ];
-        assert_eq!(exit_code(&good), 0);
+        assert_eq!(exit_code(verdict(&good)), ExitCode::PASS);
         let mut bad = good.clone();
         bad.push(cell(
             "upgrade-keysend",
@@ -295,7 +298,7 @@ mod tests {
             OutcomeKind::Pass,
             Some("UNIQUE constraint failed: channel_htlcs.id"),
         ));
-        assert_eq!(exit_code(&bad), 1);
+        assert_eq!(exit_code(verdict(&bad)), ExitCode::FAIL);
         let mut env = good.clone();
         env.push(cell(
             "keysend",
@@ -305,8 +308,8 @@ mod tests {
             None,
         ));
         assert_eq!(
-            exit_code(&env),
-            125,
+            exit_code(verdict(&env)),
+            ExitCode::COULD_NOT_TEST,
             "an environment problem is not a product failure"
         );
         let md = markdown(&bad, "gate");

@@ -40,7 +40,7 @@ pub struct ExploreConfig {
 
 /// What one run of a program said.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Observed {
     pub outcome: OutcomeKind,
     /// The dedup key: the first signature, else outcome + failing step kind.
     pub key: Option<String>,
@@ -115,12 +115,12 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     /// Run a program with `base` and `candidate` pinned to these labels.
-    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Verdict {
+    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Observed {
         let i = self.n.get();
         self.n.set(i + 1);
         let file = self.dir.path().join(format!("p{i}-{}.toml", p.seed));
         if let Err(e) = std::fs::write(&file, render(p, None)) {
-            return Verdict {
+            return Observed {
                 outcome: OutcomeKind::Error,
                 key: None,
                 detail: e.to_string(),
@@ -129,14 +129,14 @@ impl Runner<'_> {
         let run_cfg = self.cfg.pinned([("base", base), ("candidate", candidate)]);
         let opts = crate::runner::RunOptions::quiet();
         match crate::runner::run_file(&file, &run_cfg, &opts).await {
-            crate::runner::RunResult::BadScenario(e) => Verdict {
+            crate::runner::RunResult::BadScenario(e) => Observed {
                 outcome: OutcomeKind::Error,
                 key: None,
                 detail: format!("generated a bad scenario (a harness bug): {e}"),
             },
             crate::runner::RunResult::Ran(r) => {
                 let failed_step = r.step.as_ref().map(|s| s.name.clone());
-                Verdict {
+                Observed {
                     outcome: r.outcome,
                     key: key_of(
                         r.outcome,
@@ -198,7 +198,7 @@ pub async fn explore(
             .iter()
             .map(|k| generate(mix(c.seed, *k), c.nodes, can))
             .collect();
-        let results: Vec<(Program, Verdict)> =
+        let results: Vec<(Program, Observed)> =
             futures_util::stream::iter(programs.into_iter().map(|p| {
                 let r = &runner;
                 async move {
@@ -394,15 +394,16 @@ pub fn table(s: &Summary) -> String {
     t
 }
 
-/// 1 if anything was found, 0 if not, 125 if nothing could run.
-pub fn exit_code(s: &Summary) -> i32 {
-    use crate::outcome::{exit_code, OutcomeKind};
+/// What the exploration concluded (`outcome::exit_code` makes it the exit
+/// code): a failure if anything was found, an environment error if nothing
+/// could run, else a pass.
+pub fn verdict(s: &Summary) -> OutcomeKind {
     if !s.findings.is_empty() {
-        exit_code(OutcomeKind::Fail)
+        OutcomeKind::Fail
     } else if s.runs > 0 && s.errors == s.runs {
-        exit_code(OutcomeKind::Error)
+        OutcomeKind::Error
     } else {
-        exit_code(OutcomeKind::Pass)
+        OutcomeKind::Pass
     }
 }
 
@@ -441,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes() {
+    fn nothing_found_passes_nothing_run_is_the_environment_anything_found_fails() {
         let mut s = Summary {
             base: "a".into(),
             candidate: "b".into(),
@@ -452,9 +453,9 @@ mod tests {
             first_finding_after_s: None,
             findings: vec![],
         };
-        assert_eq!(exit_code(&s), 0);
+        assert_eq!(verdict(&s), OutcomeKind::Pass);
         s.errors = 3;
-        assert_eq!(exit_code(&s), 125);
+        assert_eq!(verdict(&s), OutcomeKind::Error);
         s.findings.push(Finding {
             key: "k".into(),
             outcome: "crash".into(),
@@ -465,7 +466,7 @@ mod tests {
             lines: 0,
             reproduced: true,
         });
-        assert_eq!(exit_code(&s), 1);
+        assert_eq!(verdict(&s), OutcomeKind::Fail);
         assert!(table(&s).contains("k"));
     }
 }
