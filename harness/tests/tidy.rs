@@ -197,22 +197,11 @@ fn cited_documents_exist() {
     );
 }
 
-/// Placeholders (`<hash>`, `<time>`, ...) are the redactor's words: no
-/// other shipped file writes one, so a rule that hides run-varying values
-/// lives in one place.
+/// Placeholders (`<hash>`, `<time>`, `<line>`, `<random>`, ...) are the
+/// redactor's words: no other shipped file writes one, so every rule that
+/// hides a run-varying value lives in one place. No exceptions.
 #[test]
 fn placeholders_live_in_the_redactor() {
-    // Known exceptions, each a format string's own notation rather than a
-    // redaction: kept short, and each says why.
-    const ALLOWED: &[(&str, &str)] = &[
-        // frame texts drop line numbers that move between builds
-        ("evidence/signatures.rs", "<line>"),
-        ("evidence/snapshot.rs", "<random>"),
-    ];
-    let re = regex::Regex::new(
-        r#""[^"]*<(hash|time|txid|addr|id|value|version|run|random|line|pid)>[^"]*""#,
-    )
-    .unwrap();
     let mut bad = Vec::new();
     for (p, text) in rust_files(&repo().join("harness/src")) {
         let r = rel(&p);
@@ -223,13 +212,8 @@ fn placeholders_live_in_the_redactor() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
-            for m in re.find_iter(line) {
-                let allowed = ALLOWED
-                    .iter()
-                    .any(|(f, ph)| r.ends_with(f) && m.as_str().contains(ph));
-                if !allowed {
-                    bad.push(format!("{r}:{}: {}", i + 1, m.as_str()));
-                }
+            for m in placeholder_literals(line) {
+                bad.push(format!("{r}:{}: {m}", i + 1));
             }
         }
     }
@@ -238,4 +222,35 @@ fn placeholders_live_in_the_redactor() {
         "placeholders outside the redactor:\n{}",
         bad.join("\n")
     );
+}
+
+/// The string literals in a line that hold a placeholder: the redactor's
+/// own (`<hash>`, `<n>`, `<node-id>`, ...) or a node's id (`<alice.id>`).
+fn placeholder_literals(line: &str) -> Vec<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(
+            r#""[^"]*<(node-id|hash|hex|scid|time|addr|port|pid|line|version|run|bolt11|bolt12|n|random|value|id|txid|\w+\.id)>[^"]*""#,
+        )
+        .unwrap()
+    });
+    re.find_iter(line).map(|m| m.as_str().to_string()).collect()
+}
+
+#[test]
+fn the_placeholder_check_sees_a_placeholder_in_any_literal() {
+    assert_eq!(
+        placeholder_literals(r#"Some(r.redact(&format!("{file}:<line> ({function})")))"#).len(),
+        1
+    );
+    assert_eq!(
+        placeholder_literals(r#"Value::String("<random>".into())"#).len(),
+        1
+    );
+    assert_eq!(placeholder_literals(r#"format!("<{name}.id>")"#).len(), 0);
+    assert_eq!(
+        placeholder_literals(r#"t.replace("<alice.id>", "")"#).len(),
+        1
+    );
+    assert!(placeholder_literals(r#"Vec<String> = "a < b > c""#).is_empty());
 }
