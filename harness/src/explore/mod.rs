@@ -38,6 +38,18 @@ pub struct ExploreConfig {
     pub shrink_reruns: usize,
 }
 
+impl ExploreConfig {
+    /// How long to keep starting runs: `--budget` seconds, else ten
+    /// minutes unless a run count (`--runs`) bounds it instead.
+    pub fn budget(budget_secs: Option<u64>, runs: Option<u64>) -> Option<Duration> {
+        match (budget_secs, runs) {
+            (Some(b), _) => Some(Duration::from_secs(b)),
+            (None, None) => Some(Duration::from_secs(600)),
+            (None, Some(_)) => None,
+        }
+    }
+}
+
 /// What one run of a program said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
@@ -141,6 +153,26 @@ impl Runner<'_> {
             },
         }
     }
+}
+
+/// What generated programs may use: only what both versions have (each
+/// resolved as `run` would), plus the chain witness where electrs is
+/// installed. An error names the version that cannot be found.
+pub fn abilities(
+    cfg: &crate::executor::RunConfig,
+    c: &ExploreConfig,
+    electrs: Option<&Path>,
+) -> Result<Abilities, crate::binaries::ResolveError> {
+    let mut versions = vec![];
+    for label in [&c.base, &c.candidate] {
+        let mut d = cfg.discovery.clone();
+        d.command_line
+            .push(("explore".into(), PathBuf::from(label)));
+        versions.push(d.resolve("explore")?.version);
+    }
+    let mut can = Abilities::between(&versions[0], &versions[1]);
+    can.witness = crate::witness::find_electrs(electrs).is_ok();
+    Ok(can)
 }
 
 /// A finding's key from a finished run, as [`key_of`] makes it.
@@ -461,6 +493,19 @@ mod tests {
         assert_eq!(
             slug("UNIQUE constraint failed: channel_htlcs.id"),
             "unique-constraint-failed-channel-htlcs-id"
+        );
+    }
+
+    #[test]
+    fn the_budget_is_ten_minutes_unless_a_run_count_or_budget_is_given() {
+        assert_eq!(
+            ExploreConfig::budget(None, None),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(ExploreConfig::budget(None, Some(5)), None);
+        assert_eq!(
+            ExploreConfig::budget(Some(30), None),
+            Some(Duration::from_secs(30))
         );
     }
 
