@@ -51,6 +51,8 @@ CANDIDATE_RELEASE=${CLN_HARNESS_CANDIDATE_RELEASE:-v26.06.6}
 # symlink someone planted.
 install_err=$(mktemp)
 trap 'rm -f "$install_err"' EXIT
-if ! cargo run -q --release -p cln-harness -- install "$CANDIDATE_RELEASE" >/dev/null 2>"$install_err"; then
+# The debug build, as the README's next command (`cargo run`) and the tests
+# use: a `--release` here would build the crate a second time.
+if ! cargo run -q -p cln-harness -- install "$CANDIDATE_RELEASE" >/dev/null 2>"$install_err"; then
   echo "setup: could not install lightningd $CANDIDATE_RELEASE ($(tail -n1 "$install_err")); continuing" >&2
 fi

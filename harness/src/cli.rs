@@ -1,11 +1,10 @@
-//! Argument parsing and exit codes. No logic a test can't reach elsewhere.
+//! Argument parsing and dispatch: each subcommand's arguments become a
+//! plain request for its function in [`crate::commands`], where a test can
+//! reach it. No other logic lives here.
 
-use crate::binaries::{self, Discovery};
-use crate::network::{ChannelSpec, Network, RunDir};
-use crate::options::NodeConfig;
+use crate::commands::{self, BinarySources};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -186,41 +185,65 @@ pub enum Command {
     /// check-db, state that must survive the upgrade); each distinct finding
     /// shrunk to a scenario in DIR that `run` reproduces. Exit 1 if anything
     /// was found, 0 if not, 125 if nothing could run.
-    Explore {
-        #[arg(long)]
-        base: String,
-        #[arg(long)]
-        candidate: String,
-        /// At most this many nodes (2 or 3).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=3))]
-        nodes: u32,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Stop starting runs after this many seconds (default: 600 unless --runs).
-        #[arg(long, value_name = "SECONDS", conflicts_with = "runs")]
-        budget: Option<u64>,
-        #[arg(long, value_name = "N")]
-        runs: Option<u64>,
-        #[arg(long, default_value = "explore-findings", value_name = "DIR")]
-        out: PathBuf,
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
-        jobs: u32,
-        /// Reruns allowed per finding while shrinking.
-        #[arg(long, default_value_t = 12)]
-        shrink_reruns: u32,
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Print the scenario of one run (its seed from a progress line) and exit.
-        #[arg(long, value_name = "RUN_SEED")]
-        show_program: Option<u64>,
-        #[command(flatten)]
-        bins: BinaryArgs,
-    },
+    Explore(ExploreArgs),
     /// Show every lightningd (and bitcoind) the harness can find.
     Binaries {
         #[command(flatten)]
         bins: BinaryArgs,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExploreArgs {
+    #[arg(long)]
+    pub base: String,
+    #[arg(long)]
+    pub candidate: String,
+    /// At most this many nodes (2 or 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=3))]
+    pub nodes: u32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop starting runs after this many seconds (default: 600 unless --runs).
+    #[arg(long, value_name = "SECONDS", conflicts_with = "runs")]
+    pub budget: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    #[arg(long, default_value = "explore-findings", value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub jobs: u32,
+    /// Reruns allowed per finding while shrinking.
+    #[arg(long, default_value_t = 12)]
+    pub shrink_reruns: u32,
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print the scenario of one run (its seed from a progress line) and exit.
+    #[arg(long, value_name = "RUN_SEED")]
+    pub show_program: Option<u64>,
+    #[command(flatten)]
+    pub bins: BinaryArgs,
+}
+
+impl ExploreArgs {
+    fn request(self) -> commands::explore::ExploreRequest {
+        commands::explore::ExploreRequest {
+            config: crate::explore::ExploreConfig {
+                nodes: self.nodes as usize,
+                seed: self.seed,
+                budget: crate::explore::ExploreConfig::budget(self.budget, self.runs),
+                runs: self.runs,
+                jobs: self.jobs as usize,
+                out: self.out,
+                shrink_reruns: self.shrink_reruns as usize,
+                base: self.base,
+                candidate: self.candidate,
+            },
+            json: self.json,
+            show_program: self.show_program,
+            bins: self.bins.sources(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -312,24 +335,25 @@ impl BuildFlags {
     }
 }
 
-pub const NODE_NAMES: [&str; 8] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi",
-];
-
 /// Exit codes, all from [`outcome::exit_code`].
 mod exit {
     use crate::outcome::{exit_code, OutcomeKind, Verdict};
-    pub fn pass() -> i32 {
-        exit_code(OutcomeKind::Pass)
-    }
-    pub fn failed() -> i32 {
-        exit_code(OutcomeKind::Fail)
-    }
     pub fn usage() -> i32 {
         exit_code(Verdict::BadInput)
     }
     pub fn environment() -> i32 {
         exit_code(OutcomeKind::Error)
+    }
+}
+
+impl BinaryArgs {
+    fn sources(&self) -> BinarySources {
+        BinarySources {
+            lightningd: self.lightningd.clone(),
+            bitcoind: self.bitcoind.clone(),
+            db: self.db,
+            electrs: self.electrs.clone(),
+        }
     }
 }
 
@@ -351,39 +375,15 @@ pub fn main_with_args(cli: Cli) -> i32 {
             bins,
             keep,
             no_wait,
-        } => rt.block_on(up(nodes, &role, &bins, keep, no_wait)),
-        Command::Binaries { bins } => list_binaries(&bins),
-        Command::Explore {
-            base,
-            candidate,
+        } => rt.block_on(commands::up::up(&commands::up::UpRequest {
             nodes,
-            seed,
-            budget,
-            runs,
-            out,
-            jobs,
-            shrink_reruns,
-            json,
-            show_program,
-            bins,
-        } => {
-            let c = crate::explore::ExploreConfig {
-                base,
-                candidate,
-                nodes: nodes as usize,
-                seed,
-                budget: match (budget, runs) {
-                    (Some(b), _) => Some(std::time::Duration::from_secs(b)),
-                    (None, None) => Some(std::time::Duration::from_secs(600)),
-                    (None, Some(_)) => None,
-                },
-                runs,
-                jobs: jobs as usize,
-                out,
-                shrink_reruns: shrink_reruns as usize,
-            };
-            rt.block_on(explore(&c, json.as_deref(), show_program, &bins))
-        }
+            role,
+            bins: bins.sources(),
+            keep,
+            wait: !no_wait,
+        })),
+        Command::Binaries { bins } => commands::inventory::binaries(&bins.sources()),
+        Command::Explore(args) => rt.block_on(commands::explore::explore(&args.request())),
         Command::Matrix {
             file,
             versions,
@@ -392,17 +392,15 @@ pub fn main_with_args(cli: Cli) -> i32 {
             markdown,
             jobs,
             bins,
-        } => {
-            let outputs = (junit.as_deref(), markdown.as_deref());
-            rt.block_on(matrix(
-                file.as_deref(),
-                &versions,
-                &scenarios,
-                outputs,
-                jobs as usize,
-                &bins,
-            ))
-        }
+        } => rt.block_on(commands::matrix::matrix(&commands::matrix::MatrixRequest {
+            file,
+            versions,
+            scenarios,
+            junit,
+            markdown,
+            jobs: jobs as usize,
+            bins: bins.sources(),
+        })),
         Command::Record {
             scenario,
             at,
@@ -410,365 +408,52 @@ pub fn main_with_args(cli: Cli) -> i32 {
             out,
             chain_days_ago,
             bins,
-        } => rt.block_on(record(&scenario, at, &name, out, chain_days_ago, &bins)),
-        Command::Run(args) => rt.block_on(run(&args)),
+        } => rt.block_on(commands::run::record(&commands::run::RecordRequest {
+            scenario,
+            at,
+            name,
+            out,
+            chain_days_ago,
+            bins: bins.sources(),
+        })),
+        Command::Run(args) => rt.block_on(commands::run::run(&commands::run::RunRequest {
+            files: args.files,
+            bins: args.bins.sources(),
+            json: args.json,
+            keep: args.keep,
+            snapshots: args.snapshots,
+            verbose: args.verbose,
+            repeat: args.repeat,
+        })),
         Command::Bisect(args) => rt.block_on(bisect(&args)),
-        Command::Build { refs, repo, flags } => build(&refs, repo.as_deref(), &flags),
+        Command::Build { refs, repo, flags } => {
+            commands::cache::build(&refs, repo.as_deref(), &flags.options())
+        }
         Command::Install {
             labels,
             from,
             platform,
             keys,
-        } => install(
+        } => commands::cache::install(
             &labels,
             from.as_deref(),
             platform.as_deref(),
             keys.as_deref(),
         ),
-        Command::List { dirs } => list(&dirs),
-        Command::CheckDb { explain: true, .. } => {
-            print!("{}", crate::evidence::checkdb::explain());
-            exit::pass()
-        }
+        Command::List { dirs } => commands::inventory::list(&dirs),
+        Command::CheckDb { explain: true, .. } => commands::check_db::explain(),
         Command::CheckDb {
             path: Some(path),
             json,
             ..
-        } => check_db_command(&path, json),
+        } => commands::check_db::check_db(&path, json),
         Command::CheckDb { path: None, .. } => exit::usage(),
     }
 }
 
-fn discovery(bins: &BinaryArgs) -> Result<Discovery, i32> {
-    Discovery::from_environment(bins.lightningd.clone()).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::usage()
-    })
-}
-
-/// Every role and label the harness can answer, with the same verdict a
-/// run would reach: an explicitly given binary that cannot be used is
-/// shown as such (and makes the command exit 125), never a substitute.
-fn list_binaries(bins: &BinaryArgs) -> i32 {
-    let Ok(disc) = discovery(bins) else {
-        return exit::usage();
-    };
-    let mut found_any = false;
-    let mut explicit_broken = false;
-    for name in disc.known_requests() {
-        match disc.resolve(&name) {
-            Ok(b) => {
-                found_any = true;
-                let sha = b.sha256().unwrap_or_else(|e| format!("unreadable: {e}"));
-                let pg = if crate::postgres::lightningd_has_postgres(&b.path) {
-                    "sqlite, postgres"
-                } else {
-                    "sqlite only (built without libpq-dev)"
-                };
-                println!(
-                    "{name:<12} {:<24} {}  (from {})\n{:<12} sha256 {sha}\n{:<12} databases: {pg}",
-                    b.version.raw,
-                    b.path.display(),
-                    b.source,
-                    "",
-                    ""
-                );
-            }
-            Err(e) => {
-                explicit_broken |= e.explicit.is_some();
-                let mark = if e.explicit.is_some() {
-                    "UNUSABLE"
-                } else {
-                    "-"
-                };
-                println!("{name:<12} {mark}  {}", e.tried.join("; "));
-            }
-        }
-    }
-    let bitcoind_ok = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
-        Ok(b) => {
-            println!(
-                "{:<12} {}  (from {})",
-                "bitcoind",
-                b.bitcoind.display(),
-                b.source
-            );
-            true
-        }
-        Err(e) => {
-            println!("{:<12} -  {e}", "bitcoind");
-            false
-        }
-    };
-    if found_any && bitcoind_ok && !explicit_broken {
-        exit::pass()
-    } else {
-        exit::environment()
-    }
-}
-
-/// `cln-harness check-db [--json] PATH`: 0 clean, 1 findings, 2 unreadable
-/// or not a lightningd database.
-pub fn check_db_command(path: &std::path::Path, json: bool) -> i32 {
-    use crate::evidence::checkdb;
-    use crate::outcome::{exit_code, OutcomeKind, Verdict};
-    let src = crate::evidence::dbread::DbSource::parse(&path.to_string_lossy());
-    match checkdb::check_db_source(&src) {
-        Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
-            } else {
-                print!("{}", checkdb::render_report(&report));
-            }
-            exit_code(if report.is_clean() {
-                OutcomeKind::Pass
-            } else {
-                OutcomeKind::Fail
-            })
-        }
-        Err(e) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"path": path, "error": e.kind.to_string()})
-                );
-            }
-            eprintln!("error: {e}");
-            exit_code(Verdict::BadInput)
-        }
-    }
-}
-
-async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bool) -> i32 {
-    let t0 = Instant::now();
-    let progress = |msg: &str| eprintln!("[{:>6.2}s] {msg}", t0.elapsed().as_secs_f64());
-    if !(1..=NODE_NAMES.len()).contains(&count) {
-        eprintln!("error: --nodes must be between 1 and {}", NODE_NAMES.len());
-        return exit::usage();
-    }
-    let Ok(disc) = discovery(bins) else {
-        return exit::usage();
-    };
-    let lightningd = match disc.resolve(role) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
-    };
-    let bitcoin = match binaries::resolve_bitcoind(bins.bitcoind.as_deref()) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
-    };
-    let mut run_dir = match RunDir::new(keep) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
-    };
-    progress(&format!(
-        "starting bitcoind ({})",
-        bitcoin.bitcoind.display()
-    ));
-    let names = &NODE_NAMES[..count];
-    let specs = names
-        .iter()
-        .map(|n| (NodeConfig::named(n), lightningd.clone()))
-        .collect();
-    let mut net = match Network::create(run_dir.path(), &bitcoin, specs) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
-    };
-    if bins.db == Some(crate::options::DbBackend::Postgres) {
-        progress("starting PostgreSQL");
-        let all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        if let Err(e) = net.attach_postgres(&all) {
-            eprintln!("error: {e}");
-            return exit::environment();
-        }
-        if let Some(pg) = &net.postgres {
-            progress(&format!(
-                "PostgreSQL on {} (psql {})",
-                pg.socket_dir().display(),
-                pg.url("alice")
-            ));
-        }
-    }
-    progress(&format!(
-        "starting {} on {} ({})",
-        names.join(", "),
-        lightningd.version,
-        lightningd.path.display()
-    ));
-    let channels: Vec<ChannelSpec> = names
-        .windows(2)
-        .map(|w| ChannelSpec::new(w[0], w[1]))
-        .collect();
-    let result = async {
-        net.start_all().await?;
-        net.open_channels(&channels, &progress).await
-    }
-    .await;
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        run_dir.keep();
-        eprintln!("run dir kept: {}", run_dir.path().display());
-        net.shutdown().await;
-        return exit::failed();
-    }
-    progress("ready");
-    for n in &net.nodes {
-        println!("{}", n.name);
-        println!("  id:            {}", n.id.as_deref().unwrap_or("?"));
-        println!("  lightning-dir: {}", n.dir.display());
-        println!("  rpc socket:    {}", n.socket_path().display());
-        println!("  address:       {}", n.address());
-        println!("  cli:           {}", n.cli_command());
-    }
-    println!("bitcoind");
-    println!("  datadir:       {}", net.bitcoind.datadir.display());
-    println!("  cli:           {}", net.bitcoind.cli_command());
-    if !no_wait {
-        progress("up; press Ctrl-C to shut down");
-        wait_for_shutdown_signal().await;
-    }
-    progress("shutting down");
-    net.shutdown().await;
-    progress("done");
-    if run_dir.is_kept() {
-        println!("run dir kept: {}", run_dir.path().display());
-    }
-    exit::pass()
-}
-
-async fn wait_for_shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-fn list(dirs: &[PathBuf]) -> i32 {
-    let mut code = exit::pass();
-    for f in crate::scenario::scenario_files(dirs) {
-        match crate::scenario::load(&f) {
-            Ok(s) => println!(
-                "{:<44} [{}] {}",
-                f.display(),
-                s.roles().join(", "),
-                s.description
-            ),
-            Err(e) => {
-                println!("{:<44} INVALID: {e}", f.display());
-                code = exit::usage();
-            }
-        }
-    }
-    code
-}
-
-/// Discovery and bitcoind for runs; the exit code to end with if either
-/// is unusable (a bad config file is bad input; no bitcoind is environment).
+/// [`commands::run_config`] for the commands still parsed and run here.
 fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::runner::RunConfig, i32> {
-    let discovery = discovery(bins)?;
-    let bitcoin = binaries::resolve_bitcoind(bins.bitcoind.as_deref()).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::environment()
-    })?;
-    Ok(crate::runner::RunConfig {
-        discovery,
-        bitcoin,
-        keep,
-        record: None,
-        db: bins.db,
-        electrs: bins.electrs.clone(),
-    })
-}
-
-async fn run(args: &RunArgs) -> i32 {
-    use crate::runner::{run_file, RunOptions, RunResult};
-    // Bad scenarios are reported before anything starts.
-    for f in &args.files {
-        if let Err(e) = crate::scenario::load(f) {
-            eprintln!("error: {e}");
-            return exit::usage();
-        }
-    }
-    let cfg = match run_config(&args.bins, args.keep) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let opts = RunOptions {
-        keep: args.keep,
-        verbose: true,
-        snapshots: args.snapshots.clone(),
-    };
-    let mut reports = Vec::new();
-    let mut repeats = Vec::new();
-    let mut worst = exit::pass();
-    for f in &args.files {
-        let mut runs = Vec::new();
-        for _ in 0..args.repeat {
-            match run_file(f, &cfg, &opts).await {
-                RunResult::BadScenario(e) => {
-                    eprintln!("error: {e}");
-                    worst = crate::outcome::worst_exit_code([worst, exit::usage()]);
-                    break;
-                }
-                RunResult::Ran(r) => {
-                    println!("{}", crate::report::summary(&r));
-                    if args.verbose {
-                        println!("{}", crate::report::phases_line(&r));
-                    }
-                    worst = crate::outcome::worst_exit_code([worst, r.exit_code]);
-                    runs.push(*r);
-                }
-            }
-        }
-        if args.repeat > 1 {
-            let summary = crate::report::repeat_summary(&f.display().to_string(), &runs);
-            println!("{}", crate::report::repeat_lines(&summary));
-            repeats.push(summary);
-        }
-        reports.extend(runs);
-    }
-    if let Some(path) = &args.json {
-        let value = if args.repeat > 1 {
-            serde_json::to_value(crate::report::RepeatReport {
-                repeats: &repeats,
-                runs: &reports,
-            })
-        } else if reports.len() == 1 {
-            serde_json::to_value(&reports[0])
-        } else {
-            serde_json::to_value(&reports)
-        };
-        if let Err(e) = std::fs::write(
-            path,
-            serde_json::to_vec_pretty(&value.unwrap_or_default()).unwrap_or_default(),
-        ) {
-            eprintln!("error: writing {}: {e}", path.display());
-        }
-    }
-    worst
+    commands::run_config(&bins.sources(), keep)
 }
 
 async fn bisect(args: &BisectArgs) -> i32 {
@@ -889,331 +574,4 @@ async fn bisect(args: &BisectArgs) -> i32 {
         eprintln!("bisect: {note}");
     }
     crate::outcome::exit_code(report.answer)
-}
-
-async fn matrix(
-    file: Option<&std::path::Path>,
-    versions: &[String],
-    scenarios_dir: &std::path::Path,
-    (junit, markdown): (Option<&std::path::Path>, Option<&std::path::Path>),
-    jobs: usize,
-    bins: &BinaryArgs,
-) -> i32 {
-    use crate::matrix::{expand, parse, ScenarioRoles};
-    let file = file
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("ci/gate.toml"));
-    let entries = match std::fs::read_to_string(&file)
-        .map_err(|e| e.to_string())
-        .and_then(|t| parse(&t))
-    {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {}: {e}", file.display());
-            return exit::usage();
-        }
-    };
-    let root = scenarios_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
-    let cells = if versions.is_empty() {
-        entries
-    } else {
-        let mut found = Vec::new();
-        for f in crate::scenario::scenario_files(&[scenarios_dir.to_path_buf()]) {
-            let rel = f
-                .strip_prefix(scenarios_dir)
-                .unwrap_or(&f)
-                .with_extension("");
-            if rel.components().any(|c| c.as_os_str() == "examples") {
-                continue;
-            }
-            match crate::scenario::load(&f) {
-                Ok(s) => found.push(ScenarioRoles {
-                    name: rel.display().to_string(),
-                    roles: s.roles(),
-                }),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::usage();
-                }
-            }
-        }
-        expand(versions, &found, &entries)
-    };
-    if cells.is_empty() {
-        eprintln!("error: no cells to run");
-        return exit::usage();
-    }
-    let cfg = match run_config(bins, false) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    eprintln!("{} cells, {jobs} at a time", cells.len());
-    let mut progress = |c: &crate::gate::Cell| {
-        let roles: Vec<String> = c
-            .entry
-            .roles
-            .iter()
-            .map(|(r, l)| format!("{r}={l}"))
-            .collect();
-        eprintln!(
-            "  {} {}@{} {} ({:.1}s)",
-            if c.met() { "ok" } else { "NO" },
-            c.entry.scenario,
-            roles.join(","),
-            c.outcome.as_str(),
-            c.seconds
-        );
-    };
-    let done = crate::gate::run_cells(&root, cells, &cfg, jobs, &mut progress).await;
-    print!("{}", crate::gate::table(&done));
-    let title = if versions.is_empty() {
-        format!("cln-harness matrix ({})", file.display())
-    } else {
-        format!("cln-harness matrix: {}", versions.join(" → "))
-    };
-    if let Some(path) = junit {
-        match crate::gate::junit(&done, "matrix") {
-            Ok(xml) => {
-                if let Err(e) = std::fs::write(path, xml) {
-                    eprintln!("error: writing {}: {e}", path.display());
-                }
-            }
-            Err(e) => eprintln!("error: JUnit: {e}"),
-        }
-    }
-    if let Some(path) = markdown {
-        if let Err(e) = std::fs::write(path, crate::gate::markdown(&done, &title)) {
-            eprintln!("error: writing {}: {e}", path.display());
-        }
-    }
-    crate::gate::exit_code(&done)
-}
-
-async fn explore(
-    c: &crate::explore::ExploreConfig,
-    json: Option<&std::path::Path>,
-    show_program: Option<u64>,
-    bins: &BinaryArgs,
-) -> i32 {
-    let cfg = match run_config(bins, false) {
-        Ok(cfg) => cfg,
-        Err(code) => return code,
-    };
-    // Generated programs use only what both versions have.
-    let mut versions = vec![];
-    for label in [&c.base, &c.candidate] {
-        let mut d = cfg.discovery.clone();
-        d.command_line
-            .push(("explore".into(), PathBuf::from(label)));
-        match d.resolve("explore") {
-            Ok(b) => versions.push(b.version),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::environment();
-            }
-        }
-    }
-    let mut can = crate::explore::program::Abilities::between(&versions[0], &versions[1]);
-    // The chain witness is one more oracle where electrs is installed.
-    can.witness = crate::witness::find_electrs(bins.electrs.as_deref()).is_ok();
-    if let Some(seed) = show_program {
-        use crate::explore::{program::generate, render::render};
-        print!("{}", render(&generate(seed, c.nodes, &can), None));
-        return exit::pass();
-    }
-    let mut progress = |l: &str| eprintln!("{l}");
-    match crate::explore::explore(c, &cfg, &can, &mut progress).await {
-        Ok(summary) => {
-            print!("{}", crate::explore::table(&summary));
-            if let Some(path) = json {
-                if let Err(e) = std::fs::write(
-                    path,
-                    serde_json::to_vec_pretty(&summary).unwrap_or_default(),
-                ) {
-                    eprintln!("error: writing {}: {e}", path.display());
-                }
-            }
-            crate::explore::exit_code(&summary)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::environment()
-        }
-    }
-}
-
-async fn record(
-    file: &std::path::Path,
-    at: usize,
-    name: &str,
-    out: Option<PathBuf>,
-    chain_days_ago: Option<u64>,
-    bins: &BinaryArgs,
-) -> i32 {
-    let mut scenario = match crate::scenario::load(file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::usage();
-        }
-    };
-    if at > scenario.steps.len() {
-        eprintln!(
-            "error: --at {at}: {} has steps 1 to {} (0: right after setup)",
-            file.display(),
-            scenario.steps.len()
-        );
-        return exit::usage();
-    }
-    if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
-        eprintln!("error: --name {name:?}: a fixture name is one directory name");
-        return exit::usage();
-    }
-    scenario.steps.truncate(at);
-    let mut cfg = match run_config(bins, false) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let out = out.unwrap_or_else(|| PathBuf::from("fixtures").join(name));
-    cfg.record = Some(crate::runner::RecordSpec {
-        name: name.to_string(),
-        out: out.clone(),
-        after_step: at,
-        chain_mocktime: chain_days_ago.map(|days| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            now.saturating_sub(days.saturating_mul(86_400))
-        }),
-    });
-    let opts = crate::runner::RunOptions {
-        keep: false,
-        verbose: true,
-        snapshots: None,
-    };
-    let report = crate::runner::run_scenario(&scenario, file, &cfg, &opts).await;
-    println!("{}", crate::report::summary(&report));
-    if report.exit_code != exit::pass() {
-        eprintln!("error: the run did not pass up to step {at}: no fixture saved");
-        return report.exit_code;
-    }
-    let size: u64 = std::fs::read_dir(&out)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
-    println!("fixture {name}: {} ({} KiB)", out.display(), size / 1024);
-    exit::pass()
-}
-
-/// `build`: 0 when every ref is built (or was already), 125 when one could
-/// not be (a bad ref, missing prerequisites, a failed build).
-fn build(refs: &[String], repo: Option<&std::path::Path>, flags: &BuildFlags) -> i32 {
-    use crate::builds::build::{build, Built};
-    let repo = crate::builds::git::Repo::new(repo.unwrap_or(std::path::Path::new(".")));
-    let (cache, opts) = (crate::paths::cache_root(), flags.options());
-    let mut code = exit::pass();
-    for r in refs {
-        match build(&repo, r, &cache, &opts, &mut |l| eprintln!("{l}")) {
-            Ok(Built::New {
-                label,
-                dir,
-                seconds,
-                ..
-            }) => println!("{r}: built {label} into {} in {seconds}s", dir.display()),
-            Ok(Built::Reused { label, dir, .. }) => {
-                println!("{r}: {label} already built in {}", dir.display())
-            }
-            Err(e) => {
-                eprintln!("error: {r}: {e}");
-                code = exit::environment();
-            }
-        }
-    }
-    code
-}
-
-/// `install`: 0 when every label is installed (or already was), 125 when
-/// one could not be (no network, no tarball for this platform, a tarball
-/// that fails its checksum: nothing is installed then).
-fn install(
-    labels: &[String],
-    from: Option<&str>,
-    platform: Option<&str>,
-    keys: Option<&std::path::Path>,
-) -> i32 {
-    use crate::builds::install::{install, platform_from_os_release, Installed, ReleaseSource};
-    let platform = match platform {
-        Some(p) => p.to_string(),
-        None => {
-            let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-            match platform_from_os_release(&os, std::env::consts::ARCH) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::environment();
-                }
-            }
-        }
-    };
-    let source = ReleaseSource::parse(from);
-    let cache = crate::paths::cache_root();
-    let mut code = exit::pass();
-    for label in labels {
-        match install(label, &source, &platform, &cache, keys) {
-            Ok(Installed::New {
-                tag,
-                dir,
-                asset,
-                signatures,
-            }) => {
-                println!("{tag}: installed {asset} (sha256 checked against SHA256SUMS-{tag}; {signatures}) into {}", dir.display())
-            }
-            Ok(Installed::AlreadyThere { tag, dir }) => {
-                println!("{tag}: already installed in {}", dir.display())
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                code = exit::environment();
-            }
-        }
-    }
-    code
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture_db(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures/evidence/db")
-            .join(name)
-    }
-
-    #[test]
-    fn check_db_exits_0_clean_1_findings_2_unreadable() {
-        assert_eq!(
-            check_db_command(&fixture_db("alice-v25.02.1-then-v25.05.sqlite3"), false),
-            0
-        );
-        assert_eq!(
-            check_db_command(
-                &fixture_db("alice-v25.02.1-then-1cc64dd67-crashed.sqlite3"),
-                true
-            ),
-            1
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let text = dir.path().join("notes.txt");
-        std::fs::write(&text, "not a database, just words long enough for a header").unwrap();
-        assert_eq!(check_db_command(&text, false), 2);
-    }
 }

@@ -6,7 +6,7 @@
 //! Markdown summary a release manager reads first.
 
 use crate::matrix::{judge, scenario_file, Entry};
-use crate::outcome::OutcomeKind;
+use crate::outcome::{OutcomeKind, Verdict};
 use crate::report::Report;
 use futures_util::StreamExt;
 use std::path::{Path, PathBuf};
@@ -28,13 +28,13 @@ impl Cell {
         self.miss.is_none()
     }
 
-    /// 0 met; 125 missed because the environment could not run it; 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        use crate::outcome::exit_code;
+    /// Pass when the cell met its expectation; an environment error when
+    /// it missed because the environment could not run it; else a failure.
+    pub fn verdict(&self) -> OutcomeKind {
         match (&self.miss, self.outcome) {
-            (None, _) => exit_code(OutcomeKind::Pass),
-            (Some(_), OutcomeKind::Error) => exit_code(OutcomeKind::Error),
-            _ => exit_code(OutcomeKind::Fail),
+            (None, _) => OutcomeKind::Pass,
+            (Some(_), OutcomeKind::Error) => OutcomeKind::Error,
+            _ => OutcomeKind::Fail,
         }
     }
 
@@ -55,6 +55,91 @@ impl Cell {
             .collect::<Vec<_>>()
             .join("|")
     }
+}
+
+/// What a `matrix` command runs: its cells, where their scenario paths
+/// are relative to, and the title of its summary.
+#[derive(Debug)]
+pub struct Selection {
+    pub root: PathBuf,
+    pub cells: Vec<Entry>,
+    pub title: String,
+}
+
+/// Why no cells could be chosen: all the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    #[error("{}: {why}", file.display())]
+    File { file: PathBuf, why: String },
+    #[error("{0}")]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    #[error("no cells to run")]
+    NoCells,
+}
+
+/// The cells of the matrix file (default `ci/gate.toml`), or with
+/// `versions` every scenario under `scenarios_dir` but its `examples/`,
+/// expanded over them with the file's expectations.
+pub fn select(
+    file: Option<&Path>,
+    versions: &[String],
+    scenarios_dir: &Path,
+) -> Result<Selection, SelectError> {
+    use crate::matrix::{expand, parse, ScenarioRoles};
+    let file = file.map_or_else(|| PathBuf::from("ci/gate.toml"), PathBuf::from);
+    let entries = std::fs::read_to_string(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| parse(&t))
+        .map_err(|why| SelectError::File {
+            file: file.clone(),
+            why,
+        })?;
+    let root = scenarios_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let cells = if versions.is_empty() {
+        entries
+    } else {
+        let mut found = Vec::new();
+        for f in crate::scenario::scenario_files(&[scenarios_dir.to_path_buf()]) {
+            let rel = f
+                .strip_prefix(scenarios_dir)
+                .unwrap_or(&f)
+                .with_extension("");
+            if rel.components().any(|c| c.as_os_str() == "examples") {
+                continue;
+            }
+            let s = crate::scenario::load(&f)?;
+            found.push(ScenarioRoles {
+                name: rel.display().to_string(),
+                roles: s.roles(),
+            });
+        }
+        expand(versions, &found, &entries)
+    };
+    if cells.is_empty() {
+        return Err(SelectError::NoCells);
+    }
+    let title = if versions.is_empty() {
+        format!("cln-harness matrix ({})", file.display())
+    } else {
+        format!("cln-harness matrix: {}", versions.join(" → "))
+    };
+    Ok(Selection { root, cells, title })
+}
+
+/// The progress line of a finished cell: met or not, where, how, how long.
+pub fn progress_line(c: &Cell) -> String {
+    format!(
+        "  {} {}@{} {} ({:.1}s)",
+        if c.met() { "ok" } else { "NO" },
+        c.entry.scenario,
+        c.roles(),
+        c.outcome.as_str(),
+        c.seconds
+    )
 }
 
 /// Run every cell, `jobs` at a time (each run has its own dir and ports).
@@ -112,9 +197,11 @@ fn cell_of(entry: Entry, result: crate::runner::RunResult, seconds: f64) -> Cell
     }
 }
 
-/// The exit code of the whole gate: 0 only if every cell met its expectation.
-pub fn exit_code(cells: &[Cell]) -> i32 {
-    crate::outcome::worst_exit_code(cells.iter().map(Cell::exit_code))
+/// The whole gate's verdict (`outcome::exit_code` makes it the exit code):
+/// a pass only if every cell met its expectation, an environment error if
+/// only the environment failed.
+pub fn verdict(cells: &[Cell]) -> Verdict {
+    crate::outcome::worst(cells.iter().map(Cell::verdict))
 }
 
 pub fn table(cells: &[Cell]) -> String {
@@ -238,6 +325,7 @@ pub fn junit(cells: &[Cell], name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{exit_code, ExitCode};
 
     fn cell(
         scenario: &str,
@@ -286,7 +374,7 @@ mod tests {
                 Some("UNIQUE constraint failed: channel_htlcs.id"),
             ),
         ];
-        assert_eq!(exit_code(&good), 0);
+        assert_eq!(exit_code(verdict(&good)), ExitCode::PASS);
         let mut bad = good.clone();
         bad.push(cell(
             "upgrade-keysend",
@@ -295,7 +383,7 @@ mod tests {
             OutcomeKind::Pass,
             Some("UNIQUE constraint failed: channel_htlcs.id"),
         ));
-        assert_eq!(exit_code(&bad), 1);
+        assert_eq!(exit_code(verdict(&bad)), ExitCode::FAIL);
         let mut env = good.clone();
         env.push(cell(
             "keysend",
@@ -305,8 +393,8 @@ mod tests {
             None,
         ));
         assert_eq!(
-            exit_code(&env),
-            125,
+            exit_code(verdict(&env)),
+            ExitCode::COULD_NOT_TEST,
             "an environment problem is not a product failure"
         );
         let md = markdown(&bad, "gate");
@@ -316,6 +404,47 @@ mod tests {
             "{md}"
         );
         assert!(table(&bad).contains("3 cells, 2 met their expectation, 1 did not"));
+    }
+
+    fn repo() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    #[test]
+    fn versions_select_every_scenario_but_the_examples() {
+        let sel = select(
+            Some(&repo().join("ci/gate.toml")),
+            &["v25.05".into(), "v26.06.6".into()],
+            &repo().join("scenarios"),
+        )
+        .unwrap();
+        assert_eq!(sel.root, repo());
+        assert_eq!(sel.title, "cln-harness matrix: v25.05 → v26.06.6");
+        assert!(sel.cells.iter().any(|c| c.scenario == "keysend"));
+        assert!(
+            sel.cells
+                .iter()
+                .all(|c| !c.scenario.starts_with("examples/")),
+            "{:?}",
+            sel.cells.iter().map(|c| &c.scenario).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_missing_matrix_file_or_an_empty_selection_is_the_users_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let e = select(Some(&missing), &[], Path::new("scenarios")).unwrap_err();
+        assert!(
+            matches!(e, SelectError::File { .. })
+                && e.to_string()
+                    .starts_with(&format!("{}: ", missing.display())),
+            "{e}"
+        );
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let e = select(Some(&empty), &[], Path::new("scenarios")).unwrap_err();
+        assert_eq!(e.to_string(), "no cells to run");
     }
 
     #[test]

@@ -137,7 +137,11 @@ fn start_signatures(
         if let (crate::process::Exit::Code { .. }, Some(part)) = (exit, parts.get(i)) {
             sigs.extend(signatures::exit_reason(&n.name, part, redactor));
         }
-        sigs.push(signatures::exit_signature(&n.name, &exit.to_string()));
+        sigs.push(signatures::exit_signature(
+            &n.name,
+            &exit.to_string(),
+            redactor,
+        ));
     }
     sigs
 }

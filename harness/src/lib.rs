@@ -8,6 +8,7 @@ pub mod bisect;
 pub mod bitcoind;
 pub mod builds;
 pub mod cli;
+pub mod commands;
 mod dbcheck_adapter;
 pub mod evidence;
 pub mod executor;

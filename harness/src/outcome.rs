@@ -52,40 +52,87 @@ impl From<OutcomeKind> for Verdict {
     }
 }
 
+/// The exit codes, named (as nextest's `exit_codes.rs`): a contract with
+/// `git bisect run`, CI and scripts, so only this module writes the numbers
+/// and everything else names them (`tests/tidy.rs` checks it).
+pub struct ExitCode;
+
+impl ExitCode {
+    /// Everything held: a run passed, a gate's cells all met their
+    /// expectations, a bisect found its build. CI goes green; `git bisect
+    /// run` marks the commit good.
+    pub const PASS: i32 = 0;
+    /// Core Lightning misbehaved: a crash, hang or failed expectation, a
+    /// finding of `explore` or `check-db`, a bisect whose ends are not as
+    /// claimed. CI fails; `git bisect run` marks the commit bad.
+    pub const FAIL: i32 = 1;
+    /// The input cannot be used: a bad scenario file, bad arguments, an
+    /// unreadable database. The user fixes it; never an answer about Core
+    /// Lightning (so a bisect never exits with it for a product answer).
+    pub const BAD_INPUT: i32 = 2;
+    /// The environment could not test (a missing binary, bitcoind would not
+    /// start, a build that failed): `git bisect run` skips the commit; CI
+    /// looks at the machine, not the product.
+    pub const COULD_NOT_TEST: i32 = 125;
+}
+
 /// The one place exit codes come from (`run`, `up`, `check-db`, `list`,
-/// `binaries` and the runner all call it): a `git bisect run` predicate.
-/// 0 pass, 1 crash/hang/fail, 2 bad input, 125 environment error ("can't
-/// test this commit": bisect skips it).
+/// `binaries`, the gate, `explore` and the runner all call it): a `git
+/// bisect run` predicate. [`ExitCode::PASS`] pass, [`ExitCode::FAIL`]
+/// crash/hang/fail, [`ExitCode::BAD_INPUT`] bad input,
+/// [`ExitCode::COULD_NOT_TEST`] environment error ("can't test this
+/// commit": bisect skips it).
 ///
-/// A bisect's answer keeps the same meanings: 0 it found the build, 1 the
-/// product does not behave as the ends claim (still failing at the newer
+/// A bisect's answer keeps the same meanings: PASS it found the build, FAIL
+/// the product does not behave as the ends claim (still failing at the newer
 /// end of `--find-fix`, a good end that fails, a bad end that passes):
-/// that is an answer about Core Lightning, never bad input, so never 2;
-/// 125 it could not test what the answer hangs on (an end, or the builds
-/// skips left between the two behaviours).
+/// that is an answer about Core Lightning, never bad input; COULD_NOT_TEST
+/// it could not test what the answer hangs on (an end, or the builds skips
+/// left between the two behaviours).
 pub fn exit_code(v: impl Into<Verdict>) -> i32 {
     use crate::bisect::Answer;
     match v.into() {
-        Verdict::Outcome(OutcomeKind::Pass) => 0,
-        Verdict::Outcome(OutcomeKind::Fail | OutcomeKind::Hang | OutcomeKind::Crash) => 1,
-        Verdict::BadInput => 2,
-        Verdict::Outcome(OutcomeKind::Error) => 125,
-        Verdict::Bisect(Answer::FirstBad | Answer::FirstFixed) => 0,
-        Verdict::Bisect(Answer::NotFixed | Answer::EndsWrong) => 1,
-        Verdict::Bisect(Answer::AmongSkipped | Answer::CouldNotTest) => 125,
+        Verdict::Outcome(OutcomeKind::Pass) => ExitCode::PASS,
+        Verdict::Outcome(OutcomeKind::Fail | OutcomeKind::Hang | OutcomeKind::Crash) => {
+            ExitCode::FAIL
+        }
+        Verdict::BadInput => ExitCode::BAD_INPUT,
+        Verdict::Outcome(OutcomeKind::Error) => ExitCode::COULD_NOT_TEST,
+        Verdict::Bisect(Answer::FirstBad | Answer::FirstFixed) => ExitCode::PASS,
+        Verdict::Bisect(Answer::NotFixed | Answer::EndsWrong) => ExitCode::FAIL,
+        Verdict::Bisect(Answer::AmongSkipped | Answer::CouldNotTest) => ExitCode::COULD_NOT_TEST,
     }
 }
 
-/// Several runs in one command: any product failure beats bad input,
-/// which beats an environment error, which beats a pass.
-pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> i32 {
-    let rank = |c: i32| match c {
-        0 => 0,
-        125 => 1,
-        2 => 2,
+/// How much an exit code says when several are combined: any product
+/// failure beats bad input, which beats an environment error, which beats
+/// a pass.
+fn severity(code: i32) -> u8 {
+    match code {
+        ExitCode::PASS => 0,
+        ExitCode::COULD_NOT_TEST => 1,
+        ExitCode::BAD_INPUT => 2,
         _ => 3,
-    };
-    codes.into_iter().max_by_key(|c| rank(*c)).unwrap_or(0)
+    }
+}
+
+/// Several runs in one command: the most severe of their exit codes.
+pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> i32 {
+    codes
+        .into_iter()
+        .max_by_key(|c| severity(*c))
+        .unwrap_or(ExitCode::PASS)
+}
+
+/// Several verdicts in one command (a gate's cells): the one whose exit
+/// code is most severe, as [`worst_exit_code`] ranks them; a pass when there
+/// are none.
+pub fn worst<V: Into<Verdict>>(verdicts: impl IntoIterator<Item = V>) -> Verdict {
+    verdicts
+        .into_iter()
+        .map(Into::into)
+        .max_by_key(|v| severity(exit_code(*v)))
+        .unwrap_or(Verdict::Outcome(OutcomeKind::Pass))
 }
 
 /// Where in the scenario something was decided.
@@ -258,6 +305,16 @@ mod tests {
 
     #[test]
     fn exit_codes_are_the_bisect_contract() {
+        // The numbers themselves are the contract: written once, here.
+        assert_eq!(
+            (
+                ExitCode::PASS,
+                ExitCode::FAIL,
+                ExitCode::BAD_INPUT,
+                ExitCode::COULD_NOT_TEST
+            ),
+            (0, 1, 2, 125)
+        );
         assert_eq!(exit_code(OutcomeKind::Pass), 0);
         for k in [OutcomeKind::Fail, OutcomeKind::Hang, OutcomeKind::Crash] {
             assert_eq!(exit_code(k), 1);
@@ -268,6 +325,18 @@ mod tests {
         assert_eq!(worst_exit_code([125, 1, 0]), 1);
         assert_eq!(worst_exit_code([0, 125]), 125);
         assert_eq!(worst_exit_code([]), 0);
+        assert_eq!(
+            worst([OutcomeKind::Pass, OutcomeKind::Error, OutcomeKind::Fail]),
+            Verdict::Outcome(OutcomeKind::Fail)
+        );
+        assert_eq!(
+            worst([OutcomeKind::Pass, OutcomeKind::Error]),
+            Verdict::Outcome(OutcomeKind::Error)
+        );
+        assert_eq!(
+            worst::<OutcomeKind>([]),
+            Verdict::Outcome(OutcomeKind::Pass)
+        );
     }
 
     /// The issue: "not fixed in any of these labels" exited 2, which the

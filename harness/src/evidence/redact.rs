@@ -27,6 +27,8 @@ pub mod placeholder {
     pub const BOLT12: &str = "<bolt12>";
     /// A counter whose value depends on timing.
     pub const COUNT: &str = "<n>";
+    /// A value drawn at random per run (xpay's payment `groupid`).
+    pub const RANDOM: &str = "<random>";
 }
 
 /// `vars` rows (in lightningd's database) whose value is decided by timing,
@@ -51,6 +53,12 @@ pub fn is_volatile_var(name: &str) -> bool {
         || name.ends_with("_deleted_index")
         || name == "last_networkevents_created_index"
         || name == "last_channelmoves_created_index"
+}
+
+/// `vars` rows that hold a time (`*time*`, e.g. `last_keysend_time`): a
+/// snapshot shows them as [`placeholder::TIME`] when set.
+pub fn is_time_var(name: &str) -> bool {
+    name.contains("time")
 }
 
 struct Rule {
@@ -246,6 +254,26 @@ impl Redactor {
         self
     }
 
+    /// Where code is, without its line number, which moves between builds:
+    /// `wallet/wallet.c` → `wallet/wallet.c:<line>`. For messages that
+    /// name a source location (an assertion, a panic) before they are
+    /// redacted.
+    pub fn code_location(file: &str) -> String {
+        format!("{file}:{}", placeholder::LINE)
+    }
+
+    /// A backtrace frame, redacted: `common/daemon.c:<line> (send_backtrace)`.
+    pub fn frame(&self, file: &str, function: &str) -> String {
+        self.redact(&format!("{} ({function})", Redactor::code_location(file)))
+    }
+
+    /// A frame as a crash state names it, the file without even the line
+    /// placeholder: `common/json_filter.c (parse_filter)`.
+    pub fn crash_frame(&self, file: &str, function: &str) -> String {
+        self.frame(file, function)
+            .replace(&format!(":{}", placeholder::LINE), "")
+    }
+
     pub fn redact(&self, text: &str) -> String {
         let mut s: Cow<str> = Cow::Borrowed(text);
         for (re, to) in &self.names {
@@ -281,6 +309,29 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_drop_their_line_numbers_and_crash_states_the_placeholder_too() {
+        let r = Redactor::new();
+        assert_eq!(
+            r.frame("wallet/wallet.c", "wallet_htlc_save_out"),
+            "wallet/wallet.c:<line> (wallet_htlc_save_out)"
+        );
+        assert_eq!(
+            r.crash_frame("common/json_filter.c", "parse_filter"),
+            "common/json_filter.c (parse_filter)"
+        );
+        assert_eq!(
+            Redactor::code_location("channeld/channeld.c"),
+            "channeld/channeld.c:<line>"
+        );
+    }
+
+    #[test]
+    fn time_vars_are_named_by_their_time() {
+        assert!(is_time_var("last_keysend_time"));
+        assert!(!is_time_var("last_invoices_created_index"));
+    }
 
     const ALICE: &str = "03b3c02ede6192118ff2151032ff94f10c9473a289bbca17d054d2a7356163d6b0";
     const BOB: &str = "03cc84513415829782736fbc0be95c157e55335322dd511eda9d176166425f664b";

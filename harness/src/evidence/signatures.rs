@@ -15,7 +15,10 @@
 //! (`Accessing a null column`), `common/memleak.c` (`MEMLEAK:`), and the checks
 //! pyln-testing's teardown makes (`contrib/pyln-testing/pyln/testing/fixtures.py`).
 
+mod crash_state;
+
 use super::redact::Redactor;
+use crash_state::{is_own_code, OpenCrash, CRASH_STATE_FRAMES};
 use regex::Regex;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -262,75 +265,30 @@ fn frame_text(file: &str, function: &str, r: &Redactor) -> Option<String> {
         return None;
     }
     // The line number is always dropped: frames name code, and lines move between builds.
-    Some(r.redact(&format!("{file}:<line> ({function})")))
+    Some(r.frame(file, function))
 }
 
-/// How many of CLN's own frames a crash state names: enough to tell two
-/// segfaults apart, few enough that a refactor far from the crash keeps
-/// the signature (crash-triage systems dedupe on the top three).
-const CRASH_STATE_FRAMES: usize = 3;
-
-/// Frames of the crash handler and of the helpers that only report a fatal
-/// error, which every backtrace of such a death starts with:
-/// `common/daemon.c` (`send_backtrace`, `crashdump`), `lightningd/log.c`
-/// (`fatal`, `fatal_vfmt`, `log_backtrace_*`), `db/utils.c` and `wallet/db.c`
-/// (`db_fatal`, `db_error`), `common/status.c` (`status_failed`). The crash
-/// state starts at the code that called them.
-const HANDLER_FRAMES: [&str; 9] = [
-    "send_backtrace",
-    "crashdump",
-    "fatal",
-    "fatal_vfmt",
-    "log_backtrace_print",
-    "log_backtrace_exit",
-    "db_fatal",
-    "db_error",
-    "status_failed",
-];
-
-/// The backtrace frames that follow a `FATAL SIGNAL` line, in any of the
-/// three formats, as redacted `file (function)`: CLN's own code only (no
-/// libc, whose paths start with `.` or `/`, no `external/`, no unknown
-/// frames), crash handler left out, at most [`CRASH_STATE_FRAMES`].
-fn frames_from(lines: &[&str], r: &Redactor) -> Vec<String> {
-    let p = patterns();
-    let mut frames = Vec::new();
-    let mut i = 0;
-    while i < lines.len() && frames.len() < CRASH_STATE_FRAMES {
-        let raw = lines[i].trim_end_matches('\r');
-        i += 1;
-        let (file, function) = if let Some(c) = p.stderr_frame.captures(raw) {
-            match lines.get(i).and_then(|l| p.stderr_frame_loc.captures(l)) {
-                Some(loc) => {
-                    i += 1;
-                    (loc[1].to_string(), c[1].to_string())
-                }
-                None => break,
-            }
-        } else if let Some(c) = p.backtrace.captures(split_line(raw).message.trim_end()) {
-            (c[1].to_string(), c[3].to_string())
-        } else {
-            break;
-        };
-        let own_code = !file.starts_with(['.', '/', '?', '('])
-            && !file.starts_with("external/")
-            && !HANDLER_FRAMES.contains(&function.as_str());
-        if own_code {
-            if let Some(t) = frame_text(&file, &function, r) {
-                frames.push(t.replace(":<line>", ""));
-            }
+/// One backtrace frame: its own signature, and one more frame of the crash
+/// being read, if any (which is closed once it names enough).
+fn on_frame(
+    node: &str,
+    (file, function): (&str, &str),
+    r: &Redactor,
+    out: &mut Vec<Signature>,
+    crash: &mut Option<OpenCrash>,
+) {
+    let Some(text) = frame_text(file, function, r) else {
+        return;
+    };
+    out.push(Signature::new(node, SignatureKind::Backtrace, text));
+    if let Some(open) = crash {
+        if is_own_code(file, function) {
+            open.frames.push(r.crash_frame(file, function));
+            out[open.at].text = open.text();
         }
-    }
-    frames
-}
-
-/// `FATAL SIGNAL 11 at common/json_filter.c (parse_filter) < ...`: the
-/// signal and where it hit, innermost frame first.
-fn crash_state(signal: &str, frames: &[String]) -> String {
-    if frames.is_empty() {
-        format!("FATAL SIGNAL {signal}")
-    } else {
-        format!("FATAL SIGNAL {signal} at {}", frames.join(" < "))
+        if open.frames.len() >= CRASH_STATE_FRAMES {
+            *crash = None;
+        }
     }
 }
 
@@ -375,13 +333,51 @@ fn with_subsystem(subsystem: &str, message: &str) -> String {
     }
 }
 
+/// glibc's assertion or Rust's panic, from a line of stderr (Rust prints
+/// the panic's message on the next line; older versions on the same one).
+fn assertion_or_panic(
+    node: &str,
+    raw: &str,
+    next: Option<&&str>,
+    r: &Redactor,
+) -> Option<Signature> {
+    let p = patterns();
+    let text = if let Some(c) = p.assertion.captures(raw) {
+        let prog = c
+            .get(1)
+            .map_or(String::new(), |m| format!("{}: ", m.as_str()));
+        let func = c
+            .get(3)
+            .map_or(String::new(), |m| format!("{}: ", m.as_str()));
+        format!(
+            "{prog}{}: {func}Assertion {} failed.",
+            Redactor::code_location(&c[2]),
+            &c[4]
+        )
+    } else {
+        let c = p.panic.captures(raw)?;
+        let msg = match c[3].trim() {
+            "" => next.map_or("", |l| l.trim()),
+            same => same,
+        };
+        format!("panicked at {}: {msg}", Redactor::code_location(&c[2]))
+    };
+    Some(Signature::new(
+        node,
+        SignatureKind::Assertion,
+        r.redact(&text),
+    ))
+}
+
 /// Signatures in one text (a log file, a crash.log, a stderr), in order of
-/// first appearance, each (kind, text) once.
+/// first appearance, each (kind, text) once. One walk over the lines: a
+/// `FATAL SIGNAL`'s crash state is filled in from the frames that follow it
+/// as they are read.
 pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
-    use SignatureKind::*;
     let p = patterns();
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
+    let mut crash: Option<OpenCrash> = None;
     let mut i = 0;
     while i < lines.len() {
         let raw = lines[i].trim_end_matches('\r');
@@ -390,119 +386,101 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
         if let Some(c) = p.stderr_frame.captures(raw) {
             if let Some(loc) = lines.get(i).and_then(|l| p.stderr_frame_loc.captures(l)) {
                 i += 1;
-                if let Some(t) = frame_text(&loc[1], &c[1], r) {
-                    out.push(Signature::new(node, Backtrace, t));
-                }
+                on_frame(node, (&loc[1], &c[1]), r, &mut out, &mut crash);
                 continue;
             }
         }
-        if let Some(c) = p.assertion.captures(raw) {
-            let prog = c
-                .get(1)
-                .map_or(String::new(), |m| format!("{}: ", m.as_str()));
-            let func = c
-                .get(3)
-                .map_or(String::new(), |m| format!("{}: ", m.as_str()));
-            out.push(Signature::new(
-                node,
-                Assertion,
-                r.redact(&format!(
-                    "{prog}{}:<line>: {func}Assertion {} failed.",
-                    &c[2], &c[4]
-                )),
-            ));
-            continue;
-        }
-        if let Some(c) = p.panic.captures(raw) {
-            // Rust prints the message on the next line (older: on the same one).
-            let msg = match c[3].trim() {
-                "" => lines.get(i).map_or("", |l| l.trim()),
-                same => same,
-            };
-            out.push(Signature::new(
-                node,
-                Assertion,
-                r.redact(&format!("panicked at {}:<line>: {msg}", &c[2])),
-            ));
+        if let Some(s) = assertion_or_panic(node, raw, lines.get(i), r) {
+            crash = None;
+            out.push(s);
             continue;
         }
         let line = split_line(raw);
         let msg = line.message.trim_end();
-        let quiet = matches!(line.level, Some("DEBUG" | "TRACE" | "IO_IN" | "IO_OUT"));
-
         if let Some(c) = p.fatal.captures(msg) {
-            // Which process died, unless it is lightningd itself (whose three
-            // texts name it differently: `lightningd`, or nothing).
-            // A subdaemon's log subsystem is `gossipd`, its stderr prefix
-            // `lightning_gossipd`: one name for both.
             let process = c.get(1).map_or(line.subsystem, |m| m.as_str());
-            let process = process.strip_prefix("lightning_").unwrap_or(process);
-            let state = crash_state(&c[2], &frames_from(&lines[i..], r));
-            let text = match process {
-                "" | "lightningd" => state,
-                other => format!("{other}: {state}"),
+            let open = OpenCrash {
+                at: out.len(),
+                process: process.strip_prefix("lightning_").unwrap_or(process).into(),
+                signal: c[2].to_string(),
+                frames: Vec::new(),
             };
-            out.push(Signature::new(node, FatalSignal, text));
-        } else if let Some(c) = p.backtrace.captures(msg) {
-            if let Some(t) = frame_text(&c[1], &c[3], r) {
-                out.push(Signature::new(node, Backtrace, t));
-            }
-        }
-        if let Some(c) = p.sql.captures(msg) {
-            out.push(Signature::new(node, SqlError, r.redact(&c[1])));
-            if let Some(u) = p.unique.captures(msg) {
-                out.push(Signature::new(
-                    node,
-                    UniqueConstraint,
-                    format!("UNIQUE constraint failed: {}", &u[1]),
-                ));
-            } else if let Some(u) = p.pg_unique.captures(msg) {
-                out.push(Signature::new(
-                    node,
-                    UniqueConstraint,
-                    pg_unique_as_sqlite(&u[1], &u[2]),
-                ));
-            }
-        }
-        if line.subsystem.starts_with("plugin-") && !quiet {
-            let died = msg
-                .strip_prefix("Killing plugin: ")
-                .is_some_and(|reason| !reason.starts_with("disabled itself"))
-                || msg.starts_with("Plugin marked as important");
-            if died {
-                out.push(Signature::new(
-                    node,
-                    PluginDied,
-                    r.redact(&with_subsystem(line.subsystem, msg)),
-                ));
-            }
-        }
-        if p.subd.is_match(msg) {
-            let t = if msg.starts_with("STATUS_FAIL_") {
-                with_subsystem(line.subsystem, msg)
-            } else {
-                msg.to_string()
-            };
-            out.push(Signature::new(node, SubdaemonDied, r.redact(&t)));
-        }
-        if let Some(pos) = msg.find("That's weird: ") {
-            out.push(Signature::new(node, Weird, r.redact(&msg[pos..])));
-        }
-        if msg.contains("Bad reestablish") {
-            out.push(Signature::new(node, BadReestablish, r.redact(msg)));
-        }
-        if msg.contains("MEMLEAK:") {
-            out.push(Signature::new(node, MemLeak, r.redact(msg)));
-        }
-        if line.level == Some("BROKEN") || msg.contains("bad hsm request") {
             out.push(Signature::new(
                 node,
-                Broken,
+                SignatureKind::FatalSignal,
+                open.text(),
+            ));
+            crash = Some(open);
+        } else if let Some(c) = p.backtrace.captures(msg) {
+            on_frame(node, (&c[1], &c[3]), r, &mut out, &mut crash);
+        } else {
+            crash = None;
+        }
+        message_signatures(node, &line, msg, r, &mut out);
+    }
+    dedup(out)
+}
+
+/// What one log message says beyond a crash and its frames: SQL errors
+/// (and the UNIQUE constraint, in SQLite's words), deaths of plugins and
+/// subdaemons, `That's weird`, bad reestablishes, leaks, BROKEN lines.
+fn message_signatures(node: &str, line: &Line, msg: &str, r: &Redactor, out: &mut Vec<Signature>) {
+    use SignatureKind::*;
+    let p = patterns();
+    if let Some(c) = p.sql.captures(msg) {
+        out.push(Signature::new(node, SqlError, r.redact(&c[1])));
+        if let Some(u) = p.unique.captures(msg) {
+            out.push(Signature::new(
+                node,
+                UniqueConstraint,
+                format!("UNIQUE constraint failed: {}", &u[1]),
+            ));
+        } else if let Some(u) = p.pg_unique.captures(msg) {
+            out.push(Signature::new(
+                node,
+                UniqueConstraint,
+                pg_unique_as_sqlite(&u[1], &u[2]),
+            ));
+        }
+    }
+    let quiet = matches!(line.level, Some("DEBUG" | "TRACE" | "IO_IN" | "IO_OUT"));
+    if line.subsystem.starts_with("plugin-") && !quiet {
+        let died = msg
+            .strip_prefix("Killing plugin: ")
+            .is_some_and(|reason| !reason.starts_with("disabled itself"))
+            || msg.starts_with("Plugin marked as important");
+        if died {
+            out.push(Signature::new(
+                node,
+                PluginDied,
                 r.redact(&with_subsystem(line.subsystem, msg)),
             ));
         }
     }
-    dedup(out)
+    if p.subd.is_match(msg) {
+        let t = if msg.starts_with("STATUS_FAIL_") {
+            with_subsystem(line.subsystem, msg)
+        } else {
+            msg.to_string()
+        };
+        out.push(Signature::new(node, SubdaemonDied, r.redact(&t)));
+    }
+    if let Some(pos) = msg.find("That's weird: ") {
+        out.push(Signature::new(node, Weird, r.redact(&msg[pos..])));
+    }
+    if msg.contains("Bad reestablish") {
+        out.push(Signature::new(node, BadReestablish, r.redact(msg)));
+    }
+    if msg.contains("MEMLEAK:") {
+        out.push(Signature::new(node, MemLeak, r.redact(msg)));
+    }
+    if line.level == Some("BROKEN") || msg.contains("bad hsm request") {
+        out.push(Signature::new(
+            node,
+            Broken,
+            r.redact(&with_subsystem(line.subsystem, msg)),
+        ));
+    }
 }
 
 /// Drops repeated (node, kind, text), keeping the first.
@@ -515,12 +493,8 @@ pub fn dedup(sigs: Vec<Signature>) -> Vec<Signature> {
 
 /// A node that ended badly: `exit_description` as a report prints it, e.g.
 /// `signal 6 (SIGABRT)` or `exit code 1`.
-pub fn exit_signature(node: &str, exit_description: &str) -> Signature {
-    Signature::new(
-        node,
-        SignatureKind::Exit,
-        Redactor::new().redact(exit_description.trim()),
-    )
+pub fn exit_signature(node: &str, exit_description: &str, r: &Redactor) -> Signature {
+    Signature::new(node, SignatureKind::Exit, r.redact(exit_description.trim()))
 }
 
 /// The signature that best names what went wrong: a UNIQUE constraint over
@@ -843,7 +817,7 @@ lightningd: connectd failed (signal 9), exiting.
 
     #[test]
     fn exit_signatures_and_json_shape() {
-        let s = exit_signature("alice", "signal 6 (SIGABRT)");
+        let s = exit_signature("alice", "signal 6 (SIGABRT)", &Redactor::new());
         assert_eq!(s.kind, Exit);
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
@@ -928,7 +902,7 @@ thread 'main' panicked at plugins/grpc-plugin/src/main.rs:52:10:\ncalled `Option
             s.text
         );
         // It outranks the bare exit status it explains.
-        let sigs = [exit_signature("alice", "exit code 1"), s.clone()];
+        let sigs = [exit_signature("alice", "exit code 1", &r), s.clone()];
         assert_eq!(first_crash(&sigs), Some(&s));
         // Noise is not a reason; silence gives none.
         assert_eq!(

@@ -313,7 +313,7 @@ fn json_value(v: ValueRef<'_>, kind: Col, r: &Redactor) -> Value {
     match (v, kind) {
         (ValueRef::Null, _) => Value::Null,
         (_, Col::Time) => Value::String(super::redact::placeholder::TIME.into()),
-        (_, Col::Random) => Value::String("<random>".into()),
+        (_, Col::Random) => Value::String(super::redact::placeholder::RANDOM.into()),
         (ValueRef::Integer(i), Col::Enum(name)) => {
             Value::String(name(i).map_or_else(|| format!("UNKNOWN({i})"), str::to_string))
         }
@@ -387,7 +387,7 @@ fn vars(conn: &Connection, r: &Redactor) -> Result<Value, DbErrorKind> {
         let blobval = q(sql.clone(), row.get_ref(3))?;
         let v = if super::redact::is_volatile_var(&name) {
             Value::String(super::redact::placeholder::COUNT.into())
-        } else if name.contains("time") {
+        } else if super::redact::is_time_var(&name) {
             json_value(
                 if matches!(intval, ValueRef::Null) {
                     val

@@ -38,9 +38,21 @@ pub struct ExploreConfig {
     pub shrink_reruns: usize,
 }
 
+impl ExploreConfig {
+    /// How long to keep starting runs: `--budget` seconds, else ten
+    /// minutes unless a run count (`--runs`) bounds it instead.
+    pub fn budget(budget_secs: Option<u64>, runs: Option<u64>) -> Option<Duration> {
+        match (budget_secs, runs) {
+            (Some(b), _) => Some(Duration::from_secs(b)),
+            (None, None) => Some(Duration::from_secs(600)),
+            (None, Some(_)) => None,
+        }
+    }
+}
+
 /// What one run of a program said.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Observed {
     pub outcome: OutcomeKind,
     /// The dedup key: the first signature, else outcome + failing step kind.
     pub key: Option<String>,
@@ -115,12 +127,12 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     /// Run a program with `base` and `candidate` pinned to these labels.
-    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Verdict {
+    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Observed {
         let i = self.n.get();
         self.n.set(i + 1);
         let file = self.dir.path().join(format!("p{i}-{}.toml", p.seed));
         if let Err(e) = std::fs::write(&file, render(p, None)) {
-            return Verdict {
+            return Observed {
                 outcome: OutcomeKind::Error,
                 key: None,
                 detail: e.to_string(),
@@ -129,23 +141,103 @@ impl Runner<'_> {
         let run_cfg = self.cfg.pinned([("base", base), ("candidate", candidate)]);
         let opts = crate::runner::RunOptions::quiet();
         match crate::runner::run_file(&file, &run_cfg, &opts).await {
-            crate::runner::RunResult::BadScenario(e) => Verdict {
+            crate::runner::RunResult::BadScenario(e) => Observed {
                 outcome: OutcomeKind::Error,
                 key: None,
                 detail: format!("generated a bad scenario (a harness bug): {e}"),
             },
-            crate::runner::RunResult::Ran(r) => {
-                let failed_step = r.step.as_ref().map(|s| s.name.clone());
-                Verdict {
-                    outcome: r.outcome,
-                    key: key_of(
-                        r.outcome,
-                        r.first_signature.as_deref(),
-                        failed_step.as_deref(),
-                    ),
-                    detail: r.detail.clone(),
-                }
+            crate::runner::RunResult::Ran(r) => Observed {
+                outcome: r.outcome,
+                key: key_of_report(&r),
+                detail: r.detail.clone(),
+            },
+        }
+    }
+}
+
+/// What generated programs may use: only what both versions have (each
+/// resolved as `run` would), plus the chain witness where electrs is
+/// installed. An error names the version that cannot be found.
+pub fn abilities(
+    cfg: &crate::runner::RunConfig,
+    c: &ExploreConfig,
+    electrs: Option<&Path>,
+) -> Result<Abilities, crate::binaries::ResolveError> {
+    let mut versions = vec![];
+    for label in [&c.base, &c.candidate] {
+        let mut d = cfg.discovery.clone();
+        d.command_line
+            .push(("explore".into(), PathBuf::from(label)));
+        versions.push(d.resolve("explore")?.version);
+    }
+    let mut can = Abilities::between(&versions[0], &versions[1]);
+    can.witness = crate::witness::find_electrs(electrs).is_ok();
+    Ok(can)
+}
+
+/// A finding's key from a finished run, as [`key_of`] makes it.
+fn key_of_report(r: &crate::report::Report) -> Option<String> {
+    let failed_step = r.step.as_ref().map(|s| s.name.as_str());
+    key_of(r.outcome, r.first_signature.as_deref(), failed_step)
+}
+
+/// What the runs so far found, as they come in.
+#[derive(Default)]
+struct Tally {
+    found: Vec<(Finding, Program)>,
+    runs: u64,
+    errors: u64,
+    first_finding: Option<f64>,
+}
+
+impl Tally {
+    /// One finished run: counted, said in one progress line (two when it
+    /// found something or could not run), and filed under its key.
+    fn add(&mut self, p: Program, v: Observed, elapsed: f64, progress: &mut dyn FnMut(&str)) {
+        self.runs += 1;
+        progress(&format!(
+            "run {:>3}  seed {:<20} {:>2} steps  {:<5} {}",
+            self.runs,
+            p.seed,
+            p.steps(),
+            v.outcome.as_str(),
+            v.key
+                .as_deref()
+                .map(|k| crate::text::truncate(k, 90))
+                .unwrap_or_default()
+        ));
+        if v.outcome == OutcomeKind::Error {
+            self.errors += 1;
+            progress(&format!(
+                "         error: {}",
+                crate::text::truncate(&v.detail, 300)
+            ));
+            return;
+        }
+        let Some(key) = v.key else { return };
+        progress(&format!(
+            "         {}",
+            crate::text::truncate(v.detail.lines().next().unwrap_or_default(), 300)
+        ));
+        self.first_finding.get_or_insert(elapsed);
+        match self.found.iter_mut().find(|(f, _)| f.key == key) {
+            Some((f, _)) => {
+                f.hits += 1;
+                f.seeds.push(p.seed);
             }
+            None => self.found.push((
+                Finding {
+                    key,
+                    outcome: v.outcome.as_str().into(),
+                    seeds: vec![p.seed],
+                    hits: 1,
+                    also_on_base: false,
+                    file: None,
+                    lines: 0,
+                    reproduced: false,
+                },
+                p,
+            )),
         }
     }
 }
@@ -178,14 +270,12 @@ pub async fn explore(
         })?,
         n: std::cell::Cell::new(0),
     };
-    let mut found: Vec<(Finding, Program)> = Vec::new();
-    let (mut runs, mut errors) = (0u64, 0u64);
-    let mut first_finding = None;
+    let mut tally = Tally::default();
     let mut next = 0u64;
     let out_of_time = |runs: u64| {
         c.runs.is_some_and(|n| runs >= n) || c.budget.is_some_and(|b| started.elapsed() >= b)
     };
-    while !out_of_time(runs) {
+    while !out_of_time(tally.runs) {
         let batch: Vec<u64> = (0..c.jobs.max(1) as u64)
             .map(|k| next + k)
             .filter(|k| c.runs.is_none_or(|n| *k < n))
@@ -194,155 +284,127 @@ pub async fn explore(
         if batch.is_empty() {
             break;
         }
-        let programs: Vec<Program> = batch
+        let programs = batch
             .iter()
-            .map(|k| generate(mix(c.seed, *k), c.nodes, can))
-            .collect();
-        let results: Vec<(Program, Verdict)> =
-            futures_util::stream::iter(programs.into_iter().map(|p| {
-                let r = &runner;
-                async move {
-                    let v = r.run(&p, &c.base, &c.candidate).await;
-                    (p, v)
-                }
-            }))
-            .buffer_unordered(c.jobs.max(1))
-            .collect()
-            .await;
+            .map(|k| generate(mix(c.seed, *k), c.nodes, can));
+        let results: Vec<(Program, Observed)> = futures_util::stream::iter(programs.map(|p| {
+            let r = &runner;
+            async move {
+                let v = r.run(&p, &c.base, &c.candidate).await;
+                (p, v)
+            }
+        }))
+        .buffer_unordered(c.jobs.max(1))
+        .collect()
+        .await;
         for (p, v) in results {
-            runs += 1;
-            progress(&format!(
-                "run {runs:>3}  seed {:<20} {:>2} steps  {:<5} {}",
-                p.seed,
-                p.steps(),
-                v.outcome.as_str(),
-                v.key
-                    .as_deref()
-                    .map(|k| crate::text::truncate(k, 90))
-                    .unwrap_or_default()
-            ));
-            if v.outcome == OutcomeKind::Error {
-                errors += 1;
-                progress(&format!(
-                    "         error: {}",
-                    crate::text::truncate(&v.detail, 300)
-                ));
-                continue;
-            }
-            let Some(key) = v.key else { continue };
-            progress(&format!(
-                "         {}",
-                crate::text::truncate(v.detail.lines().next().unwrap_or_default(), 300)
-            ));
-            first_finding.get_or_insert(started.elapsed().as_secs_f64());
-            match found.iter_mut().find(|(f, _)| f.key == key) {
-                Some((f, _)) => {
-                    f.hits += 1;
-                    f.seeds.push(p.seed);
-                }
-                None => found.push((
-                    Finding {
-                        key,
-                        outcome: v.outcome.as_str().into(),
-                        seeds: vec![p.seed],
-                        hits: 1,
-                        also_on_base: false,
-                        file: None,
-                        lines: 0,
-                        reproduced: false,
-                    },
-                    p,
-                )),
-            }
+            tally.add(p, v, started.elapsed().as_secs_f64(), progress);
         }
-        if errors > 0 && errors == runs {
+        if tally.errors > 0 && tally.errors == tally.runs {
             return Err(
                 "every run so far ended in `error`: the environment cannot run these versions"
                     .into(),
             );
         }
     }
-    // Each distinct finding: is it an upgrade regression, then shrink, write, confirm.
-    for (f, p) in &mut found {
-        let on_base = runner.run(p, &c.base, &c.base).await;
-        f.also_on_base = on_base.key.as_deref() == Some(f.key.as_str());
-        progress(&format!(
-            "finding `{}`: {}",
-            crate::text::truncate(&f.key, 80),
-            if f.also_on_base {
-                "also with candidate = base (pre-existing, not an upgrade regression)"
-            } else {
-                "only across the upgrade"
-            }
-        ));
-        let mut best = p.clone();
-        let mut reruns = 0;
-        'shrink: loop {
-            for q in shrink_candidates(&best) {
-                if reruns >= c.shrink_reruns {
-                    break 'shrink;
-                }
-                reruns += 1;
-                let v = runner.run(&q, &c.base, &c.candidate).await;
-                let kept = v.key.as_deref() == Some(f.key.as_str());
-                progress(&format!(
-                    "  shrink {reruns:>2}: {} nodes, {} steps: {}",
-                    q.nodes(),
-                    q.steps(),
-                    if kept { "still reproduces" } else { "gone" }
-                ));
-                if kept {
-                    best = q;
-                    continue 'shrink;
-                }
-            }
-            break;
-        }
-        std::fs::create_dir_all(&c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
-        let file = c.out.join(format!("{}.toml", slug(&f.key)));
-        let text = render(&best, Some(&f.key));
-        std::fs::write(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
-        f.lines = text.lines().count();
-        // Confirm with `run` itself, from the written file.
-        let run_cfg = cfg.pinned([
-            ("base", c.base.as_str()),
-            ("candidate", c.candidate.as_str()),
-        ]);
-        let opts = crate::runner::RunOptions::quiet();
-        if let crate::runner::RunResult::Ran(r) =
-            crate::runner::run_file(&file, &run_cfg, &opts).await
-        {
-            let failed_step = r.step.as_ref().map(|s| s.name.clone());
-            f.reproduced = key_of(
-                r.outcome,
-                r.first_signature.as_deref(),
-                failed_step.as_deref(),
-            )
-            .as_deref()
-                == Some(f.key.as_str());
-        }
-        progress(&format!(
-            "  wrote {} ({} lines), `run` {}",
-            file.display(),
-            f.lines,
-            if f.reproduced {
-                "reproduces it"
-            } else {
-                "does NOT reproduce it"
-            }
-        ));
-        f.file = Some(file);
+    for (f, p) in &mut tally.found {
+        settle(&runner, c, f, p, progress).await?;
     }
     Ok(Summary {
         base: c.base.clone(),
         candidate: c.candidate.clone(),
         seed: c.seed,
-        runs,
-        errors,
+        runs: tally.runs,
+        errors: tally.errors,
         seconds: started.elapsed().as_secs_f64(),
-        first_finding_after_s: first_finding,
-        findings: found.into_iter().map(|(f, _)| f).collect(),
+        first_finding_after_s: tally.first_finding,
+        findings: tally.found.into_iter().map(|(f, _)| f).collect(),
     })
+}
+
+/// One distinct finding: is it an upgrade regression, then shrink it,
+/// write it, and confirm that `run` reproduces it from the file.
+async fn settle(
+    runner: &Runner<'_>,
+    c: &ExploreConfig,
+    f: &mut Finding,
+    p: &Program,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), String> {
+    let on_base = runner.run(p, &c.base, &c.base).await;
+    f.also_on_base = on_base.key.as_deref() == Some(f.key.as_str());
+    progress(&format!(
+        "finding `{}`: {}",
+        crate::text::truncate(&f.key, 80),
+        if f.also_on_base {
+            "also with candidate = base (pre-existing, not an upgrade regression)"
+        } else {
+            "only across the upgrade"
+        }
+    ));
+    let best = shrink(runner, c, &f.key, p, progress).await;
+    std::fs::create_dir_all(&c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
+    let file = c.out.join(format!("{}.toml", slug(&f.key)));
+    let text = render(&best, Some(&f.key));
+    std::fs::write(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
+    f.lines = text.lines().count();
+    // Confirm with `run` itself, from the written file.
+    let run_cfg = runner.cfg.pinned([
+        ("base", c.base.as_str()),
+        ("candidate", c.candidate.as_str()),
+    ]);
+    let opts = crate::runner::RunOptions::quiet();
+    if let crate::runner::RunResult::Ran(r) = crate::runner::run_file(&file, &run_cfg, &opts).await
+    {
+        f.reproduced = key_of_report(&r).as_deref() == Some(f.key.as_str());
+    }
+    progress(&format!(
+        "  wrote {} ({} lines), `run` {}",
+        file.display(),
+        f.lines,
+        if f.reproduced {
+            "reproduces it"
+        } else {
+            "does NOT reproduce it"
+        }
+    ));
+    f.file = Some(file);
+    Ok(())
+}
+
+/// The smallest program found that still shows `key`, within the rerun
+/// budget: each candidate that keeps it becomes the one shrunk next.
+async fn shrink(
+    runner: &Runner<'_>,
+    c: &ExploreConfig,
+    key: &str,
+    p: &Program,
+    progress: &mut dyn FnMut(&str),
+) -> Program {
+    let mut best = p.clone();
+    let mut reruns = 0;
+    'shrink: loop {
+        for q in shrink_candidates(&best) {
+            if reruns >= c.shrink_reruns {
+                break 'shrink;
+            }
+            reruns += 1;
+            let v = runner.run(&q, &c.base, &c.candidate).await;
+            let kept = v.key.as_deref() == Some(key);
+            progress(&format!(
+                "  shrink {reruns:>2}: {} nodes, {} steps: {}",
+                q.nodes(),
+                q.steps(),
+                if kept { "still reproduces" } else { "gone" }
+            ));
+            if kept {
+                best = q;
+                continue 'shrink;
+            }
+        }
+        break;
+    }
+    best
 }
 
 /// Run `k`'s seed from the user's: distinct, reproducible, and stable
@@ -394,15 +456,16 @@ pub fn table(s: &Summary) -> String {
     t
 }
 
-/// 1 if anything was found, 0 if not, 125 if nothing could run.
-pub fn exit_code(s: &Summary) -> i32 {
-    use crate::outcome::{exit_code, OutcomeKind};
+/// What the exploration concluded (`outcome::exit_code` makes it the exit
+/// code): a failure if anything was found, an environment error if nothing
+/// could run, else a pass.
+pub fn verdict(s: &Summary) -> OutcomeKind {
     if !s.findings.is_empty() {
-        exit_code(OutcomeKind::Fail)
+        OutcomeKind::Fail
     } else if s.runs > 0 && s.errors == s.runs {
-        exit_code(OutcomeKind::Error)
+        OutcomeKind::Error
     } else {
-        exit_code(OutcomeKind::Pass)
+        OutcomeKind::Pass
     }
 }
 
@@ -434,6 +497,19 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_is_ten_minutes_unless_a_run_count_or_budget_is_given() {
+        assert_eq!(
+            ExploreConfig::budget(None, None),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(ExploreConfig::budget(None, Some(5)), None);
+        assert_eq!(
+            ExploreConfig::budget(Some(30), None),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
     fn run_seeds_are_reproducible_and_distinct() {
         assert_eq!(mix(1, 0), mix(1, 0));
         let seeds: std::collections::BTreeSet<u64> = (0..1000).map(|k| mix(1, k)).collect();
@@ -441,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes() {
+    fn nothing_found_passes_nothing_run_is_the_environment_anything_found_fails() {
         let mut s = Summary {
             base: "a".into(),
             candidate: "b".into(),
@@ -452,9 +528,9 @@ mod tests {
             first_finding_after_s: None,
             findings: vec![],
         };
-        assert_eq!(exit_code(&s), 0);
+        assert_eq!(verdict(&s), OutcomeKind::Pass);
         s.errors = 3;
-        assert_eq!(exit_code(&s), 125);
+        assert_eq!(verdict(&s), OutcomeKind::Error);
         s.findings.push(Finding {
             key: "k".into(),
             outcome: "crash".into(),
@@ -465,7 +541,7 @@ mod tests {
             lines: 0,
             reproduced: true,
         });
-        assert_eq!(exit_code(&s), 1);
+        assert_eq!(verdict(&s), OutcomeKind::Fail);
         assert!(table(&s).contains("k"));
     }
 }
