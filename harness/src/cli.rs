@@ -582,7 +582,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
         .iter()
         .map(|n| (NodeConfig::named(n), lightningd.clone()))
         .collect();
-    let mut net = match Network::create(run_dir.path(), &bitcoin, specs) {
+    let mut net = match Network::create(run_dir.path(), &bitcoin, specs).await {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
@@ -592,7 +592,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
     if bins.db == Some(crate::options::DbBackend::Postgres) {
         progress("starting PostgreSQL");
         let all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        if let Err(e) = net.attach_postgres(&all) {
+        if let Err(e) = net.attach_postgres(&all).await {
             eprintln!("error: {e}");
             return exit::environment();
         }
@@ -624,6 +624,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
         run_dir.keep();
         eprintln!("run dir kept: {}", run_dir.path().display());
         net.shutdown().await;
+        net.release().await;
         return exit::failed();
     }
     progress("ready");
@@ -644,6 +645,7 @@ async fn up(count: usize, role: &str, bins: &BinaryArgs, keep: bool, no_wait: bo
     }
     progress("shutting down");
     net.shutdown().await;
+    net.release().await;
     progress("done");
     if run_dir.is_kept() {
         println!("run dir kept: {}", run_dir.path().display());

@@ -110,7 +110,7 @@ pub async fn record(
     mut meta: FixtureMeta,
 ) -> Result<FixtureMeta, FixtureError> {
     let err = |e: &dyn std::fmt::Display| FixtureError::Record(e.to_string());
-    meta.block_height = net.bitcoind.block_count().map_err(|e| err(&e))?;
+    meta.block_height = net.bitcoind.block_count().await.map_err(|e| err(&e))?;
     meta.next_coinbase = net.bitcoind.next_coinbase();
     net.bitcoind.shut_down().map_err(|e| err(&e))?;
     let mut tar = tar::Builder::new(Vec::new());
@@ -303,7 +303,7 @@ pub fn restore_nodes(
                 .map_err(|e| err(&e))?;
         }
     }
-    let height = net.bitcoind.block_count().map_err(|e| err(&e))?;
+    let height = net.bitcoind.block_count_blocking().map_err(|e| err(&e))?;
     if height != meta.block_height {
         return Err(err(&format!(
             "bitcoind is at height {height} on the fixture's chain, the fixture says {}",

@@ -84,11 +84,12 @@ impl World<'_> {
 
     /// Any bitcoind RPC with positional params. An RPC error is expectable,
     /// like lightningd's.
-    pub(super) fn bitcoin(&self, method: &str, params: &Value) -> Result<Value, StepError> {
+    pub(super) async fn bitcoin(&self, method: &str, params: &Value) -> Result<Value, StepError> {
         let args = params.as_array().cloned().unwrap_or_default();
         self.net
             .bitcoind
             .call(method, &args)
+            .await
             .map_err(|e| StepError::Rpc(json!({"code": null, "message": e.to_string()})))
     }
 
@@ -102,7 +103,7 @@ impl World<'_> {
         let polled = poll_until(timeout, Duration::from_millis(50), || {
             let r = self.net.bitcoind.call("getrawmempool", &[]);
             async move {
-                match r {
+                match r.await {
                     Ok(Value::Array(txids)) => {
                         let there = match txid {
                             Some(t) => txids.iter().any(|x| x == t),

@@ -204,7 +204,8 @@ pub async fn run(
         fixture.is_none(),
         scenario.witness,
         cfg.record.as_ref().and_then(|r| r.chain_mocktime),
-    );
+    )
+    .await;
     let mut net = match created {
         Ok(n) => n,
         Err(e) => {
@@ -241,7 +242,7 @@ pub async fn run(
             return state;
         }
         rec.phase("starting PostgreSQL");
-        if let Err(e) = net.attach_postgres(&on_postgres) {
+        if let Err(e) = net.attach_postgres(&on_postgres).await {
             state.findings.push(env_finding(e.to_string()));
             state.network = Some(net);
             return state;

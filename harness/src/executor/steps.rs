@@ -146,7 +146,7 @@ impl<'a> World<'a> {
             Mine { blocks } => {
                 self.net.mine(*blocks).await.map_err(net_step_error)?;
                 Ok(
-                    json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}),
+                    json!({"blocks": blocks, "height": self.net.bitcoind.block_count().await.unwrap_or(0)}),
                 )
             }
             WaitChannel { node, peer, state } => {
@@ -160,7 +160,7 @@ impl<'a> World<'a> {
             ForceClose { node, peer } => self.force_close(node, peer, timeout).await,
             WaitSwept { node, max_blocks } => self.wait_swept(node, *max_blocks, timeout).await,
             Witness { node } => self.witness_check(node, timeout).await,
-            Bitcoin { method, params } => self.bitcoin(method, &resolve(params)?),
+            Bitcoin { method, params } => self.bitcoin(method, &resolve(params)?).await,
             WaitMempool { count, txid } => {
                 let txid = match txid {
                     Some(t) => Some(resolve(t)?.as_str().map(String::from).ok_or_else(|| {
