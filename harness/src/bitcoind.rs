@@ -1,9 +1,16 @@
 //! The regtest bitcoind, through the `bitcoind` crate. No wallet: coins are
 //! mined straight to lightningd addresses.
+//!
+//! The crate's RPC client is synchronous, and `--jobs` runs share one
+//! runtime thread: every RPC made from async code ([`Bitcoind::call`] and
+//! the methods built on it) runs on tokio's blocking pool, so a slow
+//! `generatetoaddress` never stalls another run's timers. `*_blocking`
+//! variants are for synchronous code (evidence gathering after the run).
 
 use crate::binaries::BitcoinBins;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BitcoindError {
@@ -18,7 +25,8 @@ pub enum BitcoindError {
 }
 
 pub struct Bitcoind {
-    inner: bitcoind::BitcoinD,
+    /// Shared with the blocking-pool task of an RPC in flight.
+    inner: Arc<bitcoind::BitcoinD>,
     /// Height of the next unspent OP_TRUE coinbase to fund a node from.
     next_coinbase: u64,
     /// The P2WSH address of the script `OP_TRUE` (from `decodescript 51`).
@@ -110,13 +118,13 @@ impl Bitcoind {
             rpc_password: cookie.password,
             datadir: datadir.to_path_buf(),
             bins: bins.clone(),
-            inner,
+            inner: Arc::new(inner),
             next_coinbase: 1,
             op_true_address: String::new(),
         })
         .and_then(|mut b: Bitcoind| {
             let script = b
-                .call("decodescript", &[json!("51")])
+                .call_blocking("decodescript", &[json!("51")])
                 .map_err(|e| start_err(e.to_string()))?;
             let addr = script["segwit"]["address"]
                 .as_str()
@@ -137,14 +145,23 @@ impl Bitcoind {
         &self.inner
     }
 
-    pub fn call(&self, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
-        self.inner
-            .client
-            .call::<Value>(method, args)
-            .map_err(|e| BitcoindError::Rpc {
-                method: method.into(),
-                message: e.to_string(),
-            })
+    /// One RPC, on the blocking pool (the crate's client is synchronous).
+    pub async fn call(&self, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
+        let inner = Arc::clone(&self.inner);
+        let (method, args) = (method.to_string(), args.to_vec());
+        let join_err = |method: &str, e: tokio::task::JoinError| BitcoindError::Rpc {
+            method: method.into(),
+            message: format!("the RPC task did not finish: {e}"),
+        };
+        let m = method.clone();
+        tokio::task::spawn_blocking(move || rpc(&inner, &m, &args))
+            .await
+            .map_err(|e| join_err(&method, e))?
+    }
+
+    /// One RPC on the calling thread: for synchronous code only.
+    pub fn call_blocking(&self, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
+        rpc(&self.inner, method, args)
     }
 
     /// Height of the next unspent OP_TRUE coinbase (a fixture records it).
@@ -157,44 +174,53 @@ impl Bitcoind {
         self.next_coinbase = height;
     }
 
-    pub fn block_count(&self) -> Result<u64, BitcoindError> {
-        Ok(self.call("getblockcount", &[])?.as_u64().unwrap_or(0))
+    pub async fn block_count(&self) -> Result<u64, BitcoindError> {
+        Ok(self.call("getblockcount", &[]).await?.as_u64().unwrap_or(0))
+    }
+
+    /// As [`Bitcoind::block_count`], for synchronous code only.
+    pub fn block_count_blocking(&self) -> Result<u64, BitcoindError> {
+        Ok(self
+            .call_blocking("getblockcount", &[])?
+            .as_u64()
+            .unwrap_or(0))
     }
 
     /// Blocks whose coinbase pays P2WSH(OP_TRUE): spendable by the harness
     /// without a key once mature (the witness is the script `51` itself),
     /// and segwit, as lightningd wants the inputs of a channel funding
     /// transaction it did not build (v26.06: "non-segwit and unsigned").
-    pub fn mine(&self, blocks: u64) -> Result<(), BitcoindError> {
+    pub async fn mine(&self, blocks: u64) -> Result<(), BitcoindError> {
         self.call(
             "generatetoaddress",
             &[json!(blocks), json!(self.op_true_address)],
         )
+        .await
         .map(|_| ())
     }
 
     /// Mine enough blocks before any node starts that `funders` coinbases
     /// are mature: a node then starts at the tip instead of fetching a
     /// hundred blocks through `bcli` (one `bitcoin-cli` fork each) later.
-    pub fn premine(&self, funders: u64) -> Result<(), BitcoindError> {
+    pub async fn premine(&self, funders: u64) -> Result<(), BitcoindError> {
         let want = COINBASE_MATURITY + funders.max(1);
-        let have = self.block_count()?;
+        let have = self.block_count().await?;
         if have < want {
-            self.mine(want - have)?;
+            self.mine(want - have).await?;
         }
         Ok(())
     }
 
     /// The next unspent mature OP_TRUE coinbase: (txid, value in sat).
     /// Mines one more block when none is mature yet.
-    fn take_coinbase(&mut self) -> Result<(Value, u64), BitcoindError> {
+    async fn take_coinbase(&mut self) -> Result<(Value, u64), BitcoindError> {
         let height = self.next_coinbase;
-        let tip = self.block_count()?;
+        let tip = self.block_count().await?;
         if tip < height + COINBASE_MATURITY {
-            self.mine(height + COINBASE_MATURITY - tip)?;
+            self.mine(height + COINBASE_MATURITY - tip).await?;
         }
-        let hash = self.call("getblockhash", &[json!(height)])?;
-        let block = self.call("getblock", &[hash, json!(2)])?;
+        let hash = self.call("getblockhash", &[json!(height)]).await?;
+        let block = self.call("getblock", &[hash, json!(2)]).await?;
         let coinbase = &block["tx"][0];
         let value = (coinbase["vout"][0]["value"].as_f64().unwrap_or(0.0) * 1e8).round() as u64;
         self.next_coinbase += 1;
@@ -203,12 +229,12 @@ impl Bitcoind {
 
     /// A raw transaction spending the next coinbase to `outputs` (address,
     /// sat), the rest (less [`FEE_SAT`]) to `change`.
-    fn spend_coinbase(
+    async fn spend_coinbase(
         &mut self,
         outputs: &[(&str, u64)],
         change: Option<&str>,
     ) -> Result<Value, BitcoindError> {
-        let (txid, value) = self.take_coinbase()?;
+        let (txid, value) = self.take_coinbase().await?;
         let spent: u64 = outputs.iter().map(|(_, sat)| sat).sum();
         let mut outs: Vec<Value> = outputs
             .iter()
@@ -221,6 +247,7 @@ impl Bitcoind {
             "createrawtransaction",
             &[json!([{"txid": txid, "vout": 0}]), json!(outs)],
         )
+        .await
     }
 
     /// A raw transaction as broadcast: with the one input's witness.
@@ -230,16 +257,18 @@ impl Bitcoind {
 
     /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
     /// transaction goes to the mempool; the caller mines it.
-    pub fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
-        let raw = self.spend_coinbase(&[], Some(address))?;
-        self.broadcast(&raw)
+    pub async fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
+        let raw = self.spend_coinbase(&[], Some(address)).await?;
+        self.broadcast(&raw).await
     }
 
     /// The PSBT of an unsigned raw transaction, with each input's witness
     /// UTXO filled in from the chain (so lightningd can see it is segwit).
-    fn psbt_of(&self, raw: &Value) -> Result<Value, BitcoindError> {
-        let psbt = self.call("converttopsbt", &[raw.clone()])?;
-        self.call("utxoupdatepsbt", &[psbt])
+    async fn psbt_of(&self, raw: &Value) -> Result<Value, BitcoindError> {
+        let psbt = self
+            .call("converttopsbt", std::slice::from_ref(raw))
+            .await?;
+        self.call("utxoupdatepsbt", &[psbt]).await
     }
 
     /// A channel funding transaction built by the harness (lightningd's
@@ -247,21 +276,24 @@ impl Bitcoind {
     /// to the channel's funding address, the rest of a coinbase to the
     /// funder's own `change` address. Returns (raw tx, its PSBT) for
     /// `fundchannel_complete`; broadcast the raw tx after it.
-    pub fn funding_tx(
+    pub async fn funding_tx(
         &mut self,
         funding_address: &str,
         amount_sat: u64,
         change: &str,
     ) -> Result<(Value, Value), BitcoindError> {
-        let raw = self.spend_coinbase(&[(funding_address, amount_sat)], Some(change))?;
-        let psbt = self.psbt_of(&raw)?;
+        let raw = self
+            .spend_coinbase(&[(funding_address, amount_sat)], Some(change))
+            .await?;
+        let psbt = self.psbt_of(&raw).await?;
         Ok((raw, psbt))
     }
 
     /// Broadcast an unsigned raw transaction spending one OP_TRUE coinbase.
-    pub fn broadcast(&self, raw: &Value) -> Result<String, BitcoindError> {
+    pub async fn broadcast(&self, raw: &Value) -> Result<String, BitcoindError> {
         Ok(self
-            .call("sendrawtransaction", &[Self::signed(raw)])?
+            .call("sendrawtransaction", &[Self::signed(raw)])
+            .await?
             .as_str()
             .unwrap_or_default()
             .to_string())
@@ -281,21 +313,46 @@ impl Bitcoind {
         )
     }
 
-    pub fn stop(mut self) {
-        let _ = self.inner.stop();
+    /// Stop bitcoind and wait for it to exit, on the blocking pool (the
+    /// crate waits on the process, and so does its drop).
+    pub async fn stop(self) {
+        let Ok(mut inner) = Arc::try_unwrap(self.inner) else {
+            return; // an RPC in flight holds it; its drop stops bitcoind
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = inner.stop();
+            drop(inner);
+        })
+        .await;
     }
 
     /// Stop bitcoind and wait for it to exit, its chain state flushed to
-    /// disk (a fixture copies the datadir after this).
+    /// disk (a fixture copies the datadir after this). Blocks the calling
+    /// thread until then: for `record`, which runs alone.
     pub fn shut_down(&mut self) -> Result<(), BitcoindError> {
-        self.inner
+        let stop_err = |message: String| BitcoindError::Rpc {
+            method: "stop".into(),
+            message,
+        };
+        // Every RPC holds its clone only until it returns.
+        let inner = Arc::get_mut(&mut self.inner)
+            .ok_or_else(|| stop_err("an RPC is still in flight".into()))?;
+        inner
             .stop()
             .map(|_| ())
-            .map_err(|e| BitcoindError::Rpc {
-                method: "stop".into(),
-                message: format!("{e:#}"),
-            })
+            .map_err(|e| stop_err(format!("{e:#}")))
     }
+}
+
+/// One RPC through the crate's synchronous client.
+fn rpc(inner: &bitcoind::BitcoinD, method: &str, args: &[Value]) -> Result<Value, BitcoindError> {
+    inner
+        .client
+        .call::<Value>(method, args)
+        .map_err(|e| BitcoindError::Rpc {
+            method: method.into(),
+            message: e.to_string(),
+        })
 }
 
 /// Blocks before a coinbase can be spent.

@@ -240,8 +240,8 @@ pub fn write_bundle(
     if let Some(net) = state.network.as_ref() {
         // The chain itself stays out (its block file alone is 16 MB
         // preallocated); where it ended is enough to tell two runs apart.
-        let tip = net.bitcoind.call("getbestblockhash", &[]).ok();
-        let height = net.bitcoind.block_count().ok();
+        let tip = net.bitcoind.call_blocking("getbestblockhash", &[]).ok();
+        let height = net.bitcoind.block_count_blocking().ok();
         std::fs::write(
             dir.join("chain.txt"),
             format!(

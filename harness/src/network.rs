@@ -131,30 +131,35 @@ pub struct Network {
 
 impl Network {
     /// Start bitcoind and (without starting them) create the nodes.
-    pub fn create(
+    pub async fn create(
         run_dir: &Path,
         bitcoin: &BitcoinBins,
         nodes: Vec<(NodeConfig, Lightningd)>,
     ) -> Result<Network, NetworkError> {
-        Network::create_on(run_dir, bitcoin, nodes, true)
+        Network::create_on(run_dir, bitcoin, nodes, true).await
     }
 
     /// As [`Network::create`]; `premine = false` leaves the chain at genesis
     /// (a fixture's chain is replayed into it instead).
-    pub fn create_on(
+    pub async fn create_on(
         run_dir: &Path,
         bitcoin: &BitcoinBins,
         nodes: Vec<(NodeConfig, Lightningd)>,
         premine: bool,
     ) -> Result<Network, NetworkError> {
-        Network::create_with(run_dir, bitcoin, nodes, premine, false, None)
+        Network::create_with(run_dir, bitcoin, nodes, premine, false, None).await
     }
 
     /// As [`Network::create_on`]; `p2p` opens bitcoind's P2P port (electrs
     /// needs it); `mocktime` (unix seconds) sets bitcoind's clock before the
     /// first block, so every block of this chain is dated then (`record
     /// --chain-days-ago`: a fixture as old as one recorded long ago).
-    pub fn create_with(
+    ///
+    /// bitcoind's own start (the crate spawns it and waits for its RPC)
+    /// stays on the runtime's thread: it must be spawned from a thread
+    /// that outlives it (`setpriv --pdeathsig`), which a blocking-pool
+    /// thread does not. Everything after it is awaited.
+    pub async fn create_with(
         run_dir: &Path,
         bitcoin: &BitcoinBins,
         nodes: Vec<(NodeConfig, Lightningd)>,
@@ -164,11 +169,13 @@ impl Network {
     ) -> Result<Network, NetworkError> {
         let bitcoind = Bitcoind::start_with(bitcoin, &run_dir.join("bitcoind"), p2p)?;
         if let Some(t) = mocktime {
-            bitcoind.call("setmocktime", &[serde_json::json!(t)])?;
+            bitcoind
+                .call("setmocktime", &[serde_json::json!(t)])
+                .await?;
         }
         // Mature coinbases for a few funders, before any node starts.
         if premine {
-            bitcoind.premine(nodes.len() as u64)?;
+            bitcoind.premine(nodes.len() as u64).await?;
         }
         let chain = ChainBackend {
             bitcoin_cli: bitcoin.bitcoin_cli.clone(),
@@ -201,7 +208,7 @@ impl Network {
 
     /// Put these nodes' databases on a PostgreSQL server started for this
     /// run (one database per node, named after it), before they first start.
-    pub fn attach_postgres(&mut self, names: &[String]) -> Result<(), NetworkError> {
+    pub async fn attach_postgres(&mut self, names: &[String]) -> Result<(), NetworkError> {
         if names.is_empty() {
             return Ok(());
         }
@@ -214,9 +221,9 @@ impl Network {
                 });
             }
         }
-        let server = crate::postgres::PgServer::start()?;
+        let server = crate::postgres::PgServer::start().await?;
         for name in names {
-            server.create_database(name)?;
+            server.create_database(name).await?;
             let url = server.url(name);
             self.node_mut(name)?.config.wallet = Some(url);
         }
@@ -269,7 +276,7 @@ impl Network {
 
     /// Mine `blocks` filler blocks and wait until every running node has seen them.
     pub async fn mine(&mut self, blocks: u64) -> Result<(), NetworkError> {
-        self.bitcoind.mine(blocks)?;
+        self.bitcoind.mine(blocks).await?;
         self.wait_synced().await
     }
 
@@ -282,7 +289,7 @@ impl Network {
     /// lightningd's own `waitblockheight` (it answers the moment the block
     /// arrives: no polling interval on our side).
     pub async fn wait_synced_nodes(&mut self, names: &[String]) -> Result<(), NetworkError> {
-        let tip = self.bitcoind.block_count()?;
+        let tip = self.bitcoind.block_count().await?;
         for i in 0..self.nodes.len() {
             if !names.contains(&self.nodes[i].name) || !self.nodes[i].is_running() {
                 continue;
@@ -312,9 +319,9 @@ impl Network {
                 .call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT)
                 .await?;
             let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
-            self.bitcoind.send_from_coinbase(&addr)?;
+            self.bitcoind.send_from_coinbase(&addr).await?;
         }
-        self.bitcoind.mine(1)?;
+        self.bitcoind.mine(1).await?;
         for name in names {
             let node = self.node(name)?;
             wait_until(
@@ -417,7 +424,7 @@ impl Network {
             .iter()
             .flat_map(|c| [c.from.clone(), c.to.clone()])
             .collect();
-        self.bitcoind.mine(6)?;
+        self.bitcoind.mine(6).await?;
         self.wait_synced_nodes(&members).await?;
         for (c, id) in channels.iter().zip(&opened) {
             progress(&format!(
@@ -480,7 +487,8 @@ impl Network {
         let change = change["bech32"].as_str().unwrap_or_default().to_string();
         let (raw, psbt) = self
             .bitcoind
-            .funding_tx(&funding_address, spec.amount_sat, &change)?;
+            .funding_tx(&funding_address, spec.amount_sat, &change)
+            .await?;
         let funder = self.node(&spec.from)?;
         let completed = funder
             .call(
@@ -489,7 +497,7 @@ impl Network {
                 CALL_TIMEOUT,
             )
             .await?;
-        self.bitcoind.broadcast(&raw)?;
+        self.bitcoind.broadcast(&raw).await?;
         Ok(completed["channel_id"].as_str().map(String::from))
     }
 
@@ -517,6 +525,26 @@ impl Network {
     /// node, not the sum). Never fails half-way: every node is attempted.
     pub async fn shutdown(&mut self) {
         futures_util::future::join_all(self.nodes.iter_mut().map(|n| n.stop())).await;
+    }
+
+    /// After the evidence is read: stop bitcoind, drop the nodes (killing
+    /// any still running), then shut the PostgreSQL server down cleanly,
+    /// all awaited. Dropping a `Network` instead is the last resort: it
+    /// kills everything without waiting (and leaves PostgreSQL's shared
+    /// memory segment behind).
+    pub async fn release(self) {
+        let Network {
+            bitcoind,
+            nodes,
+            witness,
+            postgres,
+        } = self;
+        drop(witness);
+        bitcoind.stop().await;
+        drop(nodes);
+        if let Some(pg) = postgres {
+            pg.stop().await;
+        }
     }
 }
 

@@ -126,31 +126,14 @@ pub fn lease_in(dir: &Path, offset: u16) -> Result<PortLease, LeaseError> {
 /// `TcpListener::bind` would listen, and a listening probe that lands
 /// between another lightningd's bind and listen takes the port from it
 /// ("Failed to listen on socket ... Address already in use"; its peer then
-/// reaches the probe: "peer closed connection (wrong key?)"). Hand-written
-/// with libc because std has no bind-without-listen.
+/// reaches the probe: "peer closed connection (wrong key?)"). `socket2`,
+/// because std has no bind-without-listen; the socket closes on drop.
 fn bind_probe(port: u16) -> bool {
-    // SAFETY: plain socket calls on a descriptor we own and close.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return false;
-        }
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        let ok = libc::bind(
-            fd,
-            &addr as *const libc::sockaddr_in as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        ) == 0;
-        libc::close(fd);
-        ok
-    }
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Socket::new(Domain::IPV4, Type::STREAM, None)
+        .and_then(|s| s.bind(&SockAddr::from(addr)))
+        .is_ok()
 }
 
 /// Ok(true): the lock is ours; Ok(false): a live owner holds it; Err: it

@@ -21,8 +21,14 @@
 //!   databases. Durability off (`fsync`, `synchronous_commit`,
 //!   `full_page_writes`), as test suites run it.
 //! - The server is a [`Supervised`] child like every daemon: own process
-//!   group, parent-death SIGKILL, killed and reaped on drop; the dir is
-//!   removed with it.
+//!   group, parent-death SIGKILL. [`PgServer::stop`] shuts it down cleanly
+//!   (fast shutdown, so no shared memory is left behind); a drop is the
+//!   last resort (SIGKILL, no waiting); the dir is removed with it.
+//! - Nothing here blocks the async runtime, where `--jobs` runs share one
+//!   thread: the blocking preparation (lookup, `initdb` under a lock, the
+//!   template copy) runs on `spawn_blocking`, and `pg_isready` and `psql`
+//!   are awaited as tokio processes. Only the server itself is spawned on
+//!   the runtime's thread, which outlives it (PDEATHSIG).
 
 use crate::process::{self, Supervised};
 use crate::userdirs::{self, Access};
@@ -33,6 +39,14 @@ use std::time::{Duration, Instant};
 /// The role lightningd connects as (trust authentication on the socket).
 pub const SUPERUSER: &str = "postgres";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a fast shutdown (SIGINT) may take before the group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Test only: seconds the server's start spends in its blocking
+/// preparation on top of the real work (as a slow disk copying the
+/// template would), so a test can show that one run's slow PostgreSQL
+/// start does not stall the other runs sharing the runtime.
+pub const START_DELAY_ENV: &str = "CLN_HARNESS_TEST_PG_START_DELAY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
@@ -61,6 +75,25 @@ pub enum PgError {
     },
     #[error(transparent)]
     Spawn(#[from] process::SpawnError),
+    #[error("PostgreSQL: {what} did not finish: {source}")]
+    Blocking {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Run blocking work (child processes waited on, file copies, locks) on
+/// tokio's blocking pool, so the runtime's thread keeps serving the other
+/// runs' timers. Never spawn a long-lived child in `work`: PDEATHSIG would
+/// fire when the pool's thread exits.
+async fn off_runtime<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, PgError> + Send + 'static,
+) -> Result<T, PgError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|source| PgError::Blocking { what, source })?
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
@@ -205,10 +238,26 @@ fn reachable(dir: &Path, user: Option<(u32, u32)>) -> Result<(), PgError> {
     }
 }
 
+/// Run a short command to its end (blocking: on the blocking pool only).
 fn run(cmd: &mut Command) -> Result<String, PgError> {
     let out = cmd
         .output()
         .map_err(io(format!("running {:?}", cmd.get_program())))?;
+    checked(cmd, out)
+}
+
+/// As [`run`], awaited as a tokio process: the runtime keeps running.
+async fn run_async(cmd: Command) -> Result<String, PgError> {
+    let mut cmd = tokio::process::Command::from(cmd);
+    let out = cmd
+        .output()
+        .await
+        .map_err(io(format!("running {:?}", cmd.as_std().get_program())))?;
+    checked(cmd.as_std(), out)
+}
+
+/// The command's stdout when it succeeded, else its stderr as the error.
+fn checked(cmd: &Command, out: std::process::Output) -> Result<String, PgError> {
     if !out.status.success() {
         return Err(PgError::Command {
             command: format!(
@@ -334,7 +383,9 @@ fn template_in(root: &Path, bins: &PgBins, user: Option<(u32, u32)>) -> Result<P
     Ok(tpl)
 }
 
-/// A running server, its dir, and the databases made on it.
+/// A running server, its dir, and the databases made on it. End it with
+/// [`PgServer::stop`]; a drop kills the group without waiting (the last
+/// resort, which leaves PostgreSQL's shared memory segment behind).
 pub struct PgServer {
     process: Supervised,
     bins: PgBins,
@@ -343,19 +394,50 @@ pub struct PgServer {
     pub started_in: Duration,
 }
 
+/// What the blocking preparation leaves for the server's start.
+struct Prepared {
+    bins: PgBins,
+    user: Option<(u32, u32)>,
+    dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+/// The blocking part of a start: find the binaries, make (or reuse) the
+/// template, copy it into a fresh private dir owned by the server's user.
+fn prepare() -> Result<Prepared, PgError> {
+    let bins = PgBins::find()?;
+    let user = run_as();
+    let tpl = template(&bins, user)?;
+    let dir =
+        userdirs::private_tempdir("cln-harness-pg-").map_err(io("creating the server dir"))?;
+    let data = dir.path().join("data");
+    run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
+    chown_tree(dir.path(), user)?;
+    reachable(dir.path(), user)?;
+    if let Some(secs) = std::env::var(START_DELAY_ENV)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
+        std::thread::sleep(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    Ok(Prepared {
+        bins,
+        user,
+        dir,
+        data,
+    })
+}
+
 impl PgServer {
     /// Start a server from the cached template; ready when it answers.
-    pub fn start() -> Result<PgServer, PgError> {
+    pub async fn start() -> Result<PgServer, PgError> {
         let t0 = Instant::now();
-        let bins = PgBins::find()?;
-        let user = run_as();
-        let tpl = template(&bins, user)?;
-        let dir =
-            userdirs::private_tempdir("cln-harness-pg-").map_err(io("creating the server dir"))?;
-        let data = dir.path().join("data");
-        run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
-        chown_tree(dir.path(), user)?;
-        reachable(dir.path(), user)?;
+        let Prepared {
+            bins,
+            user,
+            dir,
+            data,
+        } = off_runtime("preparing the server's dir", prepare).await?;
         let sock = dir.path().to_path_buf();
         let args: Vec<String> = [
             "-D".to_string(),
@@ -377,6 +459,7 @@ impl PgServer {
         ]
         .into();
         let log = dir.path().join("postgres.log");
+        // On the runtime's thread, which outlives the server (PDEATHSIG).
         let process =
             process::spawn_as(&bins.exe("postgres"), &args, dir.path(), &log, &log, user)?;
         let mut server = PgServer {
@@ -385,14 +468,14 @@ impl PgServer {
             dir,
             started_in: Duration::ZERO,
         };
-        server.wait_ready()?;
+        server.wait_ready().await?;
         server.started_in = t0.elapsed();
         Ok(server)
     }
 
-    /// The server starts in a few hundred ms; a synchronous wait keeps
-    /// `Network::create` synchronous, like bitcoind's start.
-    fn wait_ready(&mut self) -> Result<(), PgError> {
+    /// The server starts in a few hundred ms; `pg_isready` every 20 ms,
+    /// awaited, so the other runs on the runtime keep going meanwhile.
+    async fn wait_ready(&mut self) -> Result<(), PgError> {
         let t0 = Instant::now();
         loop {
             if let Some(exit) = self.process.poll_exit() {
@@ -401,11 +484,12 @@ impl PgServer {
                     format!("postgres exited with {exit}: {}", self.log_tail()),
                 ));
             }
-            let ok = Command::new(self.bins.exe("pg_isready"))
+            let ok = tokio::process::Command::new(self.bins.exe("pg_isready"))
                 .args(["-q", "-h"])
                 .arg(self.socket_dir())
                 .args(["-U", SUPERUSER])
                 .status()
+                .await
                 .is_ok_and(|s| s.success());
             if ok {
                 return Ok(());
@@ -413,8 +497,25 @@ impl PgServer {
             if t0.elapsed() > READY_TIMEOUT {
                 return Err(PgError::NotReady(READY_TIMEOUT, self.log_tail()));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Fast shutdown (SIGINT: clients cut off, shared memory released),
+    /// awaited; the group is killed if it takes longer than [`STOP_GRACE`].
+    /// Then the dir goes.
+    pub async fn stop(mut self) {
+        if self.process.is_running() {
+            self.process.signal_group(libc::SIGINT);
+            if self.process.wait_exit(STOP_GRACE).await.is_none() {
+                self.process.kill().await;
+            }
+        }
+        self.process.wait_group_empty(STOP_GRACE).await;
+        // Removing the data dir (tens of MB) is blocking file work too.
+        let PgServer { process, dir, .. } = self;
+        drop(process);
+        let _ = tokio::task::spawn_blocking(move || drop(dir)).await;
     }
 
     fn log_tail(&self) -> String {
@@ -436,23 +537,22 @@ impl PgServer {
         url(db, self.socket_dir())
     }
 
-    pub fn create_database(&self, db: &str) -> Result<(), PgError> {
+    pub async fn create_database(&self, db: &str) -> Result<(), PgError> {
         self.psql("template1", &format!("CREATE DATABASE \"{db}\""))
+            .await
             .map(|_| ())
     }
 
     /// Run one statement on `db`, returning psql's unaligned output.
-    pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
-        run(Command::new(self.bins.exe("psql")).arg(self.url(db)).args([
-            "-XAtq",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ]))
+    pub async fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
+        let mut cmd = Command::new(self.bins.exe("psql"));
+        cmd.arg(self.url(db))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+        run_async(cmd).await
     }
 
-    /// `pg_dump` of `db` (plain SQL) into `out`, for the bundle.
+    /// `pg_dump` of `db` (plain SQL) into `out`, for the bundle. Blocking:
+    /// the bundle is written after the run, by the synchronous gather.
     pub fn dump(&self, db: &str, out: &Path) -> Result<(), PgError> {
         let text = run(Command::new(self.bins.exe("pg_dump"))
             .arg("--no-owner")
@@ -462,17 +562,6 @@ impl PgServer {
 
     pub fn psql_exe(&self) -> PathBuf {
         self.bins.exe("psql")
-    }
-}
-
-impl Drop for PgServer {
-    fn drop(&mut self) {
-        // Fast shutdown; the Supervised drop SIGKILLs the group if it lingers.
-        self.process.signal_group(libc::SIGINT);
-        let t0 = Instant::now();
-        while self.process.poll_exit().is_none() && t0.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
 

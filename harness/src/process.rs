@@ -6,10 +6,11 @@
 //! the group and reaps. Knows nothing about lightningd.
 
 use std::fs::File;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
+use tokio::process::{Child, Command};
 
 #[derive(Debug, thiserror::Error)]
 #[error("starting {program}: {kind}")]
@@ -61,7 +62,6 @@ pub fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-const EXIT_POLL: Duration = Duration::from_millis(10);
 /// How long a SIGKILLed leader may take to be reaped.
 const KILL_REAP: Duration = Duration::from_secs(10);
 
@@ -77,8 +77,9 @@ pub struct Supervised {
 }
 
 /// Spawn `program args` with stdout/stderr appended to the given files.
-/// Call from a thread that outlives the child: PDEATHSIG fires when the
-/// *spawning thread* exits.
+/// Call from the runtime's own thread (tokio reaps the child on SIGCHLD),
+/// which outlives the child: PDEATHSIG fires when the *spawning thread*
+/// exits, so never from `spawn_blocking`.
 pub fn spawn(
     program: &Path,
     args: &[String],
@@ -105,6 +106,13 @@ pub fn spawn_as(
         program: program.to_path_buf(),
         kind,
     };
+    // tokio's Command panics outside a runtime; a caller's mistake is an
+    // error here instead.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(err(std::io::Error::other(
+            "spawned outside the async runtime (no SIGCHLD reaper)",
+        )));
+    }
     let open = |p: &Path| File::options().create(true).append(true).open(p);
     let stdout = open(stdout_path).map_err(err)?;
     let stderr = open(stderr_path).map_err(err)?;
@@ -116,13 +124,12 @@ pub fn spawn_as(
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr);
+        .stderr(stderr)
+        // Its own group, so plugins and subdaemons are signalled together.
+        .process_group(0);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -134,10 +141,13 @@ pub fn spawn_as(
         });
     }
     let child = cmd.spawn().map_err(err)?;
+    let Some(pid) = child.id() else {
+        return Err(err(std::io::Error::other("exited before its pid was read")));
+    };
     let mut command_line = vec![program.display().to_string()];
     command_line.extend(args.iter().cloned());
     Ok(Supervised {
-        pid: child.id(),
+        pid,
         child,
         stdout_path: stdout_path.to_path_buf(),
         stderr_path: stderr_path.to_path_buf(),
@@ -169,16 +179,21 @@ impl Supervised {
         }
     }
 
-    /// Resolves when the leader has exited (reaped). Cancellable: it only
-    /// polls `try_wait` between timer ticks, so it never blocks the runtime
-    /// and any enclosing timeout keeps working.
+    /// Resolves when the leader has exited (reaped), woken by tokio's
+    /// SIGCHLD handling: no polling interval, nothing blocks the runtime,
+    /// and it is cancel-safe, so any enclosing timeout keeps working.
     pub async fn exited(&mut self) -> Exit {
-        loop {
-            if let Some(e) = self.poll_exit() {
-                return e;
-            }
-            tokio::time::sleep(EXIT_POLL).await;
+        if let Some(e) = self.exit {
+            return e;
         }
+        let exit = match self.child.wait().await {
+            Ok(status) => Exit::from_status(status),
+            // Only if the leader was reaped behind tokio's back: the
+            // group is gone either way.
+            Err(_) => Exit::Code { code: -1 },
+        };
+        self.exit = Some(exit);
+        exit
     }
 
     /// Wait up to `timeout` for the leader to exit.
@@ -236,11 +251,17 @@ impl Supervised {
     }
 }
 
+/// The last resort (an error path, a panic, a dropped run): SIGKILL the
+/// group and reap the leader without sleeping. A SIGKILLed leader dies in
+/// the kernel at once; if it has not yet, tokio's orphan queue reaps it on
+/// a later SIGCHLD, so the runtime thread never waits here.
 impl Drop for Supervised {
     fn drop(&mut self) {
-        if self.exit.is_none() {
+        if self.poll_exit().is_none() {
             self.signal_group(libc::SIGKILL);
-            let _ = self.child.wait();
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exit = Some(Exit::from_status(status));
+            }
         } else if !live_group_members(self.pid as i32).is_empty() {
             self.signal_group(libc::SIGKILL);
         }
@@ -289,7 +310,9 @@ mod tests {
     }
 
     /// `sh -c script` in `dir`, with its output in `dir/out` and `dir/err`.
-    fn sh(dir: &Path, script: &str) -> Supervised {
+    /// Spawned inside `rt`, whose SIGCHLD handling reaps it.
+    fn sh(rt: &tokio::runtime::Runtime, dir: &Path, script: &str) -> Supervised {
+        let _in_rt = rt.enter();
         spawn(
             Path::new("/bin/sh"),
             &["-c".into(), script.into()],
@@ -300,14 +323,24 @@ mod tests {
         .unwrap()
     }
 
+    /// A SIGKILL is delivered at once but the process takes a moment to die.
+    fn wait_group_gone(pgid: i32) -> Vec<i32> {
+        let t0 = Instant::now();
+        while !live_group_members(pgid).is_empty() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        live_group_members(pgid)
+    }
+
     #[test]
     fn stop_ladder_reaches_the_whole_group() {
         let d = tempfile::tempdir().unwrap();
+        let rt = rt();
         // A leader that ignores SIGTERM and has a child: only SIGKILL ends it.
-        let mut p = sh(d.path(), "trap '' TERM; sleep 30 & sleep 30");
+        let mut p = sh(&rt, d.path(), "trap '' TERM; sleep 30 & sleep 30");
         std::thread::sleep(Duration::from_millis(100));
         assert!(live_group_members(p.pid as i32).len() >= 2);
-        let exit = rt().block_on(p.stop_ladder(Duration::from_millis(200)));
+        let exit = rt.block_on(p.stop_ladder(Duration::from_millis(200)));
         assert_eq!(
             exit,
             Exit::Signal {
@@ -320,15 +353,46 @@ mod tests {
     #[test]
     fn stderr_goes_to_a_file_and_exit_codes_are_kept() {
         let d = tempfile::tempdir().unwrap();
-        let mut p = sh(d.path(), "echo boom >&2; exit 3");
+        let rt = rt();
+        let mut p = sh(&rt, d.path(), "echo boom >&2; exit 3");
         assert_eq!(
-            rt().block_on(p.wait_exit(Duration::from_secs(5))),
+            rt.block_on(p.wait_exit(Duration::from_secs(5))),
             Some(Exit::Code { code: 3 })
         );
+        assert_eq!(p.poll_exit(), Some(Exit::Code { code: 3 }));
         assert_eq!(
             std::fs::read_to_string(d.path().join("err")).unwrap(),
             "boom\n"
         );
+    }
+
+    /// Each child in its own group, the spawner's group untouched.
+    #[test]
+    fn a_child_leads_its_own_process_group() {
+        let d = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let p = sh(&rt, d.path(), "sleep 30");
+        // SAFETY: plain syscalls.
+        let (child_group, own_group) = unsafe { (libc::getpgid(p.pid as i32), libc::getpgid(0)) };
+        assert_eq!(child_group, p.pid as i32);
+        assert_ne!(own_group, p.pid as i32);
+    }
+
+    /// The exit is seen through SIGCHLD, not a polling interval: many
+    /// short-lived children in a row each resolve at once.
+    #[test]
+    fn exits_resolve_without_a_polling_interval() {
+        let d = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            let mut p = sh(&rt, d.path(), "exit 0");
+            assert_eq!(
+                rt.block_on(p.wait_exit(Duration::from_secs(5))),
+                Some(Exit::Code { code: 0 })
+            );
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10));
     }
 
     /// The stop ladder is async: an enclosing step timeout fires even while
@@ -336,12 +400,13 @@ mod tests {
     #[test]
     fn a_step_timeout_fires_while_a_stop_is_waiting() {
         let d = tempfile::tempdir().unwrap();
-        let mut p = sh(d.path(), "trap '' TERM; touch trapped; sleep 30");
+        let rt = rt();
+        let mut p = sh(&rt, d.path(), "trap '' TERM; touch trapped; sleep 30");
         while !d.path().join("trapped").exists() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let t0 = Instant::now();
-        let r = rt().block_on(async {
+        let r = rt.block_on(async {
             tokio::time::timeout(
                 Duration::from_millis(200),
                 p.stop_ladder(Duration::from_secs(20)),
@@ -357,36 +422,109 @@ mod tests {
     }
 
     #[test]
-    fn drop_kills_and_reaps() {
+    fn drop_kills_the_group_without_waiting_on_it() {
         let d = tempfile::tempdir().unwrap();
-        let p = spawn(
-            Path::new("/bin/sleep"),
-            &["30".into()],
+        let rt = rt();
+        let p = sh(&rt, d.path(), "sleep 30 & sleep 30");
+        std::thread::sleep(Duration::from_millis(100));
+        let pgid = p.pid as i32;
+        let t0 = Instant::now();
+        drop(p);
+        assert!(t0.elapsed() < Duration::from_secs(1), "drop waited");
+        assert_eq!(wait_group_gone(pgid), Vec::<i32>::new());
+        // The dropped leader is reaped by the runtime, not left a zombie.
+        rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+        let zombie = std::fs::read_to_string(format!("/proc/{pgid}/stat")).is_ok();
+        assert!(!zombie, "leader {pgid} was not reaped");
+    }
+
+    #[test]
+    fn spawning_outside_the_runtime_is_an_error_not_a_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let r = spawn(
+            Path::new("/bin/true"),
+            &[],
             d.path(),
             &d.path().join("o"),
             &d.path().join("e"),
-        )
-        .unwrap();
-        let pgid = p.pid as i32;
-        drop(p);
-        assert!(live_group_members(pgid).is_empty());
+        );
+        assert!(r.is_err());
     }
 }
 
 /// A shell wrapper that runs `exe` under `setpriv --pdeathsig KILL`: for
 /// daemons a crate spawns without a parent-death signal (bitcoind, electrs),
-/// so a SIGKILLed harness still takes them along. Without setpriv, `exe`.
+/// so a SIGKILLed harness still takes them along. `setpriv` is looked up on
+/// `PATH`; without it, `exe` itself, after one warning per process naming
+/// what is lost.
 pub fn pdeathsig_wrapper(exe: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    if !Path::new("/usr/bin/setpriv").exists() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(setpriv) = find_on_path("setpriv", &path) else {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| eprintln!("warning: {SETPRIV_MISSING}"));
         return Ok(exe.to_path_buf());
-    }
+    };
     let wrapper = dir.join(name);
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     let script = format!(
-        "#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL -- '{}' \"$@\"\n",
-        exe.display().to_string().replace('\'', "'\\''")
+        "#!/bin/sh\nexec {} --pdeathsig KILL -- {} \"$@\"\n",
+        quote(&setpriv),
+        quote(exe)
     );
     std::fs::write(&wrapper, script)?;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
     Ok(wrapper)
+}
+
+/// What a machine without `setpriv` loses, and how to get it back.
+pub const SETPRIV_MISSING: &str = "no `setpriv` on PATH: bitcoind and electrs will outlive this harness if it is killed (SIGKILL); install util-linux, which provides setpriv";
+
+/// The first executable file `name` in the `:`-separated `path`, as a shell
+/// would find it (an empty entry is the current dir).
+pub fn find_on_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| {
+            if dir.as_os_str().is_empty() {
+                PathBuf::from(".").join(name)
+            } else {
+                dir.join(name)
+            }
+        })
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod setpriv_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn executable(dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// A PATH without setpriv finds none (the wrapper then warns and runs
+    /// the daemon bare); one with it finds the first, skipping a
+    /// non-executable file of that name.
+    #[test]
+    fn setpriv_is_looked_up_on_path_not_at_a_fixed_place() {
+        let (without, with) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        executable(without.path(), "bitcoind");
+        std::fs::write(without.path().join("setpriv"), "not executable").unwrap();
+        let found = executable(with.path(), "setpriv");
+        let path = |dirs: &[&Path]| std::env::join_paths(dirs).unwrap();
+        assert_eq!(find_on_path("setpriv", &path(&[without.path()])), None);
+        assert_eq!(
+            find_on_path("setpriv", &path(&[without.path(), with.path()])),
+            Some(found)
+        );
+        assert!(SETPRIV_MISSING.contains("util-linux"));
+        assert!(SETPRIV_MISSING.contains("outlive"));
+    }
 }

@@ -271,8 +271,7 @@ pub async fn run_scenario(
     let report = report::build(&inputs(kept));
     // Release the ports and bitcoind; the dirs stay if kept.
     if let Some(net) = state.network.take() {
-        net.bitcoind.stop();
-        drop(net.nodes);
+        net.release().await;
     }
     // Without --keep, a kept run dir is cut down to its bundle: the chain
     // (bitcoind preallocates 16 MB of block file) and the live node dirs

@@ -23,7 +23,9 @@ async fn bring_up(m: &Machine, label: &str, names: &[&str]) -> Result<(Network, 
         .iter()
         .map(|n| (NodeConfig::named(n), bin.clone()))
         .collect();
-    let mut net = Network::create(dir.path(), &bitcoin, nodes).map_err(|e| e.to_string())?;
+    let mut net = Network::create(dir.path(), &bitcoin, nodes)
+        .await
+        .map_err(|e| e.to_string())?;
     net.start_all().await.map_err(|e| e.to_string())?;
     let channels: Vec<ChannelSpec> = names
         .windows(2)

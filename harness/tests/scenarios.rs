@@ -496,6 +496,64 @@ fn main() {
         missing,
     );
 
+    // 9. `matrix --jobs 2`: one cell's PostgreSQL start is slow (the
+    //    test-only knob makes its blocking preparation take 40 s more), and
+    //    the other cell's step timeout still fires on time. Three cells, two
+    //    at a time: `a-frozen-long` (lightningd frozen, a 10 s timeout) runs
+    //    beside `b-frozen-short` (2 s); the slow PostgreSQL cell starts when
+    //    the short one ends, while the long one waits out its timeout. When
+    //    the runtime is blocked (as `wait_ready` and the template copy once
+    //    blocked it), the long cell can't see its timeout until the slow
+    //    start is over: 40 s and more instead of about 15.
+    let labels9: Vec<String> = vec!["v25.05".into()];
+    let missing = machine.missing(&labels9).or_else(postgres_missing);
+    let root9 = root.clone();
+    let m9 = machine.clone();
+    suite.add(
+        Trial::test("gate::a_slow_postgres_start_does_not_delay_another_cells_timeouts", move || {
+            const TIMEOUT: f64 = 10.0;
+            const PG_DELAY: f64 = 40.0;
+            let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let dir = t.path().join("scenarios");
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            std::fs::copy(root9.join("fixtures/verdicts/crashy-plugin.py"), dir.join("crashy-plugin.py")).map_err(|e| e.to_string())?;
+            let frozen = std::fs::read_to_string(root9.join("fixtures/verdicts/lightningd-frozen.toml")).map_err(|e| e.to_string())?;
+            for (name, secs) in [("a-frozen-long", TIMEOUT), ("b-frozen-short", 2.0)] {
+                let text = frozen.replace("timeout = 3", &format!("timeout = {secs}"));
+                std::fs::write(dir.join(format!("{name}.toml")), text).map_err(|e| e.to_string())?;
+            }
+            std::fs::write(dir.join("c-slow-postgres.toml"), "description = \"one node on PostgreSQL\"\n\n[nodes.alice]\n\n[[steps]]\ndo = \"rpc\"\nnode = \"alice\"\nmethod = \"getinfo\"\n").map_err(|e| e.to_string())?;
+            let cases = "[[case]]\nscenarios = [\"a-frozen-long\", \"b-frozen-short\"]\nroles = { candidate = \"v25.05\" }\nexpect = [\"hang\"]\n\n[[case]]\nscenarios = [\"c-slow-postgres\"]\nroles = { candidate = \"v25.05\" }\ndb = \"postgres\"\nexpect = [\"pass\"]\n";
+            std::fs::write(t.path().join("cases.toml"), cases).map_err(|e| e.to_string())?;
+            let bitcoin = m9.bitcoin.clone().map_err(Failed::from)?;
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                .current_dir(t.path())
+                .env(cln_harness::postgres::START_DELAY_ENV, PG_DELAY.to_string())
+                .args(["matrix", "cases.toml", "--scenarios", "scenarios", "--jobs", "2", "--bitcoind"])
+                .arg(&bitcoin.bitcoind)
+                .output()
+                .map_err(|e| e.to_string())?;
+            let text = support::output_text(&out);
+            // "  ok a-frozen-long@candidate=v25.05 hang (14.2s)"
+            let seconds = |cell: &str| -> Option<f64> {
+                let line = text.lines().find(|l| l.contains(&format!(" {cell}@")))?;
+                line.rsplit_once('(')?.1.strip_suffix("s)")?.parse().ok()
+            };
+            let (long, slow) = (seconds("a-frozen-long"), seconds("c-slow-postgres"));
+            let on_time = long.is_some_and(|s| s < TIMEOUT + 12.0);
+            let was_slow = slow.is_some_and(|s| s >= PG_DELAY);
+            if out.status.code() != Some(0) || !on_time || !was_slow {
+                return Err(format!(
+                    "expected every cell met, a-frozen-long within {TIMEOUT} s + 12 s (got {long:?}) while c-slow-postgres took {PG_DELAY} s or more (got {slow:?}); exit {:?}:\n{text}",
+                    out.status.code()
+                )
+                .into());
+            }
+            Ok(())
+        }),
+        missing,
+    );
+
     // 8. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)
 }

@@ -255,7 +255,6 @@ fn the_placeholder_check_sees_a_placeholder_in_any_literal() {
     assert!(placeholder_literals(r#"Vec<String> = "a < b > c""#).is_empty());
 }
 
-
 /// The scenario language sits below the runtime: `scenario/` may read a
 /// fixture's metadata (`fixture::meta`) but never reaches the code that
 /// starts, drives or records daemons, so parsing stays pure and testable

@@ -65,14 +65,14 @@ pub async fn up(req: &UpRequest) -> i32 {
         .iter()
         .map(|n| (NodeConfig::named(n), lightningd.clone()))
         .collect();
-    let mut net = match Network::create(run_dir.path(), &bitcoin, specs) {
+    let mut net = match Network::create(run_dir.path(), &bitcoin, specs).await {
         Ok(n) => n,
         Err(e) => return environment(&e),
     };
     if req.bins.db == Some(crate::options::DbBackend::Postgres) {
         progress("starting PostgreSQL");
         let all: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        if let Err(e) = net.attach_postgres(&all) {
+        if let Err(e) = net.attach_postgres(&all).await {
             return environment(&e);
         }
         if let Some(pg) = &net.postgres {
@@ -103,6 +103,7 @@ pub async fn up(req: &UpRequest) -> i32 {
         run_dir.keep();
         eprintln!("run dir kept: {}", run_dir.path().display());
         net.shutdown().await;
+        net.release().await;
         return exit_code(OutcomeKind::Fail);
     }
     progress("ready");
@@ -113,6 +114,7 @@ pub async fn up(req: &UpRequest) -> i32 {
     }
     progress("shutting down");
     net.shutdown().await;
+    net.release().await;
     progress("done");
     if run_dir.is_kept() {
         println!("run dir kept: {}", run_dir.path().display());

@@ -23,7 +23,7 @@ impl World<'_> {
 
     pub(super) async fn mine(&mut self, blocks: u64) -> Result<Value, StepError> {
         self.net.mine(blocks).await.map_err(net_step_error)?;
-        Ok(json!({"blocks": blocks, "height": self.net.bitcoind.block_count().unwrap_or(0)}))
+        Ok(json!({"blocks": blocks, "height": self.net.bitcoind.block_count().await.unwrap_or(0)}))
     }
 
     pub(super) async fn close(
@@ -98,11 +98,12 @@ impl World<'_> {
 
     /// Any bitcoind RPC with positional params. An RPC error is expectable,
     /// like lightningd's.
-    pub(super) fn bitcoin(&self, method: &str, params: &Value) -> Result<Value, StepError> {
+    pub(super) async fn bitcoin(&self, method: &str, params: &Value) -> Result<Value, StepError> {
         let args = params.as_array().cloned().unwrap_or_default();
         self.net
             .bitcoind
             .call(method, &args)
+            .await
             .map_err(|e| StepError::Rpc(json!({"code": null, "message": e.to_string()})))
     }
 
@@ -116,7 +117,7 @@ impl World<'_> {
         let polled = poll_until(timeout, Duration::from_millis(50), || {
             let r = self.net.bitcoind.call("getrawmempool", &[]);
             async move {
-                match r {
+                match r.await {
                     Ok(Value::Array(txids)) => {
                         let there = match txid {
                             Some(t) => txids.iter().any(|x| x == t),

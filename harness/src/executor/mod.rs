@@ -119,7 +119,7 @@ pub async fn run(
     let started = Instant::now();
     let mut state = RunState::new(scenario, started);
     let mut rec = Recorder::new(started, on_event);
-    let Prepared { net, fixture } = match prepare(scenario, cfg, &mut state, &mut rec) {
+    let Prepared { net, fixture } = match prepare(scenario, cfg, &mut state, &mut rec).await {
         Ok(p) => p,
         Err(Unprepared { findings, network }) => {
             state.findings.extend(findings);

@@ -45,11 +45,11 @@ pub(super) fn env_finding(detail: String) -> Finding {
 
 /// The run dir, the binaries, the fixture, bitcoind, then electrs and
 /// PostgreSQL where asked for. Fills `state.run_dir` and `state.roles`.
-pub(super) fn prepare(
+pub(super) async fn prepare(
     scenario: &Scenario,
-    cfg: &ExecConfig,
+    cfg: &ExecConfig<'_>,
     state: &mut RunState,
-    rec: &mut Recorder,
+    rec: &mut Recorder<'_>,
 ) -> Result<Prepared, Unprepared> {
     state.run_dir = Some(RunDir::new(cfg.keep).map_err(Unprepared::one)?);
     resolve_roles(scenario, cfg, state)?;
@@ -79,6 +79,7 @@ pub(super) fn prepare(
         scenario.witness,
         cfg.record.and_then(|r| r.chain_mocktime),
     )
+    .await
     .map_err(Unprepared::one)?;
     match attach(
         scenario,
@@ -88,7 +89,9 @@ pub(super) fn prepare(
         &fixture,
         &node_files,
         &run_dir,
-    ) {
+    )
+    .await
+    {
         Ok(()) => Ok(Prepared { net, fixture }),
         Err(detail) => Err(Unprepared {
             findings: vec![env_finding(detail)],
@@ -101,7 +104,7 @@ pub(super) fn prepare(
 /// unusable binary is an environment error before anything starts.
 fn resolve_roles(
     scenario: &Scenario,
-    cfg: &ExecConfig,
+    cfg: &ExecConfig<'_>,
     state: &mut RunState,
 ) -> Result<(), Unprepared> {
     let mut findings = Vec::new();
@@ -141,7 +144,7 @@ fn load_fixture(scenario: &Scenario) -> Result<Option<(PathBuf, FixtureMeta)>, U
 fn restore_chain(
     scenario: &Scenario,
     state: &RunState,
-    rec: &mut Recorder,
+    rec: &mut Recorder<'_>,
     dir: &Path,
     meta: &FixtureMeta,
     run_dir: &Path,
@@ -162,10 +165,10 @@ fn restore_chain(
 
 /// The chain witness and PostgreSQL where the scenario asks for them, and
 /// a fixture's node files; the error is an environment finding's detail.
-fn attach(
+async fn attach(
     scenario: &Scenario,
-    cfg: &ExecConfig,
-    rec: &mut Recorder,
+    cfg: &ExecConfig<'_>,
+    rec: &mut Recorder<'_>,
     net: &mut Network,
     fixture: &Option<(PathBuf, FixtureMeta)>,
     node_files: &[NodeFile],
@@ -194,7 +197,9 @@ fn attach(
             ));
         }
         rec.phase("starting PostgreSQL");
-        net.attach_postgres(&on_postgres).map_err(|e| fail(&e))?;
+        net.attach_postgres(&on_postgres)
+            .await
+            .map_err(|e| fail(&e))?;
     }
     if let Some((_, meta)) = fixture {
         crate::fixture::restore_nodes(net, node_files, meta).map_err(|e| fail(&e))?;

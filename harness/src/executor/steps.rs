@@ -158,7 +158,7 @@ impl<'a> World<'a> {
             ForceClose { node, peer } => self.force_close(node, peer, timeout).await,
             WaitSwept { node, max_blocks } => self.wait_swept(node, *max_blocks, timeout).await,
             Witness { node } => self.witness_check(node, timeout).await,
-            Bitcoin { method, params } => self.bitcoin(method, &resolve(params, b)?),
+            Bitcoin { method, params } => self.bitcoin(method, &resolve(params, b)?).await,
             WaitMempool { count, txid } => {
                 let txid = match txid {
                     Some(t) => {

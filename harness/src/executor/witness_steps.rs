@@ -119,6 +119,7 @@ impl World<'_> {
             .net
             .bitcoind
             .block_count()
+            .await
             .map_err(|e| StepError::Env(e.to_string()))?;
         w.sync(height, Duration::from_secs(30))
             .await
