@@ -156,8 +156,11 @@ pub async fn record(
     // liblzma at preset 9: the databases are mostly empty pages (about 20x
     // smaller than lzma-rs's encoder, which stores more than it compresses).
     let mut xz = Vec::new();
-    std::io::copy(&mut xz2::read::XzEncoder::new(&tar_bytes[..], 9), &mut xz)
-        .map_err(|e| err(&e))?;
+    std::io::copy(
+        &mut liblzma::read::XzEncoder::new(&tar_bytes[..], 9),
+        &mut xz,
+    )
+    .map_err(|e| err(&e))?;
     // Written beside, then renamed: an interrupted recording leaves no half fixture.
     let staging = out.with_extension("recording");
     let _ = std::fs::remove_dir_all(&staging);
@@ -198,13 +201,11 @@ fn entries(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
     let err = |e: &dyn std::fmt::Display| FixtureError::Restore(e.to_string());
     let xz = std::fs::read(dir.join(STATE))
         .map_err(|e| err(&format!("{}: {e}", dir.join(STATE).display())))?;
-    let mut tar_bytes = Vec::new();
-    lzma_rs::xz_decompress(&mut &xz[..], &mut tar_bytes)
-        .map_err(|e| err(&format!("{STATE}: {e}")))?;
-    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let unxz = |e: &dyn std::fmt::Display| err(&format!("{STATE}: {e}"));
+    let mut archive = tar::Archive::new(liblzma::read::XzDecoder::new(&xz[..]));
     let mut out = Vec::new();
-    for entry in archive.entries().map_err(|e| err(&e))? {
-        let mut entry = entry.map_err(|e| err(&e))?;
+    for entry in archive.entries().map_err(|e| unxz(&e))? {
+        let mut entry = entry.map_err(|e| unxz(&e))?;
         let path = entry
             .path()
             .map_err(|e| err(&e))?
@@ -214,9 +215,11 @@ fn entries(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, FixtureError> {
             return Err(err(&format!("unsafe entry {path}")));
         }
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| err(&e))?;
+        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| unxz(&e))?;
         out.push((path, bytes));
     }
+    // To the xz stream's end, past tar's last block: its check is there.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(|e| unxz(&e))?;
     Ok(out)
 }
 
