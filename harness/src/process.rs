@@ -383,8 +383,8 @@ pub fn pdeathsig_wrapper(exe: &Path, dir: &Path, name: &str) -> std::io::Result<
     }
     let wrapper = dir.join(name);
     let script = format!(
-        "#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL -- '{}' \"$@\"\n",
-        exe.display().to_string().replace('\'', "'\\''")
+        "#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL -- {} \"$@\"\n",
+        crate::text::shell_word(&exe.display().to_string())
     );
     std::fs::write(&wrapper, script)?;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
