@@ -250,9 +250,14 @@ impl Bitcoind {
         .await
     }
 
-    /// A raw transaction as broadcast: with the one input's witness.
-    fn signed(raw: &Value) -> Value {
-        json!(with_op_true_witness(raw.as_str().unwrap_or_default()))
+    /// A raw transaction as broadcast: with its inputs' witnesses.
+    fn signed(raw: &Value) -> Result<Value, BitcoindError> {
+        with_op_true_witness(raw.as_str().unwrap_or_default())
+            .map(|hex| json!(hex))
+            .map_err(|e| BitcoindError::Rpc {
+                method: "createrawtransaction".into(),
+                message: format!("returned a transaction that does not decode: {e}"),
+            })
     }
 
     /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
@@ -292,7 +297,7 @@ impl Bitcoind {
     /// Broadcast an unsigned raw transaction spending one OP_TRUE coinbase.
     pub async fn broadcast(&self, raw: &Value) -> Result<String, BitcoindError> {
         Ok(self
-            .call("sendrawtransaction", &[Self::signed(raw)])
+            .call("sendrawtransaction", &[Self::signed(raw)?])
             .await?
             .as_str()
             .unwrap_or_default()
@@ -360,18 +365,19 @@ const COINBASE_MATURITY: u64 = 100;
 /// What every harness-built transaction pays in fees.
 const FEE_SAT: u64 = 10_000;
 
-/// Turn an unsigned one-input transaction (legacy serialization, as
-/// `createrawtransaction` returns it) into its segwit serialization with
-/// the witness that spends P2WSH(OP_TRUE): one item, the script `51`.
-/// Legacy: version(4) | inputs | outputs | locktime(4). Segwit: version |
-/// marker 00, flag 01 | inputs | outputs | witnesses | locktime.
-pub fn with_op_true_witness(raw_hex: &str) -> String {
-    if raw_hex.len() < 16 {
-        return raw_hex.to_string();
+/// An unsigned transaction spending P2WSH(OP_TRUE) coins (as
+/// `createrawtransaction` returns it) with each input's witness: one item,
+/// the script `51` itself. The `bitcoin` crate writes the segwit form
+/// (marker, flag, witnesses after the outputs); the txid does not change.
+pub fn with_op_true_witness(
+    raw_hex: &str,
+) -> Result<String, bitcoin::consensus::encode::FromHexError> {
+    let mut tx: bitcoin::Transaction = bitcoin::consensus::encode::deserialize_hex(raw_hex)?;
+    let op_true = [bitcoin::opcodes::OP_TRUE.to_u8()];
+    for input in &mut tx.input {
+        input.witness = bitcoin::Witness::from_slice(&[op_true]);
     }
-    let (version, rest) = raw_hex.split_at(8);
-    let (body, locktime) = rest.split_at(rest.len() - 8);
-    format!("{version}0001{body}010151{locktime}")
+    Ok(bitcoin::consensus::encode::serialize_hex(&tx))
 }
 
 /// Satoshis as bitcoind's decimal BTC string.
@@ -383,14 +389,70 @@ fn btc(sat: u64) -> String {
 mod tests {
     use super::*;
 
+    /// As `createrawtransaction` wrote it for a channel funding: version 2,
+    /// one coinbase input (sequence fffffffd), 1 000 000 sat to a P2WSH
+    /// funding address, the change to a P2WPKH address, locktime 0.
+    const UNSIGNED: &str = concat!(
+        "02000000",
+        "01",
+        "3b8c9e4f1d2a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e",
+        "00000000",
+        "00",
+        "fdffffff",
+        "02",
+        "40420f0000000000",
+        "220020",
+        "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "d08a052a01000000",
+        "160014",
+        "89abcdef0123456789abcdef0123456789abcdef",
+        "00000000",
+    );
+
     #[test]
     fn the_op_true_witness_goes_between_outputs_and_locktime() {
-        // version 2 | 1 input | 1 output | locktime 0 (contents elided as "..").
-        let legacy = "02000000".to_string() + "01aa" + "01bb" + "00000000";
-        assert_eq!(
-            with_op_true_witness(&legacy),
-            "02000000000101aa01bb01015100000000"
+        // Known good: the bytes the harness broadcast before it used the
+        // `bitcoin` crate, which bitcoind accepted (marker 00, flag 01
+        // after the version; one witness item `51` before the locktime).
+        let signed = concat!(
+            "02000000",
+            "0001",
+            "01",
+            "3b8c9e4f1d2a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e",
+            "00000000",
+            "00",
+            "fdffffff",
+            "02",
+            "40420f0000000000",
+            "220020",
+            "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+            "d08a052a01000000",
+            "160014",
+            "89abcdef0123456789abcdef0123456789abcdef",
+            "010151",
+            "00000000",
         );
+        assert_eq!(with_op_true_witness(UNSIGNED).unwrap(), signed);
+    }
+
+    #[test]
+    fn the_witness_leaves_the_txid_alone() {
+        use bitcoin::consensus::encode::deserialize_hex;
+        let unsigned: bitcoin::Transaction = deserialize_hex(UNSIGNED).unwrap();
+        let signed: bitcoin::Transaction =
+            deserialize_hex(&with_op_true_witness(UNSIGNED).unwrap()).unwrap();
+        assert_eq!(signed.compute_txid(), unsigned.compute_txid());
+        assert_ne!(signed.compute_wtxid(), unsigned.compute_wtxid());
+    }
+
+    #[test]
+    fn what_is_not_a_transaction_is_an_error_not_a_guess() {
+        assert!(with_op_true_witness("02000000").is_err());
+        assert!(with_op_true_witness("not hex").is_err());
+    }
+
+    #[test]
+    fn satoshis_as_bitcoind_writes_btc() {
         assert_eq!(btc(5_000_000_000), "50.00000000");
         assert_eq!(btc(1), "0.00000001");
     }

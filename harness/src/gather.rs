@@ -280,7 +280,7 @@ pub fn write_bundle(
                     "# {} on {}\n{}\n",
                     n.name,
                     s.version,
-                    shell_words(&s.command_line)
+                    crate::text::shell_words(&s.command_line)
                 ));
             }
         }
@@ -307,36 +307,19 @@ pub fn write_bundle(
         ));
     }
     std::fs::write(dir.join("binaries.txt"), bins)?;
-    let mut rerun = String::from("cln-harness run");
+    // Quoted like every printed command: a path with a space still runs.
+    let mut rerun = vec!["cln-harness".to_string(), "run".into()];
     for b in &report.binaries {
-        rerun.push_str(&format!(" --lightningd {}={}", b.role, b.path.display()));
+        rerun.push("--lightningd".into());
+        rerun.push(format!("{}={}", b.role, b.path.display()));
     }
-    rerun.push_str(&format!(
-        " {}\n",
-        std::fs::canonicalize(file)
-            .unwrap_or(file.to_path_buf())
-            .display()
-    ));
+    let file = std::fs::canonicalize(file).unwrap_or(file.to_path_buf());
+    rerun.push(file.display().to_string());
+    let rerun = crate::text::shell_words(&rerun) + "\n";
     std::fs::write(dir.join("rerun.sh"), format!("#!/bin/sh\n{rerun}"))?;
     std::fs::write(
         dir.join("report.md"),
         crate::report::markdown(scenario, report),
     )?;
     Ok(dir)
-}
-
-fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if w.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=./:@".contains(c))
-            {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

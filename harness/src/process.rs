@@ -466,11 +466,10 @@ pub fn pdeathsig_wrapper(exe: &Path, dir: &Path, name: &str) -> std::io::Result<
         return Ok(exe.to_path_buf());
     };
     let wrapper = dir.join(name);
-    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     let script = format!(
         "#!/bin/sh\nexec {} --pdeathsig KILL -- {} \"$@\"\n",
-        quote(&setpriv),
-        quote(exe)
+        crate::text::shell_word(&setpriv.display().to_string()),
+        crate::text::shell_word(&exe.display().to_string())
     );
     std::fs::write(&wrapper, script)?;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;

@@ -1,4 +1,5 @@
-//! The one place long text is shortened for messages and reports.
+//! The one place long text is shortened for messages and reports, and
+//! the one place words are quoted for a shell.
 
 /// At most `max` bytes of `s` from its start, cut on a char boundary, with
 /// `…` when something was left out.
@@ -56,9 +57,84 @@ pub fn join_within(items: &[String], sep: &str, max: usize) -> String {
     out
 }
 
+/// `word` as one word for a POSIX shell, quoted only when it must be:
+/// printed command lines (`rerun:`, `commands.txt`, `rerun.sh`) are copied
+/// and pasted, so a path with a space must survive, and `--opt=value`,
+/// `role=label` or `a,b` stay bare as people write them (`shlex` quotes
+/// `=`, `,`, `%` and `+` for safety in places these words never go).
+/// The quoting itself is `shlex`'s.
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let bare = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
+    if !word.is_empty() && word.chars().all(bare) {
+        return word.into();
+    }
+    match shlex::try_quote(word) {
+        Ok(quoted) => quoted,
+        // Only a NUL makes shlex refuse, and no argument can hold one.
+        Err(_) => shell_word(&word.replace('\0', "")).into_owned().into(),
+    }
+}
+
+/// `words` as one shell command line, each quoted by [`shell_word`].
+pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| shell_word(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `sh` reads back from `line`, one word a line.
+    fn as_sh_reads(line: &str) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &format!("printf '%s\\0' {line}")])
+            .output()
+            .unwrap();
+        let mut words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split('\0')
+            .map(String::from)
+            .collect();
+        words.pop();
+        words
+    }
+
+    #[test]
+    fn words_people_write_bare_stay_bare() {
+        assert_eq!(
+            shell_words(&["--lightningd", "a=v25.05", "--network=regtest", "/t/x.toml"]),
+            "--lightningd a=v25.05 --network=regtest /t/x.toml"
+        );
+    }
+
+    #[test]
+    fn every_word_comes_back_from_the_shell_as_it_went_in() {
+        let words = [
+            "/tmp/my scenarios/x.toml",
+            "it's",
+            "",
+            "$HOME",
+            "a`b`",
+            "\\back",
+            "!bang",
+            "^caret",
+            "semi;colon",
+            "star*",
+            "bo\"th'",
+            "tab\tand\nnewline",
+            "é",
+        ];
+        assert_eq!(as_sh_reads(&shell_words(&words)), words);
+    }
+
+    #[test]
+    fn the_empty_word_is_kept_as_a_word() {
+        assert_eq!(shell_word(""), "''");
+    }
 
     #[test]
     fn cuts_respect_char_boundaries() {

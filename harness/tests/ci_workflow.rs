@@ -11,13 +11,13 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn workflow() -> serde_yaml::Value {
+fn workflow() -> yaml_serde::Value {
     let text = std::fs::read_to_string(root().join("ci/github-actions.yml")).unwrap();
-    serde_yaml::from_str(&text).expect("ci/github-actions.yml is valid YAML")
+    yaml_serde::from_str(&text).expect("ci/github-actions.yml is valid YAML")
 }
 
 /// Every step of every job: (job, step).
-fn steps(w: &serde_yaml::Value) -> Vec<(String, serde_yaml::Value)> {
+fn steps(w: &yaml_serde::Value) -> Vec<(String, yaml_serde::Value)> {
     let mut out = Vec::new();
     for (job, body) in w["jobs"].as_mapping().expect("jobs") {
         for step in body["steps"].as_sequence().expect("steps") {
@@ -27,7 +27,7 @@ fn steps(w: &serde_yaml::Value) -> Vec<(String, serde_yaml::Value)> {
     out
 }
 
-fn runs(w: &serde_yaml::Value) -> Vec<String> {
+fn runs(w: &yaml_serde::Value) -> Vec<String> {
     steps(w)
         .into_iter()
         .filter_map(|(_, s)| s["run"].as_str().map(String::from))

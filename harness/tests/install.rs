@@ -20,7 +20,11 @@ fn tarball(version: &str) -> Vec<u8> {
         .unwrap();
     let tar_bytes = tar.into_inner().unwrap();
     let mut xz = Vec::new();
-    lzma_rs::xz_compress(&mut &tar_bytes[..], &mut xz).unwrap();
+    std::io::copy(
+        &mut liblzma::read::XzEncoder::new(&tar_bytes[..], 6),
+        &mut xz,
+    )
+    .unwrap();
     xz
 }
 

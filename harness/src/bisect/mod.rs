@@ -411,21 +411,7 @@ pub fn rerun_command(file: &std::path::Path, role: &str, label: &str, f: &RerunF
     if f.repeat > 1 {
         args.extend(["--repeat".into(), f.repeat.to_string()]);
     }
-    args.iter()
-        .map(|a| shell_word(a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `a` as one word for a POSIX shell, quoted only when it must be (the
-/// rerun line is copied and pasted; a path with a space must survive).
-fn shell_word(a: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
-    if !a.is_empty() && a.chars().all(plain) {
-        a.to_string()
-    } else {
-        format!("'{}'", a.replace('\'', r"'\''"))
-    }
+    crate::text::shell_words(&args)
 }
 
 /// What one end showed, for the note on a search that could not start.

@@ -345,46 +345,8 @@ pub fn install(
         )
     })?;
     let sums = parse_sha256sums(&String::from_utf8_lossy(&sums));
-    let names = asset_names(&tag, platform);
-    let mut found = None;
-    for name in &names {
-        if let Some(bytes) = source
-            .fetch(&tag, name)
-            .map_err(|m| fetch_err(source.describe(&tag, name), m))?
-        {
-            found = Some((name.clone(), bytes));
-            break;
-        }
-    }
-    let (asset, bytes) = found.ok_or_else(|| {
-        err(
-            &tag,
-            InstallErrorKind::NoTarball {
-                platform: platform.into(),
-                tried: names.join(", "),
-            },
-        )
-    })?;
-    let want = sums
-        .iter()
-        .find(|(_, n)| *n == asset)
-        .map(|(h, _)| h.clone())
-        .ok_or_else(|| {
-            err(
-                &tag,
-                InstallErrorKind::NotInSums {
-                    asset: asset.clone(),
-                    sums: sums_name.clone(),
-                },
-            )
-        })?;
-    let got = hex::encode(Sha256::digest(&bytes));
-    if got != want {
-        return Err(err(
-            &tag,
-            InstallErrorKind::HashMismatch { asset, want, got },
-        ));
-    }
+    let (asset, bytes) = fetch_verified_tarball(source, &tag, platform, &sums, &sums_name)
+        .map_err(|k| err(&tag, k))?;
     // Unpack beside the destination, check, then publish with one rename.
     let partial = releases.join(format!(".{tag}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
@@ -409,15 +371,60 @@ pub fn install(
     })
 }
 
+/// Decompress straight into `tar` (the tarball is never held unpacked in
+/// memory), then read the xz stream to its end: `tar` stops at its
+/// end-of-archive blocks, before the xz footer whose check would catch a
+/// damaged tail.
 fn unpack_tar_xz(bytes: &[u8], into: &Path) -> Result<(), String> {
-    let mut tar_bytes = Vec::new();
-    lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut tar_bytes)
-        .map_err(|e| format!("not xz: {e}"))?;
     std::fs::create_dir_all(into).map_err(|e| e.to_string())?;
+    let mut archive = tar::Archive::new(liblzma::read::XzDecoder::new_multi_decoder(bytes));
     // `unpack` refuses entries that would land outside `into`.
-    tar::Archive::new(&tar_bytes[..])
-        .unpack(into)
-        .map_err(|e| e.to_string())
+    archive.unpack(into).map_err(|e| e.to_string())?;
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .map(|_| ())
+        .map_err(|e| format!("not xz: {e}"))
+}
+
+/// The first of the platform's tarball names the release has, checked
+/// against its line in `SHA256SUMS`: (asset name, bytes).
+fn fetch_verified_tarball(
+    source: &ReleaseSource,
+    tag: &str,
+    platform: &str,
+    sums: &[(String, String)],
+    sums_name: &str,
+) -> Result<(String, Vec<u8>), InstallErrorKind> {
+    let names = asset_names(tag, platform);
+    let mut found = None;
+    for name in &names {
+        let fetched = source
+            .fetch(tag, name)
+            .map_err(|message| InstallErrorKind::Fetch {
+                what: source.describe(tag, name),
+                message,
+            })?;
+        if let Some(bytes) = fetched {
+            found = Some((name.clone(), bytes));
+            break;
+        }
+    }
+    let (asset, bytes) = found.ok_or_else(|| InstallErrorKind::NoTarball {
+        platform: platform.into(),
+        tried: names.join(", "),
+    })?;
+    let want = sums
+        .iter()
+        .find(|(_, n)| *n == asset)
+        .map(|(h, _)| h.clone())
+        .ok_or_else(|| InstallErrorKind::NotInSums {
+            asset: asset.clone(),
+            sums: sums_name.into(),
+        })?;
+    let got = hex::encode(Sha256::digest(&bytes));
+    if got != want {
+        return Err(InstallErrorKind::HashMismatch { asset, want, got });
+    }
+    Ok((asset, bytes))
 }
 
 /// The tree must hold a lightningd that says it is `tag`.
@@ -482,6 +489,53 @@ mod tests {
                 ("b".repeat(64), "x.zip".into())
             ]
         );
+    }
+
+    /// A tar.xz holding `usr/bin/lightningd`.
+    fn tar_xz() -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, "usr/bin/lightningd", &b"#!\n"[..])
+            .unwrap();
+        let mut xz = Vec::new();
+        let tar_bytes = tar.into_inner().unwrap();
+        std::io::copy(
+            &mut liblzma::read::XzEncoder::new(&tar_bytes[..], 6),
+            &mut xz,
+        )
+        .unwrap();
+        xz
+    }
+
+    #[test]
+    fn a_tarball_unpacks_as_it_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        unpack_tar_xz(&tar_xz(), dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("usr/bin/lightningd")).unwrap(),
+            b"#!\n"
+        );
+    }
+
+    #[test]
+    fn a_damaged_xz_footer_is_refused_though_tar_read_all_it_wanted() {
+        // The last bytes are the stream footer's magic `YZ`: past the tar
+        // archive's end, so only reading the xz stream to its end sees them.
+        let mut xz = tar_xz();
+        let last = xz.len() - 1;
+        xz[last] ^= 0xff;
+        let dir = tempfile::tempdir().unwrap();
+        let e = unpack_tar_xz(&xz, dir.path()).unwrap_err();
+        assert!(e.starts_with("not xz"), "{e}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_xz_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(unpack_tar_xz(b"plain text, not xz", dir.path()).is_err());
     }
 
     #[test]
