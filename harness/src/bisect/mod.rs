@@ -825,6 +825,54 @@ mod tests {
         assert_eq!((t.mark, t.reason.as_deref()), (Skip, Some("error: a")));
     }
 
+    /// Every answer, by a match that stops compiling when one is added.
+    fn every_answer() -> Vec<Answer> {
+        let all = [
+            Answer::FirstBad,
+            Answer::FirstFixed,
+            Answer::NotFixed,
+            Answer::EndsWrong,
+            Answer::AmongSkipped,
+            Answer::CouldNotTest,
+        ];
+        for a in all {
+            match a {
+                Answer::FirstBad
+                | Answer::FirstFixed
+                | Answer::NotFixed
+                | Answer::EndsWrong
+                | Answer::AmongSkipped
+                | Answer::CouldNotTest => {}
+            }
+        }
+        all.to_vec()
+    }
+
+    /// The issue: "Every bisect answer has an exit code within the
+    /// documented contract (2 stays 'bad input'), documented in the
+    /// README's table."
+    #[test]
+    fn the_readme_table_gives_every_answer_its_exit_code_and_none_is_2() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        for a in every_answer() {
+            let name = serde_json::to_value(a).unwrap();
+            let name = name.as_str().unwrap();
+            let code = crate::outcome::exit_code(a);
+            assert!([0, 1, 125].contains(&code), "{name} exits {code}");
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with("| ") && l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("README's bisect table has no row for `{name}`"));
+            assert!(
+                row.starts_with(&format!("| {code} |")),
+                "README says `{row}`, but {name} exits {code}"
+            );
+        }
+    }
+
     /// The issue: "The printed `rerun:` command drops the `--bitcoind`
     /// given on the command line."
     #[test]
