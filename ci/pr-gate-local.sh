@@ -26,7 +26,12 @@ LABEL=$(git -C "$CLN" describe --tags --always "$REF")
 echo "== build $REF ($LABEL)"
 "$H" build --repo "$CLN" "$REF"
 echo "== install $BASE"
-"$H" install "$BASE"
+# Offline, a base already in the cache (installed or built) will do.
+if ! "$H" install "$BASE"; then
+  have="${XDG_CACHE_HOME:-$HOME/.cache}/cln-harness/lightningd/$BASE/bin/lightningd"
+  [ -x "$have" ] || exit 125
+  echo "install failed; using $have"
+fi
 export CLN_HARNESS_LIGHTNINGD_BASE=$BASE CLN_HARNESS_LIGHTNINGD_CANDIDATE=$LABEL
 status=0
 cargo nextest archive --workspace --profile ci --archive-file target/nextest.tar.zst
