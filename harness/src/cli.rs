@@ -456,122 +456,42 @@ fn run_config(bins: &BinaryArgs, keep: bool) -> Result<crate::runner::RunConfig,
     commands::run_config(&bins.sources(), keep)
 }
 
+/// `bisect`: the arguments as a [`crate::bisect::command::Request`]; the
+/// rest (checks, search, printing) is `bisect::command`'s.
 async fn bisect(args: &BisectArgs) -> i32 {
-    use crate::bisect::{commits::over_commits, over_labels, Question};
-    if let Err(e) = crate::scenario::load(&args.scenario) {
+    use crate::bisect::command::{Over, Request};
+    let over = match (&args.good, &args.bad) {
+        (Some(good), Some(bad)) => Over::Commits {
+            repo: crate::builds::git::Repo::new(
+                args.repo.as_deref().unwrap_or(std::path::Path::new(".")),
+            ),
+            good: good.clone(),
+            bad: bad.clone(),
+            build: args.build.options(),
+        },
+        _ => Over::Labels(args.labels.clone()),
+    };
+    let req = Request {
+        scenario: args.scenario.clone(),
+        over,
+        role: args.role.clone(),
+        find_fix: args.find_fix,
+        repeat: args.repeat,
+        json: args.json.clone(),
+        rerun: crate::bisect::RerunFlags {
+            lightningd: args.bins.lightningd.clone(),
+            bitcoind: args.bins.bitcoind.clone(),
+            db: args.bins.db,
+            electrs: args.bins.electrs.clone(),
+            repeat: args.repeat,
+        },
+    };
+    if let Err(e) = crate::bisect::command::check(&req) {
         eprintln!("error: {e}");
         return exit::usage();
     }
-    if args.good.is_none() && args.labels.len() < 2 {
-        eprintln!("error: --labels needs at least two builds, oldest first");
-        return exit::usage();
+    match run_config(&args.bins, false) {
+        Ok(cfg) => crate::bisect::command::run(&req, &cfg).await,
+        Err(code) => code,
     }
-    // Refs that are not commits are the user's to fix: say so before anything starts.
-    let repo =
-        crate::builds::git::Repo::new(args.repo.as_deref().unwrap_or(std::path::Path::new(".")));
-    for r in [&args.good, &args.bad].into_iter().flatten() {
-        if let Err(e) = repo.commit(r) {
-            eprintln!("error: {e}");
-            return exit::usage();
-        }
-    }
-    let cfg = match run_config(&args.bins, false) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let q = if args.find_fix {
-        Question::FirstFixed
-    } else {
-        Question::FirstBad
-    };
-    let mut print = |t: &crate::bisect::Tested| println!("{}", t.line());
-    let report = match (&args.good, &args.bad) {
-        (Some(good), Some(bad)) => {
-            let repo = crate::builds::git::Repo::new(
-                args.repo.as_deref().unwrap_or(std::path::Path::new(".")),
-            );
-            // --find-fix: the older end fails (`--bad`) and the newer passes (`--good`).
-            let ends = if args.find_fix {
-                (bad.as_str(), good.as_str())
-            } else {
-                (good.as_str(), bad.as_str())
-            };
-            let mut progress = |l: &str| eprintln!("  {l}");
-            match over_commits(
-                &args.scenario,
-                &cfg,
-                &args.role,
-                &repo,
-                ends,
-                q,
-                args.repeat,
-                &args.build.options(),
-                &mut print,
-                &mut progress,
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    // The refs were checked above: what git fails at now
-                    // (the scratch clone, a bisect step) is this machine's.
-                    eprintln!("error: {e}");
-                    return exit::environment();
-                }
-            }
-        }
-        _ => {
-            let test = |label| {
-                crate::bisect::test_label(&args.scenario, &cfg, &args.role, label, q, args.repeat)
-            };
-            over_labels(
-                &args.scenario,
-                &args.role,
-                &args.labels,
-                q,
-                test,
-                &mut print,
-            )
-            .await
-        }
-    };
-    let mut report = report;
-    let flags = crate::bisect::RerunFlags {
-        lightningd: args.bins.lightningd.clone(),
-        bitcoind: args.bins.bitcoind.clone(),
-        db: args.bins.db,
-        electrs: args.bins.electrs.clone(),
-        repeat: args.repeat,
-    };
-    report.rerun = report
-        .first
-        .as_deref()
-        .map(|first| crate::bisect::rerun_command(&args.scenario, &args.role, first, &flags));
-    if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default())
-        {
-            eprintln!("error: writing {}: {e}", path.display());
-        }
-    }
-    if let Some(first) = &report.first {
-        match (&report.commit, &report.subject) {
-            (Some(c), Some(subject)) => {
-                println!("{}: {first} ({c})\n  subject: {subject}", report.question)
-            }
-            _ => println!("{}: {first}", report.question),
-        }
-        if let Some(sig) = &report.signature {
-            println!("  signature: {sig}");
-        }
-        if let Some(n) = report.builds {
-            println!("  builds: {n} new, {} tested", report.tested.len());
-        }
-        if let Some(cmd) = &report.rerun {
-            println!("  rerun: {cmd}");
-        }
-    }
-    if let Some(note) = &report.note {
-        eprintln!("bisect: {note}");
-    }
-    crate::outcome::exit_code(report.answer)
 }

@@ -9,7 +9,7 @@
 //! never touched. The driver is generic over the tester, so the search is
 //! tested against a throwaway repository and fake builds.
 
-use super::{BisectReport, Mark, Question, Tested};
+use super::{BisectReport, BuildStep, Mark, Question, Tested};
 use crate::builds::build::{build, BuildOptions, Built};
 use crate::builds::git::{GitError, Repo};
 use std::cell::RefCell;
@@ -167,6 +167,7 @@ pub async fn over_commits(
                 let mut h = hooks.borrow_mut();
                 build(repo, &commit, cache, build_opts, &mut *h.1)
             };
+            let build_seconds = started.elapsed().as_secs_f64();
             let t = match built {
                 Err(e @ crate::builds::build::BuildError::Prerequisites(_)) => {
                     return Err(e.to_string())
@@ -175,10 +176,20 @@ pub async fn over_commits(
                     if matches!(b, Built::New { .. }) {
                         hooks.borrow_mut().2 += 1;
                     }
-                    let mut t =
+                    let fallback = match &b {
+                        Built::New { fallback, .. } => fallback.clone(),
+                        Built::Reused { .. } => None,
+                    };
+                    let t =
                         super::test_label(file, cfg, role, b.label().to_string(), q, repeat).await;
-                    t.seconds = started.elapsed().as_secs_f64();
-                    t
+                    Tested {
+                        build: Some(BuildStep {
+                            kind: b.kind().as_str(),
+                            seconds: build_seconds,
+                            fallback,
+                        }),
+                        ..t
+                    }
                 }
                 Err(e) => Tested {
                     label: repo
@@ -192,7 +203,12 @@ pub async fn over_commits(
                         "build failed: {}",
                         crate::text::truncate(&e.to_string(), 300)
                     )),
-                    seconds: started.elapsed().as_secs_f64(),
+                    seconds: 0.0,
+                    build: Some(BuildStep {
+                        kind: "failed",
+                        seconds: build_seconds,
+                        fallback: None,
+                    }),
                 },
             };
             let t = Tested {

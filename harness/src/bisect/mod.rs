@@ -9,7 +9,9 @@
 //! nearest untested entry instead, and a search boxed in by skips reports
 //! the range it could not narrow.
 
+pub mod command;
 pub mod commits;
+pub mod render;
 
 use crate::outcome::OutcomeKind;
 use std::future::Future;
@@ -171,20 +173,48 @@ pub struct Tested {
     /// Why a skipped entry could not be tested: its outcome and headline
     /// (`error: ...`), or why its build failed. None unless skipped.
     pub reason: Option<String>,
+    /// Seconds the scenario's runs took (the build's are in `build`).
     pub seconds: f64,
+    /// How the build was got (`bisect --good/--bad` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildStep>,
+}
+
+/// How a commit's build was got, and what it cost: the bisect log's
+/// "reuse / incremental / clean" column.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BuildStep {
+    /// `reuse`, `incremental`, `clean`, or `failed`.
+    pub kind: &'static str,
+    pub seconds: f64,
+    /// Why an incremental build was given up for a clean one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+impl BuildStep {
+    /// As the line shows it: `incremental 84s`, `clean 312s (incremental build failed: ...)`.
+    pub fn text(&self) -> String {
+        format!("{} {:.0}s", self.kind, self.seconds)
+    }
 }
 
 impl Tested {
     /// The line printed as each entry is tested: label, old/new/skip,
-    /// outcomes, seconds, then the signature, or for a skip why.
+    /// outcomes, how it was built and in how long (commits only), the
+    /// runs' seconds, then the signature, or for a skip why.
     pub fn line(&self) -> String {
         let outcomes: Vec<&str> = self.outcomes.iter().map(|o| o.as_str()).collect();
         let why = match self.mark {
             Mark::Skip => self.reason.as_deref(),
             _ => self.signature.as_deref(),
         };
+        let build = self
+            .build
+            .as_ref()
+            .map_or(String::new(), |b| format!("{:<17} ", b.text()));
         format!(
-            "{:<24} {:<5} {:<20} {:>6.1}s  {}",
+            "{:<24} {:<5} {:<20} {build}{:>6.1}s  {}",
             self.label,
             format!("{:?}", self.mark).to_lowercase(),
             outcomes.join(","),
@@ -251,6 +281,7 @@ pub fn judge_runs(label: String, runs: &[RunSays], q: Question, seconds: f64) ->
             _ => None,
         },
         seconds,
+        build: None,
     }
 }
 
@@ -778,6 +809,54 @@ mod tests {
             0.0,
         );
         assert_eq!((t.mark, t.reason.as_deref()), (Skip, Some("error: a")));
+    }
+
+    /// Every answer, by a match that stops compiling when one is added.
+    fn every_answer() -> Vec<Answer> {
+        let all = [
+            Answer::FirstBad,
+            Answer::FirstFixed,
+            Answer::NotFixed,
+            Answer::EndsWrong,
+            Answer::AmongSkipped,
+            Answer::CouldNotTest,
+        ];
+        for a in all {
+            match a {
+                Answer::FirstBad
+                | Answer::FirstFixed
+                | Answer::NotFixed
+                | Answer::EndsWrong
+                | Answer::AmongSkipped
+                | Answer::CouldNotTest => {}
+            }
+        }
+        all.to_vec()
+    }
+
+    /// The issue: "Every bisect answer has an exit code within the
+    /// documented contract (2 stays 'bad input'), documented in the
+    /// README's table."
+    #[test]
+    fn the_readme_table_gives_every_answer_its_exit_code_and_none_is_2() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+        )
+        .unwrap();
+        for a in every_answer() {
+            let name = serde_json::to_value(a).unwrap();
+            let name = name.as_str().unwrap();
+            let code = crate::outcome::exit_code(a);
+            assert!([0, 1, 125].contains(&code), "{name} exits {code}");
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with("| ") && l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("README's bisect table has no row for `{name}`"));
+            assert!(
+                row.starts_with(&format!("| {code} |")),
+                "README says `{row}`, but {name} exits {code}"
+            );
+        }
     }
 
     /// The issue: "The printed `rerun:` command drops the `--bitcoind`

@@ -102,6 +102,13 @@ impl Repo {
         self.git(&["describe", "--tags", "--always", commit])
     }
 
+    /// The repository's git dir shared by all its worktrees, absolute and
+    /// canonical: what identifies a repository whichever worktree names it.
+    pub fn common_dir(&self) -> Result<PathBuf, GitError> {
+        let dir = self.git(&["rev-parse", "--path-format=absolute", "--git-common-dir"])?;
+        Ok(std::fs::canonicalize(&dir).unwrap_or_else(|_| PathBuf::from(dir)))
+    }
+
     pub fn subject(&self, commit: &str) -> Result<String, GitError> {
         self.git(&["log", "-1", "--format=%s", commit])
     }

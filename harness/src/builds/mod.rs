@@ -6,14 +6,16 @@
 //! - [`install`]: official release tarballs (or a mirror laid out like the
 //!   release page), checked against the release's `SHA256SUMS`, whose
 //!   signatures [`signatures`] checks with gpg where it can.
-//! - [`build`]: a commit of the user's own checkout, built in a private
-//!   clone and installed as `<cache>/lightningd/<git describe>/`.
+//! - [`build`]: a commit of the user's own checkout, built in the
+//!   persistent [`tree`] of that checkout (incrementally when it can) and
+//!   installed as `<cache>/lightningd/<git describe>/`.
 //! - [`git`]: the few git questions both `build` and `bisect` ask.
 
 pub mod build;
 pub mod git;
 pub mod install;
 pub mod signatures;
+pub mod tree;
 
 use std::path::Path;
 

@@ -18,8 +18,13 @@ pub fn build(refs: &[String], repo: Option<&Path>, opts: &BuildOptions) -> i32 {
                 label,
                 dir,
                 seconds,
+                kind,
                 ..
-            }) => println!("{r}: built {label} into {} in {seconds}s", dir.display()),
+            }) => println!(
+                "{r}: built {label} into {} in {seconds}s ({} build)",
+                dir.display(),
+                kind.as_str()
+            ),
             Ok(Built::Reused { label, dir, .. }) => {
                 println!("{r}: {label} already built in {}", dir.display())
             }
