@@ -194,11 +194,19 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ExploreArgs {
-    #[arg(long)]
-    pub base: String,
-    #[arg(long)]
-    pub candidate: String,
+    #[command(subcommand)]
+    pub merge: Option<ExploreCommand>,
+    #[arg(long, required = true)]
+    pub base: Option<String>,
+    #[arg(long, required = true)]
+    pub candidate: Option<String>,
+    /// Explore only slice K of N of the run indices (1-based), so N
+    /// machines explore disjoint programs of one seed; merge their --out
+    /// dirs with `explore merge`.
+    #[arg(long, value_name = "K/N", value_parser = crate::explore::Shard::parse)]
+    pub shard: Option<crate::explore::Shard>,
     /// At most this many nodes (2 or 3).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=3))]
     pub nodes: u32,
@@ -225,6 +233,46 @@ pub struct ExploreArgs {
     pub bins: BinaryArgs,
 }
 
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ExploreCommand {
+    /// Merge explorations' --out dirs (shards, machines, upgrade paths) into
+    /// one report: findings deduplicated by signature, the shortest
+    /// reproducer kept and run again, a Markdown summary in --out that
+    /// says regression or pre-existing. Exit 1 if anything was found.
+    Merge {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "explore-merged", value_name = "DIR")]
+        out: PathBuf,
+        /// Do not run the kept reproducers again.
+        #[arg(long)]
+        no_recheck: bool,
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        #[command(flatten)]
+        bins: BinaryArgs,
+    },
+}
+
+impl ExploreCommand {
+    fn request(self) -> commands::explore::MergeRequest {
+        let ExploreCommand::Merge {
+            dirs,
+            out,
+            no_recheck,
+            json,
+            bins,
+        } = self;
+        commands::explore::MergeRequest {
+            dirs,
+            out,
+            recheck: !no_recheck,
+            json,
+            bins: bins.sources(),
+        }
+    }
+}
+
 impl ExploreArgs {
     fn request(self) -> commands::explore::ExploreRequest {
         commands::explore::ExploreRequest {
@@ -236,8 +284,10 @@ impl ExploreArgs {
                 jobs: self.jobs as usize,
                 out: self.out,
                 shrink_reruns: self.shrink_reruns as usize,
-                base: self.base,
-                candidate: self.candidate,
+                shard: self.shard,
+                // clap requires both unless a subcommand is given.
+                base: self.base.unwrap_or_default(),
+                candidate: self.candidate.unwrap_or_default(),
             },
             json: self.json,
             show_program: self.show_program,
@@ -383,6 +433,9 @@ pub fn main_with_args(cli: Cli) -> i32 {
             wait: !no_wait,
         })),
         Command::Binaries { bins } => commands::inventory::binaries(&bins.sources()),
+        Command::Explore(ExploreArgs {
+            merge: Some(merge), ..
+        }) => rt.block_on(commands::explore::merge(&merge.request())),
         Command::Explore(args) => rt.block_on(commands::explore::explore(&args.request())),
         Command::Matrix {
             file,

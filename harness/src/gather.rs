@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 pub struct Evidence {
     /// Every node's signatures, in order, without benign ones.
     pub signatures: Vec<Signature>,
-    /// (node, line) BROKEN lines no `broken_log` regex allows.
-    pub unexpected_broken: Vec<(String, String)>,
+    /// (node, which teardown oracle, the line): BROKEN, weird, MEMLEAK and
+    /// bad-reestablish lines no `broken_log` regex allows.
+    pub unexpected_broken: Vec<(String, &'static str, String)>,
     /// (node, signature) a process of the node died of (a signal or an
     /// assertion), that no `broken_log` regex allows: a subdaemon or
     /// plugin can die while lightningd lives on and logs nothing above
@@ -89,8 +90,9 @@ pub fn gather(scenario: &Scenario, state: &RunState) -> Evidence {
         for s in signatures::crashes_not_whitelisted(&sigs, &whitelist) {
             ev.unexpected_crashes.push((n.name.clone(), s.text.clone()));
         }
-        for s in signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
-            ev.unexpected_broken.push((n.name.clone(), s.text.clone()));
+        for (what, s) in signatures::broken_lines_not_whitelisted(&sigs, &whitelist) {
+            ev.unexpected_broken
+                .push((n.name.clone(), what, s.text.clone()));
         }
         ev.signatures.extend(sigs);
         ev.log_snapshots

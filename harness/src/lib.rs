@@ -30,6 +30,7 @@ pub mod postgres;
 pub mod process;
 pub mod report;
 pub mod rpc;
+pub mod rundir;
 pub mod runner;
 pub mod scenario;
 pub mod text;

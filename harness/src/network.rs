@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::rundir::{RunDir, RunDirError};
+
 /// A channel to open: `from` funds it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelSpec {
@@ -52,65 +54,6 @@ pub enum NetworkError {
     Witness(#[from] crate::witness::WitnessError),
     #[error("node {node} is to run on PostgreSQL, but {binary} was built without PostgreSQL support (libpq-dev was missing when it was configured); rebuild it with libpq-dev installed, or run it on sqlite")]
     NoPostgresSupport { node: String, binary: PathBuf },
-}
-
-/// Where a run lives. Temporary unless `--keep`: then the path is printed
-/// and left behind.
-///
-/// `$TMPDIR/cln-harness-XXXXXX`, mode 0700: it holds `hsm_secret`, the
-/// databases and the bundle, which no other user may read, and a kept one
-/// stays that way. A fresh random name per run, made by `mkdir`, so
-/// nothing another user leaves in `$TMPDIR` can be in its way.
-pub struct RunDir {
-    path: PathBuf,
-    temp: Option<tempfile::TempDir>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot create a run dir in {tmp}: {why}")]
-pub struct RunDirError {
-    pub tmp: PathBuf,
-    pub why: String,
-    #[source]
-    pub source: std::io::Error,
-}
-
-impl RunDir {
-    pub fn new(keep: bool) -> Result<RunDir, RunDirError> {
-        let temp = crate::userdirs::private_tempdir("cln-harness-").map_err(|source| {
-            let tmp = std::env::temp_dir();
-            RunDirError {
-                why: crate::userdirs::explain_io(
-                    &tmp.join("cln-harness-XXXXXX"),
-                    &source,
-                    crate::userdirs::Access::Create,
-                ),
-                tmp,
-                source,
-            }
-        })?;
-        let path = temp.path().to_path_buf();
-        if keep {
-            let _ = temp.keep();
-            return Ok(RunDir { path, temp: None });
-        }
-        Ok(RunDir {
-            path,
-            temp: Some(temp),
-        })
-    }
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-    /// Keep the dir after all (e.g. the run did not pass).
-    pub fn keep(&mut self) {
-        if let Some(t) = self.temp.take() {
-            let _ = t.keep();
-        }
-    }
-    pub fn is_kept(&self) -> bool {
-        self.temp.is_none()
-    }
 }
 
 pub type Progress<'a> = &'a dyn Fn(&str);

@@ -187,12 +187,14 @@ impl Finding {
         }
     }
 
-    pub fn unexpected_broken(node: &str, text: &str) -> Finding {
+    /// A teardown oracle's line (`what`: "a BROKEN line", "a bad
+    /// reestablish", ...) that the scenario's `broken_log` does not allow.
+    pub fn unexpected_broken(node: &str, what: &str, text: &str) -> Finding {
         Finding {
             kind: OutcomeKind::Fail,
             step: None,
             node: Some(node.to_string()),
-            detail: format!("{node} logged a BROKEN line no `broken_log` pattern allows: {text}"),
+            detail: format!("{node} logged {what} no `broken_log` pattern allows: {text}"),
             signature: Some(text.to_string()),
         }
     }
@@ -290,7 +292,11 @@ mod tests {
 
     #[test]
     fn an_unexpected_broken_line_fails_a_run_and_names_its_signature() {
-        let o = classify(&[Finding::unexpected_broken("bob", "lightningd: oops")]);
+        let o = classify(&[Finding::unexpected_broken(
+            "bob",
+            "a BROKEN line",
+            "lightningd: oops",
+        )]);
         assert_eq!(
             (o.kind, o.signature.as_deref()),
             (OutcomeKind::Fail, Some("lightningd: oops"))
@@ -298,7 +304,7 @@ mod tests {
         // ...but a step that failed first is the headline.
         let o = classify(&[
             f(OutcomeKind::Fail, "step 3"),
-            Finding::unexpected_broken("bob", "lightningd: oops"),
+            Finding::unexpected_broken("bob", "a BROKEN line", "lightningd: oops"),
         ]);
         assert_eq!(o.detail, "step 3");
     }

@@ -162,8 +162,8 @@ fn evidence_findings(
             out.push(outcome::Finding::process_crashed(node, text));
         }
     }
-    for (node, text) in &evidence.unexpected_broken {
-        out.push(outcome::Finding::unexpected_broken(node, text));
+    for (node, what, text) in &evidence.unexpected_broken {
+        out.push(outcome::Finding::unexpected_broken(node, what, text));
     }
     out
 }

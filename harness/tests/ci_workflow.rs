@@ -105,11 +105,16 @@ fn scripts_and_commands_exist(w: &yaml_serde::Value) {
             let Some(rest) = line.split("cln-harness ").nth(1) else {
                 continue;
             };
-            let mut words = rest.split_whitespace();
+            let mut words = rest.split_whitespace().peekable();
             let sub = words.next().unwrap();
-            let cmd = cli
+            let mut cmd = cli
                 .find_subcommand(sub)
                 .unwrap_or_else(|| panic!("`cln-harness {sub}` is not a subcommand: {line}"));
+            // `explore merge ...`: the flags are the nested subcommand's.
+            while let Some(nested) = words.peek().and_then(|w| cmd.find_subcommand(w)) {
+                cmd = nested;
+                words.next();
+            }
             let longs: Vec<String> = cmd
                 .get_arguments()
                 .filter_map(|a| a.get_long().map(String::from))
@@ -359,4 +364,67 @@ fn the_local_pr_gate_script_runs_the_fork_workflows_commands() {
     let fork = fork()["env"]["SHARDS"].as_u64();
     assert_eq!(fork, Some(4));
     assert!(local.contains("SHARDS=${SHARDS:-4}"));
+}
+
+/// The issue: "`ci/explore-nightly.yml` runs N shards × upgrade paths on
+/// GitHub Actions, each uploading its findings", and `explore merge` makes
+/// them one report. ci/explore-local.sh runs the same commands here.
+#[test]
+fn the_nightly_campaign_shards_explore_and_merges_every_shard() {
+    let w = workflow_at("ci/explore-nightly.yml");
+    scripts_and_commands_exist(&w);
+    assert_eq!(w["env"]["CLN_HARNESS_REQUIRE_BINARIES"].as_u64(), Some(1));
+    let shards = w["env"]["SHARDS"].as_u64().expect("SHARDS");
+    let matrix = &w["jobs"]["explore"]["strategy"]["matrix"];
+    assert_eq!(
+        matrix["shard"].as_sequence().map(|s| s.len() as u64),
+        Some(shards),
+        "one job per shard"
+    );
+    assert!(matrix["path"].as_sequence().is_some_and(|p| p.len() > 1
+        && p.iter()
+            .all(|x| x["base"].is_string() && x["candidate"].is_string())));
+    let explore = job_runs(&w, "explore");
+    assert!(
+        explore.contains("--shard ${{ matrix.shard }}/${{ env.SHARDS }}")
+            && explore.contains("--out findings"),
+        "{explore}"
+    );
+    let uploads_findings = steps(&w).into_iter().any(|(job, s)| {
+        job == "explore"
+            && s["if"].as_str() == Some("always()")
+            && s["with"]["path"].as_str() == Some("findings")
+    });
+    assert!(
+        uploads_findings,
+        "each shard uploads its findings, found or not"
+    );
+    let merge = &w["jobs"]["merge"];
+    assert_eq!(merge["needs"].as_str(), Some("explore"));
+    assert_eq!(
+        merge["if"].as_str(),
+        Some("always()"),
+        "a failing shard still gets merged"
+    );
+    let merge_runs = job_runs(&w, "merge");
+    assert!(
+        merge_runs.contains("cln-harness explore merge shards/* --out merged")
+            && merge_runs.contains("merged/summary.md >> \"$GITHUB_STEP_SUMMARY\""),
+        "{merge_runs}"
+    );
+    // Every path's releases are installed for the merge's recheck.
+    let paths = matrix["path"].as_sequence().unwrap();
+    for p in paths {
+        for role in ["base", "candidate"] {
+            let label = p[role].as_str().unwrap();
+            assert!(merge_runs.contains(label), "merge does not install {label}");
+        }
+    }
+    let local = std::fs::read_to_string(root().join("ci/explore-local.sh")).unwrap();
+    assert!(
+        local.contains(
+            "explore --base \"$BASE\" --candidate \"$CANDIDATE\" --shard \"$shard/$SHARDS\""
+        ) && local.contains("explore merge \"${dirs[@]}\""),
+        "{local}"
+    );
 }

@@ -37,7 +37,9 @@ fn bitcoind_installed() -> bool {
 #[test]
 fn an_unusable_explicit_lightningd_is_exit_125_never_a_substitute() {
     let keysend = "scenarios/keysend.toml";
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>)> = vec![
+    // (arguments, environment)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "--lightningd".into(),

@@ -520,7 +520,7 @@ fn a_fixture_recorded_days_ago_resumes(m: &Machine, label: &str) -> Result<(), F
         support::repo_root().join("scenarios/examples/resume-from-fixture.toml"),
     )?
     .replace(
-        &format!("from_fixture = \"keysend@v25.05\""),
+        "from_fixture = \"keysend@v25.05\"",
         &format!("from_fixture = \"{name}\""),
     );
     std::fs::write(&scenario, text)?;

@@ -496,6 +496,67 @@ fn main() {
         missing,
     );
 
+    // 8. A campaign across machines, locally: two `explore --shard K/2`
+    //    runs over v25.02.1 → 1cc64dd67, then `explore merge` of their
+    //    --out dirs: one report, each finding once (#8269 with whichever
+    //    shards hit it), rechecked by `run`, and the merge's exit code.
+    let missing = machine.missing(&labels7);
+    let m8 = machine.clone();
+    suite.add(
+        Trial::test("explore::two_shards_and_a_merge_give_one_deduplicated_report", move || {
+            let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let bitcoin = m8.bitcoin.clone().map_err(Failed::from)?;
+            let mut found_any = false;
+            let mut dirs = vec![];
+            for shard in ["1/2", "2/2"] {
+                let dir = t.path().join(format!("shard-{}", &shard[..1]));
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                    .args(["explore", "--base", "v25.02.1", "--candidate", "1cc64dd67", "--nodes", "2", "--seed", "1", "--runs", "1", "--shrink-reruns", "0", "--shard", shard, "--out"])
+                    .arg(&dir)
+                    .arg("--bitcoind")
+                    .arg(&bitcoin.bitcoind)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let text = support::output_text(&out);
+                match out.status.code() {
+                    Some(0) => {}
+                    Some(1) => found_any = true,
+                    c => return Err(format!("shard {shard}: exit {c:?}\n{text}").into()),
+                }
+                if !text.contains(&format!("(shard {shard})")) || !dir.join("summary.json").is_file() {
+                    return Err(format!("shard {shard}: no shard line or summary.json\n{text}").into());
+                }
+                dirs.push(dir);
+            }
+            let merged = t.path().join("merged");
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_cln-harness"))
+                .args(["explore", "merge"])
+                .args(&dirs)
+                .arg("--out")
+                .arg(&merged)
+                .arg("--bitcoind")
+                .arg(&bitcoin.bitcoind)
+                .output()
+                .map_err(|e| e.to_string())?;
+            let text = support::output_text(&out);
+            let md = std::fs::read_to_string(merged.join("summary.md")).map_err(|e| format!("{e}\n{text}"))?;
+            let expected = if found_any { Some(1) } else { Some(0) };
+            // #8269's row, if a shard hit it: once, and `run` reproduces it
+            // (a `close` hang the broken build sometimes shows may not).
+            let rows: Vec<&str> = md.lines().filter(|l| l.contains("channel_htlcs.id")).collect();
+            let rows_ok = rows.len() <= 1 && rows.iter().all(|r| r.contains("| reproduces |"));
+            if out.status.code() != expected
+                || !md.contains("## v25.02.1 → 1cc64dd67")
+                || !md.contains("2 exploration(s), 2 runs")
+                || !rows_ok
+            {
+                return Err(format!("merge: exit {:?} (expected {expected:?}), #8269 rows {rows:?}:\n{md}\n{text}", out.status.code()).into());
+            }
+            Ok(())
+        }),
+        missing,
+    );
+
     // 9. `matrix --jobs 2`: one cell's PostgreSQL start is slow (the
     //    test-only knob makes its blocking preparation take 40 s more), and
     //    the other cell's step timeout still fires on time. Three cells, two

@@ -380,3 +380,116 @@ fn every_step_kind_parses_to_an_action_of_that_kind() {
         bad.join("\n")
     );
 }
+
+/// Shipped code stays in small pieces: no file over this many lines
+/// before its test module, no function over `MAX_FN_LINES`.
+const MAX_FILE_LINES: usize = 600;
+const MAX_FN_LINES: usize = 120;
+
+/// Pieces allowed to be larger, each with the reason. Keep it short: an
+/// entry is a debt, not a licence.
+const SIZE_ALLOWED: &[(&str, &str)] = &[];
+
+/// Every function in a parsed file (test modules skipped), as
+/// (name, first line, last line).
+fn functions(file: &syn::File) -> Vec<(String, usize, usize)> {
+    use syn::spanned::Spanned;
+    use syn::visit::Visit;
+    struct Fns(Vec<(String, usize, usize)>);
+    fn is_test(attrs: &[syn::Attribute]) -> bool {
+        attrs.iter().any(|a| {
+            a.path().is_ident("test")
+                || (a.path().is_ident("cfg")
+                    && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test"))
+        })
+    }
+    impl Fns {
+        /// From `fn` to the closing brace: doc comments and attributes
+        /// are not code, and a well-documented function is no longer.
+        fn add(&mut self, sig: &syn::Signature, body: proc_macro2::Span) {
+            self.0.push((
+                sig.ident.to_string(),
+                sig.span().start().line,
+                body.end().line,
+            ));
+        }
+    }
+    impl<'a> Visit<'a> for Fns {
+        fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
+            if !is_test(&m.attrs) {
+                syn::visit::visit_item_mod(self, m);
+            }
+        }
+        fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
+            if !is_test(&f.attrs) {
+                self.add(&f.sig, f.block.span());
+                syn::visit::visit_item_fn(self, f);
+            }
+        }
+        fn visit_impl_item_fn(&mut self, f: &'a syn::ImplItemFn) {
+            if !is_test(&f.attrs) {
+                self.add(&f.sig, f.block.span());
+                syn::visit::visit_impl_item_fn(self, f);
+            }
+        }
+        fn visit_trait_item_fn(&mut self, f: &'a syn::TraitItemFn) {
+            if let Some(body) = &f.default {
+                self.add(&f.sig, body.span());
+            }
+            syn::visit::visit_trait_item_fn(self, f);
+        }
+    }
+    let mut fns = Fns(Vec::new());
+    fns.visit_file(file);
+    fns.0
+}
+
+#[test]
+fn no_file_or_function_is_too_long() {
+    let allowed = |what: &str| SIZE_ALLOWED.iter().any(|(w, _)| *w == what);
+    let mut bad = Vec::new();
+    for (p, text) in rust_files(&repo().join("harness/src")) {
+        let lines = shipped(&text).lines().count();
+        if lines > MAX_FILE_LINES && !allowed(&rel(&p)) {
+            bad.push(format!(
+                "{}: {lines} lines before its tests (max {MAX_FILE_LINES})",
+                rel(&p)
+            ));
+        }
+        let file =
+            syn::parse_file(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", rel(&p)));
+        for (name, first, last) in functions(&file) {
+            let len = last - first + 1;
+            let what = format!("{}::{name}", rel(&p));
+            if len > MAX_FN_LINES && !allowed(&what) {
+                bad.push(format!(
+                    "{}:{first}: fn {name} is {len} lines (max {MAX_FN_LINES})",
+                    rel(&p)
+                ));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "split these along their seams (or add a justified SIZE_ALLOWED entry):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The size check finds a long function: a check that cannot fail
+/// guards nothing.
+#[test]
+fn the_size_check_sees_a_long_function() {
+    let body = "let _x = 1;\n".repeat(MAX_FN_LINES + 1);
+    let src = format!(
+        "mod m {{ fn long() {{\n{body}}} }}\n#[cfg(test)]\nmod tests {{ fn t() {{\n{body}}} }}"
+    );
+    let fns = functions(&syn::parse_file(&src).unwrap());
+    assert_eq!(fns.len(), 1, "{fns:?}");
+    assert_eq!(fns[0].0, "long");
+    assert!(fns[0].2 - fns[0].1 + 1 > MAX_FN_LINES);
+    // Its documentation is not its length.
+    let docs = "/// why it is so\n".repeat(MAX_FN_LINES);
+    let fns = functions(&syn::parse_file(&format!("{docs}fn short() {{\n}}")).unwrap());
+    assert_eq!(fns[0].2 - fns[0].1 + 1, 2, "{fns:?}");
+}

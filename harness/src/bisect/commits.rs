@@ -225,6 +225,20 @@ pub async fn over_commits(
     let builds = hooks.into_inner().2;
     let mut report = super::empty_report(file, role, q, tested.into_inner());
     report.builds = Some(builds);
+    conclude(&mut report, found, repo, (old, new), q)?;
+    Ok(report)
+}
+
+/// What git's answer means for the report: the first commit (its label,
+/// signature and subject), the skipped commits it is among, ends that did
+/// not behave, or why the search stopped.
+fn conclude(
+    report: &mut BisectReport,
+    found: CommitFound,
+    repo: &Repo,
+    (old, new): (&str, &str),
+    q: Question,
+) -> Result<(), GitError> {
     match found {
         CommitFound::First(c) => {
             let label = report
@@ -278,7 +292,7 @@ pub async fn over_commits(
             report.note = Some(format!("bisect stopped: {m}"))
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

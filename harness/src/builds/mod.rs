@@ -9,11 +9,13 @@
 //! - [`build`]: a commit of the user's own checkout, built in the
 //!   persistent [`tree`] of that checkout (incrementally when it can) and
 //!   installed as `<cache>/lightningd/<git describe>/`.
+//! - [`prereqs`]: what a build needs from the machine, checked first.
 //! - [`git`]: the few git questions both `build` and `bisect` ask.
 
 pub mod build;
 pub mod git;
 pub mod install;
+pub mod prereqs;
 pub mod signatures;
 pub mod tree;
 

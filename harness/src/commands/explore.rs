@@ -2,7 +2,7 @@
 //! [`crate::explore`].
 
 use super::BinarySources;
-use crate::explore::ExploreConfig;
+use crate::explore::{merge, ExploreConfig};
 use crate::outcome::{exit_code, ExitCode, OutcomeKind};
 use std::path::PathBuf;
 
@@ -43,6 +43,11 @@ pub async fn explore(req: &ExploreRequest) -> i32 {
             if let Some(path) = &req.json {
                 super::write_json(path, &summary);
             }
+            // Always beside the findings, for `explore merge`.
+            match std::fs::create_dir_all(&c.out) {
+                Ok(()) => super::write_json(&c.out.join(merge::SUMMARY_FILE), &summary),
+                Err(e) => eprintln!("error: {}: {e}", c.out.display()),
+            }
             exit_code(crate::explore::verdict(&summary))
         }
         Err(e) => {
@@ -50,4 +55,84 @@ pub async fn explore(req: &ExploreRequest) -> i32 {
             exit_code(OutcomeKind::Error)
         }
     }
+}
+
+/// `explore merge DIR...`: what several explorations found, as one report.
+#[derive(Debug, Clone)]
+pub struct MergeRequest {
+    pub dirs: Vec<PathBuf>,
+    /// The kept reproducers and the Markdown report go here.
+    pub out: PathBuf,
+    /// Run each kept reproducer again (`--no-recheck` turns it off).
+    pub recheck: bool,
+    pub json: Option<PathBuf>,
+    pub bins: BinarySources,
+}
+
+/// Bad input (2) when a dir is not an exploration's; else a failure when
+/// anything was found, an environment error when nothing could run or a
+/// recheck could not, a pass otherwise.
+pub async fn merge(req: &MergeRequest) -> i32 {
+    let mut summaries = vec![];
+    for dir in &req.dirs {
+        match merge::read(dir) {
+            Ok(s) => summaries.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::BAD_INPUT;
+            }
+        }
+    }
+    let mut paths = merge::merge(&summaries);
+    if let Err(e) = std::fs::create_dir_all(&req.out) {
+        eprintln!("error: {}: {e}", req.out.display());
+        return exit_code(OutcomeKind::Error);
+    }
+    let cfg = if req.recheck && paths.iter().any(|p| !p.findings.is_empty()) {
+        match super::run_config(&req.bins, false) {
+            Ok(cfg) => Some(cfg),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    for p in &mut paths {
+        for m in &mut p.findings {
+            let Some(file) = m.finding.file.clone() else {
+                continue;
+            };
+            let kept = req.out.join(file.file_name().unwrap_or_default());
+            if let Err(e) = std::fs::copy(&file, &kept) {
+                eprintln!("error: copying {}: {e}", file.display());
+                return exit_code(OutcomeKind::Error);
+            }
+            m.finding.file = Some(kept.clone());
+            if let Some(cfg) = &cfg {
+                let run_cfg = cfg.pinned([
+                    ("base", p.base.as_str()),
+                    ("candidate", p.candidate.as_str()),
+                ]);
+                let opts = crate::runner::RunOptions::quiet();
+                m.rechecked = Some(
+                    match crate::runner::run_file(&kept, &run_cfg, &opts).await {
+                        crate::runner::RunResult::Ran(r) => {
+                            crate::explore::observe(&r).key.as_deref()
+                                == Some(m.finding.key.as_str())
+                        }
+                        crate::runner::RunResult::BadScenario(_) => false,
+                    },
+                );
+            }
+        }
+    }
+    let md = merge::markdown(&paths);
+    print!("{md}");
+    let md_path = req.out.join(merge::SUMMARY_MARKDOWN);
+    if let Err(e) = std::fs::write(&md_path, &md) {
+        eprintln!("error: {}: {e}", md_path.display());
+    }
+    if let Some(path) = &req.json {
+        super::write_json(path, &paths);
+    }
+    exit_code(merge::verdict(&paths))
 }

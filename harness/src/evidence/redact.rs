@@ -29,6 +29,67 @@ pub mod placeholder {
     pub const COUNT: &str = "<n>";
     /// A value drawn at random per run (xpay's payment `groupid`).
     pub const RANDOM: &str = "<random>";
+    /// In a finding's key: an amount (`<amount>msat`), which the traffic
+    /// that triggered the bug decided, not the bug.
+    pub const AMOUNT: &str = "<amount>";
+    /// In a finding's key: an id or counter (`HTLC <id>`, a 3+ digit number).
+    pub const ID: &str = "<id>";
+}
+
+/// What one finding's key takes out of a run's signature, so that one bug
+/// hit with different traffic is one finding: amounts (`1800000000msat`,
+/// `5000sat`), ids and counters (`id 7`, `HTLC 3`, `#12`, and any number of
+/// three digits or more). Short bare numbers stay: `FATAL SIGNAL 11` and
+/// `SIGNAL 6` are different bugs. Returns the key and the values taken out,
+/// in order, so a report can show their range ([`fill_finding_slots`]).
+pub fn finding_key(signature: &str) -> (String, Vec<u64>) {
+    use placeholder::{AMOUNT, ID};
+    static SLOTS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(r"(?i)\b(\d+)(msat|sat)\b|\b(id|htlc|index)[ =:#]*(\d+)\b|#(\d+)\b|\b(\d{3,})\b")
+            .expect("finding-key pattern")
+    });
+    let mut values = Vec::new();
+    let key = SLOTS.replace_all(signature, |c: &Captures| {
+        let (digits, text) = if let (Some(n), Some(unit)) = (c.get(1), c.get(2)) {
+            (n.as_str(), format!("{AMOUNT}{}", unit.as_str()))
+        } else if let (Some(word), Some(n)) = (c.get(3), c.get(4)) {
+            let sep = &c[0][word.len()..c[0].len() - n.len()];
+            (n.as_str(), format!("{}{sep}{ID}", word.as_str()))
+        } else if let Some(n) = c.get(5) {
+            (n.as_str(), format!("#{ID}"))
+        } else {
+            (&c[6], ID.to_string())
+        };
+        values.push(digits.parse().unwrap_or(u64::MAX));
+        text
+    });
+    (key.into_owned(), values)
+}
+
+/// A finding's key with each slot [`finding_key`] made shown as the range of
+/// values seen there (`credit 1800000000..11000010000msat`); slots with no
+/// range stay as placeholders.
+pub fn fill_finding_slots(key: &str, ranges: &[(u64, u64)]) -> String {
+    use placeholder::{AMOUNT, ID};
+    let mut out = String::new();
+    let mut rest = key;
+    let mut i = 0;
+    while let Some((at, len)) = [AMOUNT, ID]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|at| (at, p.len())))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        match ranges.get(i) {
+            Some((lo, hi)) if lo == hi => out.push_str(&lo.to_string()),
+            Some((lo, hi)) => out.push_str(&format!("{lo}..{hi}")),
+            None => out.push_str(&rest[at..at + len]),
+        }
+        rest = &rest[at + len..];
+        i += 1;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `vars` rows (in lightningd's database) whose value is decided by timing,
@@ -309,6 +370,42 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// v25.05 -> v25.09's bookkeeper underflow came out as several findings,
+    /// one per amount the traffic happened to move.
+    #[test]
+    fn one_bug_hit_with_different_amounts_is_one_finding_key() {
+        let a = "Account balance underflow for account <hash> (credit 1800000000msat, debit 3150000000msat)";
+        let b = "Account balance underflow for account <hash> (credit 11000010000msat, debit 12000000000msat)";
+        let (ka, va) = finding_key(a);
+        let (kb, vb) = finding_key(b);
+        assert_eq!(ka, kb);
+        assert_eq!(
+            ka,
+            "Account balance underflow for account <hash> (credit <amount>msat, debit <amount>msat)"
+        );
+        assert_eq!(va, vec![1_800_000_000, 3_150_000_000]);
+        assert_eq!(vb, vec![11_000_010_000, 12_000_000_000]);
+        assert_eq!(
+            fill_finding_slots(&ka, &[(1_800_000_000, 11_000_010_000), (3_150_000_000, 3_150_000_000)]),
+            "Account balance underflow for account <hash> (credit 1800000000..11000010000msat, debit 3150000000msat)"
+        );
+    }
+
+    #[test]
+    fn finding_keys_keep_what_tells_bugs_apart() {
+        for same in [
+            "UNIQUE constraint failed: channel_htlcs.id",
+            "FATAL SIGNAL 11 at channeld: wire/fromwire.c (fromwire)",
+            "FATAL SIGNAL 6 at lightningd",
+        ] {
+            assert_eq!(finding_key(same), (same.to_string(), vec![]));
+        }
+        assert_eq!(
+            finding_key("Peer sent bad reestablish for HTLC 3, id=17 at block 104 (#12)").0,
+            "Peer sent bad reestablish for HTLC <id>, id=<id> at block <id> (#<id>)"
+        );
+    }
 
     #[test]
     fn frames_drop_their_line_numbers_and_crash_states_the_placeholder_too() {

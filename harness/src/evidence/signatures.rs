@@ -468,7 +468,8 @@ fn message_signatures(node: &str, line: &Line, msg: &str, r: &Redactor, out: &mu
     if let Some(pos) = msg.find("That's weird: ") {
         out.push(Signature::new(node, Weird, r.redact(&msg[pos..])));
     }
-    if msg.contains("Bad reestablish") {
+    // "Bad reestablish" before v23, "bad reestablish" since.
+    if msg.contains("Bad reestablish") || msg.contains("bad reestablish") {
         out.push(Signature::new(node, BadReestablish, r.redact(msg)));
     }
     if msg.contains("MEMLEAK:") {
@@ -552,17 +553,37 @@ pub fn crashes_not_whitelisted<'a>(
         .collect()
 }
 
-/// pyln-testing's teardown: every BROKEN (and, since v26, "That's weird: ")
-/// line fails the run unless a whitelist regex matches it. The regexes are
-/// matched against the redacted signature text (`lightningd: ...`), so write
-/// them without timestamps and with placeholders where a value is volatile.
+/// pyln-testing's teardown oracles for log lines, in one table: each kind
+/// of line that fails a run at its end unless the scenario's `broken_log`
+/// allows it, and how a finding names it. (`dev-memleak` itself is asked
+/// before the nodes stop: `executor::teardown`.)
+pub const TEARDOWN_ORACLES: &[(SignatureKind, &str)] = &[
+    (SignatureKind::Broken, "a BROKEN line"),
+    // Since v26, lightningd's "That's weird: " lines.
+    (SignatureKind::Weird, "a \"That's weird\" line"),
+    (SignatureKind::MemLeak, "a memory leak (MEMLEAK)"),
+    (SignatureKind::BadReestablish, "a bad reestablish"),
+];
+
+/// The teardown oracle a signature trips, if any.
+pub fn teardown_oracle(kind: SignatureKind) -> Option<&'static str> {
+    TEARDOWN_ORACLES
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, what)| *what)
+}
+
+/// The lines [`TEARDOWN_ORACLES`] fail a run on, with what each is, unless a
+/// whitelist regex matches. The regexes are matched against the redacted
+/// signature text (`lightningd: ...`), so write them without timestamps and
+/// with placeholders where a value is volatile.
 pub fn broken_lines_not_whitelisted<'a>(
     sigs: &'a [Signature],
     whitelist: &[Regex],
-) -> Vec<&'a Signature> {
+) -> Vec<(&'static str, &'a Signature)> {
     sigs.iter()
-        .filter(|s| matches!(s.kind, SignatureKind::Broken | SignatureKind::Weird))
-        .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
+        .filter_map(|s| teardown_oracle(s.kind).map(|what| (what, s)))
+        .filter(|(_, s)| !whitelist.iter().any(|w| w.is_match(&s.text)))
         .collect()
 }
 
@@ -695,13 +716,14 @@ mod tests {
         let all = broken_lines_not_whitelisted(&sigs, &[]);
         assert!(
             all.iter()
-                .any(|s| s.text == "lightningd: FATAL SIGNAL 6 (version <version>)"),
+                .any(|(_, s)| s.text == "lightningd: FATAL SIGNAL 6 (version <version>)"),
             "{all:#?}"
         );
         let left =
             broken_lines_not_whitelisted(&sigs, &[Regex::new("backtrace: |FATAL SIGNAL").unwrap()]);
         assert_eq!(left.len(), 1, "{left:#?}");
         assert!(left[0]
+            .1
             .text
             .starts_with("lightningd: Error executing statement: "));
         // The UNUSUAL lines in the same tail are not BROKEN.
@@ -812,7 +834,33 @@ lightningd: connectd failed (signal 9), exiting.
             &sigs,
             &[Regex::new("MEMLEAK|bad hsm|STATUS_FAIL").unwrap()],
         );
-        assert_eq!(unlisted.iter().map(|s| s.kind).collect::<Vec<_>>(), [Weird]);
+        assert_eq!(
+            unlisted.iter().map(|(_, s)| s.kind).collect::<Vec<_>>(),
+            [Weird]
+        );
+    }
+
+    /// pyln-testing fails a test on a memleak or a bad reestablish, not
+    /// only on BROKEN lines: so does every run here, allow-list aside.
+    #[test]
+    fn memleaks_and_bad_reestablishes_fail_a_run_unless_allowed() {
+        let r = Redactor::new();
+        let log = fixture("teardown/memleak-and-bad-reestablish.log");
+        let sigs = extract("bob", &log, &r);
+        let tripped: Vec<&str> = broken_lines_not_whitelisted(&sigs, &[])
+            .iter()
+            .map(|(what, _)| *what)
+            .collect();
+        assert!(tripped.contains(&"a memory leak (MEMLEAK)"), "{tripped:?}");
+        assert!(tripped.contains(&"a bad reestablish"), "{tripped:?}");
+        let allowed = broken_lines_not_whitelisted(
+            &sigs,
+            &[Regex::new("(?i)memleak|bad reestablish").unwrap()],
+        );
+        assert!(
+            allowed.iter().all(|(what, _)| *what == "a BROKEN line"),
+            "{allowed:?}"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod record;
 mod rpc_steps;
 pub mod setup_digest;
 pub mod steps;
+pub mod teardown;
 mod witness_steps;
 
 pub use driver::step_title;
@@ -148,6 +149,7 @@ pub async fn run(
         driver.run_steps(&scenario.steps, "", None).await;
     }
     driver.deaths_after_the_steps().await;
+    driver.memleaks().await;
     if scenario.witness && driver.rec.findings.is_empty() {
         driver.conservation().await;
     }

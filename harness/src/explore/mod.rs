@@ -14,8 +14,12 @@
 //!   is not an upgrade regression: it is reported as pre-existing.
 //! - This module is the runner: it writes programs to files and runs them.
 
+pub mod merge;
 pub mod program;
 pub mod render;
+mod shard;
+
+pub use shard::Shard;
 
 use crate::outcome::OutcomeKind;
 use futures_util::StreamExt;
@@ -36,6 +40,8 @@ pub struct ExploreConfig {
     pub out: PathBuf,
     /// Reruns allowed per finding while shrinking.
     pub shrink_reruns: usize,
+    /// `--shard K/N`: only this slice of the run indices.
+    pub shard: Option<Shard>,
 }
 
 impl ExploreConfig {
@@ -54,9 +60,29 @@ impl ExploreConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     pub outcome: OutcomeKind,
-    /// The dedup key: the first signature, else outcome + failing step kind.
+    /// The dedup key: the first signature, else outcome + failing step kind,
+    /// with amounts, ids and counters taken out (`redact::finding_key`).
     pub key: Option<String>,
+    /// The values the key took out, in order.
+    pub values: Vec<u64>,
+    /// The top-level step (1-based) the run failed at, if it was a step.
+    pub failed_at: Option<usize>,
+    /// Which oracle spoke (see [`oracle_of`]).
+    pub oracle: Option<&'static str>,
     pub detail: String,
+}
+
+impl Observed {
+    fn error(detail: String) -> Observed {
+        Observed {
+            outcome: OutcomeKind::Error,
+            key: None,
+            values: vec![],
+            failed_at: None,
+            oracle: None,
+            detail,
+        }
+    }
 }
 
 /// A finding's key from a report, pure (tested on fake reports).
@@ -94,12 +120,17 @@ pub fn slug(key: &str) -> String {
         .to_string()
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     pub key: String,
     pub outcome: String,
     pub seeds: Vec<u64>,
     pub hits: u64,
+    /// Per slot of the key (an amount, an id), the lowest and highest raw
+    /// value seen over the hits.
+    pub ranges: Vec<(u64, u64)>,
+    /// The oracle that spoke on its first hit.
+    pub oracle: String,
     /// Also seen with candidate = base: not an upgrade regression.
     pub also_on_base: bool,
     pub file: Option<PathBuf>,
@@ -107,7 +138,7 @@ pub struct Finding {
     pub reproduced: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub base: String,
     pub candidate: String,
@@ -116,7 +147,19 @@ pub struct Summary {
     pub errors: u64,
     pub seconds: f64,
     pub first_finding_after_s: Option<f64>,
+    /// `--shard K/N`: this exploration ran every run index `i` with
+    /// `i % N == K - 1`.
+    pub shard: Option<Shard>,
+    /// Runs that found something, per oracle (a run counts once).
+    pub oracles: std::collections::BTreeMap<String, u64>,
     pub findings: Vec<Finding>,
+}
+
+impl Finding {
+    /// The key with each slot shown as the range of values its hits had.
+    pub fn shown(&self) -> String {
+        crate::evidence::redact::fill_finding_slots(&self.key, &self.ranges)
+    }
 }
 
 struct Runner<'a> {
@@ -132,25 +175,15 @@ impl Runner<'_> {
         self.n.set(i + 1);
         let file = self.dir.path().join(format!("p{i}-{}.toml", p.seed));
         if let Err(e) = std::fs::write(&file, render(p, None)) {
-            return Observed {
-                outcome: OutcomeKind::Error,
-                key: None,
-                detail: e.to_string(),
-            };
+            return Observed::error(e.to_string());
         }
         let run_cfg = self.cfg.pinned([("base", base), ("candidate", candidate)]);
         let opts = crate::runner::RunOptions::quiet();
         match crate::runner::run_file(&file, &run_cfg, &opts).await {
-            crate::runner::RunResult::BadScenario(e) => Observed {
-                outcome: OutcomeKind::Error,
-                key: None,
-                detail: format!("generated a bad scenario (a harness bug): {e}"),
-            },
-            crate::runner::RunResult::Ran(r) => Observed {
-                outcome: r.outcome,
-                key: key_of_report(&r),
-                detail: r.detail.clone(),
-            },
+            crate::runner::RunResult::BadScenario(e) => {
+                Observed::error(format!("generated a bad scenario (a harness bug): {e}"))
+            }
+            crate::runner::RunResult::Ran(r) => observe(&r),
         }
     }
 }
@@ -175,19 +208,61 @@ pub fn abilities(
     Ok(can)
 }
 
-/// A finding's key from a finished run, as [`key_of`] makes it.
-fn key_of_report(r: &crate::report::Report) -> Option<String> {
+/// What a finished run says to explore: its key as [`key_of`] makes it,
+/// redacted to one bug's key, where it failed and which oracle spoke.
+pub fn observe(r: &crate::report::Report) -> Observed {
     let failed_step = r.step.as_ref().map(|s| s.name.as_str());
-    key_of(r.outcome, r.first_signature.as_deref(), failed_step)
+    let raw = key_of(r.outcome, r.first_signature.as_deref(), failed_step);
+    let (key, values) = match raw {
+        Some(k) => {
+            let (k, v) = crate::evidence::redact::finding_key(&k);
+            (Some(k), v)
+        }
+        None => (None, vec![]),
+    };
+    Observed {
+        outcome: r.outcome,
+        oracle: key
+            .as_ref()
+            .map(|_| oracle_of(r.outcome, r.first_signature.is_some(), failed_step)),
+        key,
+        values,
+        failed_at: r
+            .step
+            .as_ref()
+            .and_then(|s| s.index.split(['.', '#']).next()?.parse().ok()),
+        detail: r.detail.clone(),
+    }
+}
+
+/// Which oracle a finding came from, for the per-oracle counts: a death, a
+/// hang, check-db, a state check around an upgrade (an `rpc` whose fields
+/// differ), the chain witness, a payment, or a signature alone (an
+/// unexpected BROKEN line at the end).
+pub fn oracle_of(outcome: OutcomeKind, signed: bool, failed_step: Option<&str>) -> &'static str {
+    let kind = failed_step.and_then(|s| s.split_whitespace().next());
+    match (outcome, kind) {
+        (OutcomeKind::Crash, _) => "crash",
+        (OutcomeKind::Hang, _) => "hang",
+        (_, Some("check_db")) => "check-db",
+        (_, Some("rpc" | "wait_rpc")) => "state check",
+        (_, Some("witness" | "wait_swept")) => "chain witness",
+        (_, Some("pay" | "keysend" | "invoice")) => "payment",
+        (_, None) if signed => "BROKEN line",
+        _ => "step failed",
+    }
 }
 
 /// What the runs so far found, as they come in.
 #[derive(Default)]
 struct Tally {
-    found: Vec<(Finding, Program)>,
+    /// Each distinct finding, the program of its first hit and the step
+    /// that program failed at.
+    found: Vec<(Finding, Program, Option<usize>)>,
     runs: u64,
     errors: u64,
     first_finding: Option<f64>,
+    oracles: std::collections::BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -196,8 +271,9 @@ impl Tally {
     fn add(&mut self, p: Program, v: Observed, elapsed: f64, progress: &mut dyn FnMut(&str)) {
         self.runs += 1;
         progress(&format!(
-            "run {:>3}  seed {:<20} {:>2} steps  {:<5} {}",
+            "run {:>3}  {:>5.1} runs/min  seed {:<20} {:>2} steps  {:<5} {}",
             self.runs,
+            self.runs as f64 / (elapsed / 60.0).max(1e-9),
             p.seed,
             p.steps(),
             v.outcome.as_str(),
@@ -220,10 +296,17 @@ impl Tally {
             crate::text::truncate(v.detail.lines().next().unwrap_or_default(), 300)
         ));
         self.first_finding.get_or_insert(elapsed);
-        match self.found.iter_mut().find(|(f, _)| f.key == key) {
-            Some((f, _)) => {
+        let oracle = v.oracle.unwrap_or("step failed");
+        *self.oracles.entry(oracle.into()).or_default() += 1;
+        match self.found.iter_mut().find(|(f, _, _)| f.key == key) {
+            Some((f, _, _)) => {
                 f.hits += 1;
                 f.seeds.push(p.seed);
+                if f.ranges.len() == v.values.len() {
+                    for ((lo, hi), x) in f.ranges.iter_mut().zip(&v.values) {
+                        (*lo, *hi) = ((*lo).min(*x), (*hi).max(*x));
+                    }
+                }
             }
             None => self.found.push((
                 Finding {
@@ -231,12 +314,15 @@ impl Tally {
                     outcome: v.outcome.as_str().into(),
                     seeds: vec![p.seed],
                     hits: 1,
+                    ranges: v.values.iter().map(|x| (*x, *x)).collect(),
+                    oracle: oracle.into(),
                     also_on_base: false,
                     file: None,
                     lines: 0,
                     reproduced: false,
                 },
                 p,
+                v.failed_at,
             )),
         }
     }
@@ -286,7 +372,7 @@ pub async fn explore(
         }
         let programs = batch
             .iter()
-            .map(|k| generate(mix(c.seed, *k), c.nodes, can));
+            .map(|k| generate(mix(c.seed, Shard::run_index(c.shard, *k)), c.nodes, can));
         let results: Vec<(Program, Observed)> = futures_util::stream::iter(programs.map(|p| {
             let r = &runner;
             async move {
@@ -307,8 +393,8 @@ pub async fn explore(
             );
         }
     }
-    for (f, p) in &mut tally.found {
-        settle(&runner, c, f, p, progress).await?;
+    for (f, p, failed_at) in &mut tally.found {
+        settle(&runner, c, f, p, *failed_at, progress).await?;
     }
     Ok(Summary {
         base: c.base.clone(),
@@ -318,7 +404,9 @@ pub async fn explore(
         errors: tally.errors,
         seconds: started.elapsed().as_secs_f64(),
         first_finding_after_s: tally.first_finding,
-        findings: tally.found.into_iter().map(|(f, _)| f).collect(),
+        shard: c.shard,
+        oracles: tally.oracles,
+        findings: tally.found.into_iter().map(|(f, _, _)| f).collect(),
     })
 }
 
@@ -329,6 +417,7 @@ async fn settle(
     c: &ExploreConfig,
     f: &mut Finding,
     p: &Program,
+    failed_at: Option<usize>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
     let on_base = runner.run(p, &c.base, &c.base).await;
@@ -342,7 +431,7 @@ async fn settle(
             "only across the upgrade"
         }
     ));
-    let best = shrink(runner, c, &f.key, p, progress).await;
+    let best = shrink(runner, c, &f.key, p, failed_at, progress).await;
     std::fs::create_dir_all(&c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
     let file = c.out.join(format!("{}.toml", slug(&f.key)));
     let text = render(&best, Some(&f.key));
@@ -356,7 +445,7 @@ async fn settle(
     let opts = crate::runner::RunOptions::quiet();
     if let crate::runner::RunResult::Ran(r) = crate::runner::run_file(&file, &run_cfg, &opts).await
     {
-        f.reproduced = key_of_report(&r).as_deref() == Some(f.key.as_str());
+        f.reproduced = observe(&r).key.as_deref() == Some(f.key.as_str());
     }
     progress(&format!(
         "  wrote {} ({} lines), `run` {}",
@@ -373,18 +462,23 @@ async fn settle(
 }
 
 /// The smallest program found that still shows `key`, within the rerun
-/// budget: each candidate that keeps it becomes the one shrunk next.
+/// budget: each candidate that keeps it becomes the one shrunk next. The
+/// first candidate each round cuts everything after the step the last
+/// keeping run failed at: what follows a failure cannot have caused it.
 async fn shrink(
     runner: &Runner<'_>,
     c: &ExploreConfig,
     key: &str,
     p: &Program,
+    failed_at: Option<usize>,
     progress: &mut dyn FnMut(&str),
 ) -> Program {
     let mut best = p.clone();
+    let mut best_failed_at = failed_at;
     let mut reruns = 0;
     'shrink: loop {
-        for q in shrink_candidates(&best) {
+        let cut = best_failed_at.and_then(|step| render::cut_after_step(&best, step));
+        for q in cut.into_iter().chain(shrink_candidates(&best)) {
             if reruns >= c.shrink_reruns {
                 break 'shrink;
             }
@@ -399,6 +493,7 @@ async fn shrink(
             ));
             if kept {
                 best = q;
+                best_failed_at = v.failed_at;
                 continue 'shrink;
             }
         }
@@ -418,9 +513,11 @@ pub fn mix(seed: u64, k: u64) -> u64 {
 
 pub fn table(s: &Summary) -> String {
     let mut t = format!(
-        "explore {} -> {}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
+        "explore {} -> {}{}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
         s.base,
         s.candidate,
+        s.shard
+            .map_or(String::new(), |k| format!(" (shard {}/{})", k.index, k.of)),
         s.runs,
         s.seconds,
         s.runs as f64 / (s.seconds / 60.0).max(1e-9),
@@ -431,6 +528,11 @@ pub fn table(s: &Summary) -> String {
         t.push_str("no findings\n");
         return t;
     }
+    let by_oracle: Vec<String> = s.oracles.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    t.push_str(&format!(
+        "runs with a finding, by oracle: {}\n",
+        by_oracle.join(", ")
+    ));
     t.push_str(&format!(
         "{:<60} {:<6} {:>4}  {:<9} {}\n",
         "finding (first signature)", "kind", "hits", "upgrade?", "shrunk file (lines, reproduced)"
@@ -438,7 +540,7 @@ pub fn table(s: &Summary) -> String {
     for f in &s.findings {
         t.push_str(&format!(
             "{:<60} {:<6} {:>4}  {:<9} {} ({} lines, {})\n",
-            crate::text::truncate(&f.key, 60),
+            crate::text::truncate(&f.shown(), 60),
             f.outcome,
             f.hits,
             if f.also_on_base { "no" } else { "yes" },
@@ -497,6 +599,23 @@ mod tests {
     }
 
     #[test]
+    fn findings_name_their_oracle() {
+        assert_eq!(
+            oracle_of(OutcomeKind::Crash, true, Some("keysend alice")),
+            "crash"
+        );
+        assert_eq!(
+            oracle_of(OutcomeKind::Fail, false, Some("check_db bob")),
+            "check-db"
+        );
+        assert_eq!(
+            oracle_of(OutcomeKind::Fail, false, Some("rpc bob listfunds")),
+            "state check"
+        );
+        assert_eq!(oracle_of(OutcomeKind::Fail, true, None), "BROKEN line");
+    }
+
+    #[test]
     fn the_budget_is_ten_minutes_unless_a_run_count_or_budget_is_given() {
         assert_eq!(
             ExploreConfig::budget(None, None),
@@ -526,6 +645,8 @@ mod tests {
             errors: 0,
             seconds: 1.0,
             first_finding_after_s: None,
+            shard: None,
+            oracles: Default::default(),
             findings: vec![],
         };
         assert_eq!(verdict(&s), OutcomeKind::Pass);
@@ -536,6 +657,8 @@ mod tests {
             outcome: "crash".into(),
             seeds: vec![1],
             hits: 1,
+            ranges: vec![],
+            oracle: "crash".into(),
             also_on_base: false,
             file: None,
             lines: 0,

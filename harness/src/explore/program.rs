@@ -352,7 +352,8 @@ pub fn is_valid(p: &Program) -> bool {
             )
             && ok(o, &mut open)
     }) && p.after.iter().all(|o| in_range(o) && ok(o, &mut open))
-        && !p.upgrade.is_empty()
+        // Only a reproducer cut after a failure on base has no upgrade.
+        && (!p.upgrade.is_empty() || p.after.is_empty())
 }
 
 /// Drop `node` (0 or the last) and everything touching it; the rest renumbered.

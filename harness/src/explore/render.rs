@@ -309,10 +309,96 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     out.join("\n") + "\n"
 }
 
+/// How many steps a rendered program has (each step is one `  { ... },` line).
+fn step_count(text: &str) -> usize {
+    text.lines().filter(|l| l.starts_with("  {")).count()
+}
+
+/// The program cut right after the op that rendered its `step`th step
+/// (1-based, as a report's step index): what follows a failure cannot have
+/// caused it. A failure on base keeps no upgrade and no later traffic; one
+/// during the upgrades keeps no traffic after them. `None` when nothing
+/// would be cut or the step is not one of the program's.
+pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
+    let base_only = Program {
+        upgrade: vec![],
+        after: vec![],
+        checks: vec![],
+        db_check: false,
+        witness: false,
+        ..p.clone()
+    };
+    let prefixes = (1..=p.before.len())
+        .map(|i| Program {
+            before: p.before[..i].to_vec(),
+            ..base_only.clone()
+        })
+        .chain((1..=p.upgrade.len()).map(|j| Program {
+            upgrade: p.upgrade[..j].to_vec(),
+            after: vec![],
+            witness: false,
+            ..p.clone()
+        }))
+        .chain((1..=p.after.len()).map(|i| Program {
+            after: p.after[..i].to_vec(),
+            witness: false,
+            ..p.clone()
+        }));
+    let whole = step_count(&render(p, None));
+    for q in prefixes {
+        let n = step_count(&render(&q, None));
+        if n >= step {
+            return (n < whole && super::program::is_valid(&q)).then_some(q);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::explore::program::{generate, Abilities};
+
+    /// A finding that failed at a `pay` on base shrank to 15 lines that still
+    /// upgraded, reconnected and waited after it: the cut drops all of that.
+    #[test]
+    fn a_failure_on_base_cuts_the_upgrade_and_everything_after_it() {
+        let p = (0..200)
+            .map(|s| generate(s, 3, &all()))
+            .find(|p| p.before.len() >= 2 && p.after.len() >= 2)
+            .unwrap();
+        let text = render(&p, None);
+        // The first op's last step: the cut keeps exactly that op.
+        let first = Program {
+            before: p.before[..1].to_vec(),
+            upgrade: vec![],
+            after: vec![],
+            checks: vec![],
+            db_check: false,
+            witness: false,
+            ..p.clone()
+        };
+        let n = step_count(&render(&first, None));
+        let cut = cut_after_step(&p, n).expect("a cut");
+        assert_eq!(cut, first, "{text}");
+        assert!(!render(&cut, None).contains("upgrade ="));
+        // A failure in the last step cuts nothing; a step past the end is not the program's.
+        let whole = step_count(&text);
+        assert_eq!(cut_after_step(&p, whole), None);
+        assert_eq!(cut_after_step(&p, whole + 1), None);
+        // A failure in the first traffic on candidate keeps base's traffic and every upgrade.
+        let upgraded = Program {
+            after: vec![],
+            witness: false,
+            ..p.clone()
+        };
+        let at = step_count(&render(&upgraded, None)) + 1;
+        let cut = cut_after_step(&p, at).expect("a cut");
+        assert_eq!(
+            (cut.before.len(), cut.upgrade.len(), cut.after.len()),
+            (p.before.len(), p.upgrade.len(), 1)
+        );
+    }
 
     fn all() -> Abilities {
         Abilities::all()
