@@ -196,15 +196,19 @@ pub fn abilities(
     c: &ExploreConfig,
     electrs: Option<&Path>,
 ) -> Result<Abilities, crate::binaries::ResolveError> {
-    let mut versions = vec![];
+    let mut found = vec![];
     for label in [&c.base, &c.candidate] {
         let mut d = cfg.discovery.clone();
         d.command_line
             .push(("explore".into(), PathBuf::from(label)));
-        versions.push(d.resolve("explore")?.version);
+        found.push(d.resolve("explore")?);
     }
-    let mut can = Abilities::between(&versions[0], &versions[1]);
+    let mut can = Abilities::between(&found[0].version, &found[1].version);
     can.witness = crate::witness::find_electrs(electrs).is_ok();
+    can.postgres = crate::postgres::PgBins::find().is_ok()
+        && found
+            .iter()
+            .all(|l| crate::postgres::lightningd_has_postgres(&l.path));
     Ok(can)
 }
 

@@ -75,6 +75,9 @@ pub struct Abilities {
     /// electrs is installed: programs end with a chain-witness check of
     /// every node (one more oracle: lightningd's funds against the chain).
     pub witness: bool,
+    /// PostgreSQL is installed and both builds link libpq: a share of the
+    /// programs ([`POSTGRES_SHARE`]) keep every node's database there.
+    pub postgres: bool,
     /// The state checks that hold across this upgrade.
     pub checks: Vec<StateCheck>,
 }
@@ -87,6 +90,7 @@ impl Abilities {
             xpay_off: true,
             offers: true,
             witness: true,
+            postgres: true,
             checks: ALL_CHECKS.to_vec(),
         }
     }
@@ -99,6 +103,7 @@ impl Abilities {
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
+            postgres: false,
             checks: ALL_CHECKS
                 .into_iter()
                 .filter(|check| {
@@ -197,7 +202,14 @@ pub struct Program {
     pub db_check: bool,
     /// End with the chain witness's check of every node (`witness = true`).
     pub witness: bool,
+    /// Every node's database on PostgreSQL (`db = "postgres"`).
+    pub postgres: bool,
 }
+
+/// One program in this many runs on PostgreSQL, where it can: enough to
+/// cover the backend (its migrations and queries differ from SQLite's)
+/// without paying its slower commits on every run.
+pub const POSTGRES_SHARE: u64 = 6;
 
 impl Program {
     pub fn nodes(&self) -> usize {
@@ -309,6 +321,10 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         checks: can.checks.clone(),
         db_check: true,
         witness: can.witness,
+        // Its own draw, from its own stream: the rest of each seed's
+        // program stays what it was before PostgreSQL was a choice.
+        postgres: can.postgres
+            && ChaCha8Rng::seed_from_u64(seed ^ 0x5067_5351).gen_range(0..POSTGRES_SHARE) == 0,
     };
     let mut open = vec![true; p.channels.len()];
     p.before = (0..rng.gen_range(2..=6))
@@ -431,6 +447,12 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     if p.witness {
         out.push(Program {
             witness: false,
+            ..p.clone()
+        });
+    }
+    if p.postgres {
+        out.push(Program {
+            postgres: false,
             ..p.clone()
         });
     }
@@ -571,6 +593,36 @@ mod tests {
         assert!((0..50).any(|s| generate(s, 3, &all()).channels.iter().any(|c| !c.announce)));
     }
 
+    /// The issue: "a share of runs on PostgreSQL". About one in
+    /// POSTGRES_SHARE, only where both builds can, and the rest of each
+    /// seed's program is the same whichever backend it drew.
+    #[test]
+    fn a_share_of_programs_keep_their_databases_on_postgres() {
+        let on = (0..600)
+            .filter(|s| generate(*s, 3, &all()).postgres)
+            .count();
+        assert!((60..=140).contains(&on), "{on} of 600");
+        let without = Abilities {
+            postgres: false,
+            ..all()
+        };
+        for seed in 0..200 {
+            let (a, b) = (generate(seed, 3, &all()), generate(seed, 3, &without));
+            assert!(!b.postgres);
+            assert_eq!(
+                Program {
+                    postgres: false,
+                    ..a.clone()
+                },
+                b
+            );
+            assert_eq!(
+                crate::explore::render::render(&a, None).contains("db = \"postgres\""),
+                a.postgres
+            );
+        }
+    }
+
     #[test]
     fn versions_without_xpay_or_offers_get_neither() {
         let v = |s: &str| ClnVersion::parse(s).unwrap();
@@ -631,7 +683,8 @@ mod tests {
                             + p.nodes()
                             + p.checks.len()
                             + usize::from(p.db_check)
-                            + usize::from(p.witness),
+                            + usize::from(p.witness)
+                            + usize::from(p.postgres),
                         msat + sat,
                     )
                 };
@@ -682,6 +735,7 @@ mod tests {
             checks: vec![],
             db_check: false,
             witness: false,
+            postgres: false,
         };
         assert!(!is_valid(&p));
         let q = Program {

@@ -255,6 +255,9 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     if p.witness {
         out.push("witness = true".into());
     }
+    if p.postgres {
+        out.push("db = \"postgres\"".into());
+    }
     out.push("steps = [".into());
     let mut r = Renderer {
         out,
