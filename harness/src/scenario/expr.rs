@@ -43,6 +43,8 @@ pub enum Expr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
     Hex,
+    HexInt,
+    BigSize,
     Repeat,
     Len,
     Sum,
@@ -52,6 +54,8 @@ pub enum Func {
 impl Func {
     pub const ALL: &'static [(&'static str, Func, usize)] = &[
         ("hex", Func::Hex, 1),
+        ("hex_int", Func::HexInt, 2),
+        ("bigsize", Func::BigSize, 1),
         ("repeat", Func::Repeat, 2),
         ("len", Func::Len, 1),
         ("sum", Func::Sum, 2),
@@ -305,6 +309,11 @@ impl Expr {
                     .collect::<Result<_, _>>()?;
                 match func {
                     Func::Hex => Ok(Value::String(hex::encode(text_of(&args[0]).as_bytes()))),
+                    Func::HexInt => hex_int(&args[0], &args[1]).map(Value::String),
+                    Func::BigSize => {
+                        let n = unsigned(&args[0], "bigsize")?;
+                        Ok(Value::String(hex::encode(bigsize(n))))
+                    }
                     Func::Repeat => {
                         let n = integer(&args[1])
                             .filter(|n| (0..=1_000_000).contains(n))
@@ -394,6 +403,43 @@ fn text_of(v: &Value) -> String {
     }
 }
 
+/// A non-negative integer argument of `helper` that fits in 64 bits.
+fn unsigned(v: &Value, helper: &str) -> Result<u64, String> {
+    integer(v)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| format!("{helper}: expected an integer from 0 to 2^64-1, got {v}"))
+}
+
+/// `hex_int(n, width)`: `n` big-endian in `width` bytes (1 to 8), as the
+/// fixed-width fields of a hand-built message (`u16`, `u32`, `u64`);
+/// `width` 0 writes a BOLT `tu64`, the minimal bytes with no leading zero.
+fn hex_int(n: &Value, width: &Value) -> Result<String, String> {
+    let n = unsigned(n, "hex_int")?;
+    let width = integer(width)
+        .filter(|w| (0..=8).contains(w))
+        .ok_or_else(|| format!("hex_int: the width must be 0 (tu64) to 8 bytes, got {width}"))?
+        as usize;
+    let bytes = n.to_be_bytes();
+    if width == 0 {
+        let first = bytes.iter().position(|b| *b != 0).unwrap_or(8);
+        return Ok(hex::encode(&bytes[first..]));
+    }
+    if width < 8 && n >> (8 * width) != 0 {
+        return Err(format!("hex_int: {n} does not fit in {width} bytes"));
+    }
+    Ok(hex::encode(&bytes[8 - width..]))
+}
+
+/// BOLT #1's BigSize: a TLV record's type and length.
+fn bigsize(n: u64) -> Vec<u8> {
+    match n {
+        0..=0xfc => vec![n as u8],
+        0xfd..=0xffff => [&[0xfd][..], &(n as u16).to_be_bytes()].concat(),
+        0x1_0000..=0xffff_ffff => [&[0xfe][..], &(n as u32).to_be_bytes()].concat(),
+        _ => [&[0xff][..], &n.to_be_bytes()].concat(),
+    }
+}
+
 fn integer(v: &Value) -> Option<i128> {
     match v {
         Value::Number(n) => n
@@ -455,6 +501,23 @@ mod tests {
     #[test]
     fn helpers_for_what_bug_reports_contain() {
         assert_eq!(eval("hex('hi')").unwrap(), json!("6869"));
+        // A hand-built TLV record: type, length, value.
+        assert_eq!(eval("bigsize(252)").unwrap(), json!("fc"));
+        assert_eq!(eval("bigsize(253)").unwrap(), json!("fd00fd"));
+        assert_eq!(eval("bigsize(65536)").unwrap(), json!("fe00010000"));
+        assert_eq!(
+            eval("bigsize(4294967296)").unwrap(),
+            json!("ff0000000100000000")
+        );
+        assert_eq!(eval("hex_int(1000, 8)").unwrap(), json!("00000000000003e8"));
+        assert_eq!(eval("hex_int(1000, 2)").unwrap(), json!("03e8"));
+        assert_eq!(eval("hex_int(1000, 0)").unwrap(), json!("03e8"));
+        assert_eq!(eval("hex_int(0, 0)").unwrap(), json!(""));
+        assert!(eval("hex_int(65536, 2)")
+            .unwrap_err()
+            .contains("does not fit in 2 bytes"));
+        assert!(eval("hex_int(1, 9)").unwrap_err().contains("width"));
+        assert!(eval("bigsize('x')").unwrap_err().contains("bigsize"));
         assert_eq!(eval("len(repeat('ab', 350))").unwrap(), json!(700));
         assert_eq!(eval("len(hex(repeat('x', 350)))").unwrap(), json!(700));
         assert_eq!(eval("len(inv.routes)").unwrap(), json!(1));
