@@ -219,6 +219,19 @@ impl Program {
     pub fn steps(&self) -> usize {
         self.before.len() + self.after.len() + self.upgrade.len()
     }
+
+    /// Only the traffic on base: no upgrade, nothing after it, and none of
+    /// the checks an upgrade brings.
+    pub fn base_only(&self) -> Program {
+        Program {
+            upgrade: vec![],
+            after: vec![],
+            checks: vec![],
+            db_check: false,
+            witness: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// The channels a payment from `x` to `y` crosses, if they are all open

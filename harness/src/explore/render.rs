@@ -323,14 +323,7 @@ fn step_count(text: &str) -> usize {
 /// during the upgrades keeps no traffic after them. `None` when nothing
 /// would be cut or the step is not one of the program's.
 pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
-    let base_only = Program {
-        upgrade: vec![],
-        after: vec![],
-        checks: vec![],
-        db_check: false,
-        witness: false,
-        ..p.clone()
-    };
+    let base_only = p.base_only();
     let prefixes = (1..=p.before.len())
         .map(|i| Program {
             before: p.before[..i].to_vec(),
@@ -374,12 +367,7 @@ mod tests {
         // The first op's last step: the cut keeps exactly that op.
         let first = Program {
             before: p.before[..1].to_vec(),
-            upgrade: vec![],
-            after: vec![],
-            checks: vec![],
-            db_check: false,
-            witness: false,
-            ..p.clone()
+            ..p.base_only()
         };
         let n = step_count(&render(&first, None));
         let cut = cut_after_step(&p, n).expect("a cut");
