@@ -202,6 +202,12 @@ pub struct ExploreArgs {
     pub base: Option<String>,
     #[arg(long, required = true)]
     pub candidate: Option<String>,
+    /// Releases to go through between base and candidate, in order
+    /// (`--via v25.02.1,v25.05`): the upgraded nodes' one database is
+    /// upgraded onto each in turn (roles `via1`, `via2`, ...), with the
+    /// state checks and check-db at every hop.
+    #[arg(long, value_delimiter = ',', value_name = "LABEL,...")]
+    pub via: Vec<String>,
     /// Explore only slice K of N of the run indices (1-based), so N
     /// machines explore disjoint programs of one seed; merge their --out
     /// dirs with `explore merge`.
@@ -286,6 +292,7 @@ impl ExploreArgs {
                 shrink_reruns: self.shrink_reruns as usize,
                 shard: self.shard,
                 // clap requires both unless a subcommand is given.
+                via: self.via,
                 base: self.base.unwrap_or_default(),
                 candidate: self.candidate.unwrap_or_default(),
             },

@@ -97,6 +97,7 @@ pub async fn merge(req: &MergeRequest) -> i32 {
         None
     };
     for p in &mut paths {
+        let roles = p.roles();
         for m in &mut p.findings {
             let Some(file) = m.finding.file.clone() else {
                 continue;
@@ -108,10 +109,7 @@ pub async fn merge(req: &MergeRequest) -> i32 {
             }
             m.finding.file = Some(kept.clone());
             if let Some(cfg) = &cfg {
-                let run_cfg = cfg.pinned([
-                    ("base", p.base.as_str()),
-                    ("candidate", p.candidate.as_str()),
-                ]);
+                let run_cfg = cfg.pinned(roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
                 let opts = crate::runner::RunOptions::quiet();
                 m.rechecked = Some(
                     match crate::runner::run_file(&kept, &run_cfg, &opts).await {

@@ -23,6 +23,7 @@ pub const SUMMARY_MARKDOWN: &str = "summary.md";
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MergedPath {
     pub base: String,
+    pub via: Vec<String>,
     pub candidate: String,
     /// Explorations (shards) merged.
     pub explorations: usize,
@@ -31,6 +32,14 @@ pub struct MergedPath {
     pub seconds: f64,
     pub oracles: BTreeMap<String, u64>,
     pub findings: Vec<MergedFinding>,
+}
+
+impl MergedPath {
+    /// The roles a reproducer names and the labels they run, as the
+    /// exploration pinned them.
+    pub fn roles(&self) -> Vec<(String, String)> {
+        super::ExploreConfig::path_roles(&self.base, &self.via, &self.candidate, false)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -89,12 +98,13 @@ pub fn merge(summaries: &[Summary]) -> Vec<MergedPath> {
     for s in summaries {
         let i = match paths
             .iter()
-            .position(|p| p.base == s.base && p.candidate == s.candidate)
+            .position(|p| p.base == s.base && p.via == s.via && p.candidate == s.candidate)
         {
             Some(i) => i,
             None => {
                 paths.push(MergedPath {
                     base: s.base.clone(),
+                    via: s.via.clone(),
                     candidate: s.candidate.clone(),
                     explorations: 0,
                     runs: 0,
@@ -171,8 +181,9 @@ pub fn markdown(paths: &[MergedPath]) -> String {
     let mut md = String::from("# cln-harness explore: merged findings\n");
     for p in paths {
         md.push_str(&format!(
-            "\n## {} → {}\n\n{} exploration(s), {} runs, {} error(s), {} distinct finding(s)\n",
+            "\n## {}{} → {}\n\n{} exploration(s), {} runs, {} error(s), {} distinct finding(s)\n",
             p.base,
+            p.via.iter().map(|v| format!(" → {v}")).collect::<String>(),
             p.candidate,
             p.explorations,
             p.runs,
@@ -237,6 +248,7 @@ mod tests {
     fn summary(base: &str, findings: Vec<Finding>) -> Summary {
         Summary {
             base: base.into(),
+            via: vec![],
             candidate: "v25.09".into(),
             seed: 1,
             runs: 10,

@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct ExploreConfig {
     pub base: String,
+    /// Releases between base and candidate (`--via`), in upgrade order.
+    pub via: Vec<String>,
     pub candidate: String,
     pub nodes: usize,
     pub seed: u64,
@@ -45,6 +47,31 @@ pub struct ExploreConfig {
 }
 
 impl ExploreConfig {
+    /// Each upgrade role a program names and the label it runs: `base`,
+    /// `via1`..., `candidate`. With `on_base`, every role is base's label:
+    /// the same program with no upgrade at all.
+    pub fn roles(&self, on_base: bool) -> Vec<(String, String)> {
+        Self::path_roles(&self.base, &self.via, &self.candidate, on_base)
+    }
+
+    /// [`ExploreConfig::roles`] of any upgrade path.
+    pub fn path_roles(
+        base: &str,
+        via: &[String],
+        candidate: &str,
+        on_base: bool,
+    ) -> Vec<(String, String)> {
+        let label = |l: &str| if on_base { base } else { l }.to_string();
+        std::iter::once(("base".to_string(), base.to_string()))
+            .chain(
+                via.iter()
+                    .enumerate()
+                    .map(|(k, l)| (format!("via{}", k + 1), label(l))),
+            )
+            .chain([("candidate".to_string(), label(candidate))])
+            .collect()
+    }
+
     /// How long to keep starting runs: `--budget` seconds, else ten
     /// minutes unless a run count (`--runs`) bounds it instead.
     pub fn budget(budget_secs: Option<u64>, runs: Option<u64>) -> Option<Duration> {
@@ -141,6 +168,9 @@ pub struct Finding {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub base: String,
+    /// The releases between (`--via`).
+    #[serde(default)]
+    pub via: Vec<String>,
     pub candidate: String,
     pub seed: u64,
     pub runs: u64,
@@ -169,15 +199,17 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// Run a program with `base` and `candidate` pinned to these labels.
-    async fn run(&self, p: &Program, base: &str, candidate: &str) -> Observed {
+    /// Run a program with its roles pinned to these labels.
+    async fn run(&self, p: &Program, roles: &[(String, String)]) -> Observed {
         let i = self.n.get();
         self.n.set(i + 1);
         let file = self.dir.path().join(format!("p{i}-{}.toml", p.seed));
         if let Err(e) = std::fs::write(&file, render(p, None)) {
             return Observed::error(e.to_string());
         }
-        let run_cfg = self.cfg.pinned([("base", base), ("candidate", candidate)]);
+        let run_cfg = self
+            .cfg
+            .pinned(roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
         let opts = crate::runner::RunOptions::quiet();
         match crate::runner::run_file(&file, &run_cfg, &opts).await {
             crate::runner::RunResult::BadScenario(e) => {
@@ -197,13 +229,14 @@ pub fn abilities(
     electrs: Option<&Path>,
 ) -> Result<Abilities, crate::binaries::ResolveError> {
     let mut found = vec![];
-    for label in [&c.base, &c.candidate] {
+    for label in std::iter::once(&c.base).chain(&c.via).chain([&c.candidate]) {
         let mut d = cfg.discovery.clone();
         d.command_line
             .push(("explore".into(), PathBuf::from(label)));
         found.push(d.resolve("explore")?);
     }
-    let mut can = Abilities::between(&found[0].version, &found[1].version);
+    let versions: Vec<_> = found.iter().map(|l| l.version.clone()).collect();
+    let mut can = Abilities::along(&versions);
     can.witness = crate::witness::find_electrs(electrs).is_ok();
     can.postgres = crate::postgres::PgBins::find().is_ok()
         && found
@@ -380,7 +413,7 @@ pub async fn explore(
         let results: Vec<(Program, Observed)> = futures_util::stream::iter(programs.map(|p| {
             let r = &runner;
             async move {
-                let v = r.run(&p, &c.base, &c.candidate).await;
+                let v = r.run(&p, &c.roles(false)).await;
                 (p, v)
             }
         }))
@@ -402,6 +435,7 @@ pub async fn explore(
     }
     Ok(Summary {
         base: c.base.clone(),
+        via: c.via.clone(),
         candidate: c.candidate.clone(),
         seed: c.seed,
         runs: tally.runs,
@@ -424,7 +458,7 @@ async fn settle(
     failed_at: Option<usize>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
-    let on_base = runner.run(p, &c.base, &c.base).await;
+    let on_base = runner.run(p, &c.roles(true)).await;
     f.also_on_base = on_base.key.as_deref() == Some(f.key.as_str());
     progress(&format!(
         "finding `{}`: {}",
@@ -442,10 +476,10 @@ async fn settle(
     std::fs::write(&file, &text).map_err(|e| format!("{}: {e}", file.display()))?;
     f.lines = text.lines().count();
     // Confirm with `run` itself, from the written file.
-    let run_cfg = runner.cfg.pinned([
-        ("base", c.base.as_str()),
-        ("candidate", c.candidate.as_str()),
-    ]);
+    let roles = c.roles(false);
+    let run_cfg = runner
+        .cfg
+        .pinned(roles.iter().map(|(r, l)| (r.as_str(), l.as_str())));
     let opts = crate::runner::RunOptions::quiet();
     if let crate::runner::RunResult::Ran(r) = crate::runner::run_file(&file, &run_cfg, &opts).await
     {
@@ -487,7 +521,7 @@ async fn shrink(
                 break 'shrink;
             }
             reruns += 1;
-            let v = runner.run(&q, &c.base, &c.candidate).await;
+            let v = runner.run(&q, &c.roles(false)).await;
             let kept = v.key.as_deref() == Some(key);
             progress(&format!(
                 "  shrink {reruns:>2}: {} nodes, {} steps: {}",
@@ -517,8 +551,9 @@ pub fn mix(seed: u64, k: u64) -> u64 {
 
 pub fn table(s: &Summary) -> String {
     let mut t = format!(
-        "explore {} -> {}{}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
+        "explore {}{} -> {}{}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
         s.base,
+        s.via.iter().map(|v| format!(" -> {v}")).collect::<String>(),
         s.candidate,
         s.shard
             .map_or(String::new(), |k| format!(" (shard {}/{})", k.index, k.of)),
@@ -603,6 +638,15 @@ mod tests {
     }
 
     #[test]
+    fn every_role_is_pinned_and_on_base_every_role_is_base() {
+        let roles = ExploreConfig::path_roles("v24.11", &["v25.05".into()], "v26.06.6", false);
+        let names: Vec<String> = roles.iter().map(|(r, l)| format!("{r}={l}")).collect();
+        assert_eq!(names, ["base=v24.11", "via1=v25.05", "candidate=v26.06.6"]);
+        let on_base = ExploreConfig::path_roles("v24.11", &["v25.05".into()], "v26.06.6", true);
+        assert!(on_base.iter().all(|(_, l)| l == "v24.11"));
+    }
+
+    #[test]
     fn findings_name_their_oracle() {
         assert_eq!(
             oracle_of(OutcomeKind::Crash, true, Some("keysend alice")),
@@ -643,6 +687,7 @@ mod tests {
     fn nothing_found_passes_nothing_run_is_the_environment_anything_found_fails() {
         let mut s = Summary {
             base: "a".into(),
+            via: vec![],
             candidate: "b".into(),
             seed: 1,
             runs: 3,

@@ -75,6 +75,9 @@ pub struct Abilities {
     /// electrs is installed: programs end with a chain-witness check of
     /// every node (one more oracle: lightningd's funds against the chain).
     pub witness: bool,
+    /// Releases between base and candidate (`--via`): upgraded nodes go
+    /// through each in turn, one database through several upgrades.
+    pub via: usize,
     /// PostgreSQL is installed and both builds link libpq: a share of the
     /// programs ([`POSTGRES_SHARE`]) keep every node's database there.
     pub postgres: bool,
@@ -90,9 +93,25 @@ impl Abilities {
             xpay_off: true,
             offers: true,
             witness: true,
+            via: 0,
             postgres: true,
             checks: ALL_CHECKS.to_vec(),
         }
+    }
+
+    /// Along a chain of upgrades (base, the `via` releases, candidate):
+    /// what every hop supports, and the checks that hold across each.
+    pub fn along(versions: &[ClnVersion]) -> Abilities {
+        let mut can = Abilities::between(&versions[0], &versions[versions.len() - 1]);
+        for hop in versions.windows(2) {
+            let h = Abilities::between(&hop[0], &hop[1]);
+            can.xpay_on &= h.xpay_on;
+            can.xpay_off &= h.xpay_off;
+            can.offers &= h.offers;
+            can.checks.retain(|c| h.checks.contains(c));
+        }
+        can.via = versions.len().saturating_sub(2);
+        can
     }
 
     pub fn between(base: &ClnVersion, candidate: &ClnVersion) -> Abilities {
@@ -103,6 +122,7 @@ impl Abilities {
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
+            via: 0,
             postgres: false,
             checks: ALL_CHECKS
                 .into_iter()
@@ -204,6 +224,9 @@ pub struct Program {
     pub witness: bool,
     /// Every node's database on PostgreSQL (`db = "postgres"`).
     pub postgres: bool,
+    /// How many `via` releases the upgraded nodes go through before
+    /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
+    pub via: usize,
 }
 
 /// One program in this many runs on PostgreSQL, where it can: enough to
@@ -338,6 +361,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         // program stays what it was before PostgreSQL was a choice.
         postgres: can.postgres
             && ChaCha8Rng::seed_from_u64(seed ^ 0x5067_5351).gen_range(0..POSTGRES_SHARE) == 0,
+        via: can.via,
     };
     let mut open = vec![true; p.channels.len()];
     p.before = (0..rng.gen_range(2..=6))
@@ -466,6 +490,13 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     if p.postgres {
         out.push(Program {
             postgres: false,
+            ..p.clone()
+        });
+    }
+    // Straight onto candidate: does the finding need the releases between?
+    if p.via > 0 {
+        out.push(Program {
+            via: 0,
             ..p.clone()
         });
     }
@@ -606,6 +637,21 @@ mod tests {
         assert!((0..50).any(|s| generate(s, 3, &all()).channels.iter().any(|c| !c.announce)));
     }
 
+    #[test]
+    fn a_chain_supports_only_what_every_hop_does() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        let chain = Abilities::along(&[v("v24.11"), v("v25.05"), v("v26.06.6")]);
+        let direct = Abilities::between(&v("v24.11"), &v("v26.06.6"));
+        assert_eq!(chain.via, 1);
+        assert_eq!(direct.via, 0);
+        assert_eq!(
+            (chain.xpay_on, chain.xpay_off, chain.offers),
+            (direct.xpay_on, direct.xpay_off, direct.offers)
+        );
+        let old = Abilities::along(&[v("v24.08"), v("v25.05"), v("v26.06.6")]);
+        assert!(!old.xpay_on && !old.offers, "v24.08 has neither: {old:?}");
+    }
+
     /// The issue: "a share of runs on PostgreSQL". About one in
     /// POSTGRES_SHARE, only where both builds can, and the rest of each
     /// seed's program is the same whichever backend it drew.
@@ -697,7 +743,8 @@ mod tests {
                             + p.checks.len()
                             + usize::from(p.db_check)
                             + usize::from(p.witness)
-                            + usize::from(p.postgres),
+                            + usize::from(p.postgres)
+                            + p.via,
                         msat + sat,
                     )
                 };
@@ -749,6 +796,7 @@ mod tests {
             db_check: false,
             witness: false,
             postgres: false,
+            via: 0,
         };
         assert!(!is_valid(&p));
         let q = Program {

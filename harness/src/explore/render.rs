@@ -126,6 +126,30 @@ impl Renderer<'_> {
         }
     }
 
+    /// `node` onto `role`: what must survive saved, the upgrade, the
+    /// comparison, check-db of the database it left, and its channels back.
+    fn upgrade(&mut self, node: usize, role: &str, p: &Program) {
+        let name = NAMES[node];
+        if p.checks.is_empty() {
+            self.out.push(format!(
+                "  # {name} upgrades onto {role} over the same lightning-dir"
+            ));
+        } else {
+            self.out.push(format!(
+                "  # {name}: what must survive, then the upgrade onto {role}"
+            ));
+            self.save_state(node, &p.checks);
+        }
+        self.push(format!("{{ upgrade = \"{name}\", role = \"{role}\" }}"));
+        self.check_state(node, &p.checks);
+        if p.db_check {
+            self.push(format!("{{ stop = \"{name}\" }}"));
+            self.push(format!("{{ check_db = \"{name}\", soft = true }}"));
+            self.push(format!("{{ start = \"{name}\" }}"));
+        }
+        self.reconnect(node);
+    }
+
     /// The state `node` reports that must survive its upgrade, saved once
     /// no HTLC is in flight on its channels: `pay` returns on the preimage
     /// and the balance settles with the commitment dance after it.
@@ -218,6 +242,15 @@ fn saved_rpcs(checks: &[StateCheck]) -> Vec<(&'static str, &'static str)> {
     out
 }
 
+/// The roles a program's upgraded nodes go through, in order: `via1` ...
+/// `via{p.via}`, then `candidate`.
+pub fn upgrade_roles(p: &Program) -> Vec<String> {
+    (1..=p.via)
+        .map(|k| format!("via{k}"))
+        .chain(["candidate".to_string()])
+        .collect()
+}
+
 /// The program as a compact scenario file, with comments saying what each part is.
 pub fn render(p: &Program, finding: Option<&str>) -> String {
     let mut out = vec![format!("name = \"explore-{}\"", p.seed)];
@@ -271,26 +304,11 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     for o in &p.before {
         r.op(o);
     }
-    for &u in &p.upgrade {
-        let name = NAMES[u];
-        if p.checks.is_empty() {
-            r.out.push(format!(
-                "  # {name} upgrades onto candidate over the same lightning-dir"
-            ));
-        } else {
-            r.out.push(format!(
-                "  # {name}: what must survive, then the upgrade onto candidate"
-            ));
-            r.save_state(u, &p.checks);
+    // One database through every hop: each `via` release, then candidate.
+    for role in upgrade_roles(p) {
+        for &u in &p.upgrade {
+            r.upgrade(u, &role, p);
         }
-        r.push(format!("{{ upgrade = \"{name}\", role = \"candidate\" }}"));
-        r.check_state(u, &p.checks);
-        if p.db_check {
-            r.push(format!("{{ stop = \"{name}\" }}"));
-            r.push(format!("{{ check_db = \"{name}\", soft = true }}"));
-            r.push(format!("{{ start = \"{name}\" }}"));
-        }
-        r.reconnect(u);
     }
     if !p.after.is_empty() {
         r.out.push("  # traffic on candidate".into());
@@ -354,6 +372,36 @@ pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
 mod tests {
     use super::*;
     use crate::explore::program::{generate, Abilities};
+
+    /// `--via`: one database through several upgrades, each hop with its
+    /// own saved state, comparison and check-db, in the order given.
+    #[test]
+    fn a_chain_of_upgrades_goes_through_every_via_release_in_order() {
+        let p = Program {
+            via: 2,
+            ..(0..50)
+                .map(|s| generate(s, 3, &all()))
+                .find(|p| !p.upgrade.is_empty() && !p.checks.is_empty())
+                .unwrap()
+        };
+        let text = render(&p, None);
+        crate::scenario::from_str("s.toml", &text).unwrap();
+        let name = NAMES[p.upgrade[0]];
+        let at = |role: &str| {
+            text.find(&format!("{{ upgrade = \"{name}\", role = \"{role}\" }}"))
+                .unwrap_or_else(|| panic!("no upgrade onto {role}:\n{text}"))
+        };
+        assert!(
+            at("via1") < at("via2") && at("via2") < at("candidate"),
+            "{text}"
+        );
+        assert_eq!(text.matches("check_db = ").count(), 3 * p.upgrade.len());
+        assert_eq!(upgrade_roles(&p), ["via1", "via2", "candidate"]);
+        // The shrinker tries the direct jump.
+        assert!(crate::explore::program::shrink_candidates(&p)
+            .iter()
+            .any(|q| q.via == 0));
+    }
 
     /// A finding that failed at a `pay` on base shrank to 15 lines that still
     /// upgraded, reconnected and waited after it: the cut drops all of that.
