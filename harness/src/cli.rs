@@ -34,6 +34,13 @@ pub struct BinaryArgs {
     /// the harness cache, where ci/build-electrs.sh puts it).
     #[arg(long, value_name = "PATH")]
     pub electrs: Option<PathBuf>,
+    /// Set every network up from scratch. By default a setup (nodes started,
+    /// channels funded and confirmed) is recorded in the harness cache on
+    /// first use and later runs with the same key (binaries, node
+    /// configuration, channels) resume from it; the report's `setup_cache`
+    /// says which. Also `CLN_HARNESS_NO_SETUP_CACHE=1`.
+    #[arg(long)]
+    pub no_setup_cache: bool,
 }
 
 fn parse_db(s: &str) -> Result<crate::options::DbBackend, String> {
@@ -225,7 +232,9 @@ pub struct ExploreArgs {
     pub runs: Option<u64>,
     #[arg(long, default_value = "explore-findings", value_name = "DIR")]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    /// Programs run at once (default: two per core, as a run mostly waits
+    /// on lightningd's 1 s block poll).
+    #[arg(long, default_value_t = crate::explore::default_jobs(), value_parser = clap::value_parser!(u32).range(1..=16))]
     pub jobs: u32,
     /// Reruns allowed per finding while shrinking.
     #[arg(long, default_value_t = 12)]
@@ -410,6 +419,7 @@ impl BinaryArgs {
             bitcoind: self.bitcoind.clone(),
             db: self.db,
             electrs: self.electrs.clone(),
+            no_setup_cache: self.no_setup_cache,
         }
     }
 }

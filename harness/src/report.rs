@@ -56,6 +56,10 @@ pub struct Report {
     /// Time per phase: `resolve`, `bitcoind`, `start_nodes`, `fund`, `open`,
     /// `confirm`, `channel_normal`, `gossip`, `steps`, `stop`.
     pub phases: Vec<crate::executor::PhaseTime>,
+    /// Whether the setup came from the setup cache: `hit`, `recorded` (this
+    /// run recorded the entry, then resumed from it) or `off` and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_cache: Option<crate::executor::setup_cache::CacheUse>,
     pub exit_code: i32,
 }
 
@@ -145,6 +149,7 @@ pub fn build(inputs: &Inputs) -> Report {
         setup: state.setup.clone(),
         duration_ms: *duration_ms,
         phases: state.phases.clone(),
+        setup_cache: state.setup_cache.clone(),
         exit_code: crate::outcome::exit_code(outcome.kind),
     }
 }

@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub db: Option<crate::options::DbBackend>,
     /// `--electrs`: the chain witness's exe (else $ELECTRS_EXE, else the cache).
     pub electrs: Option<std::path::PathBuf>,
+    /// Resume set-ups from the setup cache (`--no-setup-cache` turns it off).
+    pub setup_cache: bool,
 }
 
 impl RunConfig {
@@ -43,6 +45,7 @@ impl RunConfig {
             record: None,
             db: self.db,
             electrs: self.electrs.clone(),
+            setup_cache: self.setup_cache,
         }
     }
 
@@ -55,6 +58,7 @@ impl RunConfig {
             record: self.record.as_ref(),
             db: self.db,
             electrs: self.electrs.as_deref(),
+            setup_cache: self.setup_cache,
         }
     }
 }

@@ -468,6 +468,93 @@ fn root_then_nobody(m: &Machine, label: &str, check: UserCheck) -> Result<(), Fa
     Ok(())
 }
 
+/// The setup cache must not change an answer: the first run records the
+/// set-up network (two at once: one writer wins, neither fails), the next
+/// resumes from it, and both end as a run set up from scratch does: the
+/// same outcome, setup, database snapshots and log digests.
+fn the_setup_cache_gives_the_answer_a_cold_setup_gives(
+    m: &Machine,
+    label: &str,
+) -> Result<(), Failed> {
+    let bin = m.lightningd(label)?;
+    let bitcoind = m.bitcoin.clone().map_err(Failed::from)?.bitcoind;
+    let cache = tempfile::tempdir()?;
+    let lightningd = format!("candidate={}", bin.path.display());
+    let run = |json: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "run".to_string(),
+            "scenarios/keysend.toml".into(),
+            "--lightningd".into(),
+            lightningd.clone(),
+            "--bitcoind".into(),
+            bitcoind.display().to_string(),
+            "--json".into(),
+            json.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = harness(&args, &[("CLN_HARNESS_CACHE", cache.path())])?;
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json)?)?;
+        if !out.status.success() {
+            return Err(Failed::from(format!(
+                "{args:?}: {}",
+                support::output_text(&out)
+            )));
+        }
+        Ok(report)
+    };
+    let dir = tempfile::tempdir()?;
+    let j = |n: &str| dir.path().join(n);
+    let (first, second) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(&j("a.json"), &[]));
+        let b = s.spawn(|| run(&j("b.json"), &[]));
+        (a.join(), b.join())
+    });
+    let first = first.map_err(|_| "the first run panicked")??;
+    let second = second.map_err(|_| "the second run panicked")??;
+    let hit = run(&j("hit.json"), &[])?;
+    let cold = run(&j("cold.json"), &["--no-setup-cache"])?;
+    let used = |r: &serde_json::Value| r["setup_cache"]["use"].as_str().unwrap_or("-").to_string();
+    let firsts = [used(&first), used(&second)];
+    if !firsts.contains(&"recorded".to_string()) || used(&hit) != "hit" || used(&cold) != "off" {
+        return Err(format!(
+            "setup_cache: first two {firsts:?}, then {}, with --no-setup-cache {}",
+            used(&hit),
+            used(&cold)
+        )
+        .into());
+    }
+    let entries: Vec<_> = std::fs::read_dir(cache.path().join("setups"))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if entries.len() != 1 {
+        return Err(format!("one entry and no staging dir left, found {entries:?}").into());
+    }
+    // The databases as their snapshots hold them (`stable_view`: what the
+    // scenario determines, not how far the last commitment dance got).
+    let stable = |r: &serde_json::Value| -> serde_json::Value {
+        let dbs = r["db_snapshots"].as_object().cloned().unwrap_or_default();
+        dbs.into_iter()
+            .map(|(k, v)| (k, cln_harness::evidence::snapshot::stable_view(&v)))
+            .collect()
+    };
+    for field in ["outcome", "setup", "db_snapshots", "log_snapshots"] {
+        for (name, r) in [("first", &first), ("second", &second), ("hit", &hit)] {
+            let (r, cold) = match field {
+                "db_snapshots" => (&stable(r), &stable(&cold)),
+                _ => (&r[field], &cold[field]),
+            };
+            if r != cold {
+                return Err(format!(
+                    "{field} of the {name} run differs from a cold setup's:\n{r}\nvs\n{cold}"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `cln-harness ARGS...` from the repo root.
 fn harness<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
@@ -662,7 +749,11 @@ fn main() {
     // The default candidate plus each version the issue names.
     let labels = ["candidate", "v25.02.1", "v25.05", "v26.06.6"];
     type Check = fn(&Machine, &str) -> Result<(), Failed>;
-    let checks: [(&str, Check); 10] = [
+    let checks: [(&str, Check); 11] = [
+        (
+            "the_setup_cache_gives_the_answer_a_cold_setup_gives",
+            the_setup_cache_gives_the_answer_a_cold_setup_gives,
+        ),
         ("two_nodes_keysend_and_invoice", two_nodes),
         (
             "three_nodes_in_a_line_pay_across_both_channels",

@@ -54,6 +54,7 @@ fn run_on(
         record: None,
         db,
         electrs: None,
+        setup_cache: true,
     };
     let opts = RunOptions {
         keep: false,
@@ -265,6 +266,7 @@ fn main() {
                     record: None,
                     db: None,
                     electrs: None,
+                    setup_cache: true,
                 };
                 let opts = RunOptions {
                     keep: false,

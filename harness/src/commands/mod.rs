@@ -31,6 +31,8 @@ pub struct BinarySources {
     pub bitcoind: Option<PathBuf>,
     pub db: Option<crate::options::DbBackend>,
     pub electrs: Option<PathBuf>,
+    /// `--no-setup-cache` (or `CLN_HARNESS_NO_SETUP_CACHE=1`): every setup from scratch.
+    pub no_setup_cache: bool,
 }
 
 /// Discovery over the given binaries and the environment; a bad config
@@ -41,6 +43,9 @@ pub fn discovery(bins: &BinarySources) -> Result<Discovery, i32> {
         exit_code(Verdict::BadInput)
     })
 }
+
+/// Set (to anything) to turn the setup cache off, as `--no-setup-cache` does.
+pub const NO_SETUP_CACHE_ENV: &str = "CLN_HARNESS_NO_SETUP_CACHE";
 
 /// Discovery and bitcoind for runs; the exit code to end with if either
 /// is unusable (a bad config file is bad input; no bitcoind is environment).
@@ -57,6 +62,7 @@ pub fn run_config(bins: &BinarySources, keep: bool) -> Result<crate::runner::Run
         record: None,
         db: bins.db,
         electrs: bins.electrs.clone(),
+        setup_cache: !bins.no_setup_cache && std::env::var_os(NO_SETUP_CACHE_ENV).is_none(),
     })
 }
 

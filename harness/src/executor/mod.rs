@@ -28,6 +28,7 @@ mod payments;
 mod prepare;
 pub mod record;
 mod rpc_steps;
+pub mod setup_cache;
 pub mod setup_digest;
 pub mod steps;
 pub mod teardown;
@@ -37,6 +38,8 @@ pub use driver::step_title;
 pub use record::{Event, PhaseTime, StepRecord};
 
 use crate::binaries::{BitcoinBins, Discovery, Lightningd};
+use crate::fixture::cache::SetupStore;
+use crate::fixture::Keep;
 use crate::network::{Network, RunDir};
 use crate::options::{DbBackend, NodeConfig};
 use crate::outcome::Finding;
@@ -46,6 +49,7 @@ use driver::Driver;
 use liveness::Liveness;
 use prepare::{env_finding, prepare, Prepared, Unprepared};
 use record::Recorder;
+use setup_cache::{CacheUse, Plan};
 use std::collections::BTreeMap;
 use std::time::Instant;
 use steps::World;
@@ -61,6 +65,8 @@ pub struct ExecConfig<'a> {
     pub db: Option<DbBackend>,
     /// `--electrs`: the chain witness's exe (else $ELECTRS_EXE, else the cache).
     pub electrs: Option<&'a std::path::Path>,
+    /// Resume set-ups from the setup cache (off: `--no-setup-cache`).
+    pub setup_cache: bool,
 }
 
 /// Where and under which name `record` saves the fixture.
@@ -90,6 +96,8 @@ pub struct RunState {
     pub phases: Vec<PhaseTime>,
     /// What the setup left behind, before the first step (`setup_digest`).
     pub setup: Option<serde_json::Value>,
+    /// Whether the setup came from the setup cache (`setup_cache`).
+    pub setup_cache: Option<CacheUse>,
 }
 
 impl RunState {
@@ -108,6 +116,7 @@ impl RunState {
             started,
             phases: vec![],
             setup: None,
+            setup_cache: None,
         }
     }
 }
@@ -118,14 +127,82 @@ pub async fn run(
     on_event: &mut dyn FnMut(Event),
 ) -> RunState {
     let started = Instant::now();
+    let rec = Recorder::new(started, on_event);
+    let (source, rec, cache) = match setup_cache::plan(scenario, cfg) {
+        Plan::Off(why) => (Source::Scenario, rec, CacheUse::Off { why }),
+        Plan::Hit { key, dir } => (Source::SetupEntry(dir), rec, CacheUse::Hit { key }),
+        Plan::Miss { key, store } => {
+            match drive(scenario, cfg, rec, Source::RecordSetup(&key, &store)).await {
+                Driven::Ran(state) => {
+                    let mut state = *state;
+                    // The setup (or what precedes it) failed: that is the run's answer.
+                    state.setup_cache = Some(CacheUse::Off {
+                        why: "the setup did not complete".into(),
+                    });
+                    return state;
+                }
+                Driven::SetUp { entry, rec } => {
+                    (Source::SetupEntry(entry), rec, CacheUse::Recorded { key })
+                }
+                Driven::NotCached { why, rec } => (Source::Scenario, rec, CacheUse::Off { why }),
+            }
+        }
+    };
+    let mut state = match drive(scenario, cfg, rec, source).await {
+        Driven::Ran(state) => *state,
+        // Only a RecordSetup source stops after the setup.
+        Driven::SetUp { .. } | Driven::NotCached { .. } => RunState::new(scenario, started),
+    };
+    state.setup_cache = Some(cache);
+    state
+}
+
+/// Where a run's network comes from.
+enum Source<'s> {
+    /// The scenario's own setup, or its `from_fixture`.
+    Scenario,
+    /// A setup cache entry.
+    SetupEntry(std::path::PathBuf),
+    /// The scenario's setup, recorded as the entry `key` of the store, and
+    /// nothing after it.
+    RecordSetup(&'s str, &'s SetupStore),
+}
+
+enum Driven<'a> {
+    Ran(Box<RunState>),
+    /// The setup was recorded as this entry (the network is gone).
+    SetUp {
+        entry: std::path::PathBuf,
+        rec: Recorder<'a>,
+    },
+    /// The setup completed but is not cached: the run sets up again, cold.
+    NotCached {
+        why: String,
+        rec: Recorder<'a>,
+    },
+}
+
+async fn drive<'a>(
+    scenario: &'a Scenario,
+    cfg: &'a ExecConfig<'a>,
+    mut rec: Recorder<'a>,
+    source: Source<'_>,
+) -> Driven<'a> {
+    let started = rec.started;
     let mut state = RunState::new(scenario, started);
-    let mut rec = Recorder::new(started, on_event);
-    let Prepared { net, fixture } = match prepare(scenario, cfg, &mut state, &mut rec).await {
+    let entry = match &source {
+        Source::SetupEntry(dir) => Some(dir.as_path()),
+        _ => None,
+    };
+    let Prepared { net, fixture } = match prepare(scenario, cfg, entry, &mut state, &mut rec).await
+    {
         Ok(p) => p,
         Err(Unprepared { findings, network }) => {
+            state.findings.extend(rec.findings);
             state.findings.extend(findings);
             state.network = network.map(|n| *n);
-            return state;
+            state.phases = record::phase_times(&rec.phase_marks, started.elapsed().as_millis());
+            return Driven::Ran(Box::new(state));
         }
     };
     let world = World::new(
@@ -143,6 +220,9 @@ pub async fn run(
     };
     let fixture_channels = fixture.as_ref().map(|(_, m)| m.channels.clone());
     if driver.setup(fixture_channels.as_deref()).await {
+        if let Source::RecordSetup(key, store) = source {
+            return record_setup(driver, scenario, key, store).await;
+        }
         let redactor = driver.world.net.redactor();
         state.setup = Some(setup_digest::digest(&driver.world.net, &redactor).await);
         driver.rec.phase("running steps");
@@ -169,7 +249,77 @@ pub async fn run(
     state.findings = driver.rec.findings;
     state.phases = record::phase_times(&driver.rec.phase_marks, started.elapsed().as_millis());
     state.network = Some(driver.world.net);
-    state
+    Driven::Ran(Box::new(state))
+}
+
+/// A set-up network saved as the setup cache's entry `key`, unless the
+/// setup logged something an oracle reads (a resumed run would not see it).
+async fn record_setup<'a>(
+    driver: Driver<'a>,
+    scenario: &Scenario,
+    key: &str,
+    store: &SetupStore,
+) -> Driven<'a> {
+    let Driver {
+        mut world, mut rec, ..
+    } = driver;
+    rec.phase("recording the setup in the setup cache");
+    let logged = setup_cache::what_the_setup_logged(&world.net);
+    let channels = world.channels_by_opener().await;
+    world.net.shutdown().await;
+    if let Some(why) = logged {
+        return Driven::NotCached { why, rec };
+    }
+    let meta = fixture_meta(&world, scenario, format!("setup-{key}"), 0, channels);
+    let recorded = match store.staging() {
+        Ok(staging) => {
+            match crate::fixture::write_state(&mut world.net, staging.path(), meta, Keep::Setup)
+                .await
+            {
+                Ok(_) => store.publish(staging, key).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(format!("a staging dir in {}: {e}", store.dir.display())),
+    };
+    match recorded {
+        Ok(entry) => Driven::SetUp { entry, rec },
+        Err(e) => Driven::NotCached {
+            why: format!("recording the setup failed: {e}"),
+            rec,
+        },
+    }
+}
+
+fn fixture_meta(
+    world: &World<'_>,
+    scenario: &Scenario,
+    name: String,
+    after_step: usize,
+    channels: Vec<crate::fixture::FixtureChannel>,
+) -> crate::fixture::FixtureMeta {
+    let nodes = world
+        .net
+        .nodes
+        .iter()
+        .map(|n| crate::fixture::FixtureNode {
+            name: n.name.clone(),
+            role: world.node_roles.get(&n.name).cloned().unwrap_or_default(),
+            version: n.binary.version.raw.clone(),
+            id: n.id.clone().unwrap_or_default(),
+        })
+        .collect();
+    crate::fixture::FixtureMeta {
+        format: 1,
+        name,
+        scenario: scenario.name.clone(),
+        recorded_after_step: after_step,
+        harness_version: env!("CARGO_PKG_VERSION").into(),
+        block_height: 0,
+        next_coinbase: 0,
+        nodes,
+        channels,
+    }
 }
 
 /// `cln-harness record`: the stopped network saved as a fixture.
@@ -182,34 +332,13 @@ async fn record_fixture(
     driver
         .rec
         .phase(&format!("recording fixture {}", spec.name));
-    let nodes = driver
-        .world
-        .net
-        .nodes
-        .iter()
-        .map(|n| crate::fixture::FixtureNode {
-            name: n.name.clone(),
-            role: driver
-                .world
-                .node_roles
-                .get(&n.name)
-                .cloned()
-                .unwrap_or_default(),
-            version: n.binary.version.raw.clone(),
-            id: n.id.clone().unwrap_or_default(),
-        })
-        .collect();
-    let meta = crate::fixture::FixtureMeta {
-        format: 1,
-        name: spec.name.clone(),
-        scenario: scenario.name.clone(),
-        recorded_after_step: spec.after_step,
-        harness_version: env!("CARGO_PKG_VERSION").into(),
-        block_height: 0,
-        next_coinbase: 0,
-        nodes,
+    let meta = fixture_meta(
+        &driver.world,
+        scenario,
+        spec.name.clone(),
+        spec.after_step,
         channels,
-    };
+    );
     if let Err(e) = crate::fixture::record(&mut driver.world.net, &spec.out, meta).await {
         driver.rec.finding(env_finding(e.to_string()));
     }

@@ -45,23 +45,38 @@ pub(super) fn env_finding(detail: String) -> Finding {
 
 /// The run dir, the binaries, the fixture, bitcoind, then electrs and
 /// PostgreSQL where asked for. Fills `state.run_dir` and `state.roles`.
+/// `setup_entry`: a setup cache entry to resume from (the scenario has no
+/// fixture of its own then).
 pub(super) async fn prepare(
     scenario: &Scenario,
     cfg: &ExecConfig<'_>,
+    setup_entry: Option<&Path>,
     state: &mut RunState,
     rec: &mut Recorder<'_>,
 ) -> Result<Prepared, Unprepared> {
+    // The first prepare of a run starts at 0 (resolving binaries, the
+    // setup cache's key); a second, after recording the setup, now.
+    let resolving_since = match rec.phase_marks.last() {
+        Some(_) => rec.elapsed_ms(),
+        None => 0,
+    };
     state.run_dir = Some(RunDir::new(cfg.keep).map_err(Unprepared::one)?);
     resolve_roles(scenario, cfg, state)?;
     // Everything until now was resolving binaries.
-    rec.phase_marks.push(("resolve", 0));
+    rec.phase_marks.push(("resolve", resolving_since));
     rec.phase("starting bitcoind");
     let run_dir = state
         .run_dir
         .as_ref()
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
-    let fixture = load_fixture(scenario)?;
+    let fixture = match setup_entry {
+        Some(dir) => Some((
+            dir.to_path_buf(),
+            crate::fixture::load_meta(dir).map_err(Unprepared::one)?,
+        )),
+        None => load_fixture(scenario)?,
+    };
     let node_files = match &fixture {
         Some((dir, meta)) => restore_chain(scenario, state, rec, dir, meta, &run_dir)?,
         None => Vec::new(),

@@ -32,7 +32,8 @@ pub struct PhaseTime {
 
 /// The stable key of a progress message: `funding alice` → `fund`.
 pub fn phase_key(msg: &str) -> &'static str {
-    const KEYS: [(&str, &str); 15] = [
+    const KEYS: [(&str, &str); 16] = [
+        ("recording the setup", "setup_record"),
         ("resolving", "resolve"),
         ("restoring fixture", "restore"),
         ("reconnecting the fixture", "channel_normal"),
