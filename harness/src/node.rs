@@ -140,6 +140,11 @@ impl Node {
     pub fn socket_path(&self) -> &Path {
         &self.socket.real
     }
+    /// Where a client connects to the RPC socket: the socket, or its short
+    /// alias when the real path is too long for a Unix socket.
+    pub fn rpc_connect_path(&self) -> &Path {
+        self.socket.connect_path()
+    }
     pub fn log_file(&self) -> PathBuf {
         self.dir.join("log")
     }
@@ -480,7 +485,7 @@ impl Node {
     ) -> Result<Value, CallError> {
         rpc::call(
             &self.name,
-            self.socket.connect_path(),
+            self.rpc_connect_path(),
             method,
             &params,
             timeout,
@@ -489,7 +494,7 @@ impl Node {
     }
 
     pub async fn raw(&self, request: &[u8], timeout: Duration) -> Result<RawReply, CallError> {
-        rpc::raw(&self.name, self.socket.connect_path(), request, timeout).await
+        rpc::raw(&self.name, self.rpc_connect_path(), request, timeout).await
     }
 }
 

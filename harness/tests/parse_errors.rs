@@ -124,6 +124,171 @@ expect.error = { code = -32601, message = "Unknown" }
     ));
 }
 
+fn parallel_inner(s: &scenario::Scenario) -> Vec<Action> {
+    match &s.steps[0].action {
+        Action::Parallel { steps } => steps.iter().map(|s| s.action.clone()).collect(),
+        other => panic!("not a parallel: {other:?}"),
+    }
+}
+
+#[test]
+fn parallel_parses_in_the_compact_and_the_long_form_alike() {
+    let compact = scenario::from_str(
+        "x.toml",
+        r#"steps = [{ parallel = [
+    { keysend = "alice", to = "bob", amount_msat = 1000, expect.fields = [{ path = "status", equals = "complete" }] },
+    { rpc = "bob", method = "listinvoices" },
+    { restart = "bob" },
+], save = "race" }]
+"#,
+    )
+    .unwrap();
+    let long = scenario::from_str(
+        "x.toml",
+        r#"
+[[steps]]
+do = "parallel"
+save = "race"
+[[steps.steps]]
+do = "keysend"
+node = "alice"
+to = "bob"
+amount_msat = 1000
+expect.fields = [{ path = "status", equals = "complete" }]
+[[steps.steps]]
+do = "rpc"
+node = "bob"
+method = "listinvoices"
+[[steps.steps]]
+do = "restart"
+node = "bob"
+"#,
+    )
+    .unwrap();
+    assert_eq!(parallel_inner(&compact), parallel_inner(&long));
+    let kinds: Vec<&str> = parallel_inner(&compact).iter().map(|a| a.kind()).collect();
+    assert_eq!(kinds, ["keysend", "rpc", "restart"]);
+    assert_eq!(compact.steps[0].save.as_deref(), Some("race"));
+    let Action::Parallel { steps } = &compact.steps[0].action else {
+        panic!()
+    };
+    assert_eq!(steps[0].expect.fields.len(), 1);
+}
+
+#[test]
+fn parallel_holds_requests_and_at_most_one_network_change() {
+    let e = err("steps = [{ parallel = [{ restart = \"bob\" }, { rpc = \"alice\", method = \"getinfo\" }, { mine = 1 }] }]\n");
+    assert_eq!(
+        e,
+        "bug.toml:1:84: `do`: step 1.3 (`mine`): a parallel may hold one step that changes the network, and step 1.1 (`restart`) already does"
+    );
+    let e = err("steps = [\n  { mine = 1 },\n  { parallel = [{ rpc = \"alice\", method = \"getinfo\" }, { sleep = 1 }] },\n]\n");
+    assert_eq!(
+        e,
+        "bug.toml:3:56: `do`: step 2.2 (`sleep`): `sleep` cannot run inside a parallel; it holds requests to nodes (invoice, pay, keysend, rpc, raw, wait_rpc) and at most one step that changes the network (mine, close, restart, upgrade, kill, start, stop)"
+    );
+    for inner in [
+        "{ parallel = [{ mine = 1 }, { mine = 1 }] }",
+        "{ repeat = 2, steps = [{ mine = 1 }] }",
+        "{ wait_log = \"bob\", pattern = \"x\" }",
+        "{ fund = \"bob\" }",
+    ] {
+        let e = err(&format!(
+            "steps = [{{ parallel = [{{ rpc = \"alice\", method = \"getinfo\" }}, {inner}] }}]\n"
+        ));
+        assert!(
+            e.starts_with("bug.toml:1:") && e.contains("cannot run inside a parallel"),
+            "{inner}: {e}"
+        );
+    }
+}
+
+#[test]
+fn parallel_needs_two_inner_steps() {
+    let e = err("steps = [{ parallel = [{ rpc = \"alice\", method = \"getinfo\" }] }]\n");
+    assert_eq!(
+        e,
+        "bug.toml:1:23: `steps`: step 1 (`parallel`): a parallel needs at least two inner steps to start at once, found 1"
+    );
+    let e = err("steps = [{ parallel = [] }]\n");
+    assert!(e.contains("found 0"), "{e}");
+    let e = err("steps = [{ do = \"parallel\" }]\n");
+    assert!(e.contains("missing required key `steps`"), "{e}");
+}
+
+#[test]
+fn parallel_inner_steps_save_nothing_and_fit_its_timeout() {
+    let rpc = "{ rpc = \"alice\", method = \"getinfo\" }";
+    let e = err(&format!(
+        "steps = [{{ parallel = [{rpc}, {{ rpc = \"bob\", method = \"getinfo\", save = \"x\" }}] }}]\n"
+    ));
+    assert!(
+        e.starts_with("bug.toml:1:63: `save`: step 1.2 (`rpc`): a step inside a parallel saves nothing; save the parallel"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "steps = [{{ parallel = [{rpc}, {{ restart = \"bob\", soft = true }}] }}]\n"
+    ));
+    assert!(
+        e.contains("`soft`: step 1.2 (`restart`): `soft` applies to the parallel as a whole"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "steps = [{{ parallel = [{rpc}, {{ restart = \"bob\", timeout = 60 }}], timeout = 10 }}]\n"
+    ));
+    assert!(
+        e.contains(
+            "`timeout`: step 1.2 (`restart`): timeout 60s is longer than the parallel's 10s"
+        ),
+        "{e}"
+    );
+    // Without its own timeout, the parallel's is the scenario's.
+    let e = err(&format!(
+        "step_timeout = 20\nsteps = [{{ parallel = [{rpc}, {{ restart = \"bob\", timeout = 25 }}] }}]\n"
+    ));
+    assert!(e.contains("longer than the parallel's 20s"), "{e}");
+    scenario::from_str(
+        "ok.toml",
+        &format!("steps = [{{ parallel = [{rpc}, {{ restart = \"bob\", timeout = 10 }}], timeout = 10 }}]\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn parallel_inner_references_see_the_bindings_before_it() {
+    let ok = r#"steps = [
+  { invoice = "bob", amount_msat = 1000, save = "inv" },
+  { parallel = [{ pay = "alice", bolt11 = "${inv.bolt11}" }, { rpc = "bob", method = "listinvoices", params = { label = "${inv.label}" } }], save = "race" },
+  { rpc = "bob", method = "getinfo", expect.fields = [{ path = "id", equals = "${race[1].invoices[0].label}" }] },
+]
+"#;
+    scenario::from_str("ok.toml", ok).unwrap();
+    let e = err(
+        r#"steps = [{ parallel = [{ rpc = "alice", method = "getinfo" }, { rpc = "bob", method = "x", params = { a = "${race}" } }], save = "race" }]
+"#,
+    );
+    assert!(
+        e.contains("step 1.2 (`rpc`): `${race}` refers to `race`"),
+        "{e}"
+    );
+    let e = err(
+        r#"steps = [{ parallel = [{ rpc = "carol", method = "getinfo" }, { mine = 1 }] }]
+"#,
+    );
+    assert!(e.contains("step 1.1 (`rpc`): no node named `carol`"), "{e}");
+}
+
+#[test]
+fn parallel_upgrade_needs_its_role() {
+    let s = scenario::from_str(
+        "x.toml",
+        r#"steps = [{ parallel = [{ upgrade = "bob", role = "next" }, { rpc = "alice", method = "getinfo" }] }]
+"#,
+    )
+    .unwrap();
+    assert_eq!(s.roles(), ["candidate", "next"]);
+}
+
 /// The bug report: `path = "id[0]]"` in `expect.fields` panicked the
 /// harness (exit 101, which `git bisect run` reads as "bad").
 #[test]
@@ -194,6 +359,8 @@ proptest! {
         Just("expect.error = { message = \"(\" }\n"), Just("${\n"), Just("= =\n"),
         Just("expect.fields = [{ path = \"id[0]]\", exists = true }]\n"), Just("bolt11 = \"${x.y[0]]}\"\n"),
         Just("flags = [\"--x=1\"]\n"), Just("options = { a = true, b = [1] }\n"),
+        Just("do = \"parallel\"\n"), Just("do = \"restart\"\n"), Just("steps = [{ mine = 1 }]\n"),
+        Just("steps = [{ parallel = [{ rpc = \"alice\", method = \"m\" }, { stop = \"bob\" }] }]\n"),
     ], 0..30)) {
         let text: String = parts.concat();
         if let Err(e) = scenario::from_str("gen.toml", &text) {

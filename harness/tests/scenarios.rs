@@ -70,6 +70,35 @@ fn run_on(
     }
 }
 
+/// A `parallel` whose second inner step fails (an unknown method) and
+/// whose third does too (an expectation); the keysend beside them holds.
+const PARALLEL_FAILS: &str = r#"steps = [
+  { parallel = [
+    { keysend = "alice", to = "bob", amount_msat = 1000, expect.fields = [{ path = "status", equals = "complete" }] },
+    { rpc = "bob", method = "no-such-method" },
+    { rpc = "alice", method = "getinfo", expect.fields = [{ path = "id", equals = "${bob.id}" }] },
+  ] },
+]
+"#;
+
+/// Requests racing a `kill` (bob's waits until its socket goes), then a
+/// `start` beside a request: no crash, and bob is up afterwards; the last
+/// step would be a crash if the start had left bob expected down and he
+/// then died, and a fail if he were not up.
+const PARALLEL_KILL: &str = r#"steps = [
+  { parallel = [
+    { rpc = "bob", method = "waitblockheight", params = { blockheight = 1000, timeout = 20 }, expect.ok = false },
+    { rpc = "alice", method = "getinfo" },
+    { kill = "bob" },
+  ] },
+  { assert_alive = "bob", alive = false },
+  { parallel = [{ start = "bob" }, { rpc = "alice", method = "getinfo" }] },
+  { assert_alive = "bob" },
+  { rpc = "bob", method = "getinfo" },
+  { parallel = [{ rpc = "bob", method = "getinfo", expect.ok = false }, { restart = "bob" }, { rpc = "alice", method = "getinfo" }] },
+]
+"#;
+
 fn check(entry: &Entry, report: &Report) -> Result<(), Failed> {
     cln_harness::matrix::judge(entry, report).map_err(Failed::from)
 }
@@ -616,6 +645,58 @@ fn main() {
         }),
         missing,
     );
+
+    // 10. `parallel` on real nodes, on legacy keysend (v25.05) and xkeysend
+    //     (v26.06.6): keysends at once and racing a restart (the example),
+    //     one step record per `parallel` whose value lists the answers; a
+    //     failing inner step named by its index; requests racing a `kill`,
+    //     then a `start`, with no crash and the node known to be up after.
+    for label in ["v25.05", "v26.06.6"] {
+        let roles: std::collections::BTreeMap<String, String> =
+            [("candidate".to_string(), label.to_string())].into();
+        let (m, example) = (
+            machine.clone(),
+            root.join("scenarios/examples/parallel-requests.toml"),
+        );
+        let pinned = roles.clone();
+        suite.add(
+            Trial::test(format!("parallel::keysends_at_once_and_racing_a_restart@{label}"), move || {
+                let report = run_on(&m, &example, m.pinned(&pinned).map_err(Failed::from)?, None)?;
+                let parallels: Vec<&cln_harness::executor::StepRecord> =
+                    report.steps.iter().filter(|s| s.step.name.starts_with("parallel ")).collect();
+                let lists = parallels.iter().all(|s| s.detail.starts_with("[{"));
+                if report.outcome != OutcomeKind::Pass || parallels.len() != 2 || !lists || report.steps.len() != 6 {
+                    return Err(format!("expected a pass with two parallel records listing their answers: {} {:?}", report.detail, report.steps).into());
+                }
+                Ok(())
+            }),
+            machine.missing(&[label.to_string()]),
+        );
+        let m = machine.clone();
+        suite.add(
+            Trial::test(format!("parallel::a_failing_inner_step_is_named_and_a_racing_kill_is_no_crash@{label}"), move || {
+                let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let fails = t.path().join("fails.toml");
+                std::fs::write(&fails, PARALLEL_FAILS).map_err(|e| e.to_string())?;
+                let report = run_on(&m, &fails, m.pinned(&roles).map_err(Failed::from)?, None)?;
+                let named = "parallel[1] (rpc bob no-such-method): expected success, got error code -32601";
+                if report.outcome != OutcomeKind::Fail
+                    || !report.detail.starts_with(named)
+                    || !report.detail.ends_with("(1 other inner step failed too: parallel[2])")
+                {
+                    return Err(format!("expected a fail naming parallel[1]: {} {}", report.outcome.as_str(), report.detail).into());
+                }
+                let kill = t.path().join("kill.toml");
+                std::fs::write(&kill, PARALLEL_KILL).map_err(|e| e.to_string())?;
+                let report = run_on(&m, &kill, m.pinned(&roles).map_err(Failed::from)?, None)?;
+                if report.outcome != OutcomeKind::Pass || report.steps.len() != 6 {
+                    return Err(format!("expected a racing kill and start to pass: {} {}", report.outcome.as_str(), report.detail).into());
+                }
+                Ok(())
+            }),
+            machine.missing(&[label.to_string()]),
+        );
+    }
 
     // 8. Always runs: what this machine has, and what was skipped for it.
     suite.run(&machine, &args)

@@ -351,6 +351,10 @@ fn every_step_kind_parses_to_an_action_of_that_kind() {
         ("check_db", r#"{ check_db = "alice" }"#),
         ("sleep", "{ sleep = 1 }"),
         ("repeat", "{ repeat = 1, steps = [{ mine = 1 }] }"),
+        (
+            "parallel",
+            r#"{ parallel = [{ rpc = "alice", method = "getinfo" }, { mine = 1 }] }"#,
+        ),
     ];
     let mut bad = Vec::new();
     for kind in STEP_KINDS {

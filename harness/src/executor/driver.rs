@@ -177,60 +177,11 @@ impl Driver<'_> {
         let node = step.action.node().map(String::from);
         let timeout = step.timeout.unwrap_or(self.scenario.step_timeout);
         let (t0, at_ms) = (Instant::now(), self.rec.elapsed_ms());
-        if let (true, Some(n)) = (step.action.stops_node(), &node) {
-            self.liveness.expect_down(n);
-        }
-        // A wait's own deadline is the step's timeout, and its expiry a
-        // `fail` that shows what it saw; the outer guard only catches a
-        // wait that itself got stuck.
-        // A call's own timeout is the step's too; the guard waits a moment
-        // longer so the call's words ("`freeze` did not answer") win the
-        // race over the guard's, and a hang's headline names the call.
-        let guard = if step.action.is_wait() {
-            timeout + WAIT_GUARD
-        } else {
-            timeout + CALL_GUARD
+        let result = match &step.action {
+            Action::Parallel { steps } => self.run_parallel(steps, timeout).await,
+            action => self.run_action(action, timeout).await,
         };
-        let result = match tokio::time::timeout(
-            guard,
-            self.world.execute(&step.action, &self.bindings, timeout),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(StepError::Hang(format!(
-                "did not finish within {}",
-                secs(timeout)
-            ))),
-        };
-        let result = match result {
-            Err(e) => Err(self.settle(e).await),
-            ok => ok,
-        };
-        let result = match (result, &node) {
-            (Err(StepError::Hang(what)), Some(n)) => {
-                Err(StepError::Hang(self.probe_hang(n, what).await))
-            }
-            (other, _) => other,
-        };
-        if let (Ok(_), true, Some(n)) = (&result, step.action.starts_node(), &node) {
-            self.liveness.expect_up(n);
-            self.world.node_facts(&mut self.bindings);
-        }
-        // A binary that refused to start (an option it does not know, a
-        // database from a newer version) never ran: its absence is the
-        // environment error the step reports, not a death.
-        if let (Err(StepError::Env(_)), true, Some(n)) = (&result, step.action.starts_node(), &node)
-        {
-            self.liveness.expect_down(n);
-        }
-        // A node the step expects dead may be on its way down.
-        for n in &step.expect.dead {
-            self.liveness.expect_down(n);
-            if let Ok(node) = self.world.net.node_mut(n) {
-                node.wait_exit(DYING_GRACE).await;
-            }
-        }
+        self.await_expected_deaths(step).await;
         let ended_in_error = result.is_err();
         let checked = self.check(step, result);
         // A node that died during the step, whatever the step said.
@@ -275,8 +226,93 @@ impl Driver<'_> {
         status == OutcomeKind::Pass || (step.soft && status == OutcomeKind::Fail)
     }
 
+    /// One step's action under its guard: the node it stops expected
+    /// down first, a broken connection settled, a hang probed, and the
+    /// node it starts expected up after.
+    async fn run_action(
+        &mut self,
+        action: &Action,
+        timeout: std::time::Duration,
+    ) -> Result<serde_json::Value, StepError> {
+        self.before_change(action);
+        let result = match tokio::time::timeout(
+            guard(action.is_wait(), timeout),
+            self.world.execute(action, &self.bindings, timeout),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(StepError::Hang(format!(
+                "did not finish within {}",
+                secs(timeout)
+            ))),
+        };
+        let result = self.settled(action.node(), result).await;
+        self.after_change(action, &result);
+        result
+    }
+
+    /// A step's error settled ([`Self::settle`]) and, when a call to `node`
+    /// never answered, what its processes were doing.
+    pub(super) async fn settled(
+        &mut self,
+        node: Option<&str>,
+        result: Result<serde_json::Value, StepError>,
+    ) -> Result<serde_json::Value, StepError> {
+        let result = match result {
+            Err(e) => Err(self.settle(e).await),
+            ok => ok,
+        };
+        match (result, node) {
+            (Err(StepError::Hang(what)), Some(n)) => {
+                Err(StepError::Hang(self.probe_hang(n, what).await))
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// Before a step that stops its node: that node's exit is no death.
+    pub(super) fn before_change(&mut self, action: &Action) {
+        if let (true, Some(n)) = (action.stops_node(), action.node()) {
+            self.liveness.expect_down(n);
+        }
+    }
+
+    /// After a step that starts its node: up if it started (with its facts
+    /// renewed: an upgrade changes `${node.version}`), down if the binary
+    /// refused to start. A binary that refused (an option it does not
+    /// know, a database from a newer version) never ran: its absence is
+    /// the environment error the step reports, not a death.
+    pub(super) fn after_change(
+        &mut self,
+        action: &Action,
+        result: &Result<serde_json::Value, StepError>,
+    ) {
+        let (true, Some(n)) = (action.starts_node(), action.node()) else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                self.liveness.expect_up(n);
+                self.world.node_facts(&mut self.bindings);
+            }
+            Err(StepError::Env(_)) => self.liveness.expect_down(n),
+            Err(_) => {}
+        }
+    }
+
+    /// A node the step expects dead may be on its way down.
+    pub(super) async fn await_expected_deaths(&mut self, step: &Step) {
+        for n in &step.expect.dead {
+            self.liveness.expect_down(n);
+            if let Ok(node) = self.world.net.node_mut(n) {
+                node.wait_exit(DYING_GRACE).await;
+            }
+        }
+    }
+
     /// Apply the step's expectations to its result.
-    fn check(
+    pub(super) fn check(
         &mut self,
         step: &Step,
         result: Result<serde_json::Value, StepError>,
@@ -410,6 +446,20 @@ pub(super) fn finding_of(
     Finding::new(kind, Some(step), node, format!("{prefix}{detail}"))
 }
 
+/// How long a step may take before the guard calls it stuck.
+/// A wait's own deadline is the step's timeout, and its expiry a `fail`
+/// that shows what it saw; the guard only catches a wait that itself got
+/// stuck. A call's own timeout is the step's too; the guard waits a moment
+/// longer so the call's words ("`freeze` did not answer") win the race
+/// over the guard's, and a hang's headline names the call.
+pub(super) fn guard(is_wait: bool, timeout: std::time::Duration) -> std::time::Duration {
+    if is_wait {
+        timeout + WAIT_GUARD
+    } else {
+        timeout + CALL_GUARD
+    }
+}
+
 /// `keysend alice → bob`, for step lines.
 pub fn step_title(step: &Step) -> String {
     use Action::*;
@@ -426,6 +476,7 @@ pub fn step_title(step: &Step) -> String {
         Upgrade { node, role } => format!("{node} → {role}"),
         Rpc { node, method, .. } | WaitRpc { node, method, .. } => format!("{node} {method}"),
         Mine { blocks } => format!("{blocks}"),
+        Parallel { steps } => steps.iter().map(step_title).collect::<Vec<_>>().join(" ‖ "),
         other => other.node().unwrap_or("").to_string(),
     };
     if step.label != step.action.kind() {

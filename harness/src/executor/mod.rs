@@ -10,6 +10,9 @@
 //!   file per step family (`chain_steps`, `node_steps`, `log_steps`,
 //!   `payment_steps`, `rpc_steps`, `witness_steps`) and `payments` (the
 //!   pay/keysend requests, version-translated);
+//! - `parallel_steps`: a `parallel` step's inner steps started at once
+//!   (requests built apart from the world, one network change through it)
+//!   and judged each as a step, into one step's result;
 //! - [`expect`]: pure expectation checking;
 //! - [`liveness`]: which nodes should be up, and who died anyway;
 //! - [`record`]: step records, findings, progress events.
@@ -23,6 +26,7 @@ pub mod expect;
 pub mod liveness;
 mod log_steps;
 mod node_steps;
+mod parallel_steps;
 mod payment_steps;
 mod payments;
 mod prepare;

@@ -1,7 +1,8 @@
 //! Steps that make and pay invoices: `invoice`, `pay`, `keysend`, each
-//! in the form the node's version understands (`payments`).
+//! built as the [`Request`] the node's version understands (`payments`).
 
 use super::payments;
+use super::rpc_steps::Request;
 use super::steps::{env, resolve, resolve_map, StepError, World};
 use crate::options::XpayMode;
 use crate::scenario::values::{self, Bindings};
@@ -23,13 +24,13 @@ pub(super) struct InvoiceArgs<'s> {
 }
 
 impl World<'_> {
-    pub(super) async fn invoice(
+    pub(super) fn invoice(
         &mut self,
         node: &str,
         args: InvoiceArgs<'_>,
         b: &Bindings,
         timeout: Duration,
-    ) -> Result<Value, StepError> {
+    ) -> Result<Request, StepError> {
         let amount = amount(args.amount_msat, b)?;
         self.invoices += 1;
         let label = match args.label {
@@ -41,16 +42,15 @@ impl World<'_> {
             Some(d) => resolve(d, b)?,
             None => label.clone(),
         };
-        self.rpc(
+        self.call_to(
             node,
             "invoice",
             json!({"amount_msat": amount, "label": label, "description": description}),
             timeout,
         )
-        .await
     }
 
-    pub(super) async fn pay(
+    pub(super) fn pay(
         &self,
         node: &str,
         bolt11: &Value,
@@ -58,14 +58,13 @@ impl World<'_> {
         params: &serde_json::Map<String, Value>,
         b: &Bindings,
         timeout: Duration,
-    ) -> Result<Value, StepError> {
+    ) -> Result<Request, StepError> {
         self.require_pay_mode(node, xpay)?;
         let request = payments::pay_request(resolve(bolt11, b)?, &resolve_map(params, b)?);
-        let r = self.rpc(node, "pay", request, timeout).await?;
-        Ok(normalize_payment(r))
+        self.payment_to(node, "pay", request, timeout)
     }
 
-    pub(super) async fn keysend(
+    pub(super) fn keysend(
         &self,
         node: &str,
         to: &Value,
@@ -73,7 +72,7 @@ impl World<'_> {
         params: &serde_json::Map<String, Value>,
         b: &Bindings,
         timeout: Duration,
-    ) -> Result<Value, StepError> {
+    ) -> Result<Request, StepError> {
         let destination = self.node_id_of(&resolve(to, b)?)?;
         let amount = amount(amount_msat, b)?;
         let n = self.net.node(node).map_err(env)?;
@@ -81,8 +80,7 @@ impl World<'_> {
         let (method, request) =
             payments::keysend_request(xkeysend, &destination, amount, &resolve_map(params, b)?)
                 .map_err(StepError::Env)?;
-        let r = self.rpc(node, method, request, timeout).await?;
-        Ok(normalize_payment(r))
+        self.payment_to(node, method, request, timeout)
     }
 
     fn require_pay_mode(&self, node: &str, want: Option<XpayMode>) -> Result<(), StepError> {

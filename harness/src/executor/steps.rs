@@ -2,7 +2,6 @@
 //! step kind to its family's file; no outcome decisions (a step returns its
 //! value or a [`StepError`]).
 
-use super::payment_steps::InvoiceArgs;
 use crate::binaries::{Discovery, Lightningd};
 use crate::network::{ChannelSpec, Network, NetworkError};
 use crate::node::StartErrorKind;
@@ -170,34 +169,12 @@ impl<'a> World<'a> {
                 };
                 self.wait_mempool(*count, txid.as_deref(), timeout).await
             }
-            Invoice {
-                node,
-                amount_msat,
-                label,
-                description,
-            } => {
-                let args = InvoiceArgs {
-                    amount_msat,
-                    label: label.as_ref(),
-                    description: description.as_ref(),
-                };
-                self.invoice(node, args, b, timeout).await
-            }
-            Pay {
-                node,
-                bolt11,
-                xpay,
-                params,
-            } => self.pay(node, bolt11, *xpay, params, b, timeout).await,
-            Keysend {
-                node,
-                to,
-                amount_msat,
-                params,
-            } => {
-                self.keysend(node, to, amount_msat, params, b, timeout)
-                    .await
-            }
+            Rpc { .. }
+            | Raw { .. }
+            | WaitRpc { .. }
+            | Invoice { .. }
+            | Pay { .. }
+            | Keysend { .. } => self.request(action, b, timeout)?.send(b).await,
             Restart { node } => self.restart(node).await,
             Upgrade { node, role } => self.upgrade(node, role).await,
             Kill { node } => self.kill(node).await,
@@ -210,18 +187,6 @@ impl<'a> World<'a> {
                 present,
             } => self.assert_log(node, pattern, *present),
             AssertAlive { node, alive } => self.assert_alive(node, *alive),
-            Rpc {
-                node,
-                method,
-                params,
-            } => self.rpc(node, method, resolve(params, b)?, timeout).await,
-            Raw { node, request } => self.raw(node, request, b, timeout).await,
-            WaitRpc {
-                node,
-                method,
-                params,
-                until,
-            } => self.wait_rpc(node, method, params, until, b, timeout).await,
             CheckDb { node } => self.check_db(node),
             Sleep { seconds } => {
                 tokio::time::sleep(Duration::from_secs_f64(*seconds)).await;
@@ -229,6 +194,10 @@ impl<'a> World<'a> {
             }
             Repeat { .. } => Err(StepError::Env(
                 "internal: a repeat reached execute (the driver unrolls it)".into(),
+            )),
+            Parallel { .. } => Err(StepError::Env(
+                "internal: a parallel reached execute (the driver runs it: `parallel_steps`)"
+                    .into(),
             )),
         }
     }

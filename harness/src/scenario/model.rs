@@ -56,7 +56,7 @@ impl Scenario {
             for s in steps {
                 match &s.action {
                     Action::Upgrade { role, .. } => add(role),
-                    Action::Repeat { steps, .. } => walk(steps, add),
+                    Action::Repeat { steps, .. } | Action::Parallel { steps } => walk(steps, add),
                     _ => {}
                 }
             }
@@ -256,6 +256,12 @@ pub enum Action {
         var: String,
         steps: Vec<Step>,
     },
+    /// Every inner step started at once and awaited together: requests to
+    /// nodes ([`Action::is_request`]) and at most one step that changes the
+    /// network ([`Action::changes_network`]), so requests race it.
+    Parallel {
+        steps: Vec<Step>,
+    },
 }
 
 /// Defines the step kinds from one table: [`StepKind`] (which the parser
@@ -329,6 +335,23 @@ step_kinds! {
     CheckDb = "check_db",
     Sleep = "sleep",
     Repeat = "repeat",
+    Parallel = "parallel",
+}
+
+impl StepKind {
+    /// One request to one node's RPC, answered without changing the
+    /// network: what a `parallel` may hold any number of.
+    pub fn is_request(self) -> bool {
+        use StepKind::*;
+        matches!(self, Rpc | Raw | WaitRpc | Invoice | Pay | Keysend)
+    }
+
+    /// A change to the network (a node's process, the chain, a channel):
+    /// a `parallel` may hold one, for its requests to race.
+    pub fn changes_network(self) -> bool {
+        use StepKind::*;
+        matches!(self, Restart | Stop | Kill | Start | Upgrade | Mine | Close)
+    }
 }
 
 impl Action {
@@ -337,15 +360,30 @@ impl Action {
         self.step_kind().name()
     }
 
-    /// Steps whose purpose is to wait for a state until their timeout.
+    /// Steps whose purpose is to wait for a state until their timeout (a
+    /// `parallel` holding one waits as long).
     pub fn is_wait(&self) -> bool {
-        matches!(
-            self,
-            Action::WaitRpc { .. }
-                | Action::WaitLog { .. }
-                | Action::WaitChannel { .. }
-                | Action::WaitMempool { .. }
-        )
+        match self {
+            Action::Parallel { steps } => steps.iter().any(|s| s.action.is_wait()),
+            _ => matches!(
+                self,
+                Action::WaitRpc { .. }
+                    | Action::WaitLog { .. }
+                    | Action::WaitChannel { .. }
+                    | Action::WaitMempool { .. }
+            ),
+        }
+    }
+
+    /// Steps that are one request to one node's RPC (a `parallel` may hold
+    /// any number of them).
+    pub fn is_request(&self) -> bool {
+        self.step_kind().is_request()
+    }
+
+    /// Steps that change the network (a `parallel` may hold one).
+    pub fn changes_network(&self) -> bool {
+        self.step_kind().changes_network()
     }
 
     /// Steps after which the node runs (again), when they succeed.
@@ -383,9 +421,12 @@ impl Action {
             | Raw { node, .. }
             | WaitRpc { node, .. }
             | CheckDb { node } => Some(node),
-            Mine { .. } | Sleep { .. } | Repeat { .. } | Bitcoin { .. } | WaitMempool { .. } => {
-                None
-            }
+            Mine { .. }
+            | Sleep { .. }
+            | Repeat { .. }
+            | Parallel { .. }
+            | Bitcoin { .. }
+            | WaitMempool { .. } => None,
         }
     }
     /// Steps after which a node stopping is expected, not a crash.

@@ -124,6 +124,8 @@ impl Checker<'_> {
                 self.steps(steps, &mut inner, &format!("{prefix}{}.", i + 1))?;
                 // Results saved inside the loop stay visible after it.
                 bound.extend(inner.into_iter().filter(|n| n != var));
+            } else if let Action::Parallel { steps } = &step.action {
+                self.parallel(step, steps, bound, &format!("{prefix}{}.", i + 1))?;
             } else {
                 self.action(loc, &step.action, bound, &ctx)?;
             }
@@ -139,6 +141,69 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// What may race inside a `parallel`: requests to nodes, and at most
+    /// one step that changes the network, each checked like any step
+    /// against the names bound before the `parallel` (inner steps save
+    /// nothing: the `parallel`'s own result lists their answers).
+    fn parallel(&self, outer: &Step, inner: &[Step], bound: &BTreeSet<String>, prefix: &str) -> R {
+        let limit = outer.timeout.unwrap_or(self.scenario.step_timeout);
+        let mut change: Option<(usize, &Step)> = None;
+        for (i, s) in inner.iter().enumerate() {
+            let ctx = format!("step {prefix}{} (`{}`)", i + 1, s.label);
+            if s.action.changes_network() {
+                if let Some((first, other)) = change {
+                    return Err(self.err(
+                        s.location,
+                        Some("do"),
+                        format!(
+                            "{ctx}: a parallel may hold one step that changes the network, and step {prefix}{} (`{}`) already does",
+                            first + 1,
+                            other.label
+                        ),
+                    ));
+                }
+                change = Some((i, s));
+            } else if !s.action.is_request() {
+                return Err(self.err(
+                    s.location,
+                    Some("do"),
+                    format!(
+                        "{ctx}: `{}` cannot run inside a parallel; it holds requests to nodes ({}) and at most one step that changes the network ({})",
+                        s.action.kind(),
+                        kinds_where(StepKind::is_request),
+                        kinds_where(StepKind::changes_network)
+                    ),
+                ));
+            }
+            if s.save.is_some() {
+                return Err(self.err(
+                    s.location,
+                    Some("save"),
+                    format!("{ctx}: a step inside a parallel saves nothing; save the parallel, whose result lists the inner answers in order (`${{name[0]}}` is the first)"),
+                ));
+            }
+            if s.soft {
+                return Err(self.err(
+                    s.location,
+                    Some("soft"),
+                    format!("{ctx}: `soft` applies to the parallel as a whole"),
+                ));
+            }
+            if let Some(t) = s.timeout.filter(|t| *t > limit) {
+                return Err(self.err(
+                    s.location,
+                    Some("timeout"),
+                    format!(
+                        "{ctx}: timeout {}s is longer than the parallel's {}s, which would cut it short",
+                        t.as_secs_f64(),
+                        limit.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+        self.steps(inner, &mut bound.clone(), prefix)
     }
 
     /// What each kind of step refers to: peers, templates, regexes.
@@ -270,6 +335,16 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// The step kinds for which `pick` holds, for messages.
+fn kinds_where(pick: fn(StepKind) -> bool) -> String {
+    STEP_KINDS
+        .iter()
+        .filter(|name| StepKind::from_name(name).is_some_and(pick))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn mode(m: XpayMode) -> &'static str {

@@ -33,6 +33,7 @@ fn head_key(kind: StepKind) -> &'static str {
         StepKind::Mine => "blocks",
         StepKind::Sleep => "seconds",
         StepKind::Repeat => "times",
+        StepKind::Parallel => "steps",
         StepKind::Bitcoin => "method",
         StepKind::WaitMempool => "count",
         _ => "node",
@@ -40,7 +41,8 @@ fn head_key(kind: StepKind) -> &'static str {
 }
 
 /// The compact form, one step a line: the step kind is a key whose value
-/// is the step's head (its node, or blocks/seconds/times/method/count).
+/// is the step's head (its node, or blocks/seconds/times/method/count, or
+/// a `parallel`'s inner steps).
 /// Rewritten into the long form, with the spans of what was written, so
 /// errors point at the same places in both forms.
 fn expand_compact(src: &Source, tv: &Tv, number: &str) -> R<Tv> {
@@ -172,6 +174,7 @@ fn action(src: &Source, f: &mut Fields, kind: StepKind, number: &str) -> R<Actio
         K::Mine | K::WaitSwept | K::Bitcoin | K::WaitMempool | K::Sleep => chain_step(f, kind),
         K::Rpc | K::Raw | K::WaitRpc => rpc_step(src, f, kind, number),
         K::Repeat => repeat_step(src, f, number),
+        K::Parallel => parallel_step(src, f, number),
     }
 }
 
@@ -386,4 +389,24 @@ fn repeat_step(src: &Source, f: &mut Fields, number: &str) -> R<Action> {
     let var = f.opt_string("var")?.unwrap_or_else(|| "i".into());
     let steps = f.required("steps", |_, tv| parse_steps(src, tv, &format!("{number}.")))?;
     Ok(Action::Repeat { times, var, steps })
+}
+
+/// The inner steps, parsed like any others; which kinds may race is
+/// `validate`'s business. Fewer than two would race nothing.
+fn parallel_step(src: &Source, f: &mut Fields, number: &str) -> R<Action> {
+    let steps = f.required("steps", |s, tv| {
+        let steps = parse_steps(src, tv, &format!("{number}."))?;
+        if steps.len() < 2 {
+            return Err(s.err(
+                tv,
+                "steps",
+                format!(
+                    "a parallel needs at least two inner steps to start at once, found {}",
+                    steps.len()
+                ),
+            ));
+        }
+        Ok(steps)
+    })?;
+    Ok(Action::Parallel { steps })
 }
