@@ -2,9 +2,12 @@
 # Benchmarks (never timed assertions in tests). Medians of N runs of the
 # release binary, whole-process wall time:
 #   up       cold `cln-harness up --no-wait`: bitcoind + alice/bob to CHANNELD_NORMAL
-#   keysend  `cln-harness run scenarios/keysend.toml`, with the median of each
-#            phase (from `--json`: resolve, bitcoind, start_nodes, fund, open,
-#            confirm, channel_normal, steps, stop)
+#   keysend  `cln-harness run scenarios/keysend.toml --no-setup-cache` (a cold
+#            setup), with the median of each phase (from `--json`: resolve,
+#            bitcoind, start_nodes, fund, open, confirm, channel_normal,
+#            steps, stop)
+#   second   `run scenarios/keysend.toml` again with the setup cache: the
+#            set-up network resumed from its entry (target <= 1.0 s)
 #   fixture  `run scenarios/examples/resume-from-fixture.toml` (keysend.toml's
 #            steps from fixtures/keysend@v25.05) side by side with the cold
 #            keysend runs: whole-process time, and resume time (process start
@@ -14,6 +17,8 @@
 #            keysend runs: the extra cost of a PostgreSQL run (target <= 1.5x),
 #            and its `postgres` phase (template copy + server start)
 #   seeds    the six seed scenarios on both upgrade paths (12 runs, 2 at a time)
+#   explore  `explore --base v25.05 --candidate LABEL --budget $EXPLORE_BUDGET`
+#            (default 600 s; 0 skips it): runs/min (target >= 15 on 2 cores)
 # Baselines, measured in the same run, alternating with the harness's runs:
 #   fork     ci/baselines/forking_script.py: the keysend scenario as a script
 #            that forks lightning-cli/bitcoin-cli for every call (always runs);
@@ -53,8 +58,11 @@ if have_pyln; then
 else
   pyln_why="pyln-testing not importable (pip install pyln-testing)"
 fi
+# One run to record the setup cache's entry, so every "second" run below hits it.
+"$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" >/dev/null 2>&1 || true
 for i in $(seq "$N"); do
-  timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --json "$T/ks-$i.json" >>"$T/ks"
+  timeit "$BIN" run scenarios/keysend.toml --no-setup-cache --lightningd "candidate=$LABEL" --json "$T/ks-$i.json" >>"$T/ks"
+  timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --json "$T/hit-$i.json" >>"$T/hit"
   timeit "$BIN" run scenarios/examples/resume-from-fixture.toml --lightningd "candidate=$LABEL" --json "$T/fx-$i.json" >>"$T/fx"
   timeit "$BIN" run scenarios/keysend.toml --lightningd "candidate=$LABEL" --db postgres --json "$T/pg-$i.json" >>"$T/pg"
   timeit python3 ci/baselines/forking_script.py "$LBIN" "$BBIN" >>"$T/fork"
@@ -69,6 +77,9 @@ if [ -s "$T/pyln" ]; then
 else
   echo "  pyln:    skipped: ${pyln_why:-}"
 fi
+hit=$(median <"$T/hit")
+hits=$(cat "$T"/hit-*.json | grep -c '"use": "hit"' || true)
+echo "  second:  $(tr '\n' ' ' <"$T/hit")  median $hit s   (setup cache hits: $hits of $N; target <= 1.0 s)"
 fx=$(median <"$T/fx")
 resume=$(python3 - "$T" <<'PY'
 import glob, json, statistics, sys
@@ -112,4 +123,16 @@ if [ -x "$L/v25.02.1/bin/lightningd" ] && [ -x "$L/1cc64dd67/bin/lightningd" ] &
   } | xargs -P 2 -I{} sh -c '{} >/dev/null 2>&1 || true'
   e=$(date +%s%N)
   echo "  wall: $(awk -v d=$((e - s)) 'BEGIN {printf "%.1f", d / 1e9}') s   (target <= 60 s)"
+fi
+
+EXPLORE_BUDGET=${EXPLORE_BUDGET:-600}
+if [ "$EXPLORE_BUDGET" != 0 ] && [ -x "$L/v25.05/bin/lightningd" ]; then
+  echo "explore v25.05 -> $LABEL, --budget $EXPLORE_BUDGET (default --jobs):"
+  "$BIN" explore --base v25.05 --candidate "$LABEL" --budget "$EXPLORE_BUDGET" --out "$T/explore" --json "$T/explore.json" 2>&1 | tail -n 2 | sed 's/^/  /'
+  python3 - "$T/explore.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+runs, secs = s.get("runs", 0), s.get("seconds") or 0
+print(f"  runs/min: {runs * 60 / secs if secs else 0:.1f} ({runs} runs in {secs:.0f} s, {s.get('errors', 0)} errors)   (target >= 15 on 2 cores)")
+PY
 fi
