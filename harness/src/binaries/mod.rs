@@ -67,6 +67,11 @@ impl Lightningd {
     }
 }
 
+/// `path|size|mtime-ns`: which build of a file this is, without reading it.
+pub fn file_identity(path: &Path) -> Option<String> {
+    memo::file_key(path)
+}
+
 /// The file's sha256, remembered per (path, size, mtime).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     memo::sha256(path, || {

@@ -9,8 +9,8 @@
 //! hit, so from the first step on a run is the same whether the entry was
 //! there or not: durable, as the verdicts must be. The key is everything
 //! the recorded state is a function of ([`SetupInputs`]): the binaries (by
-//! sha256, the harness's own included), each node's configuration and
-//! plugins, the channels; never the clock or the machine.
+//! sha256; the harness's own by its build), each node's configuration and
+//! plugins, the channels; never the clock.
 //!
 //! A resumed run differs from a cold one in one way: its nodes started
 //! again after the setup. So not cached, with the reason in the report:
@@ -54,8 +54,10 @@ pub(super) enum Plan {
 #[derive(Debug, Serialize)]
 pub struct SetupInputs {
     pub format: u32,
-    /// sha256 of the harness's own executable: its setup code is part of
-    /// what an entry holds.
+    /// Which build of the harness (its executable's path, size and mtime):
+    /// its setup code is part of what an entry holds. Not its sha256: a
+    /// debug test binary is 300 MB, and each new one would hash it in
+    /// every test process at once. A rebuild only costs one re-recording.
     pub harness: String,
     pub bitcoind: String,
     pub nodes: Vec<NodeInputs>,
@@ -143,6 +145,12 @@ fn inputs(scenario: &Scenario, cfg: &ExecConfig<'_>) -> Result<SetupInputs, Stri
         crate::binaries::sha256_file(p).map_err(|e| format!("{}: {e}", p.display()))
     };
     let exe = std::env::current_exe().map_err(|e| format!("the harness's own path: {e}"))?;
+    let harness = crate::binaries::file_identity(&exe).ok_or_else(|| {
+        format!(
+            "{}: cannot stat the harness's own executable",
+            exe.display()
+        )
+    })?;
     let mut nodes = Vec::new();
     for n in &scenario.nodes {
         // A role that does not resolve is prepare's error to report.
@@ -166,7 +174,7 @@ fn inputs(scenario: &Scenario, cfg: &ExecConfig<'_>) -> Result<SetupInputs, Stri
     }
     Ok(SetupInputs {
         format: FORMAT,
-        harness: sha(&exe)?,
+        harness,
         bitcoind: sha(&cfg.bitcoin.bitcoind)?,
         nodes,
         channels: scenario
