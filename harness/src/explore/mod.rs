@@ -14,6 +14,7 @@
 //!   is not an upgrade regression: it is reported as pre-existing.
 //! - This module is the runner: it writes programs to files and runs them.
 
+pub mod abilities;
 pub mod merge;
 pub mod program;
 pub mod render;

@@ -12,129 +12,16 @@
 //!
 //! Traffic: invoices paid with the node's xpay mode, keysends, BOLT12
 //! offers where both versions have them on by default, payments to a peer or
-//! across the line (announced channels only), restarts, kills, mutual
-//! closes, unilateral closes (on candidate only, see [`Op::Close`]), mining.
-//! Ops after a close never use that channel.
+//! across the line (announced channels only), restarts, kills, a keysend
+//! racing its payer's own restart (a `parallel` step, see [`Op::Race`]),
+//! mutual closes, unilateral closes (on candidate only, see [`Op::Close`]),
+//! mining. Ops after a close never use that channel.
 
-use crate::version::{ClnVersion, Features};
+pub use super::abilities::{Abilities, StateCheck};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub const NAMES: [&str; 3] = ["alice", "bob", "carol"];
-
-/// One of the state-survival checks around an upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum StateCheck {
-    /// `listinvoices`: count, and how many are paid.
-    Invoices,
-    /// `listsendpays`: count, and how many are complete.
-    Payments,
-    /// `listpeerchannels`: count, and how many are `CHANNELD_NORMAL`.
-    Channels,
-    /// `listpeerchannels`: the sum of `to_us_msat` (saved with no HTLC in flight).
-    Balances,
-    /// `listfunds`: the sum of the wallet's outputs.
-    Funds,
-    /// Bookkeeper: `bkpr-listbalances` accounts (counted) and
-    /// `bkpr-listaccountevents` (must answer; the bookkeeper may append).
-    Accounts,
-}
-
-pub const ALL_CHECKS: [StateCheck; 6] = [
-    StateCheck::Invoices,
-    StateCheck::Payments,
-    StateCheck::Channels,
-    StateCheck::Balances,
-    StateCheck::Funds,
-    StateCheck::Accounts,
-];
-
-/// A change a CLN version made on purpose to what a state check reads: the
-/// check is left out of programs whose upgrade crosses `since` (base before
-/// it, candidate at or after it). The one table of these; each entry says
-/// why, so a finding is never silenced by a blanket ignore.
-pub struct KnownDifference {
-    pub check: StateCheck,
-    /// (year, month) of the first release with the change.
-    pub since: (u32, u32),
-    pub why: &'static str,
-}
-
-pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
-
-/// What the versions on both sides can do (so no program is an `error` by
-/// construction), and which state checks apply across them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Abilities {
-    /// xpay can be switched on (v24.11+ on both sides).
-    pub xpay_on: bool,
-    /// Legacy pay exists on both sides (xpay can be switched off).
-    pub xpay_off: bool,
-    /// BOLT12 offers are on by default on both sides (v24.11+).
-    pub offers: bool,
-    /// electrs is installed: programs end with a chain-witness check of
-    /// every node (one more oracle: lightningd's funds against the chain).
-    pub witness: bool,
-    /// Releases between base and candidate (`--via`): upgraded nodes go
-    /// through each in turn, one database through several upgrades.
-    pub via: usize,
-    /// PostgreSQL is installed and both builds link libpq: a share of the
-    /// programs ([`POSTGRES_SHARE`]) keep every node's database there.
-    pub postgres: bool,
-    /// The state checks that hold across this upgrade.
-    pub checks: Vec<StateCheck>,
-}
-
-impl Abilities {
-    /// Everything on, every check: for tests.
-    pub fn all() -> Abilities {
-        Abilities {
-            xpay_on: true,
-            xpay_off: true,
-            offers: true,
-            witness: true,
-            via: 0,
-            postgres: true,
-            checks: ALL_CHECKS.to_vec(),
-        }
-    }
-
-    /// Along a chain of upgrades (base, the `via` releases, candidate):
-    /// what every hop supports, and the checks that hold across each.
-    pub fn along(versions: &[ClnVersion]) -> Abilities {
-        let mut can = Abilities::between(&versions[0], &versions[versions.len() - 1]);
-        for hop in versions.windows(2) {
-            let h = Abilities::between(&hop[0], &hop[1]);
-            can.xpay_on &= h.xpay_on;
-            can.xpay_off &= h.xpay_off;
-            can.offers &= h.offers;
-            can.checks.retain(|c| h.checks.contains(c));
-        }
-        can.via = versions.len().saturating_sub(2);
-        can
-    }
-
-    pub fn between(base: &ClnVersion, candidate: &ClnVersion) -> Abilities {
-        let (b, c) = (Features::of(base), Features::of(candidate));
-        let crosses = |(y, m): (u32, u32)| !base.at_least(y, m) && candidate.at_least(y, m);
-        Abilities {
-            xpay_on: b.xpay && c.xpay,
-            xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
-            offers: base.at_least(24, 11) && candidate.at_least(24, 11),
-            witness: false,
-            via: 0,
-            postgres: false,
-            checks: ALL_CHECKS
-                .into_iter()
-                .filter(|check| {
-                    !KNOWN_DIFFERENCES
-                        .iter()
-                        .any(|k| k.check == *check && crosses(k.since))
-                })
-                .collect(),
-        }
-    }
-}
 
 /// A channel of the line: `a` funds it to `b` (`b = a + 1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +56,16 @@ pub enum Op {
     Restart {
         node: usize,
     },
+    /// A keysend of [`RACE_MSAT`]` + msat` from `from`, in flight while
+    /// `from` itself restarts (one `parallel` step): the payment may
+    /// complete or fail, but the node must come back, reconnect, and every
+    /// HTLC must resolve. What a payer's restart does to an xpay or pay in
+    /// flight, and to the HTLC it left, is what no sequential step reaches.
+    Race {
+        from: usize,
+        to: usize,
+        msat: u64,
+    },
     /// SIGKILL, start, reconnect.
     Kill {
         node: usize,
@@ -188,7 +85,7 @@ pub enum Op {
 impl Op {
     fn nodes(&self, channels: &[Chan]) -> Vec<usize> {
         match *self {
-            Op::Keysend { from, to, .. } => vec![from, to],
+            Op::Keysend { from, to, .. } | Op::Race { from, to, .. } => vec![from, to],
             Op::Pay { payer, payee, .. } | Op::Offer { payer, payee, .. } => vec![payer, payee],
             Op::Restart { node } | Op::Kill { node } => vec![node],
             Op::Close { chan, .. } => vec![channels[chan].a, channels[chan].b],
@@ -196,6 +93,8 @@ impl Op {
         }
     }
 
+    /// The amount the shrinker may lower. Not a race's: its amount stays
+    /// above all other traffic (see [`RACE_MSAT`]).
     fn msat_mut(&mut self) -> Option<&mut u64> {
         match self {
             Op::Keysend { msat, .. } | Op::Pay { msat, .. } | Op::Offer { msat, .. } => Some(msat),
@@ -228,6 +127,19 @@ pub struct Program {
     /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
     pub via: usize,
 }
+
+/// A race's keysend pays this much more than its drawn amount: above all
+/// other traffic (at most 50 sat). When the racing keysend fails, xpay
+/// (v26) learns "this channel carries at most <amount - 1> msat" and
+/// refuses larger payments for longer than a program lasts; seen as a
+/// later keysend's "layer xpay says max is 3999msat" in the
+/// parallel-requests example. Above everything else, what it learns never
+/// blocks the traffic after it.
+pub const RACE_MSAT: u64 = 100_000;
+const _: () = assert!(RACE_MSAT > MAX_PAYMENT_MSAT);
+
+/// The largest payment of the other traffic.
+const MAX_PAYMENT_MSAT: u64 = 50_000;
 
 /// One program in this many runs on PostgreSQL, where it can: enough to
 /// cover the backend (its migrations and queries differ from SQLite's)
@@ -280,7 +192,7 @@ fn op(
         .filter(|&(x, y)| route(&p.channels, open, x, y).is_some())
         .collect();
     let open_chans: Vec<usize> = (0..p.channels.len()).filter(|&c| open[c]).collect();
-    let msat = rng.gen_range(1..=50) * 1000;
+    let msat = rng.gen_range(1..=MAX_PAYMENT_MSAT / 1000) * 1000;
     loop {
         match rng.gen_range(0..20) {
             0..=5 if !pairs.is_empty() => {
@@ -296,9 +208,22 @@ fn op(
                 return Op::Offer { payer, payee, msat };
             }
             14 => {
-                return Op::Restart {
-                    node: rng.gen_range(0..nodes),
+                let node = rng.gen_range(0..nodes);
+                // Half the restarts of a node that can pay race a keysend.
+                let peers: Vec<usize> = pairs
+                    .iter()
+                    .filter(|&&(x, _)| x == node)
+                    .map(|&(_, y)| y)
+                    .collect();
+                if !peers.is_empty() && rng.gen_bool(0.5) {
+                    let to = peers[rng.gen_range(0..peers.len())];
+                    return Op::Race {
+                        from: node,
+                        to,
+                        msat,
+                    };
                 }
+                return Op::Restart { node };
             }
             15 => {
                 return Op::Kill {
@@ -391,6 +316,7 @@ pub fn is_valid(p: &Program) -> bool {
     let in_range = |o: &Op| o.nodes(&p.channels).iter().all(|&n| n < p.nodes());
     let ok = |o: &Op, open: &mut Vec<bool>| match *o {
         Op::Keysend { from: x, to: y, .. }
+        | Op::Race { from: x, to: y, .. }
         | Op::Pay {
             payer: x, payee: y, ..
         }
@@ -424,6 +350,7 @@ fn without_node(p: &Program, drop: usize) -> Option<Program> {
         let mut o = o.clone();
         match &mut o {
             Op::Keysend { from: x, to: y, .. }
+            | Op::Race { from: x, to: y, .. }
             | Op::Pay {
                 payer: x, payee: y, ..
             }
@@ -542,6 +469,16 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
             out.push(q);
         }
     }
+    out.extend(simpler_settings(p));
+    out.retain(is_valid);
+    out
+}
+
+/// The same program with simpler settings, one kind at a time: default
+/// xpay modes, every channel announced, mutual closes, restarts instead of
+/// races, then smaller amounts.
+fn simpler_settings(p: &Program) -> Vec<Program> {
+    let mut out = Vec::new();
     if p.xpay.iter().any(Option::is_some) {
         out.push(Program {
             xpay: vec![None; p.nodes()],
@@ -557,6 +494,16 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     for o in q.after.iter_mut() {
         if let Op::Close { unilateral, .. } = o {
             *unilateral = false;
+        }
+    }
+    if q != *p {
+        out.push(q);
+    }
+    // Does the finding need the race, or only the restart?
+    let mut q = p.clone();
+    for o in q.before.iter_mut().chain(q.after.iter_mut()) {
+        if let Op::Race { from, .. } = *o {
+            *o = Op::Restart { node: from };
         }
     }
     if q != *p {
@@ -580,14 +527,15 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     if q != *p {
         out.push(q);
     }
-    out.retain(is_valid);
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::abilities::{ALL_CHECKS, KNOWN_DIFFERENCES};
     use super::*;
     use crate::explore::render::render;
+    use crate::version::ClnVersion;
 
     fn all() -> Abilities {
         Abilities::all()
@@ -623,6 +571,8 @@ mod tests {
         let seen = |f: &dyn Fn(&Op) -> bool| ops.iter().any(f);
         assert!(seen(&|o| matches!(o, Op::Offer { .. })));
         assert!(seen(&|o| matches!(o, Op::Kill { .. })));
+        assert!(seen(&|o| matches!(o, Op::Race { .. })));
+        assert!(seen(&|o| matches!(o, Op::Restart { .. })));
         assert!(seen(&|o| matches!(
             o,
             Op::Close {
@@ -759,6 +709,7 @@ mod tests {
                         .iter()
                         .zip(&p.channels)
                         .any(|(a, b)| a.announce != b.announce)
+                    || q.before.iter().zip(&p.before).any(|(a, b)| a != b)
                     || q.after.iter().zip(&p.after).any(|(a, b)| a != b);
                 assert!(
                     size(&q).0 < size(&p).0 || size(&q).1 < size(&p).1 || simpler,

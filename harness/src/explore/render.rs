@@ -2,7 +2,7 @@
 //! which channels are still open, so nothing reconnects a closed channel),
 //! the state saved before each upgrade and compared after it, check-db.
 
-use super::program::{Chan, Op, Program, StateCheck, NAMES};
+use super::program::{Chan, Op, Program, StateCheck, NAMES, RACE_MSAT};
 
 /// Renders ops in order, knowing which channels are still open.
 struct Renderer<'a> {
@@ -47,6 +47,19 @@ impl Renderer<'_> {
             Op::Restart { node } => {
                 self.push(format!("{{ restart = \"{}\" }}", NAMES[node]));
                 self.reconnect(node);
+            }
+            Op::Race { from, to, msat } => {
+                // Either answer is fine (the keysend may land before the
+                // stop, or its connection break with it); what follows
+                // must hold: the payer back, its channels reestablished,
+                // and no HTLC left in flight.
+                let (f, t) = (NAMES[from], NAMES[to]);
+                self.push(format!(
+                    "{{ parallel = [{{ keysend = \"{f}\", to = \"{t}\", amount_msat = {}, expect.ok = false }}, {{ restart = \"{f}\" }}], timeout = 60 }}",
+                    RACE_MSAT + msat
+                ));
+                self.reconnect(from);
+                self.settle();
             }
             Op::Kill { node } => {
                 self.push(format!("{{ kill = \"{}\" }}", NAMES[node]));
@@ -473,6 +486,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The issue: "Explore uses it to race requests: payments against a
+    /// restart". The keysend and the restart are one `parallel` step; after
+    /// it the payer reconnects and every HTLC must resolve.
+    #[test]
+    fn a_keysend_races_its_payers_restart_and_its_htlc_must_resolve_after() {
+        let p = (0..300)
+            .map(|s| generate(s, 3, &all()))
+            .find(|p| p.after.iter().any(|o| matches!(o, Op::Race { .. })))
+            .expect("a race in 300 seeds");
+        let Some(&Op::Race { from, to, msat }) =
+            p.after.iter().find(|o| matches!(o, Op::Race { .. }))
+        else {
+            unreachable!()
+        };
+        let text = render(&p, None);
+        crate::scenario::from_str("s.toml", &text).unwrap();
+        let (f, t) = (NAMES[from], NAMES[to]);
+        let race = format!(
+            "{{ parallel = [{{ keysend = \"{f}\", to = \"{t}\", amount_msat = {}, expect.ok = false }}, {{ restart = \"{f}\" }}], timeout = 60 }}",
+            RACE_MSAT + msat
+        );
+        let at = text.find(&race).unwrap_or_else(|| panic!("{race}\n{text}"));
+        let rest = &text[at..];
+        let reconnect = rest.find(&format!("{{ connect = \"{f}\"")).unwrap();
+        let settled = rest.find("htlcs\", count = 0").unwrap();
+        assert!(reconnect < settled, "{text}");
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! What the versions on both sides of an upgrade can do, pure: which
+//! traffic a program may use so none is an `error` by construction
+//! ([`Abilities`], along a chain of upgrades too), and which state checks
+//! hold across it ([`KNOWN_DIFFERENCES`], the one table of intended
+//! changes to what a check reads).
+
+use crate::version::{ClnVersion, Features};
+
+/// One of the state-survival checks around an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StateCheck {
+    /// `listinvoices`: count, and how many are paid.
+    Invoices,
+    /// `listsendpays`: count, and how many are complete.
+    Payments,
+    /// `listpeerchannels`: count, and how many are `CHANNELD_NORMAL`.
+    Channels,
+    /// `listpeerchannels`: the sum of `to_us_msat` (saved with no HTLC in flight).
+    Balances,
+    /// `listfunds`: the sum of the wallet's outputs.
+    Funds,
+    /// Bookkeeper: `bkpr-listbalances` accounts (counted) and
+    /// `bkpr-listaccountevents` (must answer; the bookkeeper may append).
+    Accounts,
+}
+
+pub const ALL_CHECKS: [StateCheck; 6] = [
+    StateCheck::Invoices,
+    StateCheck::Payments,
+    StateCheck::Channels,
+    StateCheck::Balances,
+    StateCheck::Funds,
+    StateCheck::Accounts,
+];
+
+/// A change a CLN version made on purpose to what a state check reads: the
+/// check is left out of programs whose upgrade crosses `since` (base before
+/// it, candidate at or after it). The one table of these; each entry says
+/// why, so a finding is never silenced by a blanket ignore.
+pub struct KnownDifference {
+    pub check: StateCheck,
+    /// (year, month) of the first release with the change.
+    pub since: (u32, u32),
+    pub why: &'static str,
+}
+
+pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
+
+/// What the versions on both sides can do (so no program is an `error` by
+/// construction), and which state checks apply across them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abilities {
+    /// xpay can be switched on (v24.11+ on both sides).
+    pub xpay_on: bool,
+    /// Legacy pay exists on both sides (xpay can be switched off).
+    pub xpay_off: bool,
+    /// BOLT12 offers are on by default on both sides (v24.11+).
+    pub offers: bool,
+    /// electrs is installed: programs end with a chain-witness check of
+    /// every node (one more oracle: lightningd's funds against the chain).
+    pub witness: bool,
+    /// Releases between base and candidate (`--via`): upgraded nodes go
+    /// through each in turn, one database through several upgrades.
+    pub via: usize,
+    /// PostgreSQL is installed and both builds link libpq: a share of the
+    /// programs ([`POSTGRES_SHARE`]) keep every node's database there.
+    pub postgres: bool,
+    /// The state checks that hold across this upgrade.
+    pub checks: Vec<StateCheck>,
+}
+
+impl Abilities {
+    /// Everything on, every check: for tests.
+    pub fn all() -> Abilities {
+        Abilities {
+            xpay_on: true,
+            xpay_off: true,
+            offers: true,
+            witness: true,
+            via: 0,
+            postgres: true,
+            checks: ALL_CHECKS.to_vec(),
+        }
+    }
+
+    /// Along a chain of upgrades (base, the `via` releases, candidate):
+    /// what every hop supports, and the checks that hold across each.
+    pub fn along(versions: &[ClnVersion]) -> Abilities {
+        let mut can = Abilities::between(&versions[0], &versions[versions.len() - 1]);
+        for hop in versions.windows(2) {
+            let h = Abilities::between(&hop[0], &hop[1]);
+            can.xpay_on &= h.xpay_on;
+            can.xpay_off &= h.xpay_off;
+            can.offers &= h.offers;
+            can.checks.retain(|c| h.checks.contains(c));
+        }
+        can.via = versions.len().saturating_sub(2);
+        can
+    }
+
+    pub fn between(base: &ClnVersion, candidate: &ClnVersion) -> Abilities {
+        let (b, c) = (Features::of(base), Features::of(candidate));
+        let crosses = |(y, m): (u32, u32)| !base.at_least(y, m) && candidate.at_least(y, m);
+        Abilities {
+            xpay_on: b.xpay && c.xpay,
+            xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
+            offers: base.at_least(24, 11) && candidate.at_least(24, 11),
+            witness: false,
+            via: 0,
+            postgres: false,
+            checks: ALL_CHECKS
+                .into_iter()
+                .filter(|check| {
+                    !KNOWN_DIFFERENCES
+                        .iter()
+                        .any(|k| k.check == *check && crosses(k.since))
+                })
+                .collect(),
+        }
+    }
+}
