@@ -386,12 +386,18 @@ pub struct BuildFlags {
     /// `make -j` (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Build with sanitizers (CLN's `--enable-address-sanitizer`,
+    /// `--enable-ub-sanitizer`), installed under their own label, e.g.
+    /// `v26.06.6-asan-ubsan`. A sanitizer report in a run is a crash.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub sanitize: Vec<crate::builds::sanitize::Sanitizer>,
 }
 
 impl BuildFlags {
     fn options(&self) -> crate::builds::build::BuildOptions {
         let mut o = crate::builds::build::BuildOptions {
             rust: self.with_rust,
+            sanitize: self.sanitize.clone(),
             ..Default::default()
         };
         if let Some(j) = self.jobs {

@@ -296,12 +296,14 @@ impl Node {
         self.log_offset = std::fs::metadata(self.log_file())
             .map(|m| m.len())
             .unwrap_or(0);
-        let proc = process::spawn(
+        let proc = process::spawn_as(
             &self.binary.path,
             &args,
             &self.dir,
             &self.stdout_file(),
             &self.stderr_file(),
+            None,
+            &sanitizer_env(),
         )
         .map_err(|e| err(e.into()))?;
         self.starts.push(StartRecord {
@@ -535,6 +537,22 @@ pub fn refusal(exit: Exit, stderr: &str) -> Option<String> {
         Exit::Code { code: 11 } => Some("another lightningd holds this dir's pidfile (exit code 11)".into()),
         _ => None,
     }
+}
+
+/// What a sanitized build (`build --sanitize`) needs to report usefully,
+/// unless the user set it: no LeakSanitizer at exit (CLN's leak check is
+/// `dev-memleak`, asked before each stop; LSan would report everything a
+/// daemon leaves to its exit), and UBSan's frames (the headline names
+/// them). A build without sanitizers ignores both.
+fn sanitizer_env() -> Vec<(&'static str, String)> {
+    [
+        ("ASAN_OPTIONS", "detect_leaks=0"),
+        ("UBSAN_OPTIONS", "print_stacktrace=1"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| std::env::var_os(k).is_none())
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
 }
 
 #[cfg(test)]

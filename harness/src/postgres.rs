@@ -460,8 +460,15 @@ impl PgServer {
         .into();
         let log = dir.path().join("postgres.log");
         // On the runtime's thread, which outlives the server (PDEATHSIG).
-        let process =
-            process::spawn_as(&bins.exe("postgres"), &args, dir.path(), &log, &log, user)?;
+        let process = process::spawn_as(
+            &bins.exe("postgres"),
+            &args,
+            dir.path(),
+            &log,
+            &log,
+            user,
+            &[],
+        )?;
         let mut server = PgServer {
             process,
             bins,

@@ -87,11 +87,11 @@ pub fn spawn(
     stdout_path: &Path,
     stderr_path: &Path,
 ) -> Result<Supervised, SpawnError> {
-    spawn_as(program, args, cwd, stdout_path, stderr_path, None)
+    spawn_as(program, args, cwd, stdout_path, stderr_path, None, &[])
 }
 
 /// As [`spawn`], running as `user` = (uid, gid) when given (PostgreSQL
-/// refuses to run as root). std changes the credentials before the
+/// refuses to run as root), with `env` added to the inherited environment. std changes the credentials before the
 /// `pre_exec` hook runs, so the parent-death signal set there survives
 /// (a credential change would clear one set earlier).
 pub fn spawn_as(
@@ -101,6 +101,7 @@ pub fn spawn_as(
     stdout_path: &Path,
     stderr_path: &Path,
     user: Option<(u32, u32)>,
+    env: &[(&str, String)],
 ) -> Result<Supervised, SpawnError> {
     let err = |kind| SpawnError {
         program: program.to_path_buf(),
@@ -121,6 +122,7 @@ pub fn spawn_as(
         cmd.uid(uid).gid(gid);
     }
     cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(stdout)

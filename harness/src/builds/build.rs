@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub rust: bool,
     /// `make -j`.
     pub jobs: usize,
+    /// Sanitizers to build in ([`super::sanitize`]): their own label and tree.
+    pub sanitize: Vec<super::sanitize::Sanitizer>,
     /// How prerequisites are checked ([`present_on_this_machine`]; tests
     /// that build a fake tree with only `sh` and `make` pass their own).
     pub probe: fn(&Check) -> bool,
@@ -49,6 +51,7 @@ impl Default for BuildOptions {
             jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            sanitize: Vec::new(),
             probe: present_on_this_machine,
         }
     }
@@ -143,6 +146,12 @@ pub enum BuildError {
     },
     #[error(transparent)]
     Lock(#[from] super::CacheLockError),
+    #[error("{label}: configure did not keep {dropped:?} (its compiler test for it failed; see {log}); nothing installed")]
+    SanitizerDropped {
+        label: String,
+        dropped: Vec<super::sanitize::Sanitizer>,
+        log: PathBuf,
+    },
 }
 
 impl BuildError {
@@ -189,13 +198,11 @@ fn installed(cache_root: &Path, label: &str) -> Option<PathBuf> {
 /// prefix compiled in does not matter where the tree ends up.
 const PREFIX: &str = "/usr/local";
 
-/// The configuration a tree is kept per (with Rust or not).
-fn config_name(opts: &BuildOptions) -> &'static str {
-    if opts.rust {
-        "rust"
-    } else {
-        "norust"
-    }
+/// The configuration a tree is kept per (with Rust or not, its
+/// sanitizers): switching between them never rebuilds a tree from scratch.
+fn config_name(opts: &BuildOptions) -> String {
+    let rust = if opts.rust { "rust" } else { "norust" };
+    format!("{rust}{}", super::sanitize::suffix(&opts.sanitize))
 }
 
 /// Build `reference` of `repo` into the cache (or reuse the build there).
@@ -214,7 +221,7 @@ pub fn build(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Built, BuildError> {
     let commit = repo.commit(reference)?;
-    let label = repo.describe(&commit)?;
+    let label = repo.describe(&commit)? + &super::sanitize::suffix(&opts.sanitize);
     if let Some(dir) = installed(cache_root, &label) {
         return Ok(Built::Reused { label, commit, dir });
     }
@@ -231,7 +238,7 @@ pub fn build(
     let logs = cache_root.join("build-logs");
     create_dir(&logs)?;
     let log = logs.join(format!("{label}.log"));
-    let tree = BuildTree::open(tree_dir(cache_root, repo, config_name(opts))?)?;
+    let tree = BuildTree::open(tree_dir(cache_root, repo, &config_name(opts))?)?;
     let work_root = cache_root.join(".build-work");
     create_dir(&work_root)?;
     let dest = cache_root.join("lightningd").join(&label);
@@ -405,6 +412,7 @@ fn build_in_tree(
     if !opts.rust {
         args.push("--disable-rust".into());
     }
+    args.extend(super::sanitize::configure_args(&opts.sanitize));
     // v26.x looks for Python through `uv` unless PYTHON is set.
     let python = python();
     let path = match super::tree::ccache_dir(&tree.dir) {
@@ -431,6 +439,15 @@ fn build_in_tree(
         )?;
         state.configured = inputs;
         save(&state)?;
+    }
+    let vars = std::fs::read_to_string(src.join("config.vars")).unwrap_or_default();
+    let dropped = super::sanitize::dropped(&opts.sanitize, &vars);
+    if !dropped.is_empty() {
+        return Err(BuildError::SanitizerDropped {
+            label: runner.label.to_string(),
+            dropped,
+            log: runner.log.to_path_buf(),
+        });
     }
     let label = runner.label.to_string();
     // Only what `install-program` needs (lightningd, its subdaemons and

@@ -10,12 +10,15 @@
 //!   persistent [`tree`] of that checkout (incrementally when it can) and
 //!   installed as `<cache>/lightningd/<git describe>/`.
 //! - [`prereqs`]: what a build needs from the machine, checked first.
+//! - [`sanitize`]: `build --sanitize`: CLN's ASan/UBSan switches, the
+//!   label that says so, the check that configure kept them.
 //! - [`git`]: the few git questions both `build` and `bisect` ask.
 
 pub mod build;
 pub mod git;
 pub mod install;
 pub mod prereqs;
+pub mod sanitize;
 pub mod signatures;
 pub mod tree;
 

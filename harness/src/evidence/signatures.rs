@@ -16,6 +16,7 @@
 //! pyln-testing's teardown makes (`contrib/pyln-testing/pyln/testing/fixtures.py`).
 
 mod crash_state;
+mod sanitizer;
 
 use super::redact::Redactor;
 use crash_state::{is_own_code, OpenCrash, CRASH_STATE_FRAMES};
@@ -53,6 +54,9 @@ pub enum SignatureKind {
     Assertion,
     /// `MEMLEAK:`.
     MemLeak,
+    /// An AddressSanitizer or UndefinedBehaviorSanitizer report (a
+    /// `build --sanitize` binary), with its top frames: a crash.
+    Sanitizer,
     /// The reason a process wrote just before it exited on its own with a
     /// non-zero code: lightningd's `fatal()` before its log is up prints
     /// only to stderr and exits 1 (`lightningd/log.c` `fatal_vfmt`), e.g. a
@@ -123,7 +127,7 @@ impl Signature {
         use SignatureKind::*;
         match self.kind {
             UniqueConstraint => 0,
-            SqlError | Assertion | Fatal => 1,
+            SqlError | Assertion | Sanitizer | Fatal => 1,
             Broken if !self.is_echo() => 2,
             FatalSignal => 3,
             // What hung, and where: only a cause named above outranks it.
@@ -309,8 +313,12 @@ fn is_noise(line: &str) -> bool {
 /// the last line of what it wrote to stderr during that start that is not
 /// noise, redacted (`lightningd/log.c` `fatal_vfmt` prints the message
 /// and a newline, then exits 1, while the log is not yet up). None when it
-/// said nothing.
+/// said nothing, or when a sanitizer reported (that is the reason).
 pub fn exit_reason(node: &str, stderr_of_start: &str, r: &Redactor) -> Option<Signature> {
+    // A sanitizer's report is its own signature, and all of it is why.
+    if sanitizer::has_report(stderr_of_start) {
+        return None;
+    }
     let line = stderr_of_start
         .lines()
         .rev()
@@ -418,6 +426,7 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
         }
         message_signatures(node, &line, msg, r, &mut out);
     }
+    out.extend(sanitizer::reports(node, text, r));
     dedup(out)
 }
 
@@ -535,8 +544,8 @@ pub fn headline<'a>(
     }
 }
 
-/// A process that died of a signal or an assertion, whichever process it
-/// was, unless a `broken_log` regex allows it (as pyln fails a test on any
+/// A process that died of a signal, an assertion or a sanitizer report,
+/// whichever process it was, unless a `broken_log` regex allows it (as pyln fails a test on any
 /// crash.log).
 pub fn crashes_not_whitelisted<'a>(
     sigs: &'a [Signature],
@@ -546,7 +555,7 @@ pub fn crashes_not_whitelisted<'a>(
         .filter(|s| {
             matches!(
                 s.kind,
-                SignatureKind::FatalSignal | SignatureKind::Assertion
+                SignatureKind::FatalSignal | SignatureKind::Assertion | SignatureKind::Sanitizer
             )
         })
         .filter(|s| !whitelist.iter().any(|w| w.is_match(&s.text)))
@@ -605,6 +614,67 @@ mod tests {
     }
 
     const UNIQUE_8269: &str = "UNIQUE constraint failed: channel_htlcs.id";
+
+    /// The issue: "ASan and UBSan reports are classified as `crash`, with
+    /// their frames as the headline". A channeld built with
+    /// `--enable-address-sanitizer` writes its report to lightningd's
+    /// stderr and exits; lightningd logs the death. The report names the
+    /// bug class and CLN's frames of the access (not the free's stack).
+    #[test]
+    fn an_address_sanitizer_report_is_a_crash_named_by_its_class_and_frames() {
+        let stderr = "\
+=== cln-harness: start #1 of alice on v26.06.6-asan ===
+=================================================================
+==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x602000001230 at pc 0x55d5c8a4b2e1 bp 0x7ffd1 sp 0x7ffd2
+READ of size 8 at 0x602000001230 thread T0
+    #0 0x55d5c8a4b2e0 in tal_parent ccan/ccan/tal/tal.c:512
+    #1 0x7f1e2d3c4b5a in __interceptor_free (/lib/x86_64-linux-gnu/libasan.so.8+0xd7ab0)
+    #2 0x55d5c8a4c1f2 in handle_peer_shutdown channeld/channeld.c:1456
+    #3 0x55d5c8a4c9f0 in peer_in channeld/channeld.c:2301
+    #4 0x55d5c8a4caaa in main channeld/channeld.c:6001
+
+0x602000001230 is located 0 bytes inside of 16-byte region [0x602000001230,0x602000001240)
+freed by thread T0 here:
+    #0 0x7f1e2d3c4b5a in free (/lib/x86_64-linux-gnu/libasan.so.8+0xd7ab0)
+    #1 0x55d5c8a4b000 in tal_free ccan/ccan/tal/tal.c:530
+
+SUMMARY: AddressSanitizer: heap-use-after-free ccan/ccan/tal/tal.c:512 in tal_parent
+==4242==ABORTING
+";
+        let log = "2026-12-06T03:00:00.000Z **BROKEN** 02abcdef-chan#1: Owning subdaemon channeld died (256)\n";
+        let r = Redactor::new();
+        let mut sigs = extract("alice", stderr, &r);
+        sigs.extend(extract("alice", log, &r));
+        let want = "AddressSanitizer: heap-use-after-free at ccan/ccan/tal/tal.c (tal_parent) < channeld/channeld.c (handle_peer_shutdown) < channeld/channeld.c (peer_in)";
+        assert_eq!(of_kind(&sigs, Sanitizer), [want]);
+        assert_eq!(first_crash(&sigs).unwrap().text, want);
+        let crashes = crashes_not_whitelisted(&sigs, &[]);
+        assert_eq!(crashes.len(), 1, "{crashes:?}");
+        // A scenario can still allow it, as any crash.
+        let allow = [Regex::new("heap-use-after-free").unwrap()];
+        assert!(crashes_not_whitelisted(&sigs, &allow).is_empty());
+        // The report's own lines are not the reason a process exited.
+        assert_eq!(exit_reason("alice", stderr, &r), None);
+    }
+
+    #[test]
+    fn an_undefined_behaviour_report_names_the_file_and_the_error_not_its_line() {
+        let stderr = "\
+common/amount.c:123:45: runtime error: signed integer overflow: 9223372036854775807 + 1 cannot be represented in type 'long int'
+    #0 0x55d5c8a4b2e0 in amount_msat_add common/amount.c:123
+    #1 0x55d5c8a4c1f2 in htlc_accepted lightningd/peer_htlcs.c:999
+";
+        let sigs = extract("bob", stderr, &Redactor::new());
+        let got = of_kind(&sigs, Sanitizer);
+        assert_eq!(got.len(), 1, "{sigs:?}");
+        assert!(
+            got[0].starts_with("UndefinedBehaviorSanitizer: common/amount.c:<line>: runtime error: signed integer overflow")
+                && got[0].ends_with("at common/amount.c (amount_msat_add) < lightningd/peer_htlcs.c (htlc_accepted)"),
+            "{}",
+            got[0]
+        );
+        assert!(!got[0].contains(":123"));
+    }
 
     #[test]
     fn issue_8269_on_postgresql_has_the_same_signature_as_on_sqlite() {
