@@ -225,7 +225,9 @@ pub fn build(
     if let Some(dir) = installed(cache_root, &label) {
         return Ok(Built::Reused { label, commit, dir });
     }
-    let missing_now = missing(&prerequisites(None), &opts.probe);
+    let mut needed = prerequisites(None);
+    needed.extend(super::sanitize::prerequisites(&opts.sanitize));
+    let missing_now = missing(&needed, &opts.probe);
     if !missing_now.is_empty() {
         return Err(BuildError::Prerequisites(missing_now));
     }

@@ -26,7 +26,7 @@ pub enum Check {
     PythonModule(&'static str),
 }
 
-const fn tool(what: &'static str, package: &'static str) -> Prerequisite {
+pub(super) const fn tool(what: &'static str, package: &'static str) -> Prerequisite {
     Prerequisite {
         what,
         package,

@@ -59,11 +59,30 @@ pub fn suffix(list: &[Sanitizer]) -> String {
         .collect()
 }
 
+/// Configure's arguments for `list`: the switches, and clang as the
+/// compiler. CLN's UBSan flags (`-fno-sanitize=function`) are clang's (gcc
+/// stops with "unrecognized argument"), and CLN's own sanitizer CI builds
+/// with clang.
 pub fn configure_args(list: &[Sanitizer]) -> Vec<String> {
-    normalised(list)
+    let switches = normalised(list)
         .iter()
         .map(|s| s.configure_switch().to_string())
+        .collect::<Vec<_>>();
+    if switches.is_empty() {
+        return switches;
+    }
+    std::iter::once("CC=clang".to_string())
+        .chain(switches)
         .collect()
+}
+
+/// What a sanitized build needs beyond a plain one: clang.
+pub fn prerequisites(list: &[Sanitizer]) -> Vec<super::prereqs::Prerequisite> {
+    if list.is_empty() {
+        vec![]
+    } else {
+        vec![super::prereqs::tool("clang", "clang")]
+    }
 }
 
 /// The sanitizers configure dropped, from its `config.vars`. CLN's
@@ -92,8 +111,14 @@ mod tests {
         assert_eq!(suffix(&[]), "");
         assert_eq!(
             configure_args(&both),
-            ["--enable-address-sanitizer", "--enable-ub-sanitizer"]
+            [
+                "CC=clang",
+                "--enable-address-sanitizer",
+                "--enable-ub-sanitizer"
+            ]
         );
+        assert!(configure_args(&[]).is_empty() && prerequisites(&[]).is_empty());
+        assert_eq!(prerequisites(&both)[0].package, "clang");
         // The label parses as a CLN version, and only the sanitized build says it.
         let label = format!("v26.06.6{}", suffix(&both));
         let v = crate::version::ClnVersion::parse(&label).unwrap();
