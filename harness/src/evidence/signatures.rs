@@ -657,6 +657,27 @@ SUMMARY: AddressSanitizer: heap-use-after-free ccan/ccan/tal/tal.c:512 in tal_pa
         assert_eq!(exit_reason("alice", stderr, &r), None);
     }
 
+    /// A real report (explore, v25.05 -> v26.06.6-asan-ubsan on PostgreSQL):
+    /// clang prints absolute paths into the build tree; the signature names
+    /// CLN's frames relative to the checkout, and none of glibc's.
+    #[test]
+    fn a_real_ubsan_report_from_a_clang_build_names_clns_frames_wherever_it_was_built() {
+        let stderr = fixture("sanitizer/ubsan-postgres-vla-stderr.txt");
+        let r = Redactor::new();
+        let sigs = extract("bob", &stderr, &r);
+        let want = "UndefinedBehaviorSanitizer: db/db_postgres.c:<line>: runtime error: variable length array bound evaluates to non-positive value 0 at db/db_postgres.c (db_postgres_do_exec) < db/db_postgres.c (db_postgres_query) < db/utils.c (db_query_prepared_canfail)";
+        assert_eq!(of_kind(&sigs, Sanitizer), [want]);
+        assert_eq!(first_crash(&sigs).unwrap().text, want);
+        assert_eq!(crashes_not_whitelisted(&sigs, &[]).len(), 1);
+        assert_eq!(exit_reason("bob", &stderr, &r), None);
+        // Built elsewhere, the same signature.
+        let moved = stderr.replace(
+            "/root/.cache/cln-harness/build-trees/cln-src-norust-asan-ubsan-d5b496dc078f2434/src/",
+            "/home/dev/src/lightning/",
+        );
+        assert_eq!(of_kind(&extract("bob", &moved, &r), Sanitizer), [want]);
+    }
+
     #[test]
     fn an_undefined_behaviour_report_names_the_file_and_the_error_not_its_line() {
         let stderr = "\

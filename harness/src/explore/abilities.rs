@@ -46,6 +46,43 @@ pub struct KnownDifference {
 
 pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
 
+/// A CLN bug explore found again, already fixed upstream: on a path with a
+/// version from before the fix, programs steer around it (or allow its
+/// line), so a campaign spends its runs on what nobody has reported. The
+/// one table of these; each names the fix, so nothing is silenced by a
+/// blanket ignore, and a path whose versions all have the fix is checked
+/// for it as for anything else.
+pub struct KnownBug {
+    /// (year, month) of the first release with the fix.
+    pub fixed_in: (u32, u32),
+    /// The upstream change that fixed it.
+    pub fix: &'static str,
+    pub why: &'static str,
+    pub steer: Steer,
+}
+
+pub enum Steer {
+    /// Every channel announced in programs where xpay handles `pay`.
+    AnnounceUnderXpay,
+    /// This line allowed (a `broken_log` regex, matched against the redacted line).
+    AllowBroken(&'static str),
+}
+
+pub const KNOWN_BUGS: &[KnownBug] = &[
+    KnownBug {
+        fixed_in: (25, 2),
+        fix: "a2f58a28b \"lightningd: injectpaymentonion can use scids of unannounced channels\" (Changelog-Fixed: xpay now works through unannounced channels)",
+        why: "explore, v24.11 -> v25.02.1: on v24.11 with xpay handling `pay`, paying a peer's invoice over an unannounced channel fails with `Unexpected injectpaymentonion error -32602: Unknown scid`",
+        steer: Steer::AnnounceUnderXpay,
+    },
+    KnownBug {
+        fixed_in: (26, 4),
+        fix: "eb1986289 \"lightningd: don't complain if gossipd tells us about dead channel on startup\"",
+        why: "explore, v25.02.1 -> v25.05: a node restarted after its channel's close was mined logs BROKEN `gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD?` when gossipd has not yet processed the block; harmless, it catches up",
+        steer: Steer::AllowBroken("gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD"),
+    },
+];
+
 /// What the versions on both sides can do (so no program is an `error` by
 /// construction), and which state checks apply across them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +104,12 @@ pub struct Abilities {
     pub postgres: bool,
     /// The state checks that hold across this upgrade.
     pub checks: Vec<StateCheck>,
+    /// xpay pays through unannounced channels on every version of the
+    /// path (else programs that switch xpay on announce every channel:
+    /// [`KNOWN_BUGS`]).
+    pub xpay_unannounced: bool,
+    /// BROKEN lines of [`KNOWN_BUGS`] that a version of the path still logs.
+    pub allowed_broken: Vec<&'static str>,
 }
 
 impl Abilities {
@@ -80,6 +123,8 @@ impl Abilities {
             via: 0,
             postgres: true,
             checks: ALL_CHECKS.to_vec(),
+            xpay_unannounced: true,
+            allowed_broken: vec![],
         }
     }
 
@@ -101,6 +146,11 @@ impl Abilities {
     pub fn between(base: &ClnVersion, candidate: &ClnVersion) -> Abilities {
         let (b, c) = (Features::of(base), Features::of(candidate));
         let crosses = |(y, m): (u32, u32)| !base.at_least(y, m) && candidate.at_least(y, m);
+        // Base is the oldest version of the path: a bug is on it if base is.
+        let present: Vec<&KnownBug> = KNOWN_BUGS
+            .iter()
+            .filter(|k| !base.at_least(k.fixed_in.0, k.fixed_in.1))
+            .collect();
         Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
@@ -114,6 +164,16 @@ impl Abilities {
                     !KNOWN_DIFFERENCES
                         .iter()
                         .any(|k| k.check == *check && crosses(k.since))
+                })
+                .collect(),
+            xpay_unannounced: !present
+                .iter()
+                .any(|k| matches!(k.steer, Steer::AnnounceUnderXpay)),
+            allowed_broken: present
+                .iter()
+                .filter_map(|k| match k.steer {
+                    Steer::AllowBroken(line) => Some(line),
+                    Steer::AnnounceUnderXpay => None,
                 })
                 .collect(),
         }

@@ -126,6 +126,9 @@ pub struct Program {
     /// How many `via` releases the upgraded nodes go through before
     /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
     pub via: usize,
+    /// `broken_log`: lines of known, fixed-upstream bugs a version of the
+    /// path still logs ([`super::abilities::KNOWN_BUGS`]).
+    pub broken_log: Vec<&'static str>,
 }
 
 /// A race's keysend pays this much more than its drawn amount: above all
@@ -274,7 +277,8 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
                 b: i + 1,
                 sat,
                 push_msat: sat * 1000 / 100 * 30,
-                announce: rng.gen_range(0..4) != 0,
+                // Drawn either way, so each seed's other choices stay.
+                announce: rng.gen_range(0..4) != 0 || (mode == Some("on") && !can.xpay_unannounced),
             }
         })
         .collect();
@@ -293,6 +297,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         postgres: can.postgres
             && ChaCha8Rng::seed_from_u64(seed ^ 0x5067_5351).gen_range(0..POSTGRES_SHARE) == 0,
         via: can.via,
+        broken_log: can.allowed_broken.clone(),
     };
     let mut open = vec![true; p.channels.len()];
     p.before = (0..rng.gen_range(2..=6))
@@ -638,6 +643,33 @@ mod tests {
         }
     }
 
+    /// The campaigns' two findings on old paths were CLN bugs fixed
+    /// upstream: programs steer around them only where a version of the
+    /// path predates the fix.
+    #[test]
+    fn known_bugs_are_steered_around_only_on_paths_that_have_them() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        let old = Abilities::between(&v("v24.11"), &v("v25.02.1"));
+        assert!(!old.xpay_unannounced && old.allowed_broken.len() == 1);
+        for seed in 0..100 {
+            let p = generate(seed, 3, &old);
+            if p.xpay.contains(&Some("on")) {
+                assert!(p.channels.iter().all(|c| c.announce), "seed {seed}");
+            }
+            assert!(render(&p, None).contains(
+                "broken_log = [\"gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD\"]"
+            ));
+        }
+        let mid = Abilities::between(&v("v25.02.1"), &v("v25.05"));
+        assert!(mid.xpay_unannounced && mid.allowed_broken.len() == 1);
+        let new = Abilities::between(&v("v26.04"), &v("v26.06.6"));
+        assert!(new.xpay_unannounced && new.allowed_broken.is_empty());
+        assert!(!render(&generate(1, 3, &new), None).contains("broken_log"));
+        for k in super::super::abilities::KNOWN_BUGS {
+            assert!(!k.fix.is_empty() && !k.why.is_empty());
+        }
+    }
+
     #[test]
     fn versions_without_xpay_or_offers_get_neither() {
         let v = |s: &str| ClnVersion::parse(s).unwrap();
@@ -754,6 +786,7 @@ mod tests {
             witness: false,
             postgres: false,
             via: 0,
+            broken_log: vec![],
         };
         assert!(!is_valid(&p));
         let q = Program {

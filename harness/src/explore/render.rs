@@ -304,6 +304,10 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     if p.postgres {
         out.push("db = \"postgres\"".into());
     }
+    if !p.broken_log.is_empty() {
+        let quoted: Vec<String> = p.broken_log.iter().map(|l| format!("{l:?}")).collect();
+        out.push(format!("broken_log = [{}]", quoted.join(", ")));
+    }
     out.push("steps = [".into());
     let mut r = Renderer {
         out,

@@ -86,6 +86,51 @@ pub(super) fn reports(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
     out
 }
 
+/// CLN's top-level source folders: where a frame's path starts once the
+/// checkout's own location is cut off.
+const SOURCE_DIRS: [&str; 19] = [
+    "bitcoin",
+    "ccan",
+    "channeld",
+    "cli",
+    "closingd",
+    "common",
+    "connectd",
+    "db",
+    "devtools",
+    "external",
+    "gossipd",
+    "hsmd",
+    "lightningd",
+    "onchaind",
+    "openingd",
+    "plugins",
+    "tools",
+    "wallet",
+    "wire",
+];
+
+/// A frame's file relative to the checkout it was built in: clang prints
+/// the absolute path (`/home/u/lightning/db/db_postgres.c`), gcc the path
+/// as compiled (`db/db_postgres.c`). Signatures must not depend on where a
+/// tree was built, so an absolute path is cut before the first of CLN's
+/// top-level folders in it. A path with none (libc's, a system library's)
+/// stays absolute and so is never one of CLN's own frames; one that climbs
+/// (`csu/../sysdeps/...`, glibc's) is marked as not CLN's the same way.
+fn source_relative(file: &str) -> &str {
+    if file.contains("../") {
+        return "/";
+    }
+    if !file.starts_with('/') {
+        return file;
+    }
+    SOURCE_DIRS
+        .iter()
+        .filter_map(|d| file.find(&format!("/{d}/")))
+        .min()
+        .map_or(file, |at| &file[at + 1..])
+}
+
 /// CLN's own frames of the report's first stack (the access; not where
 /// the memory was allocated or freed), innermost first: up to
 /// [`CRASH_STATE_FRAMES`]. A line or two (`READ of size 8 ...`) may come
@@ -98,7 +143,7 @@ fn first_stack(after: &[&str], r: &Redactor) -> Vec<String> {
         match p.frame.captures(line) {
             Some(c) => {
                 in_stack = true;
-                let (function, file) = (&c[1], &c[2]);
+                let (function, file) = (&c[1], source_relative(&c[2]));
                 if is_own_code(file, function) && frames.len() < CRASH_STATE_FRAMES {
                     frames.push(r.crash_frame(file, function));
                 }
