@@ -19,7 +19,7 @@ mod crash_state;
 mod sanitizer;
 
 use super::redact::Redactor;
-use crash_state::{is_own_code, OpenCrash, CRASH_STATE_FRAMES};
+use crash_state::{OpenCrash, OwnFrames};
 use regex::Regex;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -286,11 +286,9 @@ fn on_frame(
     };
     out.push(Signature::new(node, SignatureKind::Backtrace, text));
     if let Some(open) = crash {
-        if is_own_code(file, function) {
-            open.frames.push(r.crash_frame(file, function));
-            out[open.at].text = open.text();
-        }
-        if open.frames.len() >= CRASH_STATE_FRAMES {
+        let full = open.frames.add(file, function, r);
+        out[open.at].text = open.text();
+        if full {
             *crash = None;
         }
     }
@@ -411,7 +409,7 @@ pub fn extract(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
                 at: out.len(),
                 process: process.strip_prefix("lightning_").unwrap_or(process).into(),
                 signal: c[2].to_string(),
-                frames: Vec::new(),
+                frames: OwnFrames::default(),
             };
             out.push(Signature::new(
                 node,

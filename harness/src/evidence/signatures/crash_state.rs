@@ -1,5 +1,8 @@
-//! How a `FATAL SIGNAL` is named: the signal and the top frames of CLN's
-//! own code below the crash handler, read from the frames that follow it.
+//! How a crash is named: what it was (`FATAL SIGNAL 11`, a sanitizer's
+//! report) and the top frames of CLN's own code below the crash handler,
+//! read from the frames that follow it.
+
+use crate::evidence::redact::Redactor;
 
 /// How many of CLN's own frames a crash state names: enough to tell two
 /// segfaults apart, few enough that a refactor far from the crash keeps
@@ -33,14 +36,74 @@ pub(super) fn is_own_code(file: &str, function: &str) -> bool {
         && !HANDLER_FRAMES.contains(&function)
 }
 
-/// `FATAL SIGNAL 11 at common/json_filter.c (parse_filter) < ...`: the
-/// signal and where it hit, innermost frame first.
-fn crash_state(signal: &str, frames: &[String]) -> String {
+/// `FATAL SIGNAL 11 at common/json_filter.c (parse_filter) < ...`: what
+/// happened and where it hit, innermost frame first.
+pub(super) fn named_at(what: &str, frames: &[String]) -> String {
     if frames.is_empty() {
-        format!("FATAL SIGNAL {signal}")
+        what.to_string()
     } else {
-        format!("FATAL SIGNAL {signal} at {}", frames.join(" < "))
+        format!("{what} at {}", frames.join(" < "))
     }
+}
+
+/// The frames a crash state names, as redacted `file (function)`: CLN's
+/// own only ([`is_own_code`]), innermost first, at most [`CRASH_STATE_FRAMES`].
+#[derive(Default)]
+pub(super) struct OwnFrames(pub Vec<String>);
+
+impl OwnFrames {
+    /// Takes the frame if it is CLN's own and there is room; true once full.
+    pub fn add(&mut self, file: &str, function: &str, r: &Redactor) -> bool {
+        if is_own_code(file, function) && self.0.len() < CRASH_STATE_FRAMES {
+            self.0.push(r.crash_frame(file, function));
+        }
+        self.0.len() >= CRASH_STATE_FRAMES
+    }
+}
+
+/// CLN's top-level source folders: where a frame's path starts once the
+/// checkout's own location is cut off.
+const SOURCE_DIRS: [&str; 19] = [
+    "bitcoin",
+    "ccan",
+    "channeld",
+    "cli",
+    "closingd",
+    "common",
+    "connectd",
+    "db",
+    "devtools",
+    "external",
+    "gossipd",
+    "hsmd",
+    "lightningd",
+    "onchaind",
+    "openingd",
+    "plugins",
+    "tools",
+    "wallet",
+    "wire",
+];
+
+/// A frame's file relative to the checkout it was built in: clang prints
+/// the absolute path (`/home/u/lightning/db/db_postgres.c`), gcc the path
+/// as compiled (`db/db_postgres.c`). Signatures must not depend on where a
+/// tree was built, so an absolute path is cut before the first of CLN's
+/// top-level folders in it. A path with none (libc's, a system library's)
+/// stays absolute and so is never one of CLN's own frames; one that climbs
+/// (`csu/../sysdeps/...`, glibc's) is marked as not CLN's the same way.
+pub(super) fn source_relative(file: &str) -> &str {
+    if file.contains("../") {
+        return "/";
+    }
+    if !file.starts_with('/') {
+        return file;
+    }
+    SOURCE_DIRS
+        .iter()
+        .filter_map(|d| file.find(&format!("/{d}/")))
+        .min()
+        .map_or(file, |at| &file[at + 1..])
 }
 
 /// A `FATAL SIGNAL` line while the backtrace frames right after it (in any
@@ -55,12 +118,12 @@ pub(super) struct OpenCrash {
     /// one name for both.
     pub process: String,
     pub signal: String,
-    pub frames: Vec<String>,
+    pub frames: OwnFrames,
 }
 
 impl OpenCrash {
     pub fn text(&self) -> String {
-        let state = crash_state(&self.signal, &self.frames);
+        let state = named_at(&format!("FATAL SIGNAL {}", self.signal), &self.frames.0);
         match self.process.as_str() {
             "" | "lightningd" => state,
             other => format!("{other}: {state}"),

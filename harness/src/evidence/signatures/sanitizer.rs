@@ -18,7 +18,7 @@
 //!     #0 0x55d5c8a4b2e0 in amount_msat_add common/amount.c:123
 //! ```
 
-use super::crash_state::{is_own_code, CRASH_STATE_FRAMES};
+use super::crash_state::{named_at, source_relative, OwnFrames};
 use super::{Signature, SignatureKind};
 use crate::evidence::redact::Redactor;
 use regex::Regex;
@@ -48,105 +48,57 @@ fn patterns() -> &'static Patterns {
 
 /// Does `text` hold a sanitizer report?
 pub(super) fn has_report(text: &str) -> bool {
+    text.lines()
+        .any(|l| report_header(l.trim_end_matches('\r')).is_some())
+}
+
+/// What a report's first line says it found, if `line` is one:
+/// `AddressSanitizer: heap-use-after-free`, or UBSan's file and error.
+fn report_header(line: &str) -> Option<String> {
     let p = patterns();
-    text.lines().any(|l| {
-        p.asan.is_match(l.trim_end_matches('\r')) || p.ubsan.is_match(l.trim_end_matches('\r'))
+    if let Some(c) = p.asan.captures(line) {
+        return Some(format!("{}: {}", &c[1], c[2].trim()));
+    }
+    p.ubsan.captures(line).map(|c| {
+        format!(
+            "UndefinedBehaviorSanitizer: {}: runtime error: {}",
+            Redactor::code_location(&c[1]),
+            c[2].trim()
+        )
     })
 }
 
 /// One signature per sanitizer report in `text`, in order.
 pub(super) fn reports(node: &str, text: &str, r: &Redactor) -> Vec<Signature> {
-    let p = patterns();
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let what = if let Some(c) = p.asan.captures(line) {
-            format!("{}: {}", &c[1], c[2].trim())
-        } else if let Some(c) = p.ubsan.captures(line) {
-            format!(
-                "UndefinedBehaviorSanitizer: {}: runtime error: {}",
-                Redactor::code_location(&c[1]),
-                c[2].trim()
-            )
-        } else {
+        let Some(what) = report_header(line) else {
             continue;
         };
         let frames = first_stack(&lines[i + 1..], r);
-        let text = if frames.is_empty() {
-            what
-        } else {
-            format!("{what} at {}", frames.join(" < "))
-        };
         out.push(Signature::new(
             node,
             SignatureKind::Sanitizer,
-            r.redact(&text),
+            r.redact(&named_at(&what, &frames)),
         ));
     }
     out
 }
 
-/// CLN's top-level source folders: where a frame's path starts once the
-/// checkout's own location is cut off.
-const SOURCE_DIRS: [&str; 19] = [
-    "bitcoin",
-    "ccan",
-    "channeld",
-    "cli",
-    "closingd",
-    "common",
-    "connectd",
-    "db",
-    "devtools",
-    "external",
-    "gossipd",
-    "hsmd",
-    "lightningd",
-    "onchaind",
-    "openingd",
-    "plugins",
-    "tools",
-    "wallet",
-    "wire",
-];
-
-/// A frame's file relative to the checkout it was built in: clang prints
-/// the absolute path (`/home/u/lightning/db/db_postgres.c`), gcc the path
-/// as compiled (`db/db_postgres.c`). Signatures must not depend on where a
-/// tree was built, so an absolute path is cut before the first of CLN's
-/// top-level folders in it. A path with none (libc's, a system library's)
-/// stays absolute and so is never one of CLN's own frames; one that climbs
-/// (`csu/../sysdeps/...`, glibc's) is marked as not CLN's the same way.
-fn source_relative(file: &str) -> &str {
-    if file.contains("../") {
-        return "/";
-    }
-    if !file.starts_with('/') {
-        return file;
-    }
-    SOURCE_DIRS
-        .iter()
-        .filter_map(|d| file.find(&format!("/{d}/")))
-        .min()
-        .map_or(file, |at| &file[at + 1..])
-}
-
 /// CLN's own frames of the report's first stack (the access; not where
-/// the memory was allocated or freed), innermost first: up to
-/// [`CRASH_STATE_FRAMES`]. A line or two (`READ of size 8 ...`) may come
+/// the memory was allocated or freed), innermost first, as many as a
+/// crash state names ([`OwnFrames`]). A line or two (`READ of size 8 ...`) may come
 /// between the report's first line and its frames.
 fn first_stack(after: &[&str], r: &Redactor) -> Vec<String> {
     let p = patterns();
-    let mut frames = Vec::new();
+    let mut frames = OwnFrames::default();
     let mut in_stack = false;
     for line in after.iter().take(64) {
         match p.frame.captures(line) {
             Some(c) => {
                 in_stack = true;
-                let (function, file) = (&c[1], source_relative(&c[2]));
-                if is_own_code(file, function) && frames.len() < CRASH_STATE_FRAMES {
-                    frames.push(r.crash_frame(file, function));
-                }
+                frames.add(source_relative(&c[2]), &c[1], r);
             }
             // A libc or libasan frame has no source: still the stack.
             None if in_stack && line.trim_start().starts_with('#') => {}
@@ -154,5 +106,5 @@ fn first_stack(after: &[&str], r: &Redactor) -> Vec<String> {
             None => {}
         }
     }
-    frames
+    frames.0
 }
