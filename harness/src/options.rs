@@ -68,6 +68,11 @@ pub struct NodeConfig {
     pub xpay: XpayMode,
     /// Let lightningd reconnect to peers by itself (no `dev-no-reconnect`).
     pub reconnect: bool,
+    /// Splices allowed: `experimental-splicing` where the binary still
+    /// needs it (before v26.04), nothing from v26.04, where it is the
+    /// default and the flag would stop lightningd. Computed per start, so
+    /// a node upgraded across v26.04 keeps splicing.
+    pub splicing: bool,
     /// `key` or `key=value`, passed last so they win over the harness's own.
     pub extra: Vec<(String, Option<String>)>,
     /// `--wallet=...` when the database is not the default SQLite file
@@ -82,6 +87,7 @@ impl NodeConfig {
             developer: true,
             xpay: XpayMode::Default,
             reconnect: false,
+            splicing: false,
             extra: Vec::new(),
             wallet: None,
         }
@@ -177,6 +183,9 @@ pub fn lightningd_args(
     }
     if f.xpay {
         set("autoconnect-seeker-peers", Some("0".into()));
+    }
+    if node.splicing && !f.splicing_by_default {
+        set("experimental-splicing", None);
     }
     set("disable-dns", None);
     set("cltv-delta", Some("6".into()));
@@ -326,6 +335,36 @@ mod tests {
         node.developer = false;
         let a = args("v25.05", &node, false);
         assert!(!a.iter().any(|x| x.starts_with("--dev")));
+    }
+
+    /// v26.04 made splicing the default and deprecated its flag; given to
+    /// v26.06.6, `--experimental-splicing` stops lightningd ("is now
+    /// enabled by default"). A splicing node upgraded across it must lose
+    /// the flag, and one that does not splice never gets it.
+    #[test]
+    fn splicing_gets_its_flag_only_before_v26_04() {
+        let mut node = NodeConfig::named("alice");
+        assert!(!has(
+            &args("v25.05", &node, false),
+            "--experimental-splicing"
+        ));
+        node.splicing = true;
+        assert!(has(
+            &args("v24.11", &node, false),
+            "--experimental-splicing"
+        ));
+        assert!(has(
+            &args("v25.09.1", &node, true),
+            "--experimental-splicing"
+        ));
+        assert!(!has(
+            &args("v26.04", &node, true),
+            "--experimental-splicing"
+        ));
+        assert!(!has(
+            &args("v26.06.6", &node, true),
+            "--experimental-splicing"
+        ));
     }
 
     #[test]

@@ -121,6 +121,10 @@ pub struct Features {
     pub mnemonic_hsm_secret: bool,
     /// `database-upgrade` option exists.
     pub database_upgrade_option: bool,
+    /// Splicing is on without `experimental-splicing` (v26.04 made it the
+    /// default and deprecated the flag: given, it stops lightningd unless
+    /// deprecated APIs are allowed).
+    pub splicing_by_default: bool,
 }
 
 impl Features {
@@ -134,6 +138,7 @@ impl Features {
             legacy_pay_removed: v.at_least(27, 3),
             mnemonic_hsm_secret: v.at_least(25, 12),
             database_upgrade_option: v.at_least(22, 11),
+            splicing_by_default: v.at_least(26, 4),
         }
     }
 }

@@ -354,6 +354,7 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
         developer: n.developer,
         xpay: n.xpay,
         reconnect: n.reconnect,
+        splicing: n.splicing,
         extra: n.options.clone(),
         wallet: None,
     }

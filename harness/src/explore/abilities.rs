@@ -93,6 +93,10 @@ pub struct Abilities {
     pub xpay_off: bool,
     /// BOLT12 offers are on by default on both sides (v24.11+).
     pub offers: bool,
+    /// Splices on base (v24.11+ on every version of the path: their
+    /// `splice_init`/`splice_update`/`splice_signed` are the same through
+    /// v26.06; the nodes are started with `splicing = true`).
+    pub splices: bool,
     /// electrs is installed: programs end with a chain-witness check of
     /// every node (one more oracle: lightningd's funds against the chain).
     pub witness: bool,
@@ -119,6 +123,7 @@ impl Abilities {
             xpay_on: true,
             xpay_off: true,
             offers: true,
+            splices: true,
             witness: true,
             via: 0,
             postgres: true,
@@ -137,6 +142,7 @@ impl Abilities {
             can.xpay_on &= h.xpay_on;
             can.xpay_off &= h.xpay_off;
             can.offers &= h.offers;
+            can.splices &= h.splices;
             can.checks.retain(|c| h.checks.contains(c));
         }
         can.via = versions.len().saturating_sub(2);
@@ -155,6 +161,7 @@ impl Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
+            splices: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
             via: 0,
             postgres: false,

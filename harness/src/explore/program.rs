@@ -15,7 +15,9 @@
 //! across the line (announced channels only), restarts, kills, a keysend
 //! racing its payer's own restart (a `parallel` step, see [`Op::Race`]),
 //! mutual closes, unilateral closes (on candidate only, see [`Op::Close`]),
-//! mining. Ops after a close never use that channel.
+//! a unilateral close with an HTLC in flight on base, left on chain for
+//! the upgraded nodes to resolve ([`Op::StrandedClose`]), splices on base
+//! ([`Op::Splice`]), mining. Ops after a close never use that channel.
 
 pub use super::abilities::{Abilities, StateCheck};
 use rand::{Rng, SeedableRng};
@@ -77,6 +79,28 @@ pub enum Op {
         chan: usize,
         unilateral: bool,
     },
+    /// Channel `chan` closed by its funder with an HTLC of
+    /// [`STRAND_MSAT`]` + msat` in flight to the peer, which is killed
+    /// under it (as `scenarios/crash-force-close.toml` does by hand). The
+    /// HTLC stays on chain until its timeout or the payee's claim, so when
+    /// drawn on base it is the upgraded onchaind that resolves it: the
+    /// program ends mining until every output is swept. Its sweeps and the
+    /// pending payment move what some state checks compare, so those are
+    /// left out ([`Program::upgrade_checks`]).
+    StrandedClose {
+        chan: usize,
+        msat: u64,
+    },
+    /// Channel `chan`'s funder splices [`SPLICE_OUT_SAT`] out of it to its
+    /// own wallet (`splice_init`, `splice_update` until the commitments
+    /// are secured, `splice_signed`), confirmed and locked on both ends.
+    /// On base only: the upgraded binary must load the spliced channel
+    /// (its new funding outpoint, its inflight history) and go on using
+    /// it; a splice between two versions would test the experimental
+    /// protocol's compatibility, which CLN does not promise before v26.04.
+    Splice {
+        chan: usize,
+    },
     Mine {
         blocks: u64,
     },
@@ -88,7 +112,9 @@ impl Op {
             Op::Keysend { from, to, .. } | Op::Race { from, to, .. } => vec![from, to],
             Op::Pay { payer, payee, .. } | Op::Offer { payer, payee, .. } => vec![payer, payee],
             Op::Restart { node } | Op::Kill { node } => vec![node],
-            Op::Close { chan, .. } => vec![channels[chan].a, channels[chan].b],
+            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } | Op::Splice { chan } => {
+                vec![channels[chan].a, channels[chan].b]
+            }
             Op::Mine { .. } => vec![],
         }
     }
@@ -97,7 +123,10 @@ impl Op {
     /// above all other traffic (see [`RACE_MSAT`]).
     fn msat_mut(&mut self) -> Option<&mut u64> {
         match self {
-            Op::Keysend { msat, .. } | Op::Pay { msat, .. } | Op::Offer { msat, .. } => Some(msat),
+            Op::Keysend { msat, .. }
+            | Op::Pay { msat, .. }
+            | Op::Offer { msat, .. }
+            | Op::StrandedClose { msat, .. } => Some(msat),
             _ => None,
         }
     }
@@ -144,6 +173,26 @@ const _: () = assert!(RACE_MSAT > MAX_PAYMENT_MSAT);
 /// The largest payment of the other traffic.
 const MAX_PAYMENT_MSAT: u64 = 50_000;
 
+/// A stranded HTLC pays this much more than its drawn amount: far above
+/// the dust limit, so the HTLC is an output of the closing commitment and
+/// onchaind has to resolve it (a dust HTLC would only go to fees).
+pub const STRAND_MSAT: u64 = 20_000_000;
+
+/// The stranded HTLC's CLTV delta: past the payee's `cltv-final` (5), and
+/// short, so its timeout comes within a few dozen mined blocks.
+pub const STRAND_CLTV: u64 = 10;
+
+/// What a splice takes out of its channel to the funder's wallet: twice
+/// the largest payment, so a channel keeps room for every op after it
+/// (a funder's side starts at 700 000 sat, and at most six ops run on
+/// base).
+pub const SPLICE_OUT_SAT: u64 = 100_000;
+
+/// What the channel pays on top for the splice transaction's fee. CLN's
+/// own tests pay 5 000 to 5 801 sat at regtest's fallback feerate; the
+/// rest of the margin is fee too (CLN sets no ceiling on it).
+pub const SPLICE_FEE_SAT: u64 = 10_000;
+
 /// One program in this many runs on PostgreSQL, where it can: enough to
 /// cover the backend (its migrations and queries differ from SQLite's)
 /// without paying its slower commits on every run.
@@ -169,6 +218,29 @@ impl Program {
             witness: false,
             ..self.clone()
         }
+    }
+
+    /// The state checks around the upgrades. An HTLC stranded on chain on
+    /// base (see [`Op::StrandedClose`]) is resolved whenever its timeout or
+    /// its payee's claim comes, upgrade or not: it moves the wallet's funds
+    /// and its payment's status, and keeps the closed channel's HTLC listed
+    /// (the balance check waits for none). Those checks are left out.
+    pub fn upgrade_checks(&self) -> Vec<StateCheck> {
+        let stranded = self
+            .before
+            .iter()
+            .any(|o| matches!(o, Op::StrandedClose { .. }));
+        self.checks
+            .iter()
+            .copied()
+            .filter(|c| {
+                !stranded
+                    || !matches!(
+                        c,
+                        StateCheck::Funds | StateCheck::Payments | StateCheck::Balances
+                    )
+            })
+            .collect()
     }
 }
 
@@ -236,10 +308,18 @@ fn op(
             16 if !open_chans.is_empty() => {
                 let chan = open_chans[rng.gen_range(0..open_chans.len())];
                 open[chan] = false;
+                // A third of the closes on base leave an HTLC on chain.
+                if !on_candidate && rng.gen_range(0..3) == 0 {
+                    return Op::StrandedClose { chan, msat };
+                }
                 return Op::Close {
                     chan,
                     unilateral: on_candidate && rng.gen_bool(0.5),
                 };
+            }
+            17 if can.splices && !on_candidate && !open_chans.is_empty() => {
+                let chan = open_chans[rng.gen_range(0..open_chans.len())];
+                return Op::Splice { chan };
             }
             17..=19 => {
                 return Op::Mine {
@@ -328,7 +408,10 @@ pub fn is_valid(p: &Program) -> bool {
         | Op::Offer {
             payer: x, payee: y, ..
         } => route(&p.channels, open, x, y).is_some(),
-        Op::Close { chan, .. } => chan < open.len() && std::mem::replace(&mut open[chan], false),
+        Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
+            chan < open.len() && std::mem::replace(&mut open[chan], false)
+        }
+        Op::Splice { chan } => chan < open.len() && open[chan],
         _ => true,
     };
     p.before.iter().all(|o| {
@@ -366,7 +449,9 @@ fn without_node(p: &Program, drop: usize) -> Option<Program> {
                 *y -= shift;
             }
             Op::Restart { node } | Op::Kill { node } => *node -= shift,
-            Op::Close { chan, .. } => *chan -= shift,
+            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } | Op::Splice { chan } => {
+                *chan -= shift
+            }
             Op::Mine { .. } => {}
         }
         o
@@ -504,11 +589,19 @@ fn simpler_settings(p: &Program) -> Vec<Program> {
     if q != *p {
         out.push(q);
     }
-    // Does the finding need the race, or only the restart?
+    // Does the finding need the race, or only the restart? The HTLC left
+    // on chain, or only the close?
     let mut q = p.clone();
     for o in q.before.iter_mut().chain(q.after.iter_mut()) {
-        if let Op::Race { from, .. } = *o {
-            *o = Op::Restart { node: from };
+        match *o {
+            Op::Race { from, .. } => *o = Op::Restart { node: from },
+            Op::StrandedClose { chan, .. } => {
+                *o = Op::Close {
+                    chan,
+                    unilateral: false,
+                }
+            }
+            _ => {}
         }
     }
     if q != *p {
@@ -577,6 +670,8 @@ mod tests {
         assert!(seen(&|o| matches!(o, Op::Offer { .. })));
         assert!(seen(&|o| matches!(o, Op::Kill { .. })));
         assert!(seen(&|o| matches!(o, Op::Race { .. })));
+        assert!(seen(&|o| matches!(o, Op::StrandedClose { .. })));
+        assert!(seen(&|o| matches!(o, Op::Splice { .. })));
         assert!(seen(&|o| matches!(o, Op::Restart { .. })));
         assert!(seen(&|o| matches!(
             o,

@@ -2,7 +2,10 @@
 //! which channels are still open, so nothing reconnects a closed channel),
 //! the state saved before each upgrade and compared after it, check-db.
 
-use super::program::{Chan, Op, Program, StateCheck, NAMES, RACE_MSAT};
+use super::program::{
+    Chan, Op, Program, StateCheck, NAMES, RACE_MSAT, SPLICE_FEE_SAT, SPLICE_OUT_SAT, STRAND_CLTV,
+    STRAND_MSAT,
+};
 
 /// Renders ops in order, knowing which channels are still open.
 struct Renderer<'a> {
@@ -11,6 +14,9 @@ struct Renderer<'a> {
     open: Vec<bool>,
     /// Numbers the saved values (invoices, offers, closes).
     n: usize,
+    /// Nodes with an HTLC left on chain ([`Op::StrandedClose`]): the
+    /// program ends mining until each has swept every output.
+    stranded: Vec<usize>,
 }
 
 impl Renderer<'_> {
@@ -93,10 +99,104 @@ impl Renderer<'_> {
                     "{{ wait_channel = \"{b}\", peer = \"{a}\", state = \"ONCHAIN\" }}"
                 ));
             }
+            Op::StrandedClose { chan, msat } => self.stranded_close(chan, STRAND_MSAT + msat),
+            Op::Splice { chan } => self.splice_out(chan),
             Op::Mine { blocks } => {
                 self.settle();
                 self.push(format!("{{ mine = {blocks} }}"));
             }
+        }
+    }
+
+    /// `a` pays `b`'s invoice over channel `chan` by `sendpay` (which
+    /// returns once the HTLC is on its way), `b` is killed under it, and
+    /// `a` closes unilaterally: the closing commitment carries the HTLC,
+    /// whichever side had committed it. `b` comes back (its onchaind sees
+    /// the close); both ends must resolve the HTLC on chain, later.
+    fn stranded_close(&mut self, chan: usize, msat: u64) {
+        self.n += 1;
+        let n = self.n;
+        let (ai, bi) = (self.channels[chan].a, self.channels[chan].b);
+        let (a, b) = (NAMES[ai], NAMES[bi]);
+        self.open[chan] = false;
+        for node in [ai, bi] {
+            if !self.stranded.contains(&node) {
+                self.stranded.push(node);
+            }
+        }
+        self.push(format!("{{ invoice = \"{b}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"ch{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"sendpay\", params = {{ payment_hash = \"${{inv{n}.payment_hash}}\", payment_secret = \"${{inv{n}.payment_secret}}\", route = [{{ id = \"${{{b}.id}}\", channel = \"${{ch{n}.channels[0].short_channel_id}}\", amount_msat = {msat}, delay = {STRAND_CLTV} }}] }} }}"));
+        self.push(format!("{{ kill = \"{b}\" }}"));
+        self.push(format!(
+            "{{ force_close = \"{a}\", peer = \"{b}\", save = \"close{n}\" }}"
+        ));
+        self.push(format!(
+            "{{ wait_mempool = 1, txid = \"${{close{n}.txid}}\" }}"
+        ));
+        self.push("{ mine = 1 }".into());
+        self.push(format!("{{ start = \"{b}\" }}"));
+        self.reconnect(bi);
+        self.push(format!(
+            "{{ wait_channel = \"{a}\", peer = \"{b}\", state = \"ONCHAIN\" }}"
+        ));
+        self.push(format!(
+            "{{ wait_channel = \"{b}\", peer = \"{a}\", state = \"ONCHAIN\" }}"
+        ));
+    }
+
+    /// The funder splices [`SPLICE_OUT_SAT`] out to its own wallet, as
+    /// CLN's `test_splice_out` does: `splice_init` with a PSBT holding the
+    /// output, `splice_update` twice (the second secures the commitments),
+    /// `splice_signed`. Six blocks lock it; with three nodes an announced
+    /// channel's new short id must reach every node's gossip before
+    /// anything routes across it.
+    fn splice_out(&mut self, chan: usize) {
+        self.settle();
+        self.n += 1;
+        let n = self.n;
+        let c = self.channels[chan];
+        let (a, b) = (NAMES[c.a], NAMES[c.b]);
+        let id = format!("${{sp{n}.channels[0].channel_id}}");
+        self.push(format!("{{ rpc = \"{a}\", method = \"addpsbtoutput\", params = {{ satoshi = {SPLICE_OUT_SAT} }}, save = \"out{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"sp{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"splice_init\", params = {{ channel_id = \"{id}\", relative_amount = -{}, initialpsbt = \"${{out{n}.psbt}}\" }}, save = \"init{n}\" }}", SPLICE_OUT_SAT + SPLICE_FEE_SAT));
+        self.push(format!("{{ rpc = \"{a}\", method = \"splice_update\", params = {{ channel_id = \"{id}\", psbt = \"${{init{n}.psbt}}\" }}, save = \"upd{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"splice_update\", params = {{ channel_id = \"{id}\", psbt = \"${{upd{n}.psbt}}\" }}, save = \"sec{n}\", expect.fields = [{{ path = \"commitments_secured\", equals = true }}] }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"splice_signed\", params = {{ channel_id = \"{id}\", psbt = \"${{sec{n}.psbt}}\" }}, save = \"splice{n}\" }}"));
+        self.push(format!(
+            "{{ wait_mempool = 1, txid = \"${{splice{n}.txid}}\" }}"
+        ));
+        self.push("{ mine = 6 }".into());
+        for (x, y) in [(a, b), (b, a)] {
+            self.push(format!(
+                "{{ wait_channel = \"{x}\", peer = \"{y}\", state = \"CHANNELD_NORMAL\" }}"
+            ));
+        }
+        if c.announce && self.channels.len() > 1 {
+            self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"spliced{n}\" }}"));
+            for node in NAMES.iter().take(self.channels.len() + 1) {
+                self.push(format!("{{ wait_rpc = \"{node}\", method = \"listchannels\", params = {{ short_channel_id = \"${{spliced{n}.channels[0].short_channel_id}}\" }}, until = {{ path = \"channels\", count = 2 }} }}"));
+            }
+        }
+    }
+
+    /// Blocks mined one by one until every node with an HTLC left on chain
+    /// has resolved and swept every output: the HTLC's timeout (or its
+    /// payee's claim), then each `to_self_delay`.
+    fn sweep_stranded(&mut self) {
+        if self.stranded.is_empty() {
+            return;
+        }
+        self.out
+            .push("  # every HTLC left on chain resolved, every output swept".into());
+        self.settle();
+        for node in self.stranded.clone() {
+            self.push(format!(
+                "{{ wait_swept = \"{}\", max_blocks = {} }}",
+                NAMES[node],
+                STRAND_CLTV + 50
+            ));
         }
     }
 
@@ -143,7 +243,8 @@ impl Renderer<'_> {
     /// comparison, check-db of the database it left, and its channels back.
     fn upgrade(&mut self, node: usize, role: &str, p: &Program) {
         let name = NAMES[node];
-        if p.checks.is_empty() {
+        let checks = p.upgrade_checks();
+        if checks.is_empty() {
             self.out.push(format!(
                 "  # {name} upgrades onto {role} over the same lightning-dir"
             ));
@@ -151,10 +252,10 @@ impl Renderer<'_> {
             self.out.push(format!(
                 "  # {name}: what must survive, then the upgrade onto {role}"
             ));
-            self.save_state(node, &p.checks);
+            self.save_state(node, &checks);
         }
         self.push(format!("{{ upgrade = \"{name}\", role = \"{role}\" }}"));
-        self.check_state(node, &p.checks);
+        self.check_state(node, &checks);
         if p.db_check {
             self.push(format!("{{ stop = \"{name}\" }}"));
             self.push(format!("{{ check_db = \"{name}\", soft = true }}"));
@@ -266,6 +367,13 @@ pub fn upgrade_roles(p: &Program) -> Vec<String> {
 
 /// The program as a compact scenario file, with comments saying what each part is.
 pub fn render(p: &Program, finding: Option<&str>) -> String {
+    render_with(p, finding, true)
+}
+
+/// With `ending`, the program's closing steps too (the stranded HTLCs'
+/// sweeps, the witness), which follow every op: without them, the step
+/// count of the ops alone.
+fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
     let mut out = vec![format!("name = \"explore-{}\"", p.seed)];
     let what = finding.map_or_else(
         || "a generated upgrade program".to_string(),
@@ -276,13 +384,21 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
         crate::text::truncate(&what, 150)
     ));
     out.push(format!("# cln-harness explore --seed {} (run with --lightningd base=... --lightningd candidate=...)", p.seed));
+    // Only programs that splice start their nodes splicing: the flag
+    // changes what they advertise, and so every other program's setup.
+    let splices = p
+        .before
+        .iter()
+        .chain(&p.after)
+        .any(|o| matches!(o, Op::Splice { .. }));
     let nodes: Vec<String> = p
         .xpay
         .iter()
         .enumerate()
-        .map(|(i, x)| match x {
-            Some(m) => format!("{} = {{ role = \"base\", xpay = \"{m}\" }}", NAMES[i]),
-            None => format!("{} = {{ role = \"base\" }}", NAMES[i]),
+        .map(|(i, x)| {
+            let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
+            let splicing = if splices { ", splicing = true" } else { "" };
+            format!("{} = {{ role = \"base\"{xpay}{splicing} }}", NAMES[i])
         })
         .collect();
     out.push(format!("nodes = {{ {} }}", nodes.join(", ")));
@@ -314,6 +430,7 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
         channels: &p.channels,
         open: vec![true; p.channels.len()],
         n: 0,
+        stranded: vec![],
     };
     if !p.before.is_empty() {
         r.out.push("  # traffic on base".into());
@@ -333,7 +450,10 @@ pub fn render(p: &Program, finding: Option<&str>) -> String {
     for o in &p.after {
         r.op(o);
     }
-    if p.witness {
+    if ending {
+        r.sweep_stranded();
+    }
+    if p.witness && ending {
         r.out.push(
             "  # the chain witness: each node's funds as lightningd claims them, against electrs"
                 .into(),
@@ -377,7 +497,7 @@ pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
         }));
     let whole = step_count(&render(p, None));
     for q in prefixes {
-        let n = step_count(&render(&q, None));
+        let n = step_count(&render_with(&q, None, false));
         if n >= step {
             return (n < whole && super::program::is_valid(&q)).then_some(q);
         }
@@ -388,7 +508,7 @@ pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explore::program::{generate, Abilities};
+    use crate::explore::program::{generate, shrink_candidates, Abilities};
 
     /// `--via`: one database through several upgrades, each hop with its
     /// own saved state, comparison and check-db, in the order given.
@@ -518,6 +638,102 @@ mod tests {
         let reconnect = rest.find(&format!("{{ connect = \"{f}\"")).unwrap();
         let settled = rest.find("htlcs\", count = 0").unwrap();
         assert!(reconnect < settled, "{text}");
+    }
+
+    /// The issue: "a unilateral close with HTLCs in flight, resolved on
+    /// chain after the upgrade". On base the payee dies under a `sendpay`
+    /// and the payer closes; the upgrade follows with the HTLC still on
+    /// chain, and the program ends mining until both ends swept every
+    /// output. The checks the resolution moves are left out.
+    /// The issue: "splices". A program that splices starts every node with
+    /// `splicing = true` (the version-gated flag), splices out on base as
+    /// CLN's own test does, locks it on both ends before anything else,
+    /// and only then upgrades; a program that does not splice never
+    /// asks for it, and no splice is drawn on candidate.
+    #[test]
+    fn a_splice_on_base_is_locked_on_both_ends_before_the_upgrade() {
+        let programs: Vec<Program> = (0..400).map(|s| generate(s, 3, &all())).collect();
+        let spliced = |p: &Program| p.before.iter().any(|o| matches!(o, Op::Splice { .. }));
+        let p = programs
+            .iter()
+            .find(|p| spliced(p))
+            .expect("a splice in 400 seeds");
+        assert!(programs
+            .iter()
+            .all(|p| !p.after.iter().any(|o| matches!(o, Op::Splice { .. }))));
+        let text = render(p, None);
+        crate::scenario::from_str("s.toml", &text).unwrap();
+        assert_eq!(text.matches("splicing = true").count(), p.nodes(), "{text}");
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
+        };
+        let init = at("method = \"splice_init\"");
+        let secured = at("path = \"commitments_secured\", equals = true");
+        let signed = at("method = \"splice_signed\"");
+        let normal = init + text[init..].find("state = \"CHANNELD_NORMAL\"").unwrap();
+        let upgraded = at("{ upgrade = ");
+        assert!(init < secured && secured < signed && signed < normal && normal < upgraded);
+        let plain = programs.iter().find(|p| !spliced(p)).unwrap();
+        assert!(!render(plain, None).contains("splicing"));
+        let none = Abilities {
+            splices: false,
+            ..all()
+        };
+        assert!((0..400).all(|s| !spliced(&generate(s, 3, &none))));
+    }
+
+    #[test]
+    fn an_htlc_stranded_on_chain_on_base_is_swept_after_the_upgrade() {
+        let p = (0..600)
+            .map(|s| generate(s, 3, &all()))
+            .find(|p| {
+                p.before
+                    .iter()
+                    .any(|o| matches!(o, Op::StrandedClose { .. }))
+            })
+            .expect("a stranded close in 600 seeds");
+        let Some(&Op::StrandedClose { chan, msat }) = p
+            .before
+            .iter()
+            .find(|o| matches!(o, Op::StrandedClose { .. }))
+        else {
+            unreachable!()
+        };
+        let text = render(&p, None);
+        crate::scenario::from_str("s.toml", &text).unwrap();
+        let (a, b) = (NAMES[p.channels[chan].a], NAMES[p.channels[chan].b]);
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
+        };
+        let sent = at(&format!(
+            "amount_msat = {}, delay = {STRAND_CLTV} }}] }} }}",
+            STRAND_MSAT + msat
+        ));
+        let killed = at(&format!("{{ kill = \"{b}\" }}"));
+        let closed = at(&format!("{{ force_close = \"{a}\", peer = \"{b}\""));
+        let upgraded = at("{ upgrade = ");
+        let swept_a = at(&format!("{{ wait_swept = \"{a}\""));
+        let swept_b = at(&format!("{{ wait_swept = \"{b}\""));
+        assert!(
+            sent < killed && killed < closed && closed < upgraded,
+            "{text}"
+        );
+        assert!(upgraded < swept_a && upgraded < swept_b, "{text}");
+        assert!(
+            !text.contains("_funds") && !text.contains("_pays"),
+            "{text}"
+        );
+        assert!(!p.upgrade_checks().contains(&StateCheck::Balances));
+        // The shrinker asks whether the HTLC matters, or only the close.
+        let mutual = Op::Close {
+            chan,
+            unilateral: false,
+        };
+        assert!(shrink_candidates(&p)
+            .iter()
+            .any(|q| q.before.contains(&mutual)));
     }
 
     #[test]

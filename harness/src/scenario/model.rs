@@ -84,6 +84,9 @@ pub struct NodeDecl {
     pub developer: bool,
     pub xpay: XpayMode,
     pub reconnect: bool,
+    /// `splicing = true`: splices allowed on every version (see
+    /// [`crate::options::NodeConfig::splicing`]).
+    pub splicing: bool,
     pub options: Vec<(String, Option<String>)>,
     /// This node's own `db` (wins over the scenario's and the run's).
     pub db: Option<crate::options::DbBackend>,

@@ -70,6 +70,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
     let role = f.opt_string("role")?.unwrap_or_else(|| "candidate".into());
     let developer = f.opt_bool("developer")?.unwrap_or(true);
     let reconnect = f.opt_bool("reconnect")?.unwrap_or(false);
+    let splicing = f.opt_bool("splicing")?.unwrap_or(false);
     let xpay = match f.take("xpay") {
         None => XpayMode::Default,
         Some(v) => match &v.kind {
@@ -118,6 +119,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
         developer,
         xpay,
         reconnect,
+        splicing,
         options,
         db,
     })
@@ -162,6 +164,7 @@ pub(super) fn nodes(src: &Source, declared: Option<&Tv>) -> R<Vec<NodeDecl>> {
                 developer: true,
                 xpay: XpayMode::Default,
                 reconnect: false,
+                splicing: false,
                 options: vec![],
                 db: None,
             })
