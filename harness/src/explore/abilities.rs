@@ -97,6 +97,9 @@ pub struct Abilities {
     /// `splice_init`/`splice_update`/`splice_signed` are the same through
     /// v26.06; the nodes are started with `splicing = true`).
     pub splices: bool,
+    /// Dual-funded opens (`experimental-dual-fund`, the funder plugin's
+    /// `match` policy: v24.11+ on every version of the path).
+    pub dual_fund: bool,
     /// electrs is installed: programs end with a chain-witness check of
     /// every node (one more oracle: lightningd's funds against the chain).
     pub witness: bool,
@@ -124,6 +127,7 @@ impl Abilities {
             xpay_off: true,
             offers: true,
             splices: true,
+            dual_fund: true,
             witness: true,
             via: 0,
             postgres: true,
@@ -143,6 +147,7 @@ impl Abilities {
             can.xpay_off &= h.xpay_off;
             can.offers &= h.offers;
             can.splices &= h.splices;
+            can.dual_fund &= h.dual_fund;
             can.checks.retain(|c| h.checks.contains(c));
         }
         can.via = versions.len().saturating_sub(2);
@@ -162,6 +167,7 @@ impl Abilities {
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
             splices: base.at_least(24, 11) && candidate.at_least(24, 11),
+            dual_fund: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
             via: 0,
             postgres: false,

@@ -152,6 +152,13 @@ pub struct Program {
     pub witness: bool,
     /// Every node's database on PostgreSQL (`db = "postgres"`).
     pub postgres: bool,
+    /// The channels are dual-funded ([`DUAL_FUND_SHARE`]): every node
+    /// runs `experimental-dual-fund` and CLN's funder plugin matching what
+    /// its peer puts in, and each funder opens with `fundchannel` (the v2
+    /// open protocol, both wallets' inputs in the funding transaction)
+    /// instead of the harness's cached setup. Both sides' contributions
+    /// replace the push a v2 open cannot make.
+    pub dual_funded: bool,
     /// How many `via` releases the upgraded nodes go through before
     /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
     pub via: usize,
@@ -197,6 +204,11 @@ pub const SPLICE_FEE_SAT: u64 = 10_000;
 /// cover the backend (its migrations and queries differ from SQLite's)
 /// without paying its slower commits on every run.
 pub const POSTGRES_SHARE: u64 = 6;
+
+/// One program in this many opens its channels dual-funded, where every
+/// version of the path can: its setup is funded and confirmed from scratch
+/// (no setup cache), so not more.
+pub const DUAL_FUND_SHARE: u64 = 5;
 
 impl Program {
     pub fn nodes(&self) -> usize {
@@ -376,6 +388,8 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         // program stays what it was before PostgreSQL was a choice.
         postgres: can.postgres
             && ChaCha8Rng::seed_from_u64(seed ^ 0x5067_5351).gen_range(0..POSTGRES_SHARE) == 0,
+        dual_funded: can.dual_fund
+            && ChaCha8Rng::seed_from_u64(seed ^ 0x4475_616c).gen_range(0..DUAL_FUND_SHARE) == 0,
         via: can.via,
         broken_log: can.allowed_broken.clone(),
     };
@@ -513,6 +527,12 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
     if p.postgres {
         out.push(Program {
             postgres: false,
+            ..p.clone()
+        });
+    }
+    if p.dual_funded {
+        out.push(Program {
+            dual_funded: false,
             ..p.clone()
         });
     }
@@ -827,6 +847,7 @@ mod tests {
                             + usize::from(p.db_check)
                             + usize::from(p.witness)
                             + usize::from(p.postgres)
+                            + usize::from(p.dual_funded)
                             + p.via,
                         msat + sat,
                     )
@@ -880,6 +901,7 @@ mod tests {
             db_check: false,
             witness: false,
             postgres: false,
+            dual_funded: false,
             via: 0,
             broken_log: vec![],
         };

@@ -181,6 +181,49 @@ impl Renderer<'_> {
         }
     }
 
+    /// The channels opened dual-funded, in place of the harness's setup:
+    /// each node's wallet funded once per channel it is on (a node that
+    /// both accepts and funds needs a confirmed coin for each), each
+    /// funder's `fundchannel` (v2, since both ends run
+    /// `experimental-dual-fund`; the peer's funder plugin matches its
+    /// amount), six blocks, `CHANNELD_NORMAL` on both ends, and with three
+    /// nodes every announced channel in every node's gossip.
+    fn dual_funded_opens(&mut self) {
+        self.out
+            .push("  # the channels, dual-funded: each peer puts in as much as the funder".into());
+        let nodes = self.channels.len() + 1;
+        for (i, name) in NAMES.iter().enumerate().take(nodes) {
+            let coins = self
+                .channels
+                .iter()
+                .filter(|c| c.a == i || c.b == i)
+                .count();
+            for _ in 0..coins {
+                self.push(format!("{{ fund = \"{name}\" }}"));
+            }
+        }
+        for c in self.channels {
+            let (a, b) = (NAMES[c.a], NAMES[c.b]);
+            self.push(format!("{{ connect = \"{a}\", peer = \"{b}\" }}"));
+            self.push(format!("{{ rpc = \"{a}\", method = \"fundchannel\", params = {{ id = \"${{{b}.id}}\", amount = {}, announce = {} }} }}", c.sat, c.announce));
+        }
+        self.push("{ mine = 6 }".into());
+        for c in self.channels {
+            let (a, b) = (NAMES[c.a], NAMES[c.b]);
+            for (x, y) in [(a, b), (b, a)] {
+                self.push(format!(
+                    "{{ wait_channel = \"{x}\", peer = \"{y}\", state = \"CHANNELD_NORMAL\" }}"
+                ));
+            }
+        }
+        let announced = self.channels.iter().filter(|c| c.announce).count();
+        if nodes > 2 && announced > 0 {
+            for name in NAMES.iter().take(nodes) {
+                self.push(format!("{{ wait_rpc = \"{name}\", method = \"listchannels\", until = {{ path = \"channels\", where = {{ public = true }}, count = {} }} }}", 2 * announced));
+            }
+        }
+    }
+
     /// Blocks mined one by one until every node with an HTLC left on chain
     /// has resolved and swept every output: the HTLC's timeout (or its
     /// payee's claim), then each `to_self_delay`.
@@ -365,6 +408,56 @@ pub fn upgrade_roles(p: &Program) -> Vec<String> {
         .collect()
 }
 
+/// The node flags and options a dual-funded program's nodes run with: v2
+/// opens, and CLN's funder plugin putting in as much as the funder does
+/// (not only for liquidity ads, its default).
+const DUAL_FUND_NODE: &str = "flags = [\"experimental-dual-fund\"], options = { funder-policy = \"match\", funder-policy-mod = 100, funder-lease-requests-only = false }";
+
+/// The nodes, and the channels the harness's setup opens (none when the
+/// program opens them itself, dual-funded).
+fn topology(p: &Program) -> Vec<String> {
+    // Only programs that splice start their nodes splicing: the flag
+    // changes what they advertise, and so every other program's setup.
+    let splices = p
+        .before
+        .iter()
+        .chain(&p.after)
+        .any(|o| matches!(o, Op::Splice { .. }));
+    let nodes: Vec<String> = p
+        .xpay
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
+            let splicing = if splices { ", splicing = true" } else { "" };
+            let dual = if p.dual_funded {
+                format!(", {DUAL_FUND_NODE}")
+            } else {
+                String::new()
+            };
+            format!("{} = {{ role = \"base\"{xpay}{splicing}{dual} }}", NAMES[i])
+        })
+        .collect();
+    let mut out = vec![format!("nodes = {{ {} }}", nodes.join(", "))];
+    if p.dual_funded {
+        out.push("setup = \"manual\"".into());
+        return out;
+    }
+    let chans: Vec<String> = p
+        .channels
+        .iter()
+        .map(|c| {
+            let private = if c.announce { "" } else { ", announce = false" };
+            format!(
+                "{{ from = \"{}\", to = \"{}\", amount_sat = {}, push_msat = {}{private} }}",
+                NAMES[c.a], NAMES[c.b], c.sat, c.push_msat
+            )
+        })
+        .collect();
+    out.push(format!("channels = [{}]", chans.join(", ")));
+    out
+}
+
 /// The program as a compact scenario file, with comments saying what each part is.
 pub fn render(p: &Program, finding: Option<&str>) -> String {
     render_with(p, finding, true)
@@ -384,36 +477,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
         crate::text::truncate(&what, 150)
     ));
     out.push(format!("# cln-harness explore --seed {} (run with --lightningd base=... --lightningd candidate=...)", p.seed));
-    // Only programs that splice start their nodes splicing: the flag
-    // changes what they advertise, and so every other program's setup.
-    let splices = p
-        .before
-        .iter()
-        .chain(&p.after)
-        .any(|o| matches!(o, Op::Splice { .. }));
-    let nodes: Vec<String> = p
-        .xpay
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
-            let splicing = if splices { ", splicing = true" } else { "" };
-            format!("{} = {{ role = \"base\"{xpay}{splicing} }}", NAMES[i])
-        })
-        .collect();
-    out.push(format!("nodes = {{ {} }}", nodes.join(", ")));
-    let chans: Vec<String> = p
-        .channels
-        .iter()
-        .map(|c| {
-            let private = if c.announce { "" } else { ", announce = false" };
-            format!(
-                "{{ from = \"{}\", to = \"{}\", amount_sat = {}, push_msat = {}{private} }}",
-                NAMES[c.a], NAMES[c.b], c.sat, c.push_msat
-            )
-        })
-        .collect();
-    out.push(format!("channels = [{}]", chans.join(", ")));
+    out.extend(topology(p));
     if p.witness {
         out.push("witness = true".into());
     }
@@ -432,6 +496,9 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
         n: 0,
         stranded: vec![],
     };
+    if p.dual_funded {
+        r.dual_funded_opens();
+    }
     if !p.before.is_empty() {
         r.out.push("  # traffic on base".into());
     }
@@ -681,6 +748,39 @@ mod tests {
             ..all()
         };
         assert!((0..400).all(|s| !spliced(&generate(s, 3, &none))));
+    }
+
+    /// The issue: "dual-funded opens". A share of programs open their
+    /// channels themselves, v2, on nodes whose funder plugin matches the
+    /// funder's amount; a node on two channels gets a coin for each.
+    #[test]
+    fn a_share_of_programs_open_their_channels_dual_funded() {
+        let programs: Vec<Program> = (0..200).map(|s| generate(s, 3, &all())).collect();
+        let dual = programs
+            .iter()
+            .filter(|p| p.dual_funded)
+            .find(|p| p.nodes() == 3)
+            .expect("a dual-funded line of three in 200 seeds");
+        let share = programs.iter().filter(|p| p.dual_funded).count();
+        assert!((20..=60).contains(&share), "{share} of 200");
+        let text = render(dual, None);
+        let s = crate::scenario::from_str("s.toml", &text).unwrap();
+        assert!(s.channels.is_empty() && s.setup == crate::scenario::Setup::Manual);
+        for n in &s.nodes {
+            assert!(n.options.contains(&("experimental-dual-fund".into(), None)));
+            assert!(n
+                .options
+                .contains(&("funder-policy".into(), Some("match".into()))));
+        }
+        assert_eq!(text.matches("{ fund = \"bob\" }").count(), 2, "{text}");
+        assert_eq!(text.matches("{ fund = \"alice\" }").count(), 1, "{text}");
+        let opened = text.find("method = \"fundchannel\"").unwrap();
+        let traffic = text.find("# traffic on base").unwrap_or(text.len());
+        let normal = opened + text[opened..].find("state = \"CHANNELD_NORMAL\"").unwrap();
+        assert!(normal < traffic, "{text}");
+        let plain = programs.iter().find(|p| !p.dual_funded).unwrap();
+        assert!(!render(plain, None).contains("experimental-dual-fund"));
+        assert!(shrink_candidates(dual).iter().any(|q| !q.dual_funded));
     }
 
     #[test]
