@@ -24,6 +24,7 @@ pub mod node;
 pub mod options;
 pub mod outcome;
 pub mod paths;
+pub mod plugins;
 pub mod poll;
 pub mod ports;
 pub mod postgres;

@@ -73,6 +73,10 @@ pub struct NodeConfig {
     /// default and the flag would stop lightningd. Computed per start, so
     /// a node upgraded across v26.04 keeps splicing.
     pub splicing: bool,
+    /// Accept zero-conf opens: the harness's own plugin
+    /// ([`crate::plugins`]) answers the `openchannel` hook with
+    /// `mindepth` 0.
+    pub zero_conf: bool,
     /// `key` or `key=value`, passed last so they win over the harness's own.
     pub extra: Vec<(String, Option<String>)>,
     /// `--wallet=...` when the database is not the default SQLite file
@@ -88,6 +92,7 @@ impl NodeConfig {
             xpay: XpayMode::Default,
             reconnect: false,
             splicing: false,
+            zero_conf: false,
             extra: Vec::new(),
             wallet: None,
         }
@@ -186,6 +191,10 @@ pub fn lightningd_args(
     }
     if node.splicing && !f.splicing_by_default {
         set("experimental-splicing", None);
+    }
+    if node.zero_conf {
+        let plugin = crate::plugins::accept_zero_conf_path(&ctx.lightning_dir);
+        set("plugin", Some(plugin.display().to_string()));
     }
     set("disable-dns", None);
     set("cltv-delta", Some("6".into()));
@@ -341,6 +350,22 @@ mod tests {
     /// v26.06.6, `--experimental-splicing` stops lightningd ("is now
     /// enabled by default"). A splicing node upgraded across it must lose
     /// the flag, and one that does not splice never gets it.
+    /// A zero-conf acceptor runs the harness's own plugin, from its own
+    /// lightning-dir (never a shared path another run could rewrite).
+    #[test]
+    fn a_zero_conf_node_runs_the_harness_plugin_from_its_own_dir() {
+        let mut node = NodeConfig::named("bob");
+        assert!(!args("v25.05", &node, false)
+            .iter()
+            .any(|a| a.starts_with("--plugin=")));
+        node.zero_conf = true;
+        let a = args("v25.05", &node, false);
+        assert!(
+            has(&a, "--plugin=/t/alice/cln-harness-accept-zero-conf.py"),
+            "{a:?}"
+        );
+    }
+
     #[test]
     fn splicing_gets_its_flag_only_before_v26_04() {
         let mut node = NodeConfig::named("alice");

@@ -355,6 +355,7 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
         xpay: n.xpay,
         reconnect: n.reconnect,
         splicing: n.splicing,
+        zero_conf: n.zero_conf,
         extra: n.options.clone(),
         wallet: None,
     }

@@ -100,6 +100,9 @@ pub struct Abilities {
     /// Dual-funded opens (`experimental-dual-fund`, the funder plugin's
     /// `match` policy: v24.11+ on every version of the path).
     pub dual_fund: bool,
+    /// Zero-conf opens (`fundchannel mindepth=0` to a node whose
+    /// `openchannel` hook answers `mindepth` 0: v24.11+ on every version).
+    pub zero_conf: bool,
     /// electrs is installed: programs end with a chain-witness check of
     /// every node (one more oracle: lightningd's funds against the chain).
     pub witness: bool,
@@ -128,6 +131,7 @@ impl Abilities {
             offers: true,
             splices: true,
             dual_fund: true,
+            zero_conf: true,
             witness: true,
             via: 0,
             postgres: true,
@@ -148,6 +152,7 @@ impl Abilities {
             can.offers &= h.offers;
             can.splices &= h.splices;
             can.dual_fund &= h.dual_fund;
+            can.zero_conf &= h.zero_conf;
             can.checks.retain(|c| h.checks.contains(c));
         }
         can.via = versions.len().saturating_sub(2);
@@ -168,6 +173,7 @@ impl Abilities {
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
             splices: base.at_least(24, 11) && candidate.at_least(24, 11),
             dual_fund: base.at_least(24, 11) && candidate.at_least(24, 11),
+            zero_conf: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
             via: 0,
             postgres: false,

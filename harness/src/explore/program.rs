@@ -159,6 +159,13 @@ pub struct Program {
     /// instead of the harness's cached setup. Both sides' contributions
     /// replace the push a v2 open cannot make.
     pub dual_funded: bool,
+    /// The channels are zero-conf ([`ZERO_CONF_SHARE`], never with
+    /// `dual_funded`): every node accepts them (`zero_conf = true`), each
+    /// funder opens with `fundchannel mindepth=0`, and the traffic starts
+    /// with the funding still in the mempool, mined only by a later op.
+    /// Unannounced: nothing announces an unconfirmed channel, so traffic
+    /// stays between peers.
+    pub zero_conf: bool,
     /// How many `via` releases the upgraded nodes go through before
     /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
     pub via: usize,
@@ -209,6 +216,10 @@ pub const POSTGRES_SHARE: u64 = 6;
 /// version of the path can: its setup is funded and confirmed from scratch
 /// (no setup cache), so not more.
 pub const DUAL_FUND_SHARE: u64 = 5;
+
+/// One program in this many opens its channels zero-conf, where it can
+/// (also funded and opened from scratch).
+pub const ZERO_CONF_SHARE: u64 = 6;
 
 impl Program {
     pub fn nodes(&self) -> usize {
@@ -329,7 +340,8 @@ fn op(
                     unilateral: on_candidate && rng.gen_bool(0.5),
                 };
             }
-            17 if can.splices && !on_candidate && !open_chans.is_empty() => {
+            // Not on a zero-conf channel: its funding may still be unmined.
+            17 if can.splices && !p.zero_conf && !on_candidate && !open_chans.is_empty() => {
                 let chan = open_chans[rng.gen_range(0..open_chans.len())];
                 return Op::Splice { chan };
             }
@@ -361,6 +373,13 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         _ => None,
     };
     let xpay = vec![mode; nodes];
+    // Each from its own stream, as `postgres`.
+    let dual_funded = can.dual_fund
+        && ChaCha8Rng::seed_from_u64(seed ^ 0x4475_616c).gen_range(0..DUAL_FUND_SHARE) == 0;
+    let zero_conf = can.zero_conf
+        && !dual_funded
+        && (mode != Some("on") || can.xpay_unannounced)
+        && ChaCha8Rng::seed_from_u64(seed ^ 0x5a65_726f).gen_range(0..ZERO_CONF_SHARE) == 0;
     let channels: Vec<Chan> = (0..nodes - 1)
         .map(|i| {
             let sat = CHANNEL_SAT[i % CHANNEL_SAT.len()];
@@ -370,7 +389,9 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
                 sat,
                 push_msat: sat * 1000 / 100 * 30,
                 // Drawn either way, so each seed's other choices stay.
-                announce: rng.gen_range(0..4) != 0 || (mode == Some("on") && !can.xpay_unannounced),
+                announce: (rng.gen_range(0..4) != 0
+                    || (mode == Some("on") && !can.xpay_unannounced))
+                    && !zero_conf,
             }
         })
         .collect();
@@ -388,8 +409,8 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         // program stays what it was before PostgreSQL was a choice.
         postgres: can.postgres
             && ChaCha8Rng::seed_from_u64(seed ^ 0x5067_5351).gen_range(0..POSTGRES_SHARE) == 0,
-        dual_funded: can.dual_fund
-            && ChaCha8Rng::seed_from_u64(seed ^ 0x4475_616c).gen_range(0..DUAL_FUND_SHARE) == 0,
+        dual_funded,
+        zero_conf,
         via: can.via,
         broken_log: can.allowed_broken.clone(),
     };
@@ -536,6 +557,12 @@ pub fn shrink_candidates(p: &Program) -> Vec<Program> {
             ..p.clone()
         });
     }
+    if p.zero_conf {
+        out.push(Program {
+            zero_conf: false,
+            ..p.clone()
+        });
+    }
     // Straight onto candidate: does the finding need the releases between?
     if p.via > 0 {
         out.push(Program {
@@ -595,7 +622,8 @@ fn simpler_settings(p: &Program) -> Vec<Program> {
             ..p.clone()
         });
     }
-    if p.channels.iter().any(|c| !c.announce) {
+    // (A zero-conf channel stays unannounced: its funding may be unmined.)
+    if p.channels.iter().any(|c| !c.announce) && !p.zero_conf {
         let mut q = p.clone();
         q.channels.iter_mut().for_each(|c| c.announce = true);
         out.push(q);
@@ -848,6 +876,7 @@ mod tests {
                             + usize::from(p.witness)
                             + usize::from(p.postgres)
                             + usize::from(p.dual_funded)
+                            + usize::from(p.zero_conf)
                             + p.via,
                         msat + sat,
                     )
@@ -902,6 +931,7 @@ mod tests {
             witness: false,
             postgres: false,
             dual_funded: false,
+            zero_conf: false,
             via: 0,
             broken_log: vec![],
         };

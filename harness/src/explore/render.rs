@@ -224,6 +224,28 @@ impl Renderer<'_> {
         }
     }
 
+    /// The channels opened zero-conf, in place of the harness's setup: each
+    /// funder's wallet funded, `fundchannel mindepth=0` with the push, and
+    /// `CHANNELD_NORMAL` on both ends with the funding still unmined (the
+    /// first `mine` op confirms it, or none does).
+    fn zero_conf_opens(&mut self) {
+        self.out
+            .push("  # the channels, zero-conf: usable before their funding is mined".into());
+        for c in self.channels {
+            self.push(format!("{{ fund = \"{}\" }}", NAMES[c.a]));
+        }
+        for c in self.channels {
+            let (a, b) = (NAMES[c.a], NAMES[c.b]);
+            self.push(format!("{{ connect = \"{a}\", peer = \"{b}\" }}"));
+            self.push(format!("{{ rpc = \"{a}\", method = \"fundchannel\", params = {{ id = \"${{{b}.id}}\", amount = {}, announce = false, push_msat = {}, mindepth = 0 }} }}", c.sat, c.push_msat));
+            for (x, y) in [(a, b), (b, a)] {
+                self.push(format!(
+                    "{{ wait_channel = \"{x}\", peer = \"{y}\", state = \"CHANNELD_NORMAL\" }}"
+                ));
+            }
+        }
+    }
+
     /// Blocks mined one by one until every node with an HTLC left on chain
     /// has resolved and swept every output: the HTLC's timeout (or its
     /// payee's claim), then each `to_self_delay`.
@@ -430,16 +452,21 @@ fn topology(p: &Program) -> Vec<String> {
         .map(|(i, x)| {
             let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
             let splicing = if splices { ", splicing = true" } else { "" };
-            let dual = if p.dual_funded {
+            let opening = if p.dual_funded {
                 format!(", {DUAL_FUND_NODE}")
+            } else if p.zero_conf {
+                ", zero_conf = true".to_string()
             } else {
                 String::new()
             };
-            format!("{} = {{ role = \"base\"{xpay}{splicing}{dual} }}", NAMES[i])
+            format!(
+                "{} = {{ role = \"base\"{xpay}{splicing}{opening} }}",
+                NAMES[i]
+            )
         })
         .collect();
     let mut out = vec![format!("nodes = {{ {} }}", nodes.join(", "))];
-    if p.dual_funded {
+    if p.dual_funded || p.zero_conf {
         out.push("setup = \"manual\"".into());
         return out;
     }
@@ -498,6 +525,8 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
     };
     if p.dual_funded {
         r.dual_funded_opens();
+    } else if p.zero_conf {
+        r.zero_conf_opens();
     }
     if !p.before.is_empty() {
         r.out.push("  # traffic on base".into());
@@ -781,6 +810,31 @@ mod tests {
         let plain = programs.iter().find(|p| !p.dual_funded).unwrap();
         assert!(!render(plain, None).contains("experimental-dual-fund"));
         assert!(shrink_candidates(dual).iter().any(|q| !q.dual_funded));
+    }
+
+    /// The issue: "zero-conf opens". A share of programs open unannounced
+    /// channels with `mindepth = 0` to nodes that accept them, and the
+    /// traffic starts with nothing mined; they never splice.
+    #[test]
+    fn a_share_of_programs_open_zero_conf_and_start_before_any_block() {
+        let programs: Vec<Program> = (0..300).map(|s| generate(s, 3, &all())).collect();
+        let zero: Vec<&Program> = programs.iter().filter(|p| p.zero_conf).collect();
+        assert!((20..=80).contains(&zero.len()), "{} of 300", zero.len());
+        assert!(zero.iter().all(|p| !p.dual_funded
+            && p.channels.iter().all(|c| !c.announce)
+            && !p.before.iter().any(|o| matches!(o, Op::Splice { .. }))));
+        let p = zero.iter().find(|p| p.nodes() == 3).unwrap();
+        let text = render(p, None);
+        let s = crate::scenario::from_str("s.toml", &text).unwrap();
+        assert!(s.nodes.iter().all(|n| n.zero_conf) && s.channels.is_empty());
+        let opened = text.find("mindepth = 0 } }").unwrap();
+        let normal = opened + text[opened..].find("state = \"CHANNELD_NORMAL\"").unwrap();
+        let first_block = text.find("{ mine = ").unwrap_or(text.len());
+        assert!(normal < first_block, "{text}");
+        assert!(shrink_candidates(p).iter().any(|q| !q.zero_conf));
+        assert!(shrink_candidates(p)
+            .iter()
+            .all(|q| !q.zero_conf || q.channels.iter().all(|c| !c.announce)));
     }
 
     #[test]

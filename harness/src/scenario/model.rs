@@ -87,6 +87,9 @@ pub struct NodeDecl {
     /// `splicing = true`: splices allowed on every version (see
     /// [`crate::options::NodeConfig::splicing`]).
     pub splicing: bool,
+    /// `zero_conf = true`: accepts zero-conf opens (see
+    /// [`crate::options::NodeConfig::zero_conf`]).
+    pub zero_conf: bool,
     pub options: Vec<(String, Option<String>)>,
     /// This node's own `db` (wins over the scenario's and the run's).
     pub db: Option<crate::options::DbBackend>,

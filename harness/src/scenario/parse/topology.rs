@@ -71,6 +71,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
     let developer = f.opt_bool("developer")?.unwrap_or(true);
     let reconnect = f.opt_bool("reconnect")?.unwrap_or(false);
     let splicing = f.opt_bool("splicing")?.unwrap_or(false);
+    let zero_conf = f.opt_bool("zero_conf")?.unwrap_or(false);
     let xpay = match f.take("xpay") {
         None => XpayMode::Default,
         Some(v) => match &v.kind {
@@ -120,6 +121,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
         xpay,
         reconnect,
         splicing,
+        zero_conf,
         options,
         db,
     })
@@ -165,6 +167,7 @@ pub(super) fn nodes(src: &Source, declared: Option<&Tv>) -> R<Vec<NodeDecl>> {
                 xpay: XpayMode::Default,
                 reconnect: false,
                 splicing: false,
+                zero_conf: false,
                 options: vec![],
                 db: None,
             })
