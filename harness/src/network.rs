@@ -256,6 +256,7 @@ impl Network {
     /// Pay each named node a mature coinbase, confirm it in one block, and
     /// wait until each sees a confirmed output: one bitcoind poll for all.
     pub async fn fund(&mut self, names: &[String]) -> Result<(), NetworkError> {
+        let mut sent = Vec::new();
         for name in names {
             let node = self.node(name)?;
             let addr = node
@@ -263,18 +264,25 @@ impl Network {
                 .await?;
             let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
             self.bitcoind.send_from_coinbase(&addr).await?;
+            sent.push((name, addr));
         }
         self.bitcoind.mine(1).await?;
-        for name in names {
+        // This coin confirmed, not any: a node funded before already has
+        // a confirmed output, and a `fundchannel` right after a second
+        // `fund` must find the new coin (seen: "Could not afford ...
+        // using all 0 available UTXOs" when a dual-funded peer had
+        // reserved the first).
+        for (name, addr) in sent {
             let node = self.node(name)?;
             wait_until(
                 &format!("{name} to see its funds confirmed"),
                 WAIT_TIMEOUT,
                 || async {
                     let funds = node.call("listfunds", json!({}), CALL_TIMEOUT).await?;
-                    Ok(funds["outputs"]
-                        .as_array()
-                        .is_some_and(|o| o.iter().any(|o| o["status"] == "confirmed")))
+                    Ok(funds["outputs"].as_array().is_some_and(|o| {
+                        o.iter()
+                            .any(|o| o["status"] == "confirmed" && o["address"] == addr.as_str())
+                    }))
                 },
             )
             .await?;

@@ -95,7 +95,11 @@ pub struct Abilities {
     pub offers: bool,
     /// Splices on base (v24.11+ on every version of the path: their
     /// `splice_init`/`splice_update`/`splice_signed` are the same through
-    /// v26.06; the nodes are started with `splicing = true`).
+    /// v26.06; the nodes are started with `splicing = true`). Only where
+    /// every version speaks the same splice `channel_reestablish`
+    /// ([`Features::splice_reestablish_era`]): across eras no splicing
+    /// channel reestablishes, spliced or not, as CLN documents (explore
+    /// found it again on v25.05 -> v26.06.6: "bad reestablish msg").
     pub splices: bool,
     /// Dual-funded opens (`experimental-dual-fund`, the funder plugin's
     /// `match` policy: v24.11+ on every version of the path).
@@ -171,7 +175,9 @@ impl Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
-            splices: base.at_least(24, 11) && candidate.at_least(24, 11),
+            splices: base.at_least(24, 11)
+                && candidate.at_least(24, 11)
+                && b.splice_reestablish_era == c.splice_reestablish_era,
             dual_fund: base.at_least(24, 11) && candidate.at_least(24, 11),
             zero_conf: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,

@@ -203,8 +203,9 @@ pub const STRAND_CLTV: u64 = 10;
 pub const SPLICE_OUT_SAT: u64 = 100_000;
 
 /// What the channel pays on top for the splice transaction's fee. CLN's
-/// own tests pay 5 000 to 5 801 sat at regtest's fallback feerate; the
-/// rest of the margin is fee too (CLN sets no ceiling on it).
+/// own tests pay 5 000 to 5 801 sat; the harness's feerates differ, so a
+/// margin, with `force_feerate` (past five times the minimum fee, CLN
+/// asks "Feerate too high. Do you really want to spend ...?").
 pub const SPLICE_FEE_SAT: u64 = 10_000;
 
 /// One program in this many runs on PostgreSQL, where it can: enough to
@@ -754,6 +755,27 @@ mod tests {
         );
         let old = Abilities::along(&[v("v24.08"), v("v25.05"), v("v26.06.6")]);
         assert!(!old.xpay_on && !old.offers, "v24.08 has neither: {old:?}");
+    }
+
+    /// Explore's first splicing runs on v25.05 -> v26.06.6 failed at the
+    /// first reconnect after the upgrade, spliced or not: "bad reestablish
+    /// msg", v25.05's splice TLV 1 (32 bytes) read as v25.12's
+    /// `next_funding` (33). CLN documents it (#8342, #8646: both nodes
+    /// upgrade in unison), so splices are drawn only within one era.
+    #[test]
+    fn splices_only_where_every_version_reestablishes_a_splicing_channel_alike() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        let splices = |path: &[&str]| {
+            Abilities::along(&path.iter().map(|s| v(s)).collect::<Vec<_>>()).splices
+        };
+        assert!(splices(&["v24.11", "v25.02.1"]));
+        assert!(splices(&["v25.05", "v25.09.1"]));
+        assert!(splices(&["v26.04", "v26.06.6"]));
+        assert!(!splices(&["v25.02.1", "v25.05"]));
+        assert!(!splices(&["v25.05", "v26.06.6"]));
+        assert!(!splices(&["v25.09.1", "v26.06.6"]));
+        assert!(!splices(&["v25.05", "v25.09", "v26.06.6"]));
+        assert!(!splices(&["v24.08", "v24.11"]));
     }
 
     /// The issue: "a share of runs on PostgreSQL". About one in

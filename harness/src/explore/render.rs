@@ -160,7 +160,7 @@ impl Renderer<'_> {
         let id = format!("${{sp{n}.channels[0].channel_id}}");
         self.push(format!("{{ rpc = \"{a}\", method = \"addpsbtoutput\", params = {{ satoshi = {SPLICE_OUT_SAT} }}, save = \"out{n}\" }}"));
         self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"sp{n}\" }}"));
-        self.push(format!("{{ rpc = \"{a}\", method = \"splice_init\", params = {{ channel_id = \"{id}\", relative_amount = -{}, initialpsbt = \"${{out{n}.psbt}}\" }}, save = \"init{n}\" }}", SPLICE_OUT_SAT + SPLICE_FEE_SAT));
+        self.push(format!("{{ rpc = \"{a}\", method = \"splice_init\", params = {{ channel_id = \"{id}\", relative_amount = -{}, initialpsbt = \"${{out{n}.psbt}}\", force_feerate = true }}, save = \"init{n}\" }}", SPLICE_OUT_SAT + SPLICE_FEE_SAT));
         self.push(format!("{{ rpc = \"{a}\", method = \"splice_update\", params = {{ channel_id = \"{id}\", psbt = \"${{init{n}.psbt}}\" }}, save = \"upd{n}\" }}"));
         self.push(format!("{{ rpc = \"{a}\", method = \"splice_update\", params = {{ channel_id = \"{id}\", psbt = \"${{upd{n}.psbt}}\" }}, save = \"sec{n}\", expect.fields = [{{ path = \"commitments_secured\", equals = true }}] }}"));
         self.push(format!("{{ rpc = \"{a}\", method = \"splice_signed\", params = {{ channel_id = \"{id}\", psbt = \"${{sec{n}.psbt}}\" }}, save = \"splice{n}\" }}"));
