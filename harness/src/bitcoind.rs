@@ -260,11 +260,28 @@ impl Bitcoind {
             })
     }
 
-    /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`: the
-    /// transaction goes to the mempool; the caller mines it.
-    pub async fn send_from_coinbase(&mut self, address: &str) -> Result<String, BitcoindError> {
-        let raw = self.spend_coinbase(&[], Some(address)).await?;
+    /// Pay a whole mature OP_TRUE coinbase (less a fee) to `address`, or
+    /// only `amount_sat` of it, the rest back to the harness's OP_TRUE
+    /// address: the transaction goes to the mempool; the caller mines it.
+    pub async fn send_from_coinbase(
+        &mut self,
+        address: &str,
+        amount_sat: Option<u64>,
+    ) -> Result<String, BitcoindError> {
+        let raw = match amount_sat {
+            None => self.spend_coinbase(&[], Some(address)).await?,
+            Some(sat) => {
+                let rest = self.op_true_address.clone();
+                self.spend_coinbase(&[(address, sat)], Some(&rest)).await?
+            }
+        };
         self.broadcast(&raw).await
+    }
+
+    /// Where the harness mines: coins paid here leave every node's wallet
+    /// (`${chain.op_true_address}` in a scenario).
+    pub fn op_true_address(&self) -> &str {
+        &self.op_true_address
     }
 
     /// The PSBT of an unsigned raw transaction, with each input's witness

@@ -255,7 +255,11 @@ impl Network {
 
     /// Pay each named node a mature coinbase, confirm it in one block, and
     /// wait until each sees a confirmed output: one bitcoind poll for all.
-    pub async fn fund(&mut self, names: &[String]) -> Result<(), NetworkError> {
+    pub async fn fund(
+        &mut self,
+        names: &[String],
+        amount_sat: Option<u64>,
+    ) -> Result<(), NetworkError> {
         let mut sent = Vec::new();
         for name in names {
             let node = self.node(name)?;
@@ -263,7 +267,7 @@ impl Network {
                 .call("newaddr", json!({"addresstype": "bech32"}), CALL_TIMEOUT)
                 .await?;
             let addr = addr["bech32"].as_str().unwrap_or_default().to_string();
-            self.bitcoind.send_from_coinbase(&addr).await?;
+            self.bitcoind.send_from_coinbase(&addr, amount_sat).await?;
             sent.push((name, addr));
         }
         self.bitcoind.mine(1).await?;

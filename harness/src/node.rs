@@ -277,6 +277,9 @@ impl Node {
         if self.config.zero_conf {
             crate::plugins::write_accept_zero_conf(&self.dir).map_err(|e| err(e.into()))?;
         }
+        if let Some(from_msat) = self.config.hold_htlcs_msat {
+            crate::plugins::write_hold_htlcs(&self.dir, from_msat).map_err(|e| err(e.into()))?;
+        }
         // Mark each start in the captured streams, so a reader of stderr
         // can tell which binary wrote what.
         let marker = format!(

@@ -77,6 +77,9 @@ pub struct NodeConfig {
     /// ([`crate::plugins`]) answers the `openchannel` hook with
     /// `mindepth` 0.
     pub zero_conf: bool,
+    /// Hold every incoming HTLC of at least this many msat, never
+    /// resolving it (the harness's own plugin, [`crate::plugins`]).
+    pub hold_htlcs_msat: Option<u64>,
     /// `key` or `key=value`, passed last so they win over the harness's own.
     pub extra: Vec<(String, Option<String>)>,
     /// `--wallet=...` when the database is not the default SQLite file
@@ -93,6 +96,7 @@ impl NodeConfig {
             reconnect: false,
             splicing: false,
             zero_conf: false,
+            hold_htlcs_msat: None,
             extra: Vec::new(),
             wallet: None,
         }
@@ -196,6 +200,10 @@ pub fn lightningd_args(
         let plugin = crate::plugins::accept_zero_conf_path(&ctx.lightning_dir);
         set("plugin", Some(plugin.display().to_string()));
     }
+    if node.hold_htlcs_msat.is_some() {
+        let plugin = crate::plugins::hold_htlcs_path(&ctx.lightning_dir);
+        set("plugin", Some(plugin.display().to_string()));
+    }
     set("disable-dns", None);
     set("cltv-delta", Some("6".into()));
     set("cltv-final", Some("5".into()));
@@ -241,7 +249,9 @@ pub fn lightningd_args(
 
     // The node's own options win: drop ours where it names the same key.
     let user_keys: Vec<&str> = node.extra.iter().map(|(k, _)| k.as_str()).collect();
-    opts.retain(|(k, _)| !user_keys.contains(&k.as_str()));
+    // `plugin` adds a plugin each time it is given: the node's own never
+    // replace the harness's (zero-conf, HTLC holding).
+    opts.retain(|(k, _)| k == "plugin" || !user_keys.contains(&k.as_str()));
     opts.extend(node.extra.iter().cloned());
 
     Ok(opts

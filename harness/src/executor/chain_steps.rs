@@ -13,9 +13,13 @@ use std::time::Duration;
 pub const GONE: &str = "gone";
 
 impl World<'_> {
-    pub(super) async fn fund(&mut self, node: &str) -> Result<Value, StepError> {
+    pub(super) async fn fund(
+        &mut self,
+        node: &str,
+        amount_sat: Option<u64>,
+    ) -> Result<Value, StepError> {
         self.net
-            .fund(&[node.to_string()])
+            .fund(&[node.to_string()], amount_sat)
             .await
             .map_err(net_step_error)?;
         Ok(json!({}))

@@ -356,6 +356,7 @@ fn node_config(n: &NodeDecl) -> NodeConfig {
         reconnect: n.reconnect,
         splicing: n.splicing,
         zero_conf: n.zero_conf,
+        hold_htlcs_msat: n.hold_htlcs_msat,
         extra: n.options.clone(),
         wallet: None,
     }

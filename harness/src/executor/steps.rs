@@ -105,6 +105,11 @@ impl<'a> World<'a> {
 
     /// `${alice.id}` and friends, for every node.
     pub fn node_facts(&self, b: &mut Bindings) {
+        // First: a node named like it wins.
+        b.insert(
+            crate::scenario::validate::CHAIN_FACTS.into(),
+            json!({"op_true_address": self.net.bitcoind.op_true_address()}),
+        );
         for n in &self.net.nodes {
             b.insert(
                 n.name.clone(),
@@ -127,7 +132,7 @@ impl<'a> World<'a> {
     ) -> Result<Value, StepError> {
         use Action::*;
         match action {
-            Fund { node } => self.fund(node).await,
+            Fund { node, amount_sat } => self.fund(node, *amount_sat).await,
             Connect { node, peer } => self.net.connect(node, peer).await.map_err(net_step_error),
             OpenChannel {
                 node,

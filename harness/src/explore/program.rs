@@ -191,10 +191,18 @@ const MAX_PAYMENT_MSAT: u64 = 50_000;
 /// the dust limit, so the HTLC is an output of the closing commitment and
 /// onchaind has to resolve it (a dust HTLC would only go to fees).
 pub const STRAND_MSAT: u64 = 20_000_000;
+// The payee holds HTLCs from this size on: nothing else may reach it.
+const _: () = assert!(STRAND_MSAT > RACE_MSAT + MAX_PAYMENT_MSAT);
 
 /// The stranded HTLC's CLTV delta: past the payee's `cltv-final` (5), and
 /// short, so its timeout comes within a few dozen mined blocks.
 pub const STRAND_CLTV: u64 = 10;
+
+/// The wallet the closer of a stranded HTLC keeps (pyln-testing's
+/// `fundwallet` default is 0.1 BTC too): enough to pay for the HTLC's
+/// timeout transaction, far below the ~43 BTC UTXO whose fee arithmetic
+/// overflows in CLN's `wallet_utxo_boost` (every version to v26.06.6).
+pub const STRAND_WALLET_SAT: u64 = 10_000_000;
 
 /// What a splice takes out of its channel to the funder's wallet: twice
 /// the largest payment, so a channel keeps room for every op after it

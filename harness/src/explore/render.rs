@@ -4,7 +4,7 @@
 
 use super::program::{
     Chan, Op, Program, StateCheck, NAMES, RACE_MSAT, SPLICE_FEE_SAT, SPLICE_OUT_SAT, STRAND_CLTV,
-    STRAND_MSAT,
+    STRAND_MSAT, STRAND_WALLET_SAT,
 };
 
 /// Renders ops in order, knowing which channels are still open.
@@ -108,11 +108,12 @@ impl Renderer<'_> {
         }
     }
 
-    /// `a` pays `b`'s invoice over channel `chan` by `sendpay` (which
-    /// returns once the HTLC is on its way), `b` is killed under it, and
-    /// `a` closes unilaterally: the closing commitment carries the HTLC,
-    /// whichever side had committed it. `b` comes back (its onchaind sees
-    /// the close); both ends must resolve the HTLC on chain, later.
+    /// `a` pays `b`'s invoice over channel `chan` by `sendpay`; `b` holds
+    /// the HTLC (`hold_htlcs_msat`), so once it is committed on both sides
+    /// `b` is killed and `a` closes unilaterally, the HTLC an output of
+    /// the closing commitment. `b` comes back (its onchaind sees the
+    /// close); both ends must resolve the HTLC on chain, later: `a` times
+    /// it out, since `b` never learns to settle it.
     fn stranded_close(&mut self, chan: usize, msat: u64) {
         self.n += 1;
         let n = self.n;
@@ -124,9 +125,21 @@ impl Renderer<'_> {
                 self.stranded.push(node);
             }
         }
+        // A wallet of a realistic size first: with the setup's coinbase
+        // change (~50 BTC) in it, boosting the HTLC's timeout transaction
+        // aborts lightningd (`calc_feerate` overflows in
+        // `wallet_utxo_boost`), a CLN bug explore found that would hide
+        // everything after it.
+        self.push(format!("{{ rpc = \"{a}\", method = \"withdraw\", params = {{ destination = \"${{chain.op_true_address}}\", satoshi = \"all\", minconf = 0 }} }}"));
+        self.push(format!(
+            "{{ fund = \"{a}\", amount_sat = {STRAND_WALLET_SAT} }}"
+        ));
         self.push(format!("{{ invoice = \"{b}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}"));
         self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"ch{n}\" }}"));
         self.push(format!("{{ rpc = \"{a}\", method = \"sendpay\", params = {{ payment_hash = \"${{inv{n}.payment_hash}}\", payment_secret = \"${{inv{n}.payment_secret}}\", route = [{{ id = \"${{{b}.id}}\", channel = \"${{ch{n}.channels[0].short_channel_id}}\", amount_msat = {msat}, delay = {STRAND_CLTV} }}] }} }}"));
+        // Committed on both sides (b's plugin holds it: `hold_htlcs_msat`),
+        // so it is an output of whichever commitment goes on chain.
+        self.push(format!("{{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", where = {{ state = \"SENT_ADD_ACK_REVOCATION\" }}, count = 1 }} }}"));
         self.push(format!("{{ kill = \"{b}\" }}"));
         self.push(format!(
             "{{ force_close = \"{a}\", peer = \"{b}\", save = \"close{n}\" }}"
@@ -445,6 +458,16 @@ fn topology(p: &Program) -> Vec<String> {
         .iter()
         .chain(&p.after)
         .any(|o| matches!(o, Op::Splice { .. }));
+    // The payee of each HTLC left on chain holds it (and nothing smaller).
+    let holds: Vec<usize> = p
+        .before
+        .iter()
+        .chain(&p.after)
+        .filter_map(|o| match o {
+            Op::StrandedClose { chan, .. } => Some(p.channels[*chan].b),
+            _ => None,
+        })
+        .collect();
     let nodes: Vec<String> = p
         .xpay
         .iter()
@@ -452,6 +475,11 @@ fn topology(p: &Program) -> Vec<String> {
         .map(|(i, x)| {
             let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
             let splicing = if splices { ", splicing = true" } else { "" };
+            let hold = if holds.contains(&i) {
+                format!(", hold_htlcs_msat = {STRAND_MSAT}")
+            } else {
+                String::new()
+            };
             let opening = if p.dual_funded {
                 format!(", {DUAL_FUND_NODE}")
             } else if p.zero_conf {
@@ -460,7 +488,7 @@ fn topology(p: &Program) -> Vec<String> {
                 String::new()
             };
             format!(
-                "{} = {{ role = \"base\"{xpay}{splicing}{opening} }}",
+                "{} = {{ role = \"base\"{xpay}{splicing}{hold}{opening} }}",
                 NAMES[i]
             )
         })
@@ -865,13 +893,22 @@ mod tests {
             "amount_msat = {}, delay = {STRAND_CLTV} }}] }} }}",
             STRAND_MSAT + msat
         ));
+        let held = at("state = \"SENT_ADD_ACK_REVOCATION\"");
         let killed = at(&format!("{{ kill = \"{b}\" }}"));
+        // Only the payee holds, and only HTLCs above all other traffic.
+        let holder = text.lines().find(|l| l.starts_with("nodes = ")).unwrap();
+        assert!(
+            holder.contains(&format!("{b} = {{ role = \"base\""))
+                && holder.contains(&format!("hold_htlcs_msat = {STRAND_MSAT}")),
+            "{holder}"
+        );
+        assert_eq!(holder.matches("hold_htlcs_msat").count(), 1, "{holder}");
         let closed = at(&format!("{{ force_close = \"{a}\", peer = \"{b}\""));
         let upgraded = at("{ upgrade = ");
         let swept_a = at(&format!("{{ wait_swept = \"{a}\""));
         let swept_b = at(&format!("{{ wait_swept = \"{b}\""));
         assert!(
-            sent < killed && killed < closed && closed < upgraded,
+            sent < held && held < killed && killed < closed && closed < upgraded,
             "{text}"
         );
         assert!(upgraded < swept_a && upgraded < swept_b, "{text}");

@@ -90,6 +90,9 @@ pub struct NodeDecl {
     /// `zero_conf = true`: accepts zero-conf opens (see
     /// [`crate::options::NodeConfig::zero_conf`]).
     pub zero_conf: bool,
+    /// `hold_htlcs_msat = N`: holds incoming HTLCs of at least N msat (see
+    /// [`crate::options::NodeConfig::hold_htlcs_msat`]).
+    pub hold_htlcs_msat: Option<u64>,
     pub options: Vec<(String, Option<String>)>,
     /// This node's own `db` (wins over the scenario's and the run's).
     pub db: Option<crate::options::DbBackend>,
@@ -131,6 +134,9 @@ pub struct Step {
 pub enum Action {
     Fund {
         node: String,
+        /// Only this much of the coinbase (the rest back to the harness):
+        /// a wallet of a realistic size. None: the whole coinbase.
+        amount_sat: Option<u64>,
     },
     Connect {
         node: String,
@@ -404,7 +410,7 @@ impl Action {
     pub fn node(&self) -> Option<&str> {
         use Action::*;
         match self {
-            Fund { node }
+            Fund { node, .. }
             | Connect { node, .. }
             | OpenChannel { node, .. }
             | WaitChannel { node, .. }

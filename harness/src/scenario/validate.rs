@@ -9,6 +9,10 @@ use crate::options::XpayMode;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// The name under which the chain's facts are bound for every step
+/// (`${chain.op_true_address}`: where the harness mines).
+pub const CHAIN_FACTS: &str = "chain";
+
 struct Checker<'a> {
     file: &'a str,
     scenario: &'a Scenario,
@@ -410,5 +414,8 @@ pub fn validate(file: &str, s: &Scenario) -> Result<(), ScenarioError> {
         }
     }
     let mut bound: BTreeSet<String> = c.nodes.clone();
+    // The harness's own facts (`${chain.op_true_address}`), unless a node
+    // has the name.
+    bound.insert(CHAIN_FACTS.into());
     c.steps(&s.steps, &mut bound, "")
 }

@@ -200,7 +200,10 @@ fn node(f: &mut Fields) -> R<String> {
 fn node_step(f: &mut Fields, kind: StepKind) -> R<Action> {
     let node = node(f)?;
     Ok(match kind {
-        StepKind::Fund => Action::Fund { node },
+        StepKind::Fund => Action::Fund {
+            node,
+            amount_sat: f.opt_u64("amount_sat")?,
+        },
         StepKind::Witness => Action::Witness { node },
         StepKind::Restart => Action::Restart { node },
         StepKind::Kill => Action::Kill { node },

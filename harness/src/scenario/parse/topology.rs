@@ -72,6 +72,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
     let reconnect = f.opt_bool("reconnect")?.unwrap_or(false);
     let splicing = f.opt_bool("splicing")?.unwrap_or(false);
     let zero_conf = f.opt_bool("zero_conf")?.unwrap_or(false);
+    let hold_htlcs_msat = f.opt_u64("hold_htlcs_msat")?;
     let xpay = match f.take("xpay") {
         None => XpayMode::Default,
         Some(v) => match &v.kind {
@@ -122,6 +123,7 @@ pub(super) fn parse_node(src: &Source, name: &str, kspan: &Range<usize>, tv: &Tv
         reconnect,
         splicing,
         zero_conf,
+        hold_htlcs_msat,
         options,
         db,
     })
@@ -168,6 +170,7 @@ pub(super) fn nodes(src: &Source, declared: Option<&Tv>) -> R<Vec<NodeDecl>> {
                 reconnect: false,
                 splicing: false,
                 zero_conf: false,
+                hold_htlcs_msat: None,
                 options: vec![],
                 db: None,
             })
