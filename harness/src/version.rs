@@ -125,15 +125,17 @@ pub struct Features {
     /// default and deprecated the flag: given, it stops lightningd unless
     /// deprecated APIs are allowed).
     pub splicing_by_default: bool,
-    /// Which `channel_reestablish` splice TLVs the binary speaks, once
-    /// splicing is on: 0 before v25.05 (types 0/1/3 still the channel
-    /// upgrade protocol's), 1 from v25.05 (#8342: the splice draft's
+    /// Which splice wire format the binary speaks, once splicing is on.
+    /// 0 before v25.05 (`channel_reestablish` TLVs 0/1/3 still the channel
+    /// upgrade protocol's); 1 from v25.05 (#8342: the splice draft's
     /// `your_last_funding_locked_txid` 1, `my_current_funding_locked_txid`
-    /// 3), 2 from v25.12 (#8646, the final spec: `next_funding` 1 of 33
-    /// bytes, `my_current_funding_locked` 5). Across two eras a splicing
-    /// channel cannot reestablish ("bad reestablish msg"): CLN's
+    /// 3); 2 from v25.09 (#8335, `start_batch`: `commitment_signed`'s
+    /// `splice_info` loses its `batch_size`, so v25.05 answers a v25.09
+    /// commit "Bad commit_sig"); 3 from v25.12 (#8646, the final spec:
+    /// `next_funding` 1 of 33 bytes, `my_current_funding_locked` 5: "bad
+    /// reestablish msg"). Across two eras a splicing channel breaks; CLN's
     /// changelog says both nodes must upgrade in unison.
-    pub splice_reestablish_era: u8,
+    pub splice_wire_era: u8,
 }
 
 impl Features {
@@ -148,7 +150,9 @@ impl Features {
             mnemonic_hsm_secret: v.at_least(25, 12),
             database_upgrade_option: v.at_least(22, 11),
             splicing_by_default: v.at_least(26, 4),
-            splice_reestablish_era: if v.at_least(25, 12) {
+            splice_wire_era: if v.at_least(25, 12) {
+                3
+            } else if v.at_least(25, 9) {
                 2
             } else if v.at_least(25, 5) {
                 1

@@ -378,7 +378,7 @@ fn closing_chains<'a>(
             continue;
         };
         for candidate in w.history(script).map_err(werr)? {
-            if candidate == txid || seen_tx.contains(&candidate) {
+            if candidate == txid {
                 continue;
             }
             let tx = w.transaction(&candidate).map_err(werr)?;
@@ -386,7 +386,12 @@ fn closing_chains<'a>(
                 continue;
             }
             spent.insert((txid.clone(), vout));
-            seen_tx.insert(candidate.clone());
+            // One sweep may spend several outputs of the chains (a
+            // to_local and an HTLC's second stage, seen after an HTLC left
+            // on chain): each is spent, the sweep counted once.
+            if !seen_tx.insert(candidate.clone()) {
+                continue;
+            }
             for i in 0..tx.outputs.len() {
                 todo.push((candidate.clone(), i as u32));
             }

@@ -81,6 +81,12 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
         why: "explore, v25.02.1 -> v25.05: a node restarted after its channel's close was mined logs BROKEN `gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD?` when gossipd has not yet processed the block; harmless, it catches up",
         steer: Steer::AllowBroken("gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD"),
     },
+    KnownBug {
+        fixed_in: (25, 2),
+        fix: "07669a0e3 \"lightningd: rescan for missing p2wkph for closed channels\" (v24.11 missed mutual closes paid to the p2wpkh shutdown address; the repair rescans once, with a BROKEN line)",
+        why: "explore, v24.11 -> v25.02.1: the first v25.02 start over a v24.11 database with a closed channel whose shutdown address holds no output (a unilateral close, an HTLC left on chain) logs BROKEN `Potentially missing 1 outputs from previous closes: scanning from block N`; the rescan itself is the fix",
+        steer: Steer::AllowBroken("Potentially missing .* outputs from previous closes"),
+    },
 ];
 
 /// What the versions on both sides can do (so no program is an `error` by
@@ -96,11 +102,19 @@ pub struct Abilities {
     /// Splices on base (v24.11+ on every version of the path: their
     /// `splice_init`/`splice_update`/`splice_signed` are the same through
     /// v26.06; the nodes are started with `splicing = true`). Only where
-    /// every version speaks the same splice `channel_reestablish`
-    /// ([`Features::splice_reestablish_era`]): across eras no splicing
-    /// channel reestablishes, spliced or not, as CLN documents (explore
-    /// found it again on v25.05 -> v26.06.6: "bad reestablish msg").
+    /// every version speaks the same splice wire format
+    /// ([`Features::splice_wire_era`]): across formats a splicing channel
+    /// breaks, spliced or not, as CLN documents. Explore found both again:
+    /// "bad reestablish msg" on v25.05 -> v26.06.6, "Bad commit_sig" on
+    /// v25.05 -> v25.09.1.
     pub splices: bool,
+    /// Splices of announced channels too (every version v25.09+). Before,
+    /// the experimental splice never settles the new short id's
+    /// announcement: after a splice on v24.11 or v25.05, both ends send
+    /// `announcement_signatures` back and forth without end and the new
+    /// id never reaches gossip (explore, v24.11 -> v25.02.1); v25.09
+    /// reworked it (#8335, and routing over the old short id, #8387).
+    pub splice_announced: bool,
     /// Dual-funded opens (`experimental-dual-fund`, the funder plugin's
     /// `match` policy: v24.11+ on every version of the path).
     pub dual_fund: bool,
@@ -134,6 +148,7 @@ impl Abilities {
             xpay_off: true,
             offers: true,
             splices: true,
+            splice_announced: true,
             dual_fund: true,
             zero_conf: true,
             witness: true,
@@ -155,6 +170,7 @@ impl Abilities {
             can.xpay_off &= h.xpay_off;
             can.offers &= h.offers;
             can.splices &= h.splices;
+            can.splice_announced &= h.splice_announced;
             can.dual_fund &= h.dual_fund;
             can.zero_conf &= h.zero_conf;
             can.checks.retain(|c| h.checks.contains(c));
@@ -177,7 +193,8 @@ impl Abilities {
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
             splices: base.at_least(24, 11)
                 && candidate.at_least(24, 11)
-                && b.splice_reestablish_era == c.splice_reestablish_era,
+                && b.splice_wire_era == c.splice_wire_era,
+            splice_announced: base.at_least(25, 9) && candidate.at_least(25, 9),
             dual_fund: base.at_least(24, 11) && candidate.at_least(24, 11),
             zero_conf: base.at_least(24, 11) && candidate.at_least(24, 11),
             witness: false,
