@@ -19,6 +19,7 @@ pub mod merge;
 pub mod program;
 pub mod render;
 mod shard;
+mod shrinking;
 mod tally;
 
 pub use shard::Shard;
