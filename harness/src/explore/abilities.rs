@@ -84,8 +84,10 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
     KnownBug {
         fixed_in: (25, 2),
         fix: "07669a0e3 \"lightningd: rescan for missing p2wkph for closed channels\" (v24.11 missed mutual closes paid to the p2wpkh shutdown address; the repair rescans once, with a BROKEN line)",
-        why: "explore, v24.11 -> v25.02.1: the first v25.02 start over a v24.11 database with a closed channel whose shutdown address holds no output (a unilateral close, an HTLC left on chain) logs BROKEN `Potentially missing 1 outputs from previous closes: scanning from block N`; the rescan itself is the fix",
-        steer: Steer::AllowBroken("Potentially missing .* outputs from previous closes"),
+        why: "explore, v24.11 -> v25.02.1: the first v25.02 start over a v24.11 database with a closed channel whose shutdown address holds no output (a unilateral close, an HTLC left on chain) logs BROKEN `Potentially missing 1 outputs from previous closes: scanning from block N`, then `Rescan finished! 0 outputs recovered.  Let's never do that again.`; the rescan itself is the fix",
+        steer: Steer::AllowBroken(
+            "Potentially missing .* outputs from previous closes|Rescan finished! .* outputs recovered",
+        ),
     },
 ];
 
