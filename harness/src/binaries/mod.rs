@@ -300,6 +300,16 @@ impl Discovery {
         let cached = self.cache_root.join(request).join("bin/lightningd");
         if cached.exists() {
             out.push((Source::Cache, Candidate::Path(cached, Some(request.into()))));
+        } else if is_commit_label(request) {
+            // `build <commit>` installs under its `git describe` label
+            // (`v25.02-321-g1cc64dd67`): a commit label finds that dir.
+            for dir in list_dirs(&self.cache_root) {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                let bin = dir.join("bin/lightningd");
+                if name.is_some_and(|n| n.ends_with(&format!("-g{request}"))) && bin.is_file() {
+                    out.push((Source::Cache, Candidate::Path(bin, Some(request.into()))));
+                }
+            }
         }
         // 5. trees users already have: clnvm and unpacked release tarballs
         for p in clnvm_trees(&self.clnvm_root, request) {
@@ -454,6 +464,11 @@ fn newest_install(cache_root: &Path, release_dirs: &[PathBuf]) -> Option<(Source
         .filter(|(v, _)| v.is_release())
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, p)| p)
+}
+
+/// A label that is an abbreviated commit id (7 to 40 hex digits).
+fn is_commit_label(label: &str) -> bool {
+    (7..=40).contains(&label.len()) && label.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Does `lightningd --version` confirm this label? `v25.05` matches
@@ -615,6 +630,23 @@ mod tests {
         let found = discovery(d.path()).resolve("v25.05").unwrap();
         assert_eq!(found.source, Source::Cache);
         assert_eq!(found.version.raw, "v25.05");
+    }
+
+    /// `build 1cc64dd67` installs under `git describe`'s label; the test
+    /// matrices name the commit. A fresh machine that built it found
+    /// nothing at `<cache>/1cc64dd67` and every such cell was an `error`.
+    #[test]
+    fn a_commit_label_finds_the_build_installed_under_its_describe_label() {
+        let d = tempfile::tempdir().unwrap();
+        fake_lightningd(
+            &d.path().join("cache/v25.02-321-g1cc64dd67/bin/lightningd"),
+            "v25.02-321-g1cc64dd67",
+        );
+        let found = discovery(d.path()).resolve("1cc64dd67").unwrap();
+        assert_eq!(found.source, Source::Cache);
+        assert_eq!(found.version.raw, "v25.02-321-g1cc64dd67");
+        // Only a commit's own build: another commit's is not it.
+        assert!(discovery(d.path()).resolve("1cc64dd68").is_err());
     }
 
     #[test]

@@ -193,8 +193,13 @@ impl Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
             offers: base.at_least(24, 11) && candidate.at_least(24, 11),
+            // A build between releases may carry the next release's wire
+            // format (v25.02-321-g1cc64dd67 already speaks v25.05's
+            // reestablish: explore, v25.02.1 -> 1cc64dd67), so only releases.
             splices: base.at_least(24, 11)
                 && candidate.at_least(24, 11)
+                && base.is_release()
+                && candidate.is_release()
                 && b.splice_wire_era == c.splice_wire_era,
             splice_announced: base.at_least(25, 9) && candidate.at_least(25, 9),
             dual_fund: base.at_least(24, 11) && candidate.at_least(24, 11),

@@ -583,6 +583,8 @@ mod tests {
         assert!(!splices(&["v25.09.1", "v26.06.6"]));
         assert!(!splices(&["v25.05", "v25.09", "v26.06.6"]));
         assert!(!splices(&["v24.08", "v24.11"]));
+        // A commit between releases may already speak the next format.
+        assert!(!splices(&["v25.02.1", "v25.02-321-g1cc64dd67"]));
         // Before v25.09 only unannounced channels: the new short id's
         // announcement never settles there.
         let old = Abilities::between(&v("v24.11"), &v("v25.02.1"));
