@@ -274,11 +274,9 @@ impl Node {
         std::fs::create_dir_all(&ctx.bitcoin_datadir).map_err(|e| err(e.into()))?;
         crate::hsm::write_if_absent(&self.dir, &self.name, &self.binary.version)
             .map_err(|e| err(e.into()))?;
-        if self.config.zero_conf {
-            crate::plugins::write_accept_zero_conf(&self.dir).map_err(|e| err(e.into()))?;
-        }
-        if let Some(from_msat) = self.config.hold_htlcs_msat {
-            crate::plugins::write_hold_htlcs(&self.dir, from_msat).map_err(|e| err(e.into()))?;
+        let plugin = self.config.plugin();
+        if plugin.wanted() {
+            crate::plugins::write(&self.dir, plugin).map_err(|e| err(e.into()))?;
         }
         // Mark each start in the captured streams, so a reader of stderr
         // can tell which binary wrote what.

@@ -88,6 +88,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// What the harness's own plugin does for this node.
+    pub fn plugin(&self) -> crate::plugins::NodePlugin {
+        crate::plugins::NodePlugin {
+            accept_zero_conf: self.zero_conf,
+            hold_from_msat: self.hold_htlcs_msat,
+        }
+    }
+
     pub fn named(name: &str) -> NodeConfig {
         NodeConfig {
             name: name.to_string(),
@@ -196,12 +204,8 @@ pub fn lightningd_args(
     if node.splicing && !f.splicing_by_default {
         set("experimental-splicing", None);
     }
-    if node.zero_conf {
-        let plugin = crate::plugins::accept_zero_conf_path(&ctx.lightning_dir);
-        set("plugin", Some(plugin.display().to_string()));
-    }
-    if node.hold_htlcs_msat.is_some() {
-        let plugin = crate::plugins::hold_htlcs_path(&ctx.lightning_dir);
+    if node.plugin().wanted() {
+        let plugin = crate::plugins::path(&ctx.lightning_dir);
         set("plugin", Some(plugin.display().to_string()));
     }
     set("disable-dns", None);
@@ -371,9 +375,13 @@ mod tests {
         node.zero_conf = true;
         let a = args("v25.05", &node, false);
         assert!(
-            has(&a, "--plugin=/t/alice/cln-harness-accept-zero-conf.py"),
+            has(&a, "--plugin=/t/alice/cln-harness-node-plugin.py"),
             "{a:?}"
         );
+        // Holding HTLCs too: still one plugin, with both settings.
+        node.hold_htlcs_msat = Some(1000);
+        let a = args("v25.05", &node, false);
+        assert_eq!(a.iter().filter(|x| x.starts_with("--plugin=")).count(), 1);
     }
 
     #[test]
