@@ -240,6 +240,9 @@ fn hostname() -> String {
     }
 }
 
+/// Names this user's state dir outright, before every candidate.
+pub const STATE_DIR_VAR: &str = "CLN_HARNESS_STATE_DIR";
+
 /// This user's private dir for state its runs share (the port locks; a
 /// PostgreSQL template when the cache cannot hold one): the first of
 /// [`state_dir_candidates`] that is, or can be made, a 0700 dir of this
@@ -247,6 +250,17 @@ fn hostname() -> String {
 /// user creates can stop this user's runs.
 pub fn state_dir() -> Result<PathBuf, StateDirError> {
     let uid = euid();
+    // Given: a caller that moves $TMPDIR (a test keeping a run's files
+    // apart) still shares the user's port locks with every other run.
+    if let Some(dir) = std::env::var_os(STATE_DIR_VAR).map(PathBuf::from) {
+        return match ensure_private_dir(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) => Err(StateDirError {
+                user: user_name(uid),
+                tried: vec![e],
+            }),
+        };
+    }
     // $XDG_RUNTIME_DIR only when it is this user's (a `sudo -E` keeps the
     // invoking user's, where root must not leave root-owned files).
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")

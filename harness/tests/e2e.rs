@@ -633,9 +633,16 @@ fn failing_runs_leave_small_bundles_and_passing_runs_nothing(
     let bin = m.lightningd(label)?;
     let tmp = tempfile::tempdir()?;
     let lightningd = format!("candidate={}", bin.path.display());
+    // Its own $TMPDIR, but the port locks every other test's runs share:
+    // apart, two runs leased the same port ("Address already in use").
+    let state = cln_harness::userdirs::state_dir()?;
+    let env = [
+        ("TMPDIR", tmp.path()),
+        (cln_harness::userdirs::STATE_DIR_VAR, state.as_path()),
+    ];
     let pass = harness(
         &["run", "scenarios/keysend.toml", "--lightningd", &lightningd],
-        &[("TMPDIR", tmp.path())],
+        &env,
     )?;
     if !pass.status.success() {
         return Err(format!("keysend: {}", support::output_text(&pass)).into());
@@ -659,7 +666,7 @@ fn failing_runs_leave_small_bundles_and_passing_runs_nothing(
             "--lightningd",
             &lightningd,
         ],
-        &[("TMPDIR", tmp.path())],
+        &env,
     )?;
     if fail.status.code() != Some(1) {
         return Err(format!("expected a fail (1): {}", support::output_text(&fail)).into());
