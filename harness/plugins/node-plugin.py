@@ -8,6 +8,10 @@ option for, answered through its hooks.
   msat is never answered in `htlc_accepted`, as a hold invoice whose
   preimage never comes: it stays committed on both sides until it times
   out or its channel closes with it in flight. Smaller ones go on at once.
+  `harness-release payment_hash` answers the held HTLCs of that payment
+  (`continue`: lightningd settles them with its invoice), and every later
+  one of it: after a restart lightningd replays an unanswered HTLC to the
+  hook, and the release may come before the replay does.
 
 The harness writes each node's settings into its copy. Written without
 pyln-client (the machine running the harness need not have it): a plugin
@@ -51,6 +55,21 @@ def msat(value):
     return int(value)
 
 
+# Held `htlc_accepted` requests by payment hash, and the hashes released.
+held = {}
+released = set()
+
+
+def release(request):
+    params = request.get("params", {})
+    payment_hash = params[0] if isinstance(params, list) else params.get("payment_hash")
+    released.add(payment_hash)
+    waiting = held.pop(payment_hash, [])
+    for hook in waiting:
+        answer(hook, {"result": "continue"})
+    answer(request, {"released": len(waiting)})
+
+
 def hooks():
     names = []
     if SETTINGS["accept_zero_conf"]:
@@ -65,7 +84,11 @@ for request in messages(sys.stdin):
     if method == "getmanifest":
         answer(request, {
             "options": [],
-            "rpcmethods": [],
+            "rpcmethods": [{
+                "name": "harness-release",
+                "usage": "payment_hash",
+                "description": "Let the held HTLCs of payment_hash go on, now and after a restart.",
+            }] if SETTINGS["hold_from_msat"] is not None else [],
             "hooks": hooks(),
             "subscriptions": [],
             "dynamic": True,
@@ -74,7 +97,13 @@ for request in messages(sys.stdin):
         answer(request, {"result": "continue", "mindepth": 0})
     elif method == "htlc_accepted":
         htlc = request.get("params", {}).get("htlc", {})
-        if msat(htlc.get("amount_msat", htlc.get("amount", 0))) < SETTINGS["hold_from_msat"]:
+        payment_hash = htlc.get("payment_hash")
+        small = msat(htlc.get("amount_msat", htlc.get("amount", 0))) < SETTINGS["hold_from_msat"]
+        if small or payment_hash in released:
             answer(request, {"result": "continue"})
+        else:
+            held.setdefault(payment_hash, []).append(request)
+    elif method == "harness-release":
+        release(request)
     else:
         answer(request, {})

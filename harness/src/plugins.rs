@@ -80,4 +80,60 @@ mod tests {
         );
         assert!(!NodePlugin::default().wanted());
     }
+
+    /// What lightningd would send a holding node's plugin, answered as a
+    /// held HTLC across an upgrade needs: the small HTLC goes on, the large
+    /// one waits for `harness-release`, and the same HTLC replayed after a
+    /// restart (here: after the release) goes on at once.
+    #[test]
+    fn a_held_htlc_goes_on_when_released_and_so_does_its_replay() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let settings = NodePlugin {
+            accept_zero_conf: false,
+            hold_from_msat: Some(20_000_000),
+        };
+        write(dir.path(), settings).unwrap();
+        let htlc = |id: u32, msat: u64, hash: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"htlc_accepted","params":{{"htlc":{{"amount_msat":{msat},"payment_hash":"{hash}"}}}}}}"#
+            )
+        };
+        let input = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"getmanifest","params":{}}"#.to_string(),
+            htlc(2, 1_000, "aa"),
+            htlc(3, 20_000_001, "bb"),
+            htlc(4, 20_000_001, "cc"),
+            r#"{"jsonrpc":"2.0","id":5,"method":"harness-release","params":{"payment_hash":"bb"}}"#
+                .to_string(),
+            htlc(6, 20_000_001, "bb"),
+        ]
+        .join("\n\n");
+        let mut child = std::process::Command::new("python3")
+            .arg(path(dir.path()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let ids: Vec<u64> = answers.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+        // 4 ("cc") is never released: no answer.
+        assert_eq!(ids, [1, 2, 3, 5, 6], "{answers:?}");
+        assert_eq!(
+            answers[0]["result"]["rpcmethods"][0]["name"],
+            "harness-release"
+        );
+        assert_eq!(answers[2]["result"]["result"], "continue");
+        assert_eq!(answers[3]["result"]["released"], 1);
+    }
 }

@@ -17,7 +17,9 @@
 //! mutual closes, unilateral closes (on candidate only, see [`Op::Close`]),
 //! a unilateral close with an HTLC in flight on base, left on chain for
 //! the upgraded nodes to resolve ([`Op::StrandedClose`]), splices on base
-//! ([`Op::Splice`]), mining. Ops after a close never use that channel.
+//! ([`Op::Splice`]), an HTLC held from base until every upgrade is done
+//! and settled then ([`Op::HeldPay`]), mining. Ops after a close never use
+//! that channel; nothing closes or splices a channel while it holds an HTLC.
 
 pub use super::abilities::{Abilities, StateCheck};
 pub use super::shrinking::shrink_candidates;
@@ -102,21 +104,69 @@ pub enum Op {
     Splice {
         chan: usize,
     },
+    /// Channel `chan`'s funder pays its peer [`STRAND_MSAT`]` + msat` by
+    /// `sendpay`, and the peer holds the HTLC (`hold_htlcs_msat`, the
+    /// harness's node plugin), committed on both sides, through everything
+    /// after it on base and every upgrade. Once the upgrades are done the
+    /// payee releases it (the plugin's `harness-release`) and the payment
+    /// must complete. On base only: what the upgraded binaries do with an
+    /// HTLC the old one accepted and never answered, replayed to the
+    /// `htlc_accepted` hook on their first start, is what no other op
+    /// reaches. Its channel is neither closed nor spliced while it is held.
+    HeldPay {
+        chan: usize,
+        msat: u64,
+    },
     Mine {
         blocks: u64,
     },
 }
 
 impl Op {
-    pub(super) fn nodes(&self, channels: &[Chan]) -> Vec<usize> {
+    /// A payment's two ends, payer first.
+    pub(super) fn payment_ends(&self) -> Option<(usize, usize)> {
         match *self {
+            Op::Keysend { from, to, .. } | Op::Race { from, to, .. } => Some((from, to)),
+            Op::Pay { payer, payee, .. } | Op::Offer { payer, payee, .. } => Some((payer, payee)),
+            _ => None,
+        }
+    }
+
+    /// The channel an op closes, splices or holds an HTLC on.
+    pub(super) fn chan(&self) -> Option<usize> {
+        match *self {
+            Op::Close { chan, .. }
+            | Op::StrandedClose { chan, .. }
+            | Op::Splice { chan }
+            | Op::HeldPay { chan, .. } => Some(chan),
+            _ => None,
+        }
+    }
+
+    /// Every node and channel index the op names, to renumber them.
+    pub(super) fn indices_mut(&mut self) -> Vec<&mut usize> {
+        match self {
             Op::Keysend { from, to, .. } | Op::Race { from, to, .. } => vec![from, to],
             Op::Pay { payer, payee, .. } | Op::Offer { payer, payee, .. } => vec![payer, payee],
             Op::Restart { node } | Op::Kill { node } => vec![node],
-            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } | Op::Splice { chan } => {
-                vec![channels[chan].a, channels[chan].b]
-            }
+            Op::Close { chan, .. }
+            | Op::StrandedClose { chan, .. }
+            | Op::Splice { chan }
+            | Op::HeldPay { chan, .. } => vec![chan],
             Op::Mine { .. } => vec![],
+        }
+    }
+
+    pub(super) fn nodes(&self, channels: &[Chan]) -> Vec<usize> {
+        if let Some((x, y)) = self.payment_ends() {
+            return vec![x, y];
+        }
+        if let Some(chan) = self.chan() {
+            return vec![channels[chan].a, channels[chan].b];
+        }
+        match *self {
+            Op::Restart { node } | Op::Kill { node } => vec![node],
+            _ => vec![],
         }
     }
 
@@ -127,7 +177,8 @@ impl Op {
             Op::Keysend { msat, .. }
             | Op::Pay { msat, .. }
             | Op::Offer { msat, .. }
-            | Op::StrandedClose { msat, .. } => Some(msat),
+            | Op::StrandedClose { msat, .. }
+            | Op::HeldPay { msat, .. } => Some(msat),
             _ => None,
         }
     }
@@ -199,6 +250,11 @@ const _: () = assert!(STRAND_MSAT > RACE_MSAT + MAX_PAYMENT_MSAT);
 /// short, so its timeout comes within a few dozen mined blocks.
 pub const STRAND_CLTV: u64 = 10;
 
+/// A held HTLC's CLTV delta ([`Op::HeldPay`]): far past what base can mine
+/// while it is held (at most six ops, a splice's six blocks the most), so
+/// neither end goes to chain for it before its release.
+pub const HELD_CLTV: u64 = 100;
+
 /// The wallet the closer of a stranded HTLC keeps (pyln-testing's
 /// `fundwallet` default is 0.1 BTC too): enough to pay for the HTLC's
 /// timeout transaction, far below the ~43 BTC UTXO whose fee arithmetic
@@ -253,6 +309,34 @@ impl Program {
         }
     }
 
+    /// Every op, base's then candidate's.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.before.iter().chain(&self.after)
+    }
+
+    /// Does any op splice? Only then do the nodes start splicing: the flag
+    /// changes what they advertise, and so every other program's setup.
+    pub fn splices(&self) -> bool {
+        self.ops().any(|o| matches!(o, Op::Splice { .. }))
+    }
+
+    /// The nodes whose plugin holds large HTLCs: the payee of each HTLC
+    /// left on chain or held across the upgrades (nothing else is as large).
+    pub fn holders(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .ops()
+            .filter_map(|o| match *o {
+                Op::StrandedClose { chan, .. } | Op::HeldPay { chan, .. } => {
+                    Some(self.channels[chan].b)
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The state checks around the upgrades. An HTLC stranded on chain on
     /// base (see [`Op::StrandedClose`]) is resolved whenever its timeout or
     /// its payee's claim comes, upgrade or not: it moves the wallet's funds
@@ -287,22 +371,53 @@ fn route(channels: &[Chan], open: &[bool], x: usize, y: usize) -> Option<Vec<usi
     (x != y && usable).then_some(hops)
 }
 
+/// Each channel's state as the ops so far left it.
+#[derive(Debug, Clone)]
+struct Lines {
+    open: Vec<bool>,
+    /// An HTLC is held on it ([`Op::HeldPay`]) until the upgrades are done.
+    held: Vec<bool>,
+}
+
+impl Lines {
+    fn new(p: &Program) -> Lines {
+        Lines {
+            open: vec![true; p.channels.len()],
+            held: vec![false; p.channels.len()],
+        }
+    }
+
+    /// Open, and nothing held on it: a close or a splice may come.
+    fn quiet(&self) -> Vec<usize> {
+        (0..self.open.len())
+            .filter(|&c| self.open[c] && !self.held[c])
+            .collect()
+    }
+}
+
 fn op(
     rng: &mut ChaCha8Rng,
     p: &Program,
-    open: &mut [bool],
+    lines: &mut Lines,
     can: &Abilities,
     on_candidate: bool,
 ) -> Op {
+    let open = &lines.open;
     let nodes = p.nodes();
     let pairs: Vec<(usize, usize)> = (0..nodes)
         .flat_map(|x| (0..nodes).map(move |y| (x, y)))
         .filter(|&(x, y)| route(&p.channels, open, x, y).is_some())
         .collect();
-    let open_chans: Vec<usize> = (0..p.channels.len()).filter(|&c| open[c]).collect();
+    // Base's closes and splices leave a channel with a held HTLC alone; on
+    // candidate it was released.
+    let closable: Vec<usize> = if on_candidate {
+        (0..p.channels.len()).filter(|&c| open[c]).collect()
+    } else {
+        lines.quiet()
+    };
     let msat = rng.gen_range(1..=MAX_PAYMENT_MSAT / 1000) * 1000;
     loop {
-        match rng.gen_range(0..20) {
+        match rng.gen_range(0..21) {
             0..=5 if !pairs.is_empty() => {
                 let (from, to) = pairs[rng.gen_range(0..pairs.len())];
                 return Op::Keysend { from, to, msat };
@@ -338,9 +453,9 @@ fn op(
                     node: rng.gen_range(0..nodes),
                 }
             }
-            16 if !open_chans.is_empty() => {
-                let chan = open_chans[rng.gen_range(0..open_chans.len())];
-                open[chan] = false;
+            16 if !closable.is_empty() => {
+                let chan = closable[rng.gen_range(0..closable.len())];
+                lines.open[chan] = false;
                 // A third of the closes on base leave an HTLC on chain.
                 if !on_candidate && rng.gen_range(0..3) == 0 {
                     return Op::StrandedClose { chan, msat };
@@ -352,7 +467,7 @@ fn op(
             }
             // Not on a zero-conf channel: its funding may still be unmined.
             17 if can.splices && !p.zero_conf && !on_candidate => {
-                let spliceable: Vec<usize> = open_chans
+                let spliceable: Vec<usize> = closable
                     .iter()
                     .copied()
                     .filter(|&c| can.splice_announced || !p.channels[c].announce)
@@ -366,6 +481,11 @@ fn op(
                 return Op::Mine {
                     blocks: rng.gen_range(1..=3),
                 }
+            }
+            20 if !on_candidate && !closable.is_empty() => {
+                let chan = closable[rng.gen_range(0..closable.len())];
+                lines.held[chan] = true;
+                return Op::HeldPay { chan, msat };
             }
             _ => {}
         }
@@ -431,16 +551,16 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         via: can.via,
         broken_log: can.allowed_broken.clone(),
     };
-    let mut open = vec![true; p.channels.len()];
+    let mut lines = Lines::new(&p);
     p.before = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &p, &mut open, can, false))
+        .map(|_| op(&mut rng, &p, &mut lines, can, false))
         .collect();
     p.upgrade = (0..nodes).filter(|_| rng.gen_bool(0.5)).collect();
     if p.upgrade.is_empty() {
         p.upgrade.push(rng.gen_range(0..nodes));
     }
     p.after = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &p, &mut open, can, true))
+        .map(|_| op(&mut rng, &p, &mut lines, can, true))
         .collect();
     p
 }
@@ -449,24 +569,27 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
 /// Shrinking drops parts, so a candidate may not: e.g. the close that a
 /// later payment relied on having happened after it.
 pub fn is_valid(p: &Program) -> bool {
-    let mut open = vec![true; p.channels.len()];
-    let in_range = |o: &Op| o.nodes(&p.channels).iter().all(|&n| n < p.nodes());
-    let ok = |o: &Op, open: &mut Vec<bool>| match *o {
-        Op::Keysend { from: x, to: y, .. }
-        | Op::Race { from: x, to: y, .. }
-        | Op::Pay {
-            payer: x, payee: y, ..
-        }
-        | Op::Offer {
-            payer: x, payee: y, ..
-        } => route(&p.channels, open, x, y).is_some(),
-        Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
-            chan < open.len() && std::mem::replace(&mut open[chan], false)
-        }
-        Op::Splice { chan } => chan < open.len() && open[chan],
-        _ => true,
+    let mut lines = Lines::new(p);
+    let in_range = |o: &Op| {
+        o.chan().is_none_or(|c| c < p.channels.len())
+            && o.nodes(&p.channels).iter().all(|&n| n < p.nodes())
     };
-    p.before.iter().all(|o| {
+    let ok = |o: &Op, lines: &mut Lines| {
+        if let Some((x, y)) = o.payment_ends() {
+            return route(&p.channels, &lines.open, x, y).is_some();
+        }
+        match *o {
+            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
+                !lines.held[chan] && std::mem::replace(&mut lines.open[chan], false)
+            }
+            Op::Splice { chan } => lines.open[chan] && !lines.held[chan],
+            Op::HeldPay { chan, .. } => {
+                lines.open[chan] && !std::mem::replace(&mut lines.held[chan], true)
+            }
+            _ => true,
+        }
+    };
+    let on_base = p.before.iter().all(|o| {
         in_range(o)
             && !matches!(
                 o,
@@ -475,8 +598,14 @@ pub fn is_valid(p: &Program) -> bool {
                     ..
                 }
             )
-            && ok(o, &mut open)
-    }) && p.after.iter().all(|o| in_range(o) && ok(o, &mut open))
+            && ok(o, &mut lines)
+    });
+    // Every held HTLC is released once the upgrades are done.
+    lines.held.fill(false);
+    on_base
+        && p.after
+            .iter()
+            .all(|o| in_range(o) && !matches!(o, Op::HeldPay { .. }) && ok(o, &mut lines))
         // Only a reproducer cut after a failure on base has no upgrade.
         && (!p.upgrade.is_empty() || p.after.is_empty())
 }
@@ -525,6 +654,7 @@ mod tests {
         assert!(seen(&|o| matches!(o, Op::Race { .. })));
         assert!(seen(&|o| matches!(o, Op::StrandedClose { .. })));
         assert!(seen(&|o| matches!(o, Op::Splice { .. })));
+        assert!(seen(&|o| matches!(o, Op::HeldPay { .. })));
         assert!(seen(&|o| matches!(o, Op::Restart { .. })));
         assert!(seen(&|o| matches!(
             o,

@@ -10,25 +10,12 @@ fn without_node(p: &Program, drop: usize) -> Option<Program> {
     let keep = |i: usize| i != drop;
     let shift = usize::from(drop == 0);
     let touches = |o: &Op| o.nodes(&p.channels).iter().any(|&n| !keep(n));
+    // Nodes and channels alike: channel `i` joins nodes `i` and `i + 1`,
+    // so dropping node 0 drops channel 0 and shifts both by one.
     let map = |o: &Op| {
         let mut o = o.clone();
-        match &mut o {
-            Op::Keysend { from: x, to: y, .. }
-            | Op::Race { from: x, to: y, .. }
-            | Op::Pay {
-                payer: x, payee: y, ..
-            }
-            | Op::Offer {
-                payer: x, payee: y, ..
-            } => {
-                *x -= shift;
-                *y -= shift;
-            }
-            Op::Restart { node } | Op::Kill { node } => *node -= shift,
-            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } | Op::Splice { chan } => {
-                *chan -= shift
-            }
-            Op::Mine { .. } => {}
+        for i in o.indices_mut() {
+            *i -= shift;
         }
         o
     };
@@ -179,7 +166,7 @@ fn simpler_settings(p: &Program) -> Vec<Program> {
         out.push(q);
     }
     // Does the finding need the race, or only the restart? The HTLC left
-    // on chain, or only the close?
+    // on chain, or only the close? The held HTLC, or only its payment?
     let mut q = p.clone();
     for o in q.before.iter_mut().chain(q.after.iter_mut()) {
         match *o {
@@ -188,6 +175,14 @@ fn simpler_settings(p: &Program) -> Vec<Program> {
                 *o = Op::Close {
                     chan,
                     unilateral: false,
+                }
+            }
+            // The same payment, settled at once: does it need the hold?
+            Op::HeldPay { chan, msat } => {
+                *o = Op::Pay {
+                    payer: p.channels[chan].a,
+                    payee: p.channels[chan].b,
+                    msat,
                 }
             }
             _ => {}

@@ -3,6 +3,7 @@
 //! the state saved before each upgrade and compared after it, check-db.
 
 mod chain;
+mod held;
 
 use super::program::{Chan, Op, Program, StateCheck, NAMES, RACE_MSAT, STRAND_MSAT};
 
@@ -16,6 +17,9 @@ struct Renderer<'a> {
     /// Nodes with an HTLC left on chain ([`Op::StrandedClose`]): the
     /// program ends mining until each has swept every output.
     stranded: Vec<usize>,
+    /// HTLCs held until the upgrades are done ([`Op::HeldPay`]): each
+    /// one's channel and the number its invoice is saved under.
+    held: Vec<(usize, usize)>,
 }
 
 impl Renderer<'_> {
@@ -100,6 +104,7 @@ impl Renderer<'_> {
             }
             Op::StrandedClose { chan, msat } => self.stranded_close(chan, STRAND_MSAT + msat),
             Op::Splice { chan } => self.splice_out(chan),
+            Op::HeldPay { chan, msat } => self.held_pay(chan, STRAND_MSAT + msat),
             Op::Mine { blocks } => {
                 self.settle();
                 self.push(format!("{{ mine = {blocks} }}"));
@@ -113,15 +118,22 @@ impl Renderer<'_> {
     /// reaches a fulfilled HTLC's deadline and lightningd rightly goes to
     /// chain ("Fulfilled HTLC 3 SENT_REMOVE_COMMIT cltv 114 hit deadline",
     /// seen by explore on v25.02.1 -> v25.05): the program's doing, not a bug.
+    /// A held HTLC ([`Op::HeldPay`]) stays, on purpose: only it.
     fn settle(&mut self) {
-        for (i, c) in self.channels.iter().enumerate() {
-            if !self.open[i] {
-                continue;
+        for i in 0..self.channels.len() {
+            if self.open[i] {
+                self.settle_channel(i);
             }
-            for (a, b) in [(c.a, c.b), (c.b, c.a)] {
-                let (a, b) = (NAMES[a], NAMES[b]);
-                self.out.push(format!("  {{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", count = 0 }} }},"));
-            }
+        }
+    }
+
+    /// Until channel `chan` has no HTLC in flight but those held on it.
+    fn settle_channel(&mut self, chan: usize) {
+        let c = self.channels[chan];
+        let held = self.held.iter().filter(|&&(h, _)| h == chan).count();
+        for (a, b) in [(c.a, c.b), (c.b, c.a)] {
+            let (a, b) = (NAMES[a], NAMES[b]);
+            self.out.push(format!("  {{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", count = {held} }} }},"));
         }
     }
 
@@ -177,9 +189,11 @@ impl Renderer<'_> {
     fn save_state(&mut self, node: usize, checks: &[StateCheck]) {
         let n = NAMES[node];
         if checks.contains(&StateCheck::Balances) {
-            for c in self.channels.iter().filter(|c| c.a == node || c.b == node) {
-                let peer = NAMES[if c.a == node { c.b } else { c.a }];
-                self.out.push(format!("  {{ wait_rpc = \"{n}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{peer}.id}}].htlcs\", count = 0 }} }},"));
+            for i in 0..self.channels.len() {
+                let c = self.channels[i];
+                if c.a == node || c.b == node {
+                    self.settle_channel(i);
+                }
             }
         }
         for (method, key) in saved_rpcs(checks) {
@@ -280,30 +294,14 @@ const DUAL_FUND_NODE: &str = "flags = [\"experimental-dual-fund\"], options = { 
 /// The nodes, and the channels the harness's setup opens (none when the
 /// program opens them itself, dual-funded).
 fn topology(p: &Program) -> Vec<String> {
-    // Only programs that splice start their nodes splicing: the flag
-    // changes what they advertise, and so every other program's setup.
-    let splices = p
-        .before
-        .iter()
-        .chain(&p.after)
-        .any(|o| matches!(o, Op::Splice { .. }));
-    // The payee of each HTLC left on chain holds it (and nothing smaller).
-    let holds: Vec<usize> = p
-        .before
-        .iter()
-        .chain(&p.after)
-        .filter_map(|o| match o {
-            Op::StrandedClose { chan, .. } => Some(p.channels[*chan].b),
-            _ => None,
-        })
-        .collect();
+    let holds = p.holders();
     let nodes: Vec<String> = p
         .xpay
         .iter()
         .enumerate()
         .map(|(i, x)| {
             let xpay = x.map(|m| format!(", xpay = \"{m}\"")).unwrap_or_default();
-            let splicing = if splices { ", splicing = true" } else { "" };
+            let splicing = if p.splices() { ", splicing = true" } else { "" };
             let hold = if holds.contains(&i) {
                 format!(", hold_htlcs_msat = {STRAND_MSAT}")
             } else {
@@ -379,6 +377,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
         open: vec![true; p.channels.len()],
         n: 0,
         stranded: vec![],
+        held: vec![],
     };
     if p.dual_funded {
         r.dual_funded_opens();
@@ -397,6 +396,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
             r.upgrade(u, &role, p);
         }
     }
+    r.release_held();
     if !p.after.is_empty() {
         r.out.push("  # traffic on candidate".into());
     }
@@ -468,7 +468,7 @@ pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explore::program::{generate, shrink_candidates, Abilities, STRAND_CLTV};
+    use crate::explore::program::{generate, shrink_candidates, Abilities, HELD_CLTV, STRAND_CLTV};
 
     /// `--via`: one database through several upgrades, each hop with its
     /// own saved state, comparison and check-db, in the order given.
@@ -709,6 +709,7 @@ mod tests {
                 p.before
                     .iter()
                     .any(|o| matches!(o, Op::StrandedClose { .. }))
+                    && !p.before.iter().any(|o| matches!(o, Op::HeldPay { .. }))
             })
             .expect("a stranded close in 600 seeds");
         let Some(&Op::StrandedClose { chan, msat }) = p
@@ -761,6 +762,71 @@ mod tests {
         assert!(shrink_candidates(&p)
             .iter()
             .any(|q| q.before.contains(&mutual)));
+    }
+
+    /// An HTLC the old binary accepted and never answered, replayed to the
+    /// upgraded binary's hook: held through every upgrade (what settles the
+    /// channels before a block or a saved state leaves it in flight), then
+    /// released, and its payment must complete before the traffic on
+    /// candidate.
+    #[test]
+    fn an_htlc_held_on_base_is_released_and_settled_after_every_upgrade() {
+        let p = (0..600)
+            .map(|s| generate(s, 3, &all()))
+            .find(|p| {
+                p.before
+                    .windows(2)
+                    .any(|w| matches!(w, [Op::HeldPay { .. }, Op::Mine { .. }]))
+                    && !p.after.is_empty()
+            })
+            .expect("a held pay and a mine in 600 seeds");
+        let Some(&[Op::HeldPay { chan, msat }, _]) = p
+            .before
+            .windows(2)
+            .find(|w| matches!(w, [Op::HeldPay { .. }, Op::Mine { .. }]))
+        else {
+            unreachable!()
+        };
+        let text = render(&p, None);
+        crate::scenario::from_str("s.toml", &text).unwrap();
+        let (a, b) = (NAMES[p.channels[chan].a], NAMES[p.channels[chan].b]);
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
+        };
+        let sent = at(&format!(
+            "amount_msat = {}, delay = {HELD_CLTV} }}] }} }}",
+            STRAND_MSAT + msat
+        ));
+        let committed = at("state = \"RCVD_ADD_ACK_REVOCATION\"");
+        let last_upgrade = text.rfind("{ upgrade = ").unwrap();
+        let released = at(&format!("{{ rpc = \"{b}\", method = \"harness-release\""));
+        let complete = at(&format!("{{ rpc = \"{a}\", method = \"waitsendpay\""));
+        let candidate = at("# traffic on candidate");
+        assert!(
+            sent < committed
+                && committed < last_upgrade
+                && last_upgrade < released
+                && released < complete
+                && complete < candidate,
+            "{text}"
+        );
+        let holder = text.lines().find(|l| l.starts_with("nodes = ")).unwrap();
+        assert!(holder.contains(&format!("hold_htlcs_msat = {STRAND_MSAT}")));
+        // While held, settling waits for that one HTLC on its channel, not none.
+        let held_wait = format!("{{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", count = 1 }} }}");
+        let mine = sent + text[sent..].find("{ mine = ").unwrap();
+        assert!(text[sent..mine].contains(&held_wait), "{text}");
+        // Nothing closes or splices it while held; the shrinker asks whether the hold matters.
+        assert!(!text[sent..released].contains(&format!("peer = \"{b}\", save = \"close")));
+        let plain = Op::Pay {
+            payer: p.channels[chan].a,
+            payee: p.channels[chan].b,
+            msat,
+        };
+        assert!(shrink_candidates(&p)
+            .iter()
+            .any(|q| q.before.contains(&plain)));
     }
 
     #[test]
