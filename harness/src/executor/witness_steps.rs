@@ -3,7 +3,8 @@
 //! the end-of-run conservation check.
 
 use super::steps::{env, net_step_error, StepError, World};
-use crate::witness::compare::{self, ChainTx, ChannelClaim, Claim};
+use crate::witness::chains::closing_chains;
+use crate::witness::compare::{self, ChannelClaim, Claim};
 use crate::witness::Witness;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -264,8 +265,8 @@ impl World<'_> {
             return Ok(None);
         }
         let outpoints: BTreeSet<(String, u32)> = funding.keys().cloned().collect();
-        let (all_txs, spent, prev) = closing_chains(w, funding.keys())?;
-        let all = compare::chain_sums(&all_txs, &prev, &spent, &wallet_scripts, &outpoints)
+        let all = closing_chains(w, funding.keys()).map_err(werr)?;
+        let all = compare::chain_sums(&all.txs, &all.prev, &all.spent, &wallet_scripts, &outpoints)
             .map_err(StepError::Fail)?;
         let held: BTreeMap<String, u64> = per_node
             .iter()
@@ -274,9 +275,9 @@ impl World<'_> {
         let capacities: u64 = funding.values().sum();
         compare::conservation(&held, capacities, &all, funding.len()).map_err(StepError::Fail)?;
         for (name, points) in &node_chains {
-            let (txs, spent, prev) = closing_chains(w, points.iter())?;
+            let c = closing_chains(w, points.iter()).map_err(werr)?;
             let mine: BTreeSet<(String, u32)> = points.iter().cloned().collect();
-            let sums = compare::chain_sums(&txs, &prev, &spent, &wallet_scripts, &mine)
+            let sums = compare::chain_sums(&c.txs, &c.prev, &c.spent, &wallet_scripts, &mine)
                 .map_err(StepError::Fail)?;
             let own = sums.held_on(&scripts_of(&per_node[name].0));
             compare::node_within_bounds(name, own, to_us[name], &sums, points.len())
@@ -353,59 +354,4 @@ fn funding_unspent(w: &Witness, txid: &str, vout: u32) -> Result<bool, StepError
         .map_err(werr)?
         .iter()
         .any(|u| u.txid == txid && u.vout == vout))
-}
-
-type Chains = (
-    Vec<ChainTx>,
-    BTreeSet<(String, u32)>,
-    BTreeMap<(String, u32), u64>,
-);
-
-/// Every transaction descending from these funding outpoints (closings,
-/// sweeps), the outpoints among them that are spent, and the value of
-/// every input they spend.
-fn closing_chains<'a>(
-    w: &Witness,
-    funding: impl Iterator<Item = &'a (String, u32)>,
-) -> Result<Chains, StepError> {
-    let mut txs: Vec<ChainTx> = Vec::new();
-    let mut spent = BTreeSet::new();
-    let mut todo: Vec<(String, u32)> = funding.cloned().collect();
-    let mut seen_tx = BTreeSet::new();
-    while let Some((txid, vout)) = todo.pop() {
-        let parent = w.transaction(&txid).map_err(werr)?;
-        let Some((_, script)) = parent.outputs.get(vout as usize) else {
-            continue;
-        };
-        for candidate in w.history(script).map_err(werr)? {
-            if candidate == txid {
-                continue;
-            }
-            let tx = w.transaction(&candidate).map_err(werr)?;
-            if !tx.inputs.iter().any(|i| i.0 == txid && i.1 == vout) {
-                continue;
-            }
-            spent.insert((txid.clone(), vout));
-            // One sweep may spend several outputs of the chains (a
-            // to_local and an HTLC's second stage, seen after an HTLC left
-            // on chain): each is spent, the sweep counted once.
-            if !seen_tx.insert(candidate.clone()) {
-                continue;
-            }
-            for i in 0..tx.outputs.len() {
-                todo.push((candidate.clone(), i as u32));
-            }
-            txs.push(tx);
-        }
-    }
-    let mut prev = BTreeMap::new();
-    for tx in &txs {
-        for (ptxid, pvout) in &tx.inputs {
-            let p = w.transaction(ptxid).map_err(werr)?;
-            if let Some((v, _)) = p.outputs.get(*pvout as usize) {
-                prev.insert((ptxid.clone(), *pvout), *v);
-            }
-        }
-    }
-    Ok((txs, spent, prev))
 }

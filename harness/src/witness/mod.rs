@@ -7,6 +7,7 @@
 //! listens for P2P, which electrs 0.10 fetches blocks over). IO lives here;
 //! the comparisons are pure ([`compare`]).
 
+pub mod chains;
 pub mod compare;
 
 use crate::bitcoind::Bitcoind;
@@ -140,7 +141,19 @@ impl Witness {
             })
             .collect())
     }
+}
 
+impl chains::ChainLookup for Witness {
+    fn transaction(&self, txid: &str) -> Result<compare::ChainTx, WitnessError> {
+        Witness::transaction(self, txid)
+    }
+
+    fn history(&self, script_hex: &str) -> Result<Vec<String>, WitnessError> {
+        Witness::history(self, script_hex)
+    }
+}
+
+impl Witness {
     /// A transaction's outputs (sat, script hex) and the outpoints it spends.
     pub fn transaction(&self, txid: &str) -> Result<compare::ChainTx, WitnessError> {
         let id: electrsd::electrum_client::bitcoin::Txid = txid
