@@ -540,6 +540,33 @@ mod tests {
         Abilities::all()
     }
 
+    /// A program rendered (and parsed), with the two ends of channel `chan`.
+    struct Rendered {
+        text: String,
+        a: &'static str,
+        b: &'static str,
+    }
+
+    impl Rendered {
+        fn of(p: &Program, chan: usize) -> Rendered {
+            let text = render(p, None);
+            crate::scenario::from_str("s.toml", &text).unwrap();
+            let (a, b) = (NAMES[p.channels[chan].a], NAMES[p.channels[chan].b]);
+            Rendered { text, a, b }
+        }
+
+        fn at(&self, needle: &str) -> usize {
+            let text = &self.text;
+            text.find(needle)
+                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
+        }
+
+        /// Where the `sendpay` of this HTLC is.
+        fn sent(&self, msat: u64, cltv: u64) -> usize {
+            self.at(&format!("amount_msat = {msat}, delay = {cltv} }}] }} }}"))
+        }
+    }
+
     #[test]
     fn no_traffic_uses_a_closed_channel_and_unilateral_closes_wait_for_candidate() {
         for seed in 0..300 {
@@ -719,17 +746,9 @@ mod tests {
         else {
             unreachable!()
         };
-        let text = render(&p, None);
-        crate::scenario::from_str("s.toml", &text).unwrap();
-        let (a, b) = (NAMES[p.channels[chan].a], NAMES[p.channels[chan].b]);
-        let at = |needle: &str| {
-            text.find(needle)
-                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
-        };
-        let sent = at(&format!(
-            "amount_msat = {}, delay = {STRAND_CLTV} }}] }} }}",
-            STRAND_MSAT + msat
-        ));
+        let r = Rendered::of(&p, chan);
+        let (text, a, b, at) = (&r.text, r.a, r.b, |n: &str| r.at(n));
+        let sent = r.sent(STRAND_MSAT + msat, STRAND_CLTV);
         let held = at("state = \"SENT_ADD_ACK_REVOCATION\"");
         let killed = at(&format!("{{ kill = \"{b}\" }}"));
         // Only the payee holds, and only HTLCs above all other traffic.
@@ -787,17 +806,9 @@ mod tests {
         else {
             unreachable!()
         };
-        let text = render(&p, None);
-        crate::scenario::from_str("s.toml", &text).unwrap();
-        let (a, b) = (NAMES[p.channels[chan].a], NAMES[p.channels[chan].b]);
-        let at = |needle: &str| {
-            text.find(needle)
-                .unwrap_or_else(|| panic!("no `{needle}`:\n{text}"))
-        };
-        let sent = at(&format!(
-            "amount_msat = {}, delay = {HELD_CLTV} }}] }} }}",
-            STRAND_MSAT + msat
-        ));
+        let r = Rendered::of(&p, chan);
+        let (text, a, b, at) = (&r.text, r.a, r.b, |n: &str| r.at(n));
+        let sent = r.sent(STRAND_MSAT + msat, HELD_CLTV);
         let committed = at("state = \"RCVD_ADD_ACK_REVOCATION\"");
         let last_upgrade = text.rfind("{ upgrade = ").unwrap();
         let released = at(&format!("{{ rpc = \"{b}\", method = \"harness-release\""));
