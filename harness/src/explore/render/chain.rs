@@ -34,9 +34,7 @@ impl Renderer<'_> {
         self.push(format!(
             "{{ fund = \"{a}\", amount_sat = {STRAND_WALLET_SAT} }}"
         ));
-        self.push(format!("{{ invoice = \"{b}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}"));
-        self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"ch{n}\" }}"));
-        self.push(format!("{{ rpc = \"{a}\", method = \"sendpay\", params = {{ payment_hash = \"${{inv{n}.payment_hash}}\", payment_secret = \"${{inv{n}.payment_secret}}\", route = [{{ id = \"${{{b}.id}}\", channel = \"${{ch{n}.channels[0].short_channel_id}}\", amount_msat = {msat}, delay = {STRAND_CLTV} }}] }} }}"));
+        self.send_held(ai, bi, n, msat, STRAND_CLTV);
         // Committed on both sides (b's plugin holds it: `hold_htlcs_msat`),
         // so it is an output of whichever commitment goes on chain.
         self.push(format!("{{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", where = {{ state = \"SENT_ADD_ACK_REVOCATION\" }}, count = 1 }} }}"));

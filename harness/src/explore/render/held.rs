@@ -17,11 +17,26 @@ impl Renderer<'_> {
         let c = self.channels[chan];
         let (a, b) = (NAMES[c.a], NAMES[c.b]);
         self.held.push((chan, n));
-        self.push(format!("{{ invoice = \"{b}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}"));
-        self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"ch{n}\" }}"));
-        self.push(format!("{{ rpc = \"{a}\", method = \"sendpay\", params = {{ payment_hash = \"${{inv{n}.payment_hash}}\", payment_secret = \"${{inv{n}.payment_secret}}\", route = [{{ id = \"${{{b}.id}}\", channel = \"${{ch{n}.channels[0].short_channel_id}}\", amount_msat = {msat}, delay = {HELD_CLTV} }}] }} }}"));
+        self.send_held(c.a, c.b, n, msat, HELD_CLTV);
         self.push(format!("{{ wait_rpc = \"{b}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{a}.id}}].htlcs\", where = {{ payment_hash = \"${{inv{n}.payment_hash}}\", state = \"RCVD_ADD_ACK_REVOCATION\" }}, count = 1 }} }}"));
         self.push(format!("{{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", where = {{ payment_hash = \"${{inv{n}.payment_hash}}\", state = \"SENT_ADD_ACK_REVOCATION\" }}, count = 1 }} }}"));
+    }
+
+    /// `a` pays `b`'s new invoice `inv{n}` by `sendpay` over their channel,
+    /// an HTLC of `msat` with this CLTV delta, that `b`'s plugin holds
+    /// (`hold_htlcs_msat`). `sendpay` returns once it is offered.
+    pub(super) fn send_held(&mut self, a: usize, b: usize, n: usize, msat: u64, cltv: u64) {
+        let (a, b) = (NAMES[a], NAMES[b]);
+        // An unmined zero-conf channel has no short id yet: its local
+        // alias names it to `sendpay` on every version.
+        let scid = if self.zero_conf {
+            "alias.local"
+        } else {
+            "short_channel_id"
+        };
+        self.push(format!("{{ invoice = \"{b}\", amount_msat = {msat}, label = \"explore-{n}\", save = \"inv{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"listpeerchannels\", params = {{ id = \"${{{b}.id}}\" }}, save = \"ch{n}\" }}"));
+        self.push(format!("{{ rpc = \"{a}\", method = \"sendpay\", params = {{ payment_hash = \"${{inv{n}.payment_hash}}\", payment_secret = \"${{inv{n}.payment_secret}}\", route = [{{ id = \"${{{b}.id}}\", channel = \"${{ch{n}.channels[0].{scid}}}\", amount_msat = {msat}, delay = {cltv} }}] }} }}"));
     }
 
     /// Every held HTLC released by its payee (the plugin's

@@ -20,6 +20,9 @@ struct Renderer<'a> {
     /// HTLCs held until the upgrades are done ([`Op::HeldPay`]): each
     /// one's channel and the number its invoice is saved under.
     held: Vec<(usize, usize)>,
+    /// The channels are zero-conf: their funding may be unmined, so they
+    /// may have no short channel id yet, only their aliases.
+    zero_conf: bool,
 }
 
 impl Renderer<'_> {
@@ -378,6 +381,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
         n: 0,
         stranded: vec![],
         held: vec![],
+        zero_conf: p.zero_conf,
     };
     if p.dual_funded {
         r.dual_funded_opens();
@@ -718,6 +722,10 @@ mod tests {
         let text = render(p, None);
         let s = crate::scenario::from_str("s.toml", &text).unwrap();
         assert!(s.nodes.iter().all(|n| n.zero_conf) && s.channels.is_empty());
+        // Their fundings may be unmined: no short channel id to name them by.
+        for z in &zero {
+            assert!(!render(z, None).contains(".short_channel_id}"), "{z:?}");
+        }
         let opened = text.find("mindepth = 0 } }").unwrap();
         let normal = opened + text[opened..].find("state = \"CHANNELD_NORMAL\"").unwrap();
         let first_block = text.find("{ mine = ").unwrap_or(text.len());
