@@ -132,7 +132,8 @@ if [ "$EXPLORE_BUDGET" != 0 ] && [ -x "$L/v25.05/bin/lightningd" ]; then
   python3 - "$T/explore.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-runs, secs = s.get("runs", 0), s.get("seconds") or 0
+# Over the runs, not the shrinking of what they found after them.
+runs, secs = s.get("runs", 0), s.get("run_seconds") or s.get("seconds") or 0
 print(f"  runs/min: {runs * 60 / secs if secs else 0:.1f} ({runs} runs in {secs:.0f} s, {s.get('errors', 0)} errors)   (target >= 15 on 2 cores)")
 PY
 fi

@@ -254,6 +254,7 @@ mod tests {
             runs: 10,
             errors: 1,
             seconds: 60.0,
+            run_seconds: 60.0,
             first_finding_after_s: None,
             shard: None,
             oracles: [("crash".to_string(), findings.len() as u64)].into(),

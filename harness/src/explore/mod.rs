@@ -179,7 +179,12 @@ pub struct Summary {
     pub seed: u64,
     pub runs: u64,
     pub errors: u64,
+    /// The whole exploration, findings' shrinking included.
     pub seconds: f64,
+    /// Until the last run ended: what runs/min is over (shrinking a
+    /// finding reruns it, but those are not the exploration's runs).
+    #[serde(default)]
+    pub run_seconds: f64,
     pub first_finding_after_s: Option<f64>,
     /// `--shard K/N`: this exploration ran every run index `i` with
     /// `i % N == K - 1`.
@@ -323,42 +328,39 @@ pub async fn explore(
         n: std::cell::Cell::new(0),
     };
     let mut tally = Tally::default();
+    // A new run starts as soon as one ends, not batch by batch: a batch
+    // waited for its slowest run (an HTLC left on chain mines for ~20 s)
+    // with the other slots idle.
+    let mut running = futures_util::stream::FuturesUnordered::new();
     let mut next = 0u64;
-    let out_of_time = |runs: u64| {
-        c.runs.is_some_and(|n| runs >= n) || c.budget.is_some_and(|b| started.elapsed() >= b)
+    let jobs = c.jobs.max(1);
+    let may_start = |started_runs: u64| {
+        c.runs.is_none_or(|n| started_runs < n) && c.budget.is_none_or(|b| started.elapsed() < b)
     };
-    while !out_of_time(tally.runs) {
-        let batch: Vec<u64> = (0..c.jobs.max(1) as u64)
-            .map(|k| next + k)
-            .filter(|k| c.runs.is_none_or(|n| *k < n))
-            .collect();
-        next += batch.len() as u64;
-        if batch.is_empty() {
-            break;
-        }
-        let programs = batch
-            .iter()
-            .map(|k| generate(mix(c.seed, Shard::run_index(c.shard, *k)), c.nodes, can));
-        let results: Vec<(Program, Observed)> = futures_util::stream::iter(programs.map(|p| {
+    loop {
+        while running.len() < jobs && may_start(next) {
+            let p = generate(mix(c.seed, Shard::run_index(c.shard, next)), c.nodes, can);
+            next += 1;
             let r = &runner;
-            async move {
+            running.push(async move {
                 let v = r.run(&p, &c.roles(false)).await;
                 (p, v)
-            }
-        }))
-        .buffer_unordered(c.jobs.max(1))
-        .collect()
-        .await;
-        for (p, v) in results {
-            tally.add(p, v, started.elapsed().as_secs_f64(), progress);
+            });
         }
-        if tally.errors > 0 && tally.errors == tally.runs {
+        let Some((p, v)) = running.next().await else {
+            break;
+        };
+        tally.add(p, v, started.elapsed().as_secs_f64(), progress);
+        // As many runs as run at once, all in `error`: the environment.
+        if tally.errors == tally.runs && tally.runs >= (jobs as u64).min(c.runs.unwrap_or(u64::MAX))
+        {
             return Err(
                 "every run so far ended in `error`: the environment cannot run these versions"
                     .into(),
             );
         }
     }
+    let run_seconds = started.elapsed().as_secs_f64();
     for (f, p, failed_at) in &mut tally.found {
         settle(&runner, c, f, p, *failed_at, progress).await?;
     }
@@ -370,6 +372,7 @@ pub async fn explore(
         runs: tally.runs,
         errors: tally.errors,
         seconds: started.elapsed().as_secs_f64(),
+        run_seconds,
         first_finding_after_s: tally.first_finding,
         shard: c.shard,
         oracles: tally.oracles,
@@ -473,7 +476,9 @@ async fn shrink(
 /// whatever `--jobs` is.
 /// `--jobs` by default: two runs per core. A run spends most of its time
 /// waiting for lightningd to poll a block or a peer to answer (measured on
-/// 2 cores, v25.05 → v26.06.6: 9.1 runs/min at 1 job, 12.7 at 2, 19.9 at 4).
+/// 2 cores, v25.05 → v26.06.6: 9.1 runs/min at 1 job, 12.7 at 2, 19.9 at 4,
+/// with the traffic of then; with batches that waited for their slowest
+/// run, 6 jobs did little better than 4: 14.8 against 14.4 runs/min).
 pub fn default_jobs() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores * 2).clamp(1, 16) as u32
@@ -488,15 +493,16 @@ pub fn mix(seed: u64, k: u64) -> u64 {
 
 pub fn table(s: &Summary) -> String {
     let mut t = format!(
-        "explore {}{} -> {}{}: {} runs in {:.0} s ({:.1} runs/min), {} error(s), first finding after {}\n",
+        "explore {}{} -> {}{}: {} runs in {:.0} s ({:.1} runs/min; {:.0} s in all, findings settled), {} error(s), first finding after {}\n",
         s.base,
         s.via.iter().map(|v| format!(" -> {v}")).collect::<String>(),
         s.candidate,
         s.shard
             .map_or(String::new(), |k| format!(" (shard {}/{})", k.index, k.of)),
         s.runs,
+        s.run_seconds,
+        s.runs as f64 / (s.run_seconds / 60.0).max(1e-9),
         s.seconds,
-        s.runs as f64 / (s.seconds / 60.0).max(1e-9),
         s.errors,
         s.first_finding_after_s.map_or("-".into(), |t| format!("{t:.0} s"))
     );
@@ -630,6 +636,7 @@ mod tests {
             runs: 3,
             errors: 0,
             seconds: 1.0,
+            run_seconds: 1.0,
             first_finding_after_s: None,
             shard: None,
             oracles: Default::default(),
