@@ -15,6 +15,7 @@
 //! - This module is the runner: it writes programs to files and runs them.
 
 pub mod abilities;
+mod lines;
 pub mod merge;
 pub mod program;
 pub mod render;

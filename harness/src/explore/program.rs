@@ -22,6 +22,7 @@
 //! that channel; nothing closes or splices a channel while it holds an HTLC.
 
 pub use super::abilities::{Abilities, StateCheck};
+use super::lines::{route, Lines};
 pub use super::shrinking::shrink_candidates;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -357,40 +358,6 @@ impl Program {
                         StateCheck::Funds | StateCheck::Payments | StateCheck::Balances
                     )
             })
-            .collect()
-    }
-}
-
-/// The channels a payment from `x` to `y` crosses, if they are all open
-/// (and announced, when it takes more than one hop).
-fn route(channels: &[Chan], open: &[bool], x: usize, y: usize) -> Option<Vec<usize>> {
-    let hops: Vec<usize> = (x.min(y)..x.max(y)).collect();
-    let usable = hops
-        .iter()
-        .all(|&c| c < channels.len() && open[c] && (hops.len() == 1 || channels[c].announce));
-    (x != y && usable).then_some(hops)
-}
-
-/// Each channel's state as the ops so far left it.
-#[derive(Debug, Clone)]
-struct Lines {
-    open: Vec<bool>,
-    /// An HTLC is held on it ([`Op::HeldPay`]) until the upgrades are done.
-    held: Vec<bool>,
-}
-
-impl Lines {
-    fn new(p: &Program) -> Lines {
-        Lines {
-            open: vec![true; p.channels.len()],
-            held: vec![false; p.channels.len()],
-        }
-    }
-
-    /// Open, and nothing held on it: a close or a splice may come.
-    fn quiet(&self) -> Vec<usize> {
-        (0..self.open.len())
-            .filter(|&c| self.open[c] && !self.held[c])
             .collect()
     }
 }
