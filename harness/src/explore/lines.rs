@@ -1,33 +1,37 @@
-//! The line's channels as a program's ops leave them, for the generator
-//! and the validity check alike: which are open, which hold an HTLC, and
-//! the routes a payment can take over them.
+//! The line's channels as a program's ops leave them, for the generator,
+//! the validity check and the renderer alike: which are open, which hold
+//! an HTLC, and the routes a payment can take over them.
 
-use super::program::{Chan, Program};
-
-/// The channels a payment from `x` to `y` crosses, if they are all open
-/// (and announced, when it takes more than one hop).
-pub(super) fn route(channels: &[Chan], open: &[bool], x: usize, y: usize) -> Option<Vec<usize>> {
-    let hops: Vec<usize> = (x.min(y)..x.max(y)).collect();
-    let usable = hops
-        .iter()
-        .all(|&c| c < channels.len() && open[c] && (hops.len() == 1 || channels[c].announce));
-    (x != y && usable).then_some(hops)
-}
+use super::program::{Chan, Op};
 
 /// Each channel's state as the ops so far left it.
 #[derive(Debug, Clone)]
 pub(super) struct Lines {
+    channels: Vec<Chan>,
     pub open: Vec<bool>,
     /// An HTLC is held on it ([`Op::HeldPay`]) until the upgrades are done.
     pub held: Vec<bool>,
 }
 
 impl Lines {
-    pub fn new(p: &Program) -> Lines {
+    pub fn new(channels: &[Chan]) -> Lines {
         Lines {
-            open: vec![true; p.channels.len()],
-            held: vec![false; p.channels.len()],
+            channels: channels.to_vec(),
+            open: vec![true; channels.len()],
+            held: vec![false; channels.len()],
         }
+    }
+
+    /// The channels a payment from `x` to `y` crosses, if they are all
+    /// open (and announced, when it takes more than one hop).
+    pub fn route(&self, x: usize, y: usize) -> Option<Vec<usize>> {
+        let hops: Vec<usize> = (x.min(y)..x.max(y)).collect();
+        let usable = hops.iter().all(|&c| {
+            c < self.channels.len()
+                && self.open[c]
+                && (hops.len() == 1 || self.channels[c].announce)
+        });
+        (x != y && usable).then_some(hops)
     }
 
     /// Open, and nothing held on it: a close or a splice may come.
@@ -35,5 +39,35 @@ impl Lines {
         (0..self.open.len())
             .filter(|&c| self.open[c] && !self.held[c])
             .collect()
+    }
+
+    /// The channels still open.
+    pub fn still_open(&self) -> Vec<usize> {
+        (0..self.open.len()).filter(|&c| self.open[c]).collect()
+    }
+
+    /// `o` done: false if it cannot be in this state (a payment with no
+    /// route, a close or splice of a closed channel or of one holding an
+    /// HTLC, a second HTLC held on one channel). Its channel index must be
+    /// in range.
+    pub fn apply(&mut self, o: &Op) -> bool {
+        if let Some((x, y)) = o.payment_ends() {
+            return self.route(x, y).is_some();
+        }
+        match *o {
+            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
+                !self.held[chan] && std::mem::replace(&mut self.open[chan], false)
+            }
+            Op::Splice { chan } => self.open[chan] && !self.held[chan],
+            Op::HeldPay { chan, .. } => {
+                self.open[chan] && !std::mem::replace(&mut self.held[chan], true)
+            }
+            _ => true,
+        }
+    }
+
+    /// The upgrades are done: every held HTLC was released.
+    pub fn release_all(&mut self) {
+        self.held.fill(false);
     }
 }

@@ -22,7 +22,7 @@
 //! that channel; nothing closes or splices a channel while it holds an HTLC.
 
 pub use super::abilities::{Abilities, StateCheck};
-use super::lines::{route, Lines};
+use super::lines::Lines;
 pub use super::shrinking::shrink_candidates;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -362,23 +362,16 @@ impl Program {
     }
 }
 
-fn op(
-    rng: &mut ChaCha8Rng,
-    p: &Program,
-    lines: &mut Lines,
-    can: &Abilities,
-    on_candidate: bool,
-) -> Op {
-    let open = &lines.open;
+fn op(rng: &mut ChaCha8Rng, p: &Program, lines: &Lines, can: &Abilities, on_candidate: bool) -> Op {
     let nodes = p.nodes();
     let pairs: Vec<(usize, usize)> = (0..nodes)
         .flat_map(|x| (0..nodes).map(move |y| (x, y)))
-        .filter(|&(x, y)| route(&p.channels, open, x, y).is_some())
+        .filter(|&(x, y)| lines.route(x, y).is_some())
         .collect();
     // Base's closes and splices leave a channel with a held HTLC alone; on
     // candidate it was released.
     let closable: Vec<usize> = if on_candidate {
-        (0..p.channels.len()).filter(|&c| open[c]).collect()
+        lines.still_open()
     } else {
         lines.quiet()
     };
@@ -422,7 +415,6 @@ fn op(
             }
             16 if !closable.is_empty() => {
                 let chan = closable[rng.gen_range(0..closable.len())];
-                lines.open[chan] = false;
                 // A third of the closes on base leave an HTLC on chain.
                 if !on_candidate && rng.gen_range(0..3) == 0 {
                     return Op::StrandedClose { chan, msat };
@@ -451,7 +443,6 @@ fn op(
             }
             20 if !on_candidate && !closable.is_empty() => {
                 let chan = closable[rng.gen_range(0..closable.len())];
-                lines.held[chan] = true;
                 return Op::HeldPay { chan, msat };
             }
             _ => {}
@@ -518,16 +509,25 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         via: can.via,
         broken_log: can.allowed_broken.clone(),
     };
-    let mut lines = Lines::new(&p);
+    let mut lines = Lines::new(&p.channels);
     p.before = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &p, &mut lines, can, false))
+        .map(|_| {
+            let o = op(&mut rng, &p, &lines, can, false);
+            lines.apply(&o);
+            o
+        })
         .collect();
+    lines.release_all();
     p.upgrade = (0..nodes).filter(|_| rng.gen_bool(0.5)).collect();
     if p.upgrade.is_empty() {
         p.upgrade.push(rng.gen_range(0..nodes));
     }
     p.after = (0..rng.gen_range(2..=6))
-        .map(|_| op(&mut rng, &p, &mut lines, can, true))
+        .map(|_| {
+            let o = op(&mut rng, &p, &lines, can, true);
+            lines.apply(&o);
+            o
+        })
         .collect();
     p
 }
@@ -536,25 +536,10 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
 /// Shrinking drops parts, so a candidate may not: e.g. the close that a
 /// later payment relied on having happened after it.
 pub fn is_valid(p: &Program) -> bool {
-    let mut lines = Lines::new(p);
+    let mut lines = Lines::new(&p.channels);
     let in_range = |o: &Op| {
         o.chan().is_none_or(|c| c < p.channels.len())
             && o.nodes(&p.channels).iter().all(|&n| n < p.nodes())
-    };
-    let ok = |o: &Op, lines: &mut Lines| {
-        if let Some((x, y)) = o.payment_ends() {
-            return route(&p.channels, &lines.open, x, y).is_some();
-        }
-        match *o {
-            Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
-                !lines.held[chan] && std::mem::replace(&mut lines.open[chan], false)
-            }
-            Op::Splice { chan } => lines.open[chan] && !lines.held[chan],
-            Op::HeldPay { chan, .. } => {
-                lines.open[chan] && !std::mem::replace(&mut lines.held[chan], true)
-            }
-            _ => true,
-        }
     };
     let on_base = p.before.iter().all(|o| {
         in_range(o)
@@ -565,14 +550,14 @@ pub fn is_valid(p: &Program) -> bool {
                     ..
                 }
             )
-            && ok(o, &mut lines)
+            && lines.apply(o)
     });
     // Every held HTLC is released once the upgrades are done.
-    lines.held.fill(false);
+    lines.release_all();
     on_base
         && p.after
             .iter()
-            .all(|o| in_range(o) && !matches!(o, Op::HeldPay { .. }) && ok(o, &mut lines))
+            .all(|o| in_range(o) && !matches!(o, Op::HeldPay { .. }) && lines.apply(o))
         // Only a reproducer cut after a failure on base has no upgrade.
         && (!p.upgrade.is_empty() || p.after.is_empty())
 }

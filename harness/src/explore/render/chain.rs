@@ -19,7 +19,6 @@ impl Renderer<'_> {
         let n = self.n;
         let (ai, bi) = (self.channels[chan].a, self.channels[chan].b);
         let (a, b) = (NAMES[ai], NAMES[bi]);
-        self.open[chan] = false;
         for node in [ai, bi] {
             if !self.stranded.contains(&node) {
                 self.stranded.push(node);

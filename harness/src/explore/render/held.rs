@@ -49,6 +49,7 @@ impl Renderer<'_> {
         }
         self.out
             .push("  # each HTLC held since base: released, and its payment complete".into());
+        self.lines.release_all();
         for (chan, n) in std::mem::take(&mut self.held) {
             let c = self.channels[chan];
             let (a, b) = (NAMES[c.a], NAMES[c.b]);

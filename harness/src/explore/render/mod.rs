@@ -5,20 +5,24 @@
 mod chain;
 mod held;
 
+use super::lines::Lines;
 use super::program::{Chan, Op, Program, StateCheck, NAMES, RACE_MSAT, STRAND_MSAT};
 
 /// Renders ops in order, knowing which channels are still open.
 struct Renderer<'a> {
     out: Vec<String>,
     channels: &'a [Chan],
-    open: Vec<bool>,
+    /// Which channels are open and which hold an HTLC, as the ops so far
+    /// left them.
+    lines: Lines,
     /// Numbers the saved values (invoices, offers, closes).
     n: usize,
     /// Nodes with an HTLC left on chain ([`Op::StrandedClose`]): the
     /// program ends mining until each has swept every output.
     stranded: Vec<usize>,
-    /// HTLCs held until the upgrades are done ([`Op::HeldPay`]): each
-    /// one's channel and the number its invoice is saved under.
+    /// HTLCs held until the upgrades are done ([`Op::HeldPay`]), in the
+    /// order to release them: each one's channel and the number its
+    /// invoice is saved under.
     held: Vec<(usize, usize)>,
     /// The channels are zero-conf: their funding may be unmined, so they
     /// may have no short channel id yet, only their aliases.
@@ -31,6 +35,7 @@ impl Renderer<'_> {
     }
 
     fn op(&mut self, o: &Op) {
+        self.lines.apply(o);
         let expect_complete = r#"expect.fields = [{ path = "status", equals = "complete" }]"#;
         match *o {
             Op::Keysend { from, to, msat } => self.push(format!(
@@ -82,7 +87,6 @@ impl Renderer<'_> {
                 self.n += 1;
                 let n = self.n;
                 let (a, b) = (NAMES[self.channels[chan].a], NAMES[self.channels[chan].b]);
-                self.open[chan] = false;
                 if unilateral {
                     // The peer is down, so the close cannot be mutual.
                     self.push(format!("{{ stop = \"{b}\" }}"));
@@ -123,17 +127,16 @@ impl Renderer<'_> {
     /// seen by explore on v25.02.1 -> v25.05): the program's doing, not a bug.
     /// A held HTLC ([`Op::HeldPay`]) stays, on purpose: only it.
     fn settle(&mut self) {
-        for i in 0..self.channels.len() {
-            if self.open[i] {
-                self.settle_channel(i);
-            }
+        for i in self.lines.still_open() {
+            self.settle_channel(i);
         }
     }
 
     /// Until channel `chan` has no HTLC in flight but those held on it.
     fn settle_channel(&mut self, chan: usize) {
         let c = self.channels[chan];
-        let held = self.held.iter().filter(|&&(h, _)| h == chan).count();
+        // At most one per channel ([`Lines::apply`]).
+        let held = usize::from(self.lines.held[chan]);
         for (a, b) in [(c.a, c.b), (c.b, c.a)] {
             let (a, b) = (NAMES[a], NAMES[b]);
             self.out.push(format!("  {{ wait_rpc = \"{a}\", method = \"listpeerchannels\", until = {{ path = \"channels[peer_id=${{{b}.id}}].htlcs\", count = {held} }} }},"));
@@ -145,7 +148,7 @@ impl Renderer<'_> {
     /// connected and reestablished.
     fn reconnect(&mut self, node: usize) {
         for (i, c) in self.channels.iter().enumerate() {
-            if !self.open[i] || (c.a != node && c.b != node) {
+            if !self.lines.open[i] || (c.a != node && c.b != node) {
                 continue;
             }
             let peer = if c.a == node { c.b } else { c.a };
@@ -377,7 +380,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
     let mut r = Renderer {
         out,
         channels: &p.channels,
-        open: vec![true; p.channels.len()],
+        lines: Lines::new(&p.channels),
         n: 0,
         stranded: vec![],
         held: vec![],
