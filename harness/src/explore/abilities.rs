@@ -46,16 +46,19 @@ pub struct KnownDifference {
 
 pub const KNOWN_DIFFERENCES: &[KnownDifference] = &[];
 
-/// A CLN bug explore found again, already fixed upstream: on a path with a
-/// version from before the fix, programs steer around it (or allow its
-/// line), so a campaign spends its runs on what nobody has reported. The
-/// one table of these; each names the fix, so nothing is silenced by a
-/// blanket ignore, and a path whose versions all have the fix is checked
-/// for it as for anything else.
+/// A CLN bug explore found again: on a path with a version from before
+/// the fix, programs steer around it (or allow its line), so a campaign
+/// spends its runs on what nobody has reported. The one table of these;
+/// each names its fix, or the verdict case that pins it while there is
+/// none, so nothing is silenced by a blanket ignore, and a path whose
+/// versions all have the fix is checked for it as for anything else.
 pub struct KnownBug {
-    /// (year, month) of the first release with the fix.
-    pub fixed_in: (u32, u32),
-    /// The upstream change that fixed it.
+    /// (year, month) of the first release with the fix; `None`: no
+    /// release has one yet, so every path steers around it. When one
+    /// does, its verdict case (`fixtures/verdicts/cases.toml`) fails on
+    /// it, and this gets the release.
+    pub fixed_in: Option<(u32, u32)>,
+    /// The upstream change that fixed it, or what pins it until one does.
     pub fix: &'static str,
     pub why: &'static str,
     pub steer: Steer,
@@ -66,28 +69,37 @@ pub enum Steer {
     AnnounceUnderXpay,
     /// This line allowed (a `broken_log` regex, matched against the redacted line).
     AllowBroken(&'static str),
+    /// In zero-conf programs, no channel's acceptor pays before a block
+    /// is mined (its funding confirmed): [`Abilities::acceptor_spends_unmined`].
+    AcceptorWaitsForTheFunding,
 }
 
 pub const KNOWN_BUGS: &[KnownBug] = &[
     KnownBug {
-        fixed_in: (25, 2),
+        fixed_in: Some((25, 2)),
         fix: "a2f58a28b \"lightningd: injectpaymentonion can use scids of unannounced channels\" (Changelog-Fixed: xpay now works through unannounced channels)",
         why: "explore, v24.11 -> v25.02.1: on v24.11 with xpay handling `pay`, paying a peer's invoice over an unannounced channel fails with `Unexpected injectpaymentonion error -32602: Unknown scid`",
         steer: Steer::AnnounceUnderXpay,
     },
     KnownBug {
-        fixed_in: (26, 4),
+        fixed_in: Some((26, 4)),
         fix: "eb1986289 \"lightningd: don't complain if gossipd tells us about dead channel on startup\"",
         why: "explore, v25.02.1 -> v25.05: a node restarted after its channel's close was mined logs BROKEN `gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD?` when gossipd has not yet processed the block; harmless, it catches up",
         steer: Steer::AllowBroken("gossipd gave channel_update in CGOSSIP_CHANNEL_ANNOUNCED_DEAD"),
     },
     KnownBug {
-        fixed_in: (25, 2),
+        fixed_in: Some((25, 2)),
         fix: "07669a0e3 \"lightningd: rescan for missing p2wkph for closed channels\" (v24.11 missed mutual closes paid to the p2wpkh shutdown address; the repair rescans once, with a BROKEN line)",
         why: "explore, v24.11 -> v25.02.1: the first v25.02 start over a v24.11 database with a closed channel whose shutdown address holds no output (a unilateral close, an HTLC left on chain) logs BROKEN `Potentially missing 1 outputs from previous closes: scanning from block N`, then `Rescan finished! 0 outputs recovered.  Let's never do that again.`; the rescan itself is the fix",
         steer: Steer::AllowBroken(
             "Potentially missing .* outputs from previous closes|Rescan finished! .* outputs recovered",
         ),
+    },
+    KnownBug {
+        fixed_in: None,
+        fix: "none yet (v26.06.6 has it; no upstream report found, 2026-12-07): the verdict case `zero-conf-push-spent-before-lockin` pins it",
+        why: "explore, every path from v24.11 to v26.06.6: a zero-conf channel's acceptor that pays part of its push away before the funding is mined aborts on the block that mines it (`Unable to sub our_msat - push`: `channel_record_open` takes the acceptor's opening balance as its balance now minus the push)",
+        steer: Steer::AcceptorWaitsForTheFunding,
     },
 ];
 
@@ -140,6 +152,9 @@ pub struct Abilities {
     pub xpay_unannounced: bool,
     /// BROKEN lines of [`KNOWN_BUGS`] that a version of the path still logs.
     pub allowed_broken: Vec<&'static str>,
+    /// A zero-conf channel's acceptor may pay over it before its funding
+    /// is mined (else it waits for the first block: [`KNOWN_BUGS`]).
+    pub acceptor_spends_unmined: bool,
 }
 
 impl Abilities {
@@ -159,6 +174,7 @@ impl Abilities {
             checks: ALL_CHECKS.to_vec(),
             xpay_unannounced: true,
             allowed_broken: vec![],
+            acceptor_spends_unmined: true,
         }
     }
 
@@ -187,7 +203,7 @@ impl Abilities {
         // Base is the oldest version of the path: a bug is on it if base is.
         let present: Vec<&KnownBug> = KNOWN_BUGS
             .iter()
-            .filter(|k| !base.at_least(k.fixed_in.0, k.fixed_in.1))
+            .filter(|k| k.fixed_in.is_none_or(|(y, m)| !base.at_least(y, m)))
             .collect();
         Abilities {
             xpay_on: b.xpay && c.xpay,
@@ -222,9 +238,12 @@ impl Abilities {
                 .iter()
                 .filter_map(|k| match k.steer {
                     Steer::AllowBroken(line) => Some(line),
-                    Steer::AnnounceUnderXpay => None,
+                    _ => None,
                 })
                 .collect(),
+            acceptor_spends_unmined: !present
+                .iter()
+                .any(|k| matches!(k.steer, Steer::AcceptorWaitsForTheFunding)),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the validity check and the renderer alike: which are open, which hold
 //! an HTLC, and the routes a payment can take over them.
 
-use super::program::{Chan, Op};
+use super::program::{Chan, Op, Program};
 
 /// Each channel's state as the ops so far left it.
 #[derive(Debug, Clone)]
@@ -11,20 +11,32 @@ pub(super) struct Lines {
     pub open: Vec<bool>,
     /// An HTLC is held on it ([`Op::HeldPay`]) until the upgrades are done.
     pub held: Vec<bool>,
+    /// A block was mined: every funding is confirmed (zero-conf ones start
+    /// in the mempool).
+    mined: bool,
+    /// Until then, no payment from a channel's acceptor side (a payer
+    /// right of its payee on the line): [`Program::acceptor_spends_unmined`].
+    acceptor_waits: bool,
 }
 
 impl Lines {
-    pub fn new(channels: &[Chan]) -> Lines {
+    pub fn new(p: &Program) -> Lines {
         Lines {
-            channels: channels.to_vec(),
-            open: vec![true; channels.len()],
-            held: vec![false; channels.len()],
+            channels: p.channels.clone(),
+            open: vec![true; p.channels.len()],
+            held: vec![false; p.channels.len()],
+            mined: false,
+            acceptor_waits: p.zero_conf && !p.acceptor_spends_unmined,
         }
     }
 
     /// The channels a payment from `x` to `y` crosses, if they are all
-    /// open (and announced, when it takes more than one hop).
+    /// open (and announced, when it takes more than one hop), and it may
+    /// go now (channel `i`'s opener is node `i`, its acceptor `i + 1`).
     pub fn route(&self, x: usize, y: usize) -> Option<Vec<usize>> {
+        if self.acceptor_waits && !self.mined && x > y {
+            return None;
+        }
         let hops: Vec<usize> = (x.min(y)..x.max(y)).collect();
         let usable = hops.iter().all(|&c| {
             c < self.channels.len()
@@ -53,6 +65,12 @@ impl Lines {
     pub fn apply(&mut self, o: &Op) -> bool {
         if let Some((x, y)) = o.payment_ends() {
             return self.route(x, y).is_some();
+        }
+        if matches!(
+            o,
+            Op::Mine { .. } | Op::Close { .. } | Op::StrandedClose { .. } | Op::Splice { .. }
+        ) {
+            self.mined = true;
         }
         match *o {
             Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {

@@ -225,6 +225,10 @@ pub struct Program {
     /// `broken_log`: lines of known, fixed-upstream bugs a version of the
     /// path still logs ([`super::abilities::KNOWN_BUGS`]).
     pub broken_log: Vec<&'static str>,
+    /// With `zero_conf`: a channel's acceptor may pay over it before the
+    /// funding is mined (else every version of the path aborts on the
+    /// block that mines it: [`super::abilities::KNOWN_BUGS`]).
+    pub acceptor_spends_unmined: bool,
 }
 
 /// A race's keysend pays this much more than its drawn amount: above all
@@ -508,8 +512,9 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         zero_conf,
         via: can.via,
         broken_log: can.allowed_broken.clone(),
+        acceptor_spends_unmined: can.acceptor_spends_unmined,
     };
-    let mut lines = Lines::new(&p.channels);
+    let mut lines = Lines::new(&p);
     p.before = (0..rng.gen_range(2..=6))
         .map(|_| {
             let o = op(&mut rng, &p, &lines, can, false);
@@ -536,7 +541,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
 /// Shrinking drops parts, so a candidate may not: e.g. the close that a
 /// later payment relied on having happened after it.
 pub fn is_valid(p: &Program) -> bool {
-    let mut lines = Lines::new(&p.channels);
+    let mut lines = Lines::new(p);
     let in_range = |o: &Op| {
         o.chan().is_none_or(|c| c < p.channels.len())
             && o.nodes(&p.channels).iter().all(|&n| n < p.nodes())
@@ -567,6 +572,7 @@ mod tests {
     use super::super::abilities::{ALL_CHECKS, KNOWN_DIFFERENCES};
     use super::*;
     use crate::explore::render::render;
+    use crate::explore::shrinking::shrink_candidates;
     use crate::version::ClnVersion;
 
     fn all() -> Abilities {
@@ -641,6 +647,60 @@ mod tests {
         );
         let old = Abilities::along(&[v("v24.08"), v("v25.05"), v("v26.06.6")]);
         assert!(!old.xpay_on && !old.offers, "v24.08 has neither: {old:?}");
+    }
+
+    /// Explore's campaigns found it on all four release paths, v24.11 to
+    /// v26.06.6, as ~1 run in 15: bob, a zero-conf channel's acceptor,
+    /// keysends part of alice's push back before the funding is mined, and
+    /// dies on the block that mines it ("Unable to sub our_msat - push").
+    /// No release fixes it yet, so every path's zero-conf programs keep
+    /// the acceptor from paying until a block is mined, and shrinking
+    /// cannot drop the block from under such a payment.
+    #[test]
+    fn a_zero_conf_acceptor_pays_only_once_a_block_mined_its_funding() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        for (b, c) in [("v24.11", "v25.02.1"), ("v25.09.1", "v26.06.6")] {
+            assert!(!Abilities::between(&v(b), &v(c)).acceptor_spends_unmined);
+        }
+        let mines = |o: &Op| {
+            matches!(
+                o,
+                Op::Mine { .. } | Op::Close { .. } | Op::StrandedClose { .. } | Op::Splice { .. }
+            )
+        };
+        // Payments by an acceptor (a payer right of its payee) before the
+        // first block.
+        let early_acceptor_payments = |p: &Program| {
+            let ops: Vec<&Op> = p.before.iter().chain(&p.after).collect();
+            let first_block = ops.iter().position(|o| mines(o)).unwrap_or(ops.len());
+            ops[..first_block]
+                .iter()
+                .filter(|o| o.payment_ends().is_some_and(|(x, y)| x > y))
+                .count()
+        };
+        let steered = Abilities {
+            acceptor_spends_unmined: false,
+            ..all()
+        };
+        let zero_conf = |can: &Abilities| -> Vec<Program> {
+            (0..400)
+                .map(|s| generate(s, 3, can))
+                .filter(|p| p.zero_conf)
+                .collect()
+        };
+        let free = zero_conf(&all());
+        assert!(free.iter().any(|p| early_acceptor_payments(p) > 0));
+        let kept = zero_conf(&steered);
+        assert!(kept.len() > 20);
+        for p in &kept {
+            assert_eq!(early_acceptor_payments(p), 0, "{p:?}");
+            for q in shrink_candidates(p) {
+                assert!(
+                    !q.zero_conf || early_acceptor_payments(&q) == 0,
+                    "shrunk to the known bug: {q:?}"
+                );
+            }
+        }
     }
 
     /// Explore's first splicing runs on v25.05 -> v26.06.6 failed at the
@@ -741,8 +801,19 @@ mod tests {
         let new = Abilities::between(&v("v26.04"), &v("v26.06.6"));
         assert!(new.xpay_unannounced && new.allowed_broken.is_empty());
         assert!(!render(&generate(1, 3, &new), None).contains("broken_log"));
+        // One with no fix yet names the verdict case that pins it, so the
+        // release that fixes it turns that case red.
+        let cases = include_str!("../../../fixtures/verdicts/cases.toml");
         for k in super::super::abilities::KNOWN_BUGS {
             assert!(!k.fix.is_empty() && !k.why.is_empty());
+            if k.fixed_in.is_none() {
+                let case = k.fix.split('`').nth(1).unwrap_or_default();
+                assert!(
+                    cases.contains(&format!("scenarios = [\"{case}\"]")),
+                    "{}",
+                    k.fix
+                );
+            }
         }
     }
 
@@ -867,6 +938,7 @@ mod tests {
             zero_conf: false,
             via: 0,
             broken_log: vec![],
+            acceptor_spends_unmined: true,
         };
         assert!(!is_valid(&p));
         let q = Program {

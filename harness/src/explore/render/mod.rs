@@ -380,7 +380,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
     let mut r = Renderer {
         out,
         channels: &p.channels,
-        lines: Lines::new(&p.channels),
+        lines: Lines::new(p),
         n: 0,
         stranded: vec![],
         held: vec![],
