@@ -72,6 +72,9 @@ pub enum Steer {
     /// In zero-conf programs, no channel's acceptor pays before a block
     /// is mined (its funding confirmed): [`Abilities::acceptor_spends_unmined`].
     AcceptorWaitsForTheFunding,
+    /// A forwarding node goes down (restart, kill, stop) only once its
+    /// channels have no HTLC in flight: [`Abilities::down_mid_forward`].
+    ForwarderSettlesFirst,
 }
 
 pub const KNOWN_BUGS: &[KnownBug] = &[
@@ -100,6 +103,12 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
         fix: "none yet (v26.06.6 has it; no upstream report found, 2026-12-07): the verdict case `zero-conf-push-spent-before-lockin` pins it",
         why: "explore, every path from v24.11 to v26.06.6: a zero-conf channel's acceptor that pays part of its push away before the funding is mined aborts on the block that mines it (`Unable to sub our_msat - push`: `channel_record_open` takes the acceptor's opening balance as its balance now minus the push)",
         steer: Steer::AcceptorWaitsForTheFunding,
+    },
+    KnownBug {
+        fixed_in: None,
+        fix: "none yet (v26.06.6 has it; the harness found it, 2026-11): the verdict case `forward-settled-across-restart` pins it",
+        why: "explore, v25.05 -> v25.09.1 and v25.09.1 -> v26.06.6: a forwarder restarted while its incoming HTLC's removal is still in flight reloads it from the database with no onion payload, logs BROKEN `Unable to calculate fees collected. Not logging an inbound HTLC`, and the forward's fee never reaches the accounting",
+        steer: Steer::ForwarderSettlesFirst,
     },
 ];
 
@@ -155,6 +164,9 @@ pub struct Abilities {
     /// A zero-conf channel's acceptor may pay over it before its funding
     /// is mined (else it waits for the first block: [`KNOWN_BUGS`]).
     pub acceptor_spends_unmined: bool,
+    /// A node with two channels (it forwards) may go down with HTLCs in
+    /// flight on them (else they settle first: [`KNOWN_BUGS`]).
+    pub down_mid_forward: bool,
 }
 
 impl Abilities {
@@ -175,6 +187,7 @@ impl Abilities {
             xpay_unannounced: true,
             allowed_broken: vec![],
             acceptor_spends_unmined: true,
+            down_mid_forward: true,
         }
     }
 
@@ -244,6 +257,9 @@ impl Abilities {
             acceptor_spends_unmined: !present
                 .iter()
                 .any(|k| matches!(k.steer, Steer::AcceptorWaitsForTheFunding)),
+            down_mid_forward: !present
+                .iter()
+                .any(|k| matches!(k.steer, Steer::ForwarderSettlesFirst)),
         }
     }
 }

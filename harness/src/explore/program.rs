@@ -133,6 +133,19 @@ impl Op {
         }
     }
 
+    /// The node the op takes down (restarts, kills or stops), if any.
+    pub(super) fn goes_down(&self, channels: &[Chan]) -> Option<usize> {
+        match *self {
+            Op::Restart { node } | Op::Kill { node } | Op::Race { from: node, .. } => Some(node),
+            Op::Close {
+                chan,
+                unilateral: true,
+            }
+            | Op::StrandedClose { chan, .. } => channels.get(chan).map(|c| c.b),
+            _ => None,
+        }
+    }
+
     /// The channel an op closes, splices or holds an HTLC on.
     pub(super) fn chan(&self) -> Option<usize> {
         match *self {
@@ -229,6 +242,9 @@ pub struct Program {
     /// funding is mined (else every version of the path aborts on the
     /// block that mines it: [`super::abilities::KNOWN_BUGS`]).
     pub acceptor_spends_unmined: bool,
+    /// A forwarding node may go down with HTLCs in flight (else its
+    /// channels settle first: [`super::abilities::KNOWN_BUGS`]).
+    pub down_mid_forward: bool,
 }
 
 /// A race's keysend pays this much more than its drawn amount: above all
@@ -513,6 +529,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         via: can.via,
         broken_log: can.allowed_broken.clone(),
         acceptor_spends_unmined: can.acceptor_spends_unmined,
+        down_mid_forward: can.down_mid_forward,
     };
     let mut lines = Lines::new(&p);
     p.before = (0..rng.gen_range(2..=6))
@@ -939,6 +956,7 @@ mod tests {
             via: 0,
             broken_log: vec![],
             acceptor_spends_unmined: true,
+            down_mid_forward: true,
         };
         assert!(!is_valid(&p));
         let q = Program {
