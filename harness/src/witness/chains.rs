@@ -71,6 +71,35 @@ pub fn closing_chains<'a>(
     Ok(out)
 }
 
+/// Is this funding a splice's: does its transaction spend a P2WSH output
+/// (a channel's previous funding) other than the harness's OP_TRUE coins?
+/// After a splice lightningd's `funding` record no longer says what the
+/// node first put in (v24.11 and v25.02 keep the funds plus the splice and
+/// drop the push; v25.05+ take the balance at the splice), so a node's own
+/// bound cannot be computed from it.
+pub fn spliced(w: &impl ChainLookup, funding_txid: &str) -> Result<bool, WitnessError> {
+    let op_true = op_true_p2wsh();
+    for (ptxid, pvout) in w.transaction(funding_txid)?.inputs {
+        if ptxid.bytes().all(|b| b == b'0') {
+            continue; // a coinbase's null input
+        }
+        let prev = w.transaction(&ptxid)?;
+        if let Some((_, script)) = prev.outputs.get(pvout as usize) {
+            if script.starts_with("0020") && script.len() == 68 && *script != op_true {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// P2WSH(OP_TRUE), hex: where the harness mines and funds from.
+fn op_true_p2wsh() -> String {
+    let op_true = [bitcoin::opcodes::OP_TRUE.to_u8()];
+    let script = bitcoin::Script::from_bytes(&op_true);
+    bitcoin::ScriptBuf::new_p2wsh(&script.wscript_hash()).to_hex_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +180,40 @@ mod tests {
         assert_eq!(c.prev[&("timeout".into(), 0)], 19_000);
         assert_eq!(c.prev[&("close".into(), 0)], 700_000);
         assert_eq!(c.prev[&("fund".into(), 0)], 1_000_000);
+    }
+
+    /// Explore, v24.11 -> v25.02.1: bob spliced 110 000 sat out of his
+    /// channel to carol; v25.02.1 then reported his funds as 1 390 000 sat
+    /// with no push, and the witness expected 450 000 sat more than bob
+    /// rightly got. A funding that spends a previous funding is a splice's;
+    /// one from the harness's coins or a wallet is not.
+    #[test]
+    fn a_funding_that_spends_a_previous_funding_is_a_splice() {
+        let p2wsh = |c: char| format!("0020{}", c.to_string().repeat(64));
+        let op_true = op_true_p2wsh();
+        let chain = FakeChain(vec![
+            tx(
+                "cb",
+                &[(&"0".repeat(64), u32::MAX)],
+                &[(5_000_000_000, &op_true)],
+            ),
+            tx(
+                "fund",
+                &[("cb", 0)],
+                &[(1_500_000, &p2wsh('a')), (10, &op_true)],
+            ),
+            tx("wallet", &[("cb", 0)], &[(2_000_000, "0014aa")]),
+            tx("dual", &[("wallet", 0)], &[(1_000_000, &p2wsh('b'))]),
+            tx(
+                "splice",
+                &[("fund", 0)],
+                &[(1_390_000, &p2wsh('c')), (100_000, "0014bb")],
+            ),
+        ]);
+        assert!(spliced(&chain, "splice").unwrap());
+        for not in ["fund", "dual"] {
+            assert!(!spliced(&chain, not).unwrap(), "{not}");
+        }
     }
 
     #[test]
