@@ -11,7 +11,7 @@ use crate::network::ChannelSpec;
 use crate::outcome::{Finding, OutcomeKind, StepRef};
 use crate::scenario::values::Bindings;
 use crate::scenario::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Instant;
 
 /// How much longer than its own deadline a wait step may take before it
@@ -386,11 +386,24 @@ impl Driver<'_> {
             name: "funds conserved (chain witness)".into(),
         };
         match self.world.conservation(self.scenario.step_timeout).await {
-            Ok(Some(v)) => self.rec.phase(&format!(
-                "funds conserved (chain witness): wallets {} sat, fees {} sat, stranded {} sat of {} sat in channels",
-                v["wallets_sat"], v["fees_sat"], v["stranded_sat"], v["capacities_sat"]
-            )),
-            Ok(None) => self.rec.phase("conservation not checked: a channel is still open or unswept"),
+            Ok(Some(v)) => {
+                let unbounded = match v["spliced_unbounded"].as_array() {
+                    Some(names) if !names.is_empty() => {
+                        format!(
+                            "; no per-node bound for {} (a spliced channel)",
+                            Value::Array(names.clone())
+                        )
+                    }
+                    _ => String::new(),
+                };
+                self.rec.phase(&format!(
+                    "funds conserved (chain witness): wallets {} sat, fees {} sat, stranded {} sat of {} sat in channels{unbounded}",
+                    v["wallets_sat"], v["fees_sat"], v["stranded_sat"], v["capacities_sat"]
+                ))
+            }
+            Ok(None) => self
+                .rec
+                .phase("conservation not checked: a channel is still open or unswept"),
             Err(e) => self.rec.finding(finding_of(&e, at, None, "")),
         }
     }

@@ -75,6 +75,8 @@ pub enum Steer {
     /// A forwarding node goes down (restart, kill, stop) only once its
     /// channels have no HTLC in flight: [`Abilities::down_mid_forward`].
     ForwarderSettlesFirst,
+    /// Each channel spliced once at most: [`Abilities::resplice`].
+    OneSplicePerChannel,
 }
 
 pub const KNOWN_BUGS: &[KnownBug] = &[
@@ -109,6 +111,12 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
         fix: "none yet (v26.06.6 has it; the harness found it, 2026-11): the verdict case `forward-settled-across-restart` pins it",
         why: "explore, v25.05 -> v25.09.1 and v25.09.1 -> v26.06.6: a forwarder restarted while its incoming HTLC's removal is still in flight reloads it from the database with no onion payload, logs BROKEN `Unable to calculate fees collected. Not logging an inbound HTLC`, and the forward's fee never reaches the accounting",
         steer: Steer::ForwarderSettlesFirst,
+    },
+    KnownBug {
+        fixed_in: Some((25, 5)),
+        fix: "among v25.05's splice changes (not bisected; likely 8741e7530 \"splice: Fix txid watch for splice RBF\" or 721f36831 \"splice: Add check for correct txid in `splice_locked`\"): the reproducer fails on v24.11 and v25.02.1 and passes on v25.05, v25.09, v25.09.1 and v26.06.6",
+        why: "explore, v24.11 -> v25.02.1: a second splice of a channel never locks: lightningd still watches the first splice's transaction and sends its depth (`splice_depth_cb: sending funding depth scid` of the old splice), channeld answers `Unable to find inflight txid amoung 1 inflights` and the channel stays in CHANNELD_AWAITING_SPLICE",
+        steer: Steer::OneSplicePerChannel,
     },
 ];
 
@@ -167,6 +175,9 @@ pub struct Abilities {
     /// A node with two channels (it forwards) may go down with HTLCs in
     /// flight on them (else they settle first: [`KNOWN_BUGS`]).
     pub down_mid_forward: bool,
+    /// A channel may be spliced again after its splice locked (else once
+    /// at most: [`KNOWN_BUGS`]).
+    pub resplice: bool,
 }
 
 impl Abilities {
@@ -188,6 +199,7 @@ impl Abilities {
             allowed_broken: vec![],
             acceptor_spends_unmined: true,
             down_mid_forward: true,
+            resplice: true,
         }
     }
 
@@ -260,6 +272,9 @@ impl Abilities {
             down_mid_forward: !present
                 .iter()
                 .any(|k| matches!(k.steer, Steer::ForwarderSettlesFirst)),
+            resplice: !present
+                .iter()
+                .any(|k| matches!(k.steer, Steer::OneSplicePerChannel)),
         }
     }
 }

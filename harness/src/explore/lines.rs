@@ -11,6 +11,10 @@ pub(super) struct Lines {
     pub open: Vec<bool>,
     /// An HTLC is held on it ([`Op::HeldPay`]) until the upgrades are done.
     pub held: Vec<bool>,
+    /// Spliced already ([`Op::Splice`]).
+    spliced: Vec<bool>,
+    /// [`Program::resplice`].
+    resplice: bool,
     /// A block was mined: every funding is confirmed (zero-conf ones start
     /// in the mempool).
     mined: bool,
@@ -25,6 +29,8 @@ impl Lines {
             channels: p.channels.clone(),
             open: vec![true; p.channels.len()],
             held: vec![false; p.channels.len()],
+            spliced: vec![false; p.channels.len()],
+            resplice: p.resplice,
             mined: false,
             acceptor_waits: p.zero_conf && !p.acceptor_spends_unmined,
         }
@@ -53,6 +59,11 @@ impl Lines {
             .collect()
     }
 
+    /// Channel `c` may be spliced (again).
+    pub fn may_splice(&self, c: usize) -> bool {
+        self.resplice || !self.spliced[c]
+    }
+
     /// The channels still open.
     pub fn still_open(&self) -> Vec<usize> {
         (0..self.open.len()).filter(|&c| self.open[c]).collect()
@@ -76,7 +87,11 @@ impl Lines {
             Op::Close { chan, .. } | Op::StrandedClose { chan, .. } => {
                 !self.held[chan] && std::mem::replace(&mut self.open[chan], false)
             }
-            Op::Splice { chan } => self.open[chan] && !self.held[chan],
+            Op::Splice { chan } => {
+                let may = self.may_splice(chan);
+                self.spliced[chan] = true;
+                may && self.open[chan] && !self.held[chan]
+            }
             Op::HeldPay { chan, .. } => {
                 self.open[chan] && !std::mem::replace(&mut self.held[chan], true)
             }

@@ -245,6 +245,9 @@ pub struct Program {
     /// A forwarding node may go down with HTLCs in flight (else its
     /// channels settle first: [`super::abilities::KNOWN_BUGS`]).
     pub down_mid_forward: bool,
+    /// A channel may be spliced more than once (else once:
+    /// [`super::abilities::KNOWN_BUGS`]).
+    pub resplice: bool,
 }
 
 /// A race's keysend pays this much more than its drawn amount: above all
@@ -450,6 +453,7 @@ fn op(rng: &mut ChaCha8Rng, p: &Program, lines: &Lines, can: &Abilities, on_cand
                     .iter()
                     .copied()
                     .filter(|&c| can.splice_announced || !p.channels[c].announce)
+                    .filter(|&c| lines.may_splice(c))
                     .collect();
                 if !spliceable.is_empty() {
                     let chan = spliceable[rng.gen_range(0..spliceable.len())];
@@ -530,6 +534,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         broken_log: can.allowed_broken.clone(),
         acceptor_spends_unmined: can.acceptor_spends_unmined,
         down_mid_forward: can.down_mid_forward,
+        resplice: can.resplice,
     };
     let mut lines = Lines::new(&p);
     p.before = (0..rng.gen_range(2..=6))
@@ -664,6 +669,57 @@ mod tests {
         );
         let old = Abilities::along(&[v("v24.08"), v("v25.05"), v("v26.06.6")]);
         assert!(!old.xpay_on && !old.offers, "v24.08 has neither: {old:?}");
+    }
+
+    /// Explore, v24.11 -> v25.02.1: alice spliced out of her channel to
+    /// bob twice; the second splice never locked ("Unable to find inflight
+    /// txid") and the channel stayed in CHANNELD_AWAITING_SPLICE. Fixed by
+    /// v25.05: before it, each channel is spliced once at most, and
+    /// shrinking cannot make a program that splices one twice.
+    #[test]
+    fn before_v25_05_a_channel_is_spliced_once_at_most() {
+        let v = |s: &str| ClnVersion::parse(s).unwrap();
+        assert!(!Abilities::between(&v("v24.11"), &v("v25.02.1")).resplice);
+        assert!(!Abilities::between(&v("v25.02.1"), &v("v25.05")).resplice);
+        assert!(Abilities::between(&v("v25.05"), &v("v25.05")).resplice);
+        let twice = |p: &Program| {
+            (0..p.channels.len()).any(|c| {
+                p.before
+                    .iter()
+                    .filter(|o| matches!(o, Op::Splice { chan } if *chan == c))
+                    .count()
+                    > 1
+            })
+        };
+        let gen = |can: &Abilities| (0..3000).map(|s| generate(s, 3, can)).collect::<Vec<_>>();
+        assert!(gen(&all()).iter().any(twice));
+        let once = Abilities {
+            resplice: false,
+            ..all()
+        };
+        let programs = gen(&once);
+        assert!(programs.iter().all(|p| !twice(p)));
+        // The same splice again, right after it: valid only where allowed.
+        let p = programs
+            .iter()
+            .find(|p| p.before.iter().any(|o| matches!(o, Op::Splice { .. })))
+            .unwrap();
+        let at = p
+            .before
+            .iter()
+            .position(|o| matches!(o, Op::Splice { .. }))
+            .unwrap();
+        let mut before = p.before.clone();
+        before.insert(at, p.before[at].clone());
+        let again = Program {
+            before,
+            ..p.clone()
+        };
+        assert!(is_valid(p) && !is_valid(&again), "{again:?}");
+        assert!(is_valid(&Program {
+            resplice: true,
+            ..again
+        }));
     }
 
     /// Explore's campaigns found it on all four release paths, v24.11 to
@@ -957,6 +1013,7 @@ mod tests {
             broken_log: vec![],
             acceptor_spends_unmined: true,
             down_mid_forward: true,
+            resplice: true,
         };
         assert!(!is_valid(&p));
         let q = Program {
