@@ -32,7 +32,7 @@ pub struct PhaseTime {
 
 /// The stable key of a progress message: `funding alice` → `fund`.
 pub fn phase_key(msg: &str) -> &'static str {
-    const KEYS: [(&str, &str); 16] = [
+    const KEYS: [(&str, &str); 17] = [
         ("recording the setup", "setup_record"),
         ("resolving", "resolve"),
         ("restoring fixture", "restore"),
@@ -48,6 +48,7 @@ pub fn phase_key(msg: &str) -> &'static str {
         ("waiting for gossip", "gossip"),
         ("waiting for", "channel_normal"),
         ("running steps", "steps"),
+        ("checking for leaks", "memleak"),
         ("stopping", "stop"),
     ];
     KEYS.iter()

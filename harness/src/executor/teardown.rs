@@ -51,18 +51,24 @@ impl Driver<'_> {
             index: "end".into(),
             name: "dev-memleak".into(),
         };
+        self.rec.phase("checking for leaks (dev-memleak)");
         let redactor = self.world.net.redactor();
+        // All nodes at once: each scan walks its own daemons' allocations
+        // (a few hundred ms a node), so one at a time added up on every run.
+        let up: Vec<usize> = (self.world.net.nodes.iter_mut().enumerate())
+            .filter_map(|(i, n)| (n.config.developer && n.is_running()).then_some(i))
+            .collect();
+        let nodes = &self.world.net.nodes;
+        let asked = up.iter().map(|&i| &nodes[i]).map(|n| async move {
+            let answer = n.call("dev-memleak", json!({}), MEMLEAK_TIMEOUT).await;
+            (n.name.clone(), answer)
+        });
         let mut found = vec![];
-        for n in self.world.net.nodes.iter_mut() {
-            if !n.config.developer || !n.is_running() {
-                continue;
-            }
-            let Ok(answer) = n.call("dev-memleak", json!({}), MEMLEAK_TIMEOUT).await else {
-                continue;
-            };
+        for (node, answer) in futures_util::future::join_all(asked).await {
+            let Ok(answer) = answer else { continue };
             for leak in leaks(&answer).iter().map(|l| redactor.redact(l)) {
                 if !allowed.iter().any(|re| re.is_match(&leak)) {
-                    found.push((n.name.clone(), leak));
+                    found.push((node.clone(), leak));
                 }
             }
         }
