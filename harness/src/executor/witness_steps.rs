@@ -5,7 +5,7 @@
 use super::steps::{env, net_step_error, StepError, World};
 use crate::witness::chains::{closing_chains, spliced};
 use crate::witness::compare::{self, ChannelClaim, Claim};
-use crate::witness::{Witness, WitnessError};
+use crate::witness::Witness;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -278,13 +278,11 @@ impl World<'_> {
         // channel has no bound of its own (`chains::spliced`).
         let mut unbounded = vec![];
         for (name, points) in &node_chains {
-            if points
-                .iter()
-                .try_fold(false, |any, p| {
-                    Ok::<bool, WitnessError>(any || spliced(w, &p.0)?)
-                })
-                .map_err(werr)?
-            {
+            let mut has_splice = false;
+            for p in points {
+                has_splice |= spliced(w, &p.0).map_err(werr)?;
+            }
+            if has_splice {
                 unbounded.push(name.clone());
                 continue;
             }

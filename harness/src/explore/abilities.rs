@@ -64,6 +64,7 @@ pub struct KnownBug {
     pub steer: Steer,
 }
 
+#[derive(PartialEq, Eq)]
 pub enum Steer {
     /// Every channel announced in programs where xpay handles `pay`.
     AnnounceUnderXpay,
@@ -230,6 +231,8 @@ impl Abilities {
             .iter()
             .filter(|k| k.fixed_in.is_none_or(|(y, m)| !base.at_least(y, m)))
             .collect();
+        // No bug on the path asks for this steer.
+        let unsteered = |steer: Steer| !present.iter().any(|k| k.steer == steer);
         Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
@@ -256,9 +259,7 @@ impl Abilities {
                         .any(|k| k.check == *check && crosses(k.since))
                 })
                 .collect(),
-            xpay_unannounced: !present
-                .iter()
-                .any(|k| matches!(k.steer, Steer::AnnounceUnderXpay)),
+            xpay_unannounced: unsteered(Steer::AnnounceUnderXpay),
             allowed_broken: present
                 .iter()
                 .filter_map(|k| match k.steer {
@@ -266,15 +267,9 @@ impl Abilities {
                     _ => None,
                 })
                 .collect(),
-            acceptor_spends_unmined: !present
-                .iter()
-                .any(|k| matches!(k.steer, Steer::AcceptorWaitsForTheFunding)),
-            down_mid_forward: !present
-                .iter()
-                .any(|k| matches!(k.steer, Steer::ForwarderSettlesFirst)),
-            resplice: !present
-                .iter()
-                .any(|k| matches!(k.steer, Steer::OneSplicePerChannel)),
+            acceptor_spends_unmined: unsteered(Steer::AcceptorWaitsForTheFunding),
+            down_mid_forward: unsteered(Steer::ForwarderSettlesFirst),
+            resplice: unsteered(Steer::OneSplicePerChannel),
         }
     }
 }

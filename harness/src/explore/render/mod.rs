@@ -144,11 +144,11 @@ impl Renderer<'_> {
         if self.down_mid_forward {
             return;
         }
-        let mine: Vec<usize> = (self.lines.still_open().into_iter())
+        let its: Vec<usize> = (self.lines.still_open().into_iter())
             .filter(|&i| self.channels[i].a == node || self.channels[i].b == node)
             .collect();
-        if mine.len() >= 2 {
-            for i in mine {
+        if its.len() >= 2 {
+            for i in its {
                 self.settle_channel(i);
             }
         }
