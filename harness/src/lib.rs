@@ -34,6 +34,7 @@ pub mod rpc;
 pub mod rundir;
 pub mod runner;
 pub mod scenario;
+pub mod scratch;
 pub mod text;
 pub mod userdirs;
 pub mod version;

@@ -482,12 +482,13 @@ impl Network {
         futures_util::future::join_all(self.nodes.iter_mut().map(|n| n.stop())).await;
     }
 
-    /// After the evidence is read: stop bitcoind, drop the nodes (killing
-    /// any still running), then shut the PostgreSQL server down cleanly,
-    /// all awaited. Dropping a `Network` instead is the last resort: it
-    /// kills everything without waiting (and leaves PostgreSQL's shared
-    /// memory segment behind).
-    pub async fn release(self) {
+    /// After the evidence is read: end bitcoind (a clean stop when its
+    /// chain stays on disk, `chain_kept`; else killed, as nobody reads it
+    /// again), drop the nodes (killing any still running), then shut the
+    /// PostgreSQL server down cleanly, all awaited. Dropping a `Network`
+    /// instead is the last resort: it kills everything without waiting
+    /// (and leaves PostgreSQL's shared memory segment behind).
+    pub async fn release(self, chain_kept: bool) {
         let Network {
             bitcoind,
             nodes,
@@ -495,7 +496,11 @@ impl Network {
             postgres,
         } = self;
         drop(witness);
-        bitcoind.stop().await;
+        if chain_kept {
+            bitcoind.stop().await;
+        } else {
+            bitcoind.kill().await;
+        }
         drop(nodes);
         if let Some(pg) = postgres {
             pg.stop().await;

@@ -345,7 +345,9 @@ impl Node {
         let started = Instant::now();
         let (socket, node) = (self.socket.connect_path().to_path_buf(), self.name.clone());
         // Ready when `getinfo` answers; an exit meanwhile ends the wait.
-        let ready = poll_until(READY_TIMEOUT, Duration::from_millis(25), || {
+        // Every 5 ms: until lightningd listens, a try is one refused
+        // connect, and the wait sits in front of every run's first step.
+        let ready = poll_until(READY_TIMEOUT, Duration::from_millis(5), || {
             let exited = self.exit();
             let (socket, node) = (socket.clone(), node.clone());
             async move {

@@ -409,7 +409,7 @@ fn prepare() -> Result<Prepared, PgError> {
     let user = run_as();
     let tpl = template(&bins, user)?;
     let dir =
-        userdirs::private_tempdir("cln-harness-pg-").map_err(io("creating the server dir"))?;
+        crate::scratch::private_dir("cln-harness-pg-").map_err(io("creating the server dir"))?;
     let data = dir.path().join("data");
     run(Command::new("cp").arg("-a").arg(&tpl).arg(&data))?;
     chown_tree(dir.path(), user)?;

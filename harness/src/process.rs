@@ -270,6 +270,21 @@ impl Drop for Supervised {
     }
 }
 
+/// `/proc/<pid>/stat`'s fields after the `(comm)`, which may itself
+/// contain spaces: state, ppid, pgrp, ...
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rfind(')').and_then(|i| stat.get(i + 2..))?;
+    Some(rest.split(' ').map(str::to_string).collect())
+}
+
+/// Whether `pid` is a child of this process that has not been reaped
+/// (so signalling it can reach no one else's process).
+pub fn is_our_child(pid: i32) -> bool {
+    let me = std::process::id().to_string();
+    pid > 0 && stat_fields(pid).is_some_and(|f| f.get(1) == Some(&me))
+}
+
 /// Live (non-zombie) processes whose process group is `pgid`, from /proc.
 pub fn live_group_members(pgid: i32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -280,17 +295,11 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(f) = stat_fields(pid) else {
             continue;
         };
-        // Fields after the `(comm)`, which may itself contain spaces.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let mut f = rest.split(' ');
-        let state = f.next().unwrap_or("");
-        let _ppid = f.next();
-        let pgrp: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let state = f.first().map_or("", String::as_str);
+        let pgrp: i32 = f.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
         if pgrp == pgid && state != "Z" && state != "X" {
             out.push(pid);
         }
@@ -332,6 +341,21 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         live_group_members(pgid)
+    }
+
+    #[test]
+    fn only_an_unreaped_child_is_ours_to_signal() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(is_our_child(pid));
+        assert!(!is_our_child(1), "init is nobody's child here");
+        assert!(!is_our_child(0));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!is_our_child(pid), "a reaped pid may be anyone's next");
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 /// Where a run lives. Temporary unless `--keep`: then the path is printed
 /// and left behind.
 ///
-/// `$TMPDIR/cln-harness-XXXXXX`, mode 0700: it holds `hsm_secret`, the
-/// databases and the bundle, which no other user may read, and a kept one
-/// stays that way. A fresh random name per run, made by `mkdir`, so
-/// nothing another user leaves in `$TMPDIR` can be in its way.
+/// `<scratch>/cln-harness-XXXXXX` (`$TMPDIR` when set, else `/dev/shm`
+/// when usable: see [`crate::scratch`]), mode 0700: it holds `hsm_secret`,
+/// the databases and the bundle, which no other user may read, and a kept
+/// one stays that way. A fresh random name per run, made by `mkdir`, so
+/// nothing another user leaves in the scratch dir can be in its way.
 pub struct RunDir {
     path: PathBuf,
     temp: Option<tempfile::TempDir>,
@@ -25,8 +26,8 @@ pub struct RunDirError {
 
 impl RunDir {
     pub fn new(keep: bool) -> Result<RunDir, RunDirError> {
-        let temp = crate::userdirs::private_tempdir("cln-harness-").map_err(|source| {
-            let tmp = std::env::temp_dir();
+        let temp = crate::scratch::private_dir("cln-harness-").map_err(|source| {
+            let tmp = crate::scratch::base().to_path_buf();
             RunDirError {
                 why: crate::userdirs::explain_io(
                     &tmp.join("cln-harness-XXXXXX"),

@@ -273,9 +273,12 @@ pub async fn run_scenario(
         ));
     }
     let report = report::build(&inputs(kept));
-    // Release the ports and bitcoind; the dirs stay if kept.
+    // Release the ports and bitcoind; the dirs stay if kept. The chain
+    // stays only in a kept run dir that is not cut down to its bundle.
+    let pruned = !opts.keep && report.run_dir.is_some() && report.bundle.is_some();
+    let chain_kept = state.run_dir.as_ref().is_some_and(|d| d.is_kept()) && !pruned;
     if let Some(net) = state.network.take() {
-        net.release().await;
+        net.release(chain_kept).await;
     }
     // Without --keep, a kept run dir is cut down to its bundle: the chain
     // (bitcoind preallocates 16 MB of block file) and the live node dirs

@@ -100,6 +100,22 @@ fn two_nodes(m: &Machine, label: &str) -> Result<(), Failed> {
         }
         pay_invoice(&net, "alice", "bob", 20_000, "e2e-invoice").await?;
         net.shutdown().await;
+        // A chain nobody keeps: bitcoind is killed, not stopped, and reaped
+        // before release returns (no zombie, nothing left running).
+        let pid_file = net.bitcoind.datadir.join("regtest/bitcoind.pid");
+        let pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+        let net_log = net.bitcoind.debug_log();
+        if !is_alive(pid) {
+            return Err(format!("bitcoind ({pid}) was gone before release").into());
+        }
+        net.release(false).await;
+        if is_alive(pid) || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(format!("bitcoind ({pid}) outlived release(false)").into());
+        }
+        let log = std::fs::read_to_string(net_log)?;
+        if log.contains("Shutdown in progress") {
+            return Err("release(false) stopped bitcoind cleanly; it should kill it".into());
+        }
         Ok(())
     })
 }

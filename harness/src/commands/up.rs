@@ -103,7 +103,7 @@ pub async fn up(req: &UpRequest) -> i32 {
         run_dir.keep();
         eprintln!("run dir kept: {}", run_dir.path().display());
         net.shutdown().await;
-        net.release().await;
+        net.release(true).await;
         return exit_code(OutcomeKind::Fail);
     }
     progress("ready");
@@ -114,7 +114,7 @@ pub async fn up(req: &UpRequest) -> i32 {
     }
     progress("shutting down");
     net.shutdown().await;
-    net.release().await;
+    net.release(run_dir.is_kept()).await;
     progress("done");
     if run_dir.is_kept() {
         println!("run dir kept: {}", run_dir.path().display());

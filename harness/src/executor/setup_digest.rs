@@ -16,20 +16,24 @@ use std::time::Duration;
 const CALL: Duration = Duration::from_secs(30);
 
 /// Each node's wallet funds, channels and bookkeeping events, by name.
+/// Every node is asked at once, each its three questions at once: the
+/// digest sits between a resumed setup and the first step, on every run.
 pub async fn digest(net: &Network, r: &Redactor) -> Value {
-    let mut nodes = serde_json::Map::new();
-    for n in &net.nodes {
-        let funds = n.call("listfunds", json!({}), CALL).await;
-        let channels = n.call("listpeerchannels", json!({}), CALL).await;
-        let events = n.call("bkpr-listaccountevents", json!({}), CALL).await;
+    let per_node = net.nodes.iter().map(|n| async move {
+        let (funds, channels, events) = futures_util::join!(
+            n.call("listfunds", json!({}), CALL),
+            n.call("listpeerchannels", json!({}), CALL),
+            n.call("bkpr-listaccountevents", json!({}), CALL),
+        );
         let d = json!({
             "wallet": answer(funds, wallet),
             "channels": answer(channels, |v| peer_channels(v, r)),
             "bookkeeper_events": answer(events, bookkeeper_events),
         });
-        nodes.insert(n.name.clone(), d);
-    }
-    Value::Object(nodes)
+        (n.name.clone(), d)
+    });
+    let nodes = futures_util::future::join_all(per_node).await;
+    Value::Object(nodes.into_iter().collect())
 }
 
 fn answer<E: std::fmt::Display>(res: Result<Value, E>, view: impl Fn(&Value) -> Value) -> Value {
