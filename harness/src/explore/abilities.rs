@@ -71,12 +71,12 @@ pub enum Steer {
     /// This line allowed (a `broken_log` regex, matched against the redacted line).
     AllowBroken(&'static str),
     /// In zero-conf programs, no channel's acceptor pays before a block
-    /// is mined (its funding confirmed): [`Abilities::acceptor_spends_unmined`].
+    /// is mined (its funding confirmed): [`Steering::acceptor_spends_unmined`].
     AcceptorWaitsForTheFunding,
     /// A forwarding node goes down (restart, kill, stop) only once its
-    /// channels have no HTLC in flight: [`Abilities::down_mid_forward`].
+    /// channels have no HTLC in flight: [`Steering::down_mid_forward`].
     ForwarderSettlesFirst,
-    /// Each channel spliced once at most: [`Abilities::resplice`].
+    /// Each channel spliced once at most: [`Steering::resplice`].
     OneSplicePerChannel,
 }
 
@@ -164,21 +164,57 @@ pub struct Abilities {
     pub postgres: bool,
     /// The state checks that hold across this upgrade.
     pub checks: Vec<StateCheck>,
+    /// What the [`KNOWN_BUGS`] on the path steer the programs around.
+    pub steering: Steering,
+}
+
+/// What the [`KNOWN_BUGS`] present on a path ask of its programs, in one
+/// value: [`Abilities::between`] makes it, [`super::program::Program`]
+/// carries it whole, and the generator, `is_valid` (through `Lines`) and
+/// the renderer read it there. Each `true` means "no bug on the path asks
+/// for this steer".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Steering {
     /// xpay pays through unannounced channels on every version of the
-    /// path (else programs that switch xpay on announce every channel:
-    /// [`KNOWN_BUGS`]).
+    /// path (else programs that switch xpay on announce every channel).
     pub xpay_unannounced: bool,
-    /// BROKEN lines of [`KNOWN_BUGS`] that a version of the path still logs.
+    /// BROKEN lines that a version of the path still logs: the program's
+    /// `broken_log`.
     pub allowed_broken: Vec<&'static str>,
     /// A zero-conf channel's acceptor may pay over it before its funding
-    /// is mined (else it waits for the first block: [`KNOWN_BUGS`]).
+    /// is mined (else it waits for the first block).
     pub acceptor_spends_unmined: bool,
     /// A node with two channels (it forwards) may go down with HTLCs in
-    /// flight on them (else they settle first: [`KNOWN_BUGS`]).
+    /// flight on them (else they settle first).
     pub down_mid_forward: bool,
     /// A channel may be spliced again after its splice locked (else once
-    /// at most: [`KNOWN_BUGS`]).
+    /// at most).
     pub resplice: bool,
+}
+
+impl Steering {
+    /// Nothing to steer around: no bug present.
+    pub fn none() -> Steering {
+        Steering::for_bugs(&[])
+    }
+
+    /// What these bugs ask for.
+    pub fn for_bugs(present: &[&KnownBug]) -> Steering {
+        let unsteered = |steer: Steer| !present.iter().any(|k| k.steer == steer);
+        Steering {
+            xpay_unannounced: unsteered(Steer::AnnounceUnderXpay),
+            allowed_broken: present
+                .iter()
+                .filter_map(|k| match k.steer {
+                    Steer::AllowBroken(line) => Some(line),
+                    _ => None,
+                })
+                .collect(),
+            acceptor_spends_unmined: unsteered(Steer::AcceptorWaitsForTheFunding),
+            down_mid_forward: unsteered(Steer::ForwarderSettlesFirst),
+            resplice: unsteered(Steer::OneSplicePerChannel),
+        }
+    }
 }
 
 impl Abilities {
@@ -196,11 +232,7 @@ impl Abilities {
             via: 0,
             postgres: true,
             checks: ALL_CHECKS.to_vec(),
-            xpay_unannounced: true,
-            allowed_broken: vec![],
-            acceptor_spends_unmined: true,
-            down_mid_forward: true,
-            resplice: true,
+            steering: Steering::none(),
         }
     }
 
@@ -231,8 +263,6 @@ impl Abilities {
             .iter()
             .filter(|k| k.fixed_in.is_none_or(|(y, m)| !base.at_least(y, m)))
             .collect();
-        // No bug on the path asks for this steer.
-        let unsteered = |steer: Steer| !present.iter().any(|k| k.steer == steer);
         Abilities {
             xpay_on: b.xpay && c.xpay,
             xpay_off: !b.legacy_pay_removed && !c.legacy_pay_removed,
@@ -259,17 +289,7 @@ impl Abilities {
                         .any(|k| k.check == *check && crosses(k.since))
                 })
                 .collect(),
-            xpay_unannounced: unsteered(Steer::AnnounceUnderXpay),
-            allowed_broken: present
-                .iter()
-                .filter_map(|k| match k.steer {
-                    Steer::AllowBroken(line) => Some(line),
-                    _ => None,
-                })
-                .collect(),
-            acceptor_spends_unmined: unsteered(Steer::AcceptorWaitsForTheFunding),
-            down_mid_forward: unsteered(Steer::ForwarderSettlesFirst),
-            resplice: unsteered(Steer::OneSplicePerChannel),
+            steering: Steering::for_bugs(&present),
         }
     }
 }

@@ -13,13 +13,14 @@ pub(super) struct Lines {
     pub held: Vec<bool>,
     /// Spliced already ([`Op::Splice`]).
     spliced: Vec<bool>,
-    /// [`Program::resplice`].
+    /// [`super::abilities::Steering::resplice`].
     resplice: bool,
     /// A block was mined: every funding is confirmed (zero-conf ones start
     /// in the mempool).
     mined: bool,
     /// Until then, no payment from a channel's acceptor side (a payer
-    /// right of its payee on the line): [`Program::acceptor_spends_unmined`].
+    /// right of its payee on the line):
+    /// [`super::abilities::Steering::acceptor_spends_unmined`].
     acceptor_waits: bool,
 }
 
@@ -30,9 +31,9 @@ impl Lines {
             open: vec![true; p.channels.len()],
             held: vec![false; p.channels.len()],
             spliced: vec![false; p.channels.len()],
-            resplice: p.resplice,
+            resplice: p.steering.resplice,
             mined: false,
-            acceptor_waits: p.zero_conf && !p.acceptor_spends_unmined,
+            acceptor_waits: p.zero_conf && !p.steering.acceptor_spends_unmined,
         }
     }
 

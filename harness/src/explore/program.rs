@@ -21,7 +21,7 @@
 //! and settled then ([`Op::HeldPay`]), mining. Ops after a close never use
 //! that channel; nothing closes or splices a channel while it holds an HTLC.
 
-pub use super::abilities::{Abilities, StateCheck};
+pub use super::abilities::{Abilities, StateCheck, Steering};
 use super::lines::Lines;
 pub use super::shrinking::shrink_candidates;
 use rand::{Rng, SeedableRng};
@@ -235,19 +235,9 @@ pub struct Program {
     /// How many `via` releases the upgraded nodes go through before
     /// candidate (roles `via1`, `via2`, ...; 0: straight onto candidate).
     pub via: usize,
-    /// `broken_log`: lines of known, fixed-upstream bugs a version of the
-    /// path still logs ([`super::abilities::KNOWN_BUGS`]).
-    pub broken_log: Vec<&'static str>,
-    /// With `zero_conf`: a channel's acceptor may pay over it before the
-    /// funding is mined (else every version of the path aborts on the
-    /// block that mines it: [`super::abilities::KNOWN_BUGS`]).
-    pub acceptor_spends_unmined: bool,
-    /// A forwarding node may go down with HTLCs in flight (else its
-    /// channels settle first: [`super::abilities::KNOWN_BUGS`]).
-    pub down_mid_forward: bool,
-    /// A channel may be spliced more than once (else once:
-    /// [`super::abilities::KNOWN_BUGS`]).
-    pub resplice: bool,
+    /// What the path's known bugs steer this program around (its
+    /// `broken_log` among them), as [`Abilities::between`] found them.
+    pub steering: Steering,
 }
 
 /// A race's keysend pays this much more than its drawn amount: above all
@@ -497,7 +487,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         && ChaCha8Rng::seed_from_u64(seed ^ 0x4475_616c).gen_range(0..DUAL_FUND_SHARE) == 0;
     let zero_conf = can.zero_conf
         && !dual_funded
-        && (mode != Some("on") || can.xpay_unannounced)
+        && (mode != Some("on") || can.steering.xpay_unannounced)
         && ChaCha8Rng::seed_from_u64(seed ^ 0x5a65_726f).gen_range(0..ZERO_CONF_SHARE) == 0;
     let channels: Vec<Chan> = (0..nodes - 1)
         .map(|i| {
@@ -509,7 +499,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
                 push_msat: sat * 1000 / 100 * 30,
                 // Drawn either way, so each seed's other choices stay.
                 announce: (rng.gen_range(0..4) != 0
-                    || (mode == Some("on") && !can.xpay_unannounced))
+                    || (mode == Some("on") && !can.steering.xpay_unannounced))
                     && !zero_conf,
             }
         })
@@ -531,10 +521,7 @@ pub fn generate(seed: u64, max_nodes: usize, can: &Abilities) -> Program {
         dual_funded,
         zero_conf,
         via: can.via,
-        broken_log: can.allowed_broken.clone(),
-        acceptor_spends_unmined: can.acceptor_spends_unmined,
-        down_mid_forward: can.down_mid_forward,
-        resplice: can.resplice,
+        steering: can.steering.clone(),
     };
     let mut lines = Lines::new(&p);
     p.before = (0..rng.gen_range(2..=6))
@@ -679,9 +666,10 @@ mod tests {
     #[test]
     fn before_v25_05_a_channel_is_spliced_once_at_most() {
         let v = |s: &str| ClnVersion::parse(s).unwrap();
-        assert!(!Abilities::between(&v("v24.11"), &v("v25.02.1")).resplice);
-        assert!(!Abilities::between(&v("v25.02.1"), &v("v25.05")).resplice);
-        assert!(Abilities::between(&v("v25.05"), &v("v25.05")).resplice);
+        let resplice = |b: &str, c: &str| Abilities::between(&v(b), &v(c)).steering.resplice;
+        assert!(!resplice("v24.11", "v25.02.1"));
+        assert!(!resplice("v25.02.1", "v25.05"));
+        assert!(resplice("v25.05", "v25.05"));
         let twice = |p: &Program| {
             (0..p.channels.len()).any(|c| {
                 p.before
@@ -694,7 +682,10 @@ mod tests {
         let gen = |can: &Abilities| (0..3000).map(|s| generate(s, 3, can)).collect::<Vec<_>>();
         assert!(gen(&all()).iter().any(twice));
         let once = Abilities {
-            resplice: false,
+            steering: Steering {
+                resplice: false,
+                ..Steering::none()
+            },
             ..all()
         };
         let programs = gen(&once);
@@ -717,7 +708,7 @@ mod tests {
         };
         assert!(is_valid(p) && !is_valid(&again), "{again:?}");
         assert!(is_valid(&Program {
-            resplice: true,
+            steering: Steering::none(),
             ..again
         }));
     }
@@ -733,7 +724,11 @@ mod tests {
     fn a_zero_conf_acceptor_pays_only_once_a_block_mined_its_funding() {
         let v = |s: &str| ClnVersion::parse(s).unwrap();
         for (b, c) in [("v24.11", "v25.02.1"), ("v25.09.1", "v26.06.6")] {
-            assert!(!Abilities::between(&v(b), &v(c)).acceptor_spends_unmined);
+            assert!(
+                !Abilities::between(&v(b), &v(c))
+                    .steering
+                    .acceptor_spends_unmined
+            );
         }
         let mines = |o: &Op| {
             matches!(
@@ -752,7 +747,10 @@ mod tests {
                 .count()
         };
         let steered = Abilities {
-            acceptor_spends_unmined: false,
+            steering: Steering {
+                acceptor_spends_unmined: false,
+                ..Steering::none()
+            },
             ..all()
         };
         let zero_conf = |can: &Abilities| -> Vec<Program> {
@@ -859,7 +857,7 @@ mod tests {
     fn known_bugs_are_steered_around_only_on_paths_that_have_them() {
         let v = |s: &str| ClnVersion::parse(s).unwrap();
         let old = Abilities::between(&v("v24.11"), &v("v25.02.1"));
-        assert!(!old.xpay_unannounced && old.allowed_broken.len() == 2);
+        assert!(!old.steering.xpay_unannounced && old.steering.allowed_broken.len() == 2);
         for seed in 0..100 {
             let p = generate(seed, 3, &old);
             if p.xpay.contains(&Some("on")) {
@@ -870,9 +868,9 @@ mod tests {
             ));
         }
         let mid = Abilities::between(&v("v25.02.1"), &v("v25.05"));
-        assert!(mid.xpay_unannounced && mid.allowed_broken.len() == 1);
+        assert!(mid.steering.xpay_unannounced && mid.steering.allowed_broken.len() == 1);
         let new = Abilities::between(&v("v26.04"), &v("v26.06.6"));
-        assert!(new.xpay_unannounced && new.allowed_broken.is_empty());
+        assert!(new.steering.xpay_unannounced && new.steering.allowed_broken.is_empty());
         assert!(!render(&generate(1, 3, &new), None).contains("broken_log"));
         // One with no fix yet names the verdict case that pins it, so the
         // release that fixes it turns that case red.
@@ -1010,10 +1008,7 @@ mod tests {
             dual_funded: false,
             zero_conf: false,
             via: 0,
-            broken_log: vec![],
-            acceptor_spends_unmined: true,
-            down_mid_forward: true,
-            resplice: true,
+            steering: Steering::none(),
         };
         assert!(!is_valid(&p));
         let q = Program {

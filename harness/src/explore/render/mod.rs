@@ -27,7 +27,7 @@ struct Renderer<'a> {
     /// The channels are zero-conf: their funding may be unmined, so they
     /// may have no short channel id yet, only their aliases.
     zero_conf: bool,
-    /// [`Program::down_mid_forward`].
+    /// [`super::abilities::Steering::down_mid_forward`].
     down_mid_forward: bool,
 }
 
@@ -397,8 +397,13 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
     if p.postgres {
         out.push("db = \"postgres\"".into());
     }
-    if !p.broken_log.is_empty() {
-        let quoted: Vec<String> = p.broken_log.iter().map(|l| format!("{l:?}")).collect();
+    if !p.steering.allowed_broken.is_empty() {
+        let quoted: Vec<String> = p
+            .steering
+            .allowed_broken
+            .iter()
+            .map(|l| format!("{l:?}"))
+            .collect();
         out.push(format!("broken_log = [{}]", quoted.join(", ")));
     }
     out.push("steps = [".into());
@@ -410,7 +415,7 @@ fn render_with(p: &Program, finding: Option<&str>, ending: bool) -> String {
         stranded: vec![],
         held: vec![],
         zero_conf: p.zero_conf,
-        down_mid_forward: p.down_mid_forward,
+        down_mid_forward: p.steering.down_mid_forward,
     };
     if p.dual_funded {
         r.dual_funded_opens();
@@ -501,7 +506,9 @@ pub fn cut_after_step(p: &Program, step: usize) -> Option<Program> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explore::program::{generate, shrink_candidates, Abilities, HELD_CLTV, STRAND_CLTV};
+    use crate::explore::program::{
+        generate, shrink_candidates, Abilities, Steering, HELD_CLTV, STRAND_CLTV,
+    };
 
     /// `--via`: one database through several upgrades, each hop with its
     /// own saved state, comparison and check-db, in the order given.
@@ -791,6 +798,10 @@ mod tests {
             to: 2,
             msat: 1000,
         };
+        let settles = Steering {
+            down_mid_forward: false,
+            ..Steering::none()
+        };
         let settled = |text: &str, down: &str| {
             let (start, end) = (
                 text.find("to = \"carol\"").unwrap(),
@@ -825,12 +836,12 @@ mod tests {
                 before: vec![forward.clone(), down.clone()],
                 upgrade: vec![0],
                 after: vec![],
-                down_mid_forward: false,
+                steering: settles.clone(),
                 ..base.clone()
             };
             assert!(settled(&render(&p, None), line), "{down:?}");
             let free = Program {
-                down_mid_forward: true,
+                steering: Steering::none(),
                 ..p
             };
             assert!(!settled(&render(&free, None), line), "{down:?}");
@@ -841,7 +852,7 @@ mod tests {
             before: vec![forward, Op::Restart { node: 2 }],
             upgrade: vec![0],
             after: vec![],
-            down_mid_forward: false,
+            steering: settles,
             ..base
         };
         let text = render(&p, None);
