@@ -15,7 +15,8 @@
 #            channels normal again, from `--json` phases)
 #   pg       `run scenarios/keysend.toml --db postgres` side by side with the cold
 #            keysend runs: the extra cost of a PostgreSQL run (target <= 1.5x),
-#            and its `postgres` phase (template copy + server start)
+#            and its `postgres` phase (template copy and server start, less
+#            what overlaps bitcoind's start: the server boots meanwhile)
 #   seeds    the six seed scenarios on both upgrade paths (12 runs, 2 at a time)
 #   explore  `explore --base v25.05 --candidate LABEL --budget $EXPLORE_BUDGET`
 #            (default 600 s; 0 skips it): runs/min (target >= 15 on 2 cores)
@@ -96,7 +97,7 @@ runs = [json.load(open(f)) for f in sorted(glob.glob(sys.argv[1] + "/pg-*.json")
 print("%.2f" % (statistics.median(sum(p["ms"] for p in r.get("phases", []) if p["phase"] == "postgres") for r in runs) / 1000))
 PY
 )
-echo "  postgres: $(tr '\n' ' ' <"$T/pg")  median $pg s   ratio postgres/sqlite $(awk -v a="$pg" -v b="$ks" 'BEGIN {printf "%.2f", a / b}') (target <= 1.5); server start (template copy + postgres) median $pg_phase s"
+echo "  postgres: $(tr '\n' ' ' <"$T/pg")  median $pg s   ratio postgres/sqlite $(awk -v a="$pg" -v b="$ks" 'BEGIN {printf "%.2f", a / b}') (target <= 1.5); server start not hidden behind bitcoind's (template copy + postgres) median $pg_phase s"
 echo "  phases (median over the harness runs):"
 python3 - "$T" <<'PY'
 import glob, json, statistics, sys

@@ -155,6 +155,30 @@ impl Network {
         if names.is_empty() {
             return Ok(());
         }
+        let server = crate::postgres::PgServer::launch().await?;
+        self.attach_postgres_server(names, server).await
+    }
+
+    /// As [`Network::attach_postgres`], on a server already launched
+    /// (started before bitcoind, so both boot at once).
+    pub async fn attach_postgres_server(
+        &mut self,
+        names: &[String],
+        mut server: crate::postgres::PgServer,
+    ) -> Result<(), NetworkError> {
+        self.postgres_support(names)?;
+        server.ready().await?;
+        for name in names {
+            server.create_database(name).await?;
+            let url = server.url(name);
+            self.node_mut(name)?.config.wallet = Some(url);
+        }
+        self.postgres = Some(server);
+        Ok(())
+    }
+
+    /// Every one of these nodes' lightningd links libpq.
+    fn postgres_support(&self, names: &[String]) -> Result<(), NetworkError> {
         for name in names {
             let n = self.node(name)?;
             if !crate::postgres::lightningd_has_postgres(&n.binary.path) {
@@ -164,13 +188,6 @@ impl Network {
                 });
             }
         }
-        let server = crate::postgres::PgServer::start().await?;
-        for name in names {
-            server.create_database(name).await?;
-            let url = server.url(name);
-            self.node_mut(name)?.config.wallet = Some(url);
-        }
-        self.postgres = Some(server);
         Ok(())
     }
 

@@ -391,6 +391,9 @@ pub struct PgServer {
     bins: PgBins,
     /// Private dir (data, socket, log), removed on drop.
     dir: tempfile::TempDir,
+    /// When [`PgServer::launch`] began.
+    launched: Instant,
+    /// From the launch until it answered.
     pub started_in: Duration,
 }
 
@@ -431,6 +434,15 @@ fn prepare() -> Result<Prepared, PgError> {
 impl PgServer {
     /// Start a server from the cached template; ready when it answers.
     pub async fn start() -> Result<PgServer, PgError> {
+        let mut server = PgServer::launch().await?;
+        server.ready().await?;
+        Ok(server)
+    }
+
+    /// Start a server from the cached template without waiting for it to
+    /// answer: it boots while the caller starts bitcoind (whose start holds
+    /// the runtime's thread), and [`PgServer::ready`] waits after.
+    pub async fn launch() -> Result<PgServer, PgError> {
         let t0 = Instant::now();
         let Prepared {
             bins,
@@ -469,15 +481,20 @@ impl PgServer {
             user,
             &[],
         )?;
-        let mut server = PgServer {
+        Ok(PgServer {
             process,
             bins,
             dir,
+            launched: t0,
             started_in: Duration::ZERO,
-        };
-        server.wait_ready().await?;
-        server.started_in = t0.elapsed();
-        Ok(server)
+        })
+    }
+
+    /// Wait until a launched server answers.
+    pub async fn ready(&mut self) -> Result<(), PgError> {
+        self.wait_ready().await?;
+        self.started_in = self.launched.elapsed();
+        Ok(())
     }
 
     /// The server starts in a few hundred ms; `pg_isready` every 20 ms,

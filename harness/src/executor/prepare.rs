@@ -64,7 +64,6 @@ pub(super) async fn prepare(
     resolve_roles(scenario, cfg, state)?;
     // Everything until now was resolving binaries.
     rec.phase_marks.push(("resolve", resolving_since));
-    rec.phase("starting bitcoind");
     let run_dir = state
         .run_dir
         .as_ref()
@@ -77,6 +76,27 @@ pub(super) async fn prepare(
         )),
         None => load_fixture(scenario)?,
     };
+    // PostgreSQL boots while bitcoind starts: launched first, because
+    // bitcoind's start holds the runtime's thread until it answers.
+    let on_postgres = nodes_on_postgres(scenario, cfg);
+    let postgres = match on_postgres.is_empty() {
+        true => None,
+        false if fixture.is_some() => {
+            return Err(Unprepared::one(format!(
+                "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
+                on_postgres.join(", ")
+            )))
+        }
+        false => {
+            rec.phase("starting PostgreSQL");
+            Some(
+                crate::postgres::PgServer::launch()
+                    .await
+                    .map_err(Unprepared::one)?,
+            )
+        }
+    };
+    rec.phase("starting bitcoind");
     let node_files = match &fixture {
         Some((dir, meta)) => restore_chain(scenario, state, rec, dir, meta, &run_dir)?,
         None => Vec::new(),
@@ -96,17 +116,17 @@ pub(super) async fn prepare(
     )
     .await
     .map_err(Unprepared::one)?;
-    match attach(
+    let attached = attach(
         scenario,
         cfg,
         rec,
         &mut net,
-        &fixture,
-        &node_files,
+        (&fixture, &node_files),
+        postgres.map(|server| (on_postgres, server)),
         &run_dir,
     )
-    .await
-    {
+    .await;
+    match attached {
         Ok(()) => Ok(Prepared { net, fixture }),
         Err(detail) => Err(Unprepared {
             findings: vec![env_finding(detail)],
@@ -178,15 +198,27 @@ fn restore_chain(
         .map_err(Unprepared::one)
 }
 
-/// The chain witness and PostgreSQL where the scenario asks for them, and
-/// a fixture's node files; the error is an environment finding's detail.
+/// Who keeps their database on PostgreSQL: the node's own `db`, else
+/// the scenario's, else the command line's.
+fn nodes_on_postgres(scenario: &Scenario, cfg: &ExecConfig<'_>) -> Vec<String> {
+    scenario
+        .nodes
+        .iter()
+        .filter(|n| n.db.or(scenario.db).or(cfg.db).unwrap_or_default() == DbBackend::Postgres)
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// The chain witness where the scenario asks for it, the launched
+/// PostgreSQL server with the nodes it serves, and a fixture's node files;
+/// the error is an environment finding's detail.
 async fn attach(
     scenario: &Scenario,
     cfg: &ExecConfig<'_>,
     rec: &mut Recorder<'_>,
     net: &mut Network,
-    fixture: &Option<(PathBuf, FixtureMeta)>,
-    node_files: &[NodeFile],
+    (fixture, node_files): (&Option<(PathBuf, FixtureMeta)>, &[NodeFile]),
+    postgres: Option<(Vec<String>, crate::postgres::PgServer)>,
     run_dir: &Path,
 ) -> Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
@@ -198,21 +230,9 @@ async fn attach(
             .map_err(|e| fail(&e))?;
     }
     // Nodes on PostgreSQL: one server for the run, a database per node.
-    let on_postgres: Vec<String> = scenario
-        .nodes
-        .iter()
-        .filter(|n| n.db.or(scenario.db).or(cfg.db).unwrap_or_default() == DbBackend::Postgres)
-        .map(|n| n.name.clone())
-        .collect();
-    if !on_postgres.is_empty() {
-        if fixture.is_some() {
-            return Err(format!(
-                "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
-                on_postgres.join(", ")
-            ));
-        }
-        rec.phase("starting PostgreSQL");
-        net.attach_postgres(&on_postgres)
+    if let Some((on_postgres, server)) = postgres {
+        rec.phase("starting PostgreSQL: waiting until it answers");
+        net.attach_postgres_server(&on_postgres, server)
             .await
             .map_err(|e| fail(&e))?;
     }
