@@ -220,15 +220,12 @@ impl Network {
         for n in &mut self.nodes {
             n.launch().await?;
         }
-        // Wait for every node even when one fails, so that each node left
-        // running is ready (and the failure is the first one seen).
-        let mut first_error = None;
-        for n in &mut self.nodes {
-            if let Err(e) = n.wait_ready().await {
-                first_error.get_or_insert(e);
-            }
-        }
-        match first_error {
+        // Wait for every node, all at once, even when one fails, so that
+        // each node left running is ready (and the failure is the first
+        // node's in order).
+        let waits = self.nodes.iter_mut().map(|n| n.wait_ready());
+        let results = futures_util::future::join_all(waits).await;
+        match results.into_iter().find_map(Result::err) {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
