@@ -79,22 +79,19 @@ pub(super) async fn prepare(
     // PostgreSQL boots while bitcoind starts: launched first, because
     // bitcoind's start holds the runtime's thread until it answers.
     let on_postgres = nodes_on_postgres(scenario, cfg);
-    let postgres = match on_postgres.is_empty() {
-        true => None,
-        false if fixture.is_some() => {
-            return Err(Unprepared::one(format!(
-                "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
-                on_postgres.join(", ")
-            )))
-        }
-        false => {
-            rec.phase("starting PostgreSQL");
-            Some(
-                crate::postgres::PgServer::launch()
-                    .await
-                    .map_err(Unprepared::one)?,
-            )
-        }
+    let postgres = if on_postgres.is_empty() {
+        None
+    } else if fixture.is_some() {
+        return Err(Unprepared::one(format!(
+            "{} would run on PostgreSQL, but from_fixture restores recorded SQLite databases: run this scenario on sqlite (it can say `db = \"sqlite\"`)",
+            on_postgres.join(", ")
+        )));
+    } else {
+        rec.phase("starting PostgreSQL");
+        let server = crate::postgres::PgServer::launch()
+            .await
+            .map_err(Unprepared::one)?;
+        Some((on_postgres, server))
     };
     rec.phase("starting bitcoind");
     let node_files = match &fixture {
@@ -122,7 +119,7 @@ pub(super) async fn prepare(
         rec,
         &mut net,
         (&fixture, &node_files),
-        postgres.map(|server| (on_postgres, server)),
+        postgres,
         &run_dir,
     )
     .await;

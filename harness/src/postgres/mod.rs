@@ -13,7 +13,8 @@
 //!   files never stop a run.
 //! - PostgreSQL refuses to run as root: where the harness is root, the
 //!   server runs as the `postgres` user (else `nobody`), in a private dir
-//!   (`$TMPDIR/cln-harness-pg-XXXXXX`, mode 0700) owned by that user; it
+//!   (`<scratch>/cln-harness-pg-XXXXXX`, [`crate::scratch`], mode 0700)
+//!   owned by that user; it
 //!   must be able to search every dir above it, which is checked and named.
 //! - Unix socket only (`listen_addresses=''`), in that dir: parallel runs
 //!   never share a port, and since the socket takes any role without a
@@ -326,13 +327,6 @@ fn prepare() -> Result<Prepared, PgError> {
 }
 
 impl PgServer {
-    /// Start a server from the cached template; ready when it answers.
-    pub async fn start() -> Result<PgServer, PgError> {
-        let mut server = PgServer::launch().await?;
-        server.ready().await?;
-        Ok(server)
-    }
-
     /// Start a server from the cached template without waiting for it to
     /// answer: it boots while the caller starts bitcoind (whose start holds
     /// the runtime's thread), and [`PgServer::ready`] waits after.

@@ -98,7 +98,10 @@ fn template_in(root: &Path, bins: &PgBins, user: Option<(u32, u32)>) -> Result<P
         .map_err(io("postgres --single"))?;
     {
         use std::io::Write;
-        let mut stdin = child.stdin.take().expect("piped");
+        let mut stdin = child.stdin.take().ok_or_else(|| PgError::Command {
+            command: "postgres --single template1".into(),
+            stderr: "its stdin was not piped".into(),
+        })?;
         stdin
             .write_all(b"DROP DATABASE postgres\n")
             .map_err(io("postgres --single"))?;
